@@ -1,0 +1,121 @@
+// matmul, softmax, log_softmax, fused cross-entropy, and mse_loss (composite).
+#include <limits>
+
+#include "autograd/ops.h"
+#include "kernels/cpu/softmax.h"
+#include "tensor/raw_ops.h"
+
+namespace gs {
+
+using raw::BinaryOp;
+
+// Z = A @ B (batched, broadcasting);  dA += G @ B^T,  dB += A^T @ G  (summed over broadcast batches)
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  Tensor out = raw::matmul(a, b);
+  record(OpId::Matmul, {a, b}, {out}, {a, b}, [](BackwardContext& c) {
+    Tensor A = c.saved(0), B = c.saved(1), G = c.grad_output();
+    // Promote 1-d operands as the forward did, so the formulas are the 2-d ones.
+    if (A.dim() == 1) {
+      A = raw::unsqueeze(A, 0);
+      G = raw::unsqueeze(G, -2);
+    }
+    if (B.dim() == 1) {
+      B = raw::unsqueeze(B, 1);
+      G = raw::unsqueeze(G, -1);
+    }
+    // accumulate() sums broadcast batch dims back to each input's shape.
+    if (c.needs_grad(0)) {
+      Tensor dA = raw::matmul(G, raw::transpose(B, -1, -2));
+      if (c.input_shapes_[0].size() == 1) dA = raw::squeeze(dA, -2);
+      c.accumulate(0, dA);
+    }
+    if (c.needs_grad(1)) {
+      Tensor dB = raw::matmul(raw::transpose(A, -1, -2), G);
+      if (c.input_shapes_[1].size() == 1) dB = raw::squeeze(dB, -1);
+      c.accumulate(1, dB);
+    }
+  });
+  return out;
+}
+
+// y = softmax(x);  dx += y * (g - sum(g * y))
+Tensor softmax(const Tensor& x, int64_t dim) {
+  Tensor out = raw::softmax(x, dim, false);
+  record(OpId::Softmax, {x}, {out}, {out}, [dim](BackwardContext& c) {
+    c.accumulate(0, raw::softmax_backward(c.saved(0), c.grad_output(), dim, false));
+  });
+  return out;
+}
+
+// y = log_softmax(x);  dx += g - softmax(x) * sum(g)
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  Tensor out = raw::softmax(x, dim, true);
+  record(OpId::LogSoftmax, {x}, {out}, {out}, [dim](BackwardContext& c) {
+    c.accumulate(0, raw::softmax_backward(c.saved(0), c.grad_output(), dim, true));
+  });
+  return out;
+}
+
+// loss_n = -sum_c q_c log softmax(x_n)_c with q = (1-eps) onehot(t_n) + eps/C;
+// dx_n += (softmax(x_n) - q) * g_n.  Mean reduction divides by the number of non-ignored rows.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& opt) {
+  GS_CHECK(logits.dim() == 2, "cross_entropy: logits must be (N, C), got %s", shape_str(logits.shape()).c_str());
+  check_dtype("cross_entropy", target, DType::I64, "target");
+  GS_CHECK(target.dim() == 1 && target.shape()[0] == logits.shape()[0],
+           "cross_entropy: target %s must be (N) for logits %s", shape_str(target.shape()).c_str(),
+           shape_str(logits.shape()).c_str());
+  GS_CHECK(opt.label_smoothing >= 0 && opt.label_smoothing <= 1,
+           "cross_entropy: label_smoothing must be in [0, 1], got %g", opt.label_smoothing);
+  int64_t N = logits.shape()[0], C = logits.shape()[1];
+  Tensor x = raw::contiguous(logits), t = raw::contiguous(target);
+  int64_t counted = 0;
+  for (int64_t v : t.to_vector<int64_t>()) {
+    if (v == opt.ignore_index) continue;
+    GS_CHECK(v >= 0 && v < C, "cross_entropy: target %lld is out of range for %lld classes", (long long)v, (long long)C);
+    counted++;
+  }
+  Tensor per_row = empty({N}, {x.dtype(), x.device()});
+  Tensor log_probs = empty({N, C}, {x.dtype(), x.device()});
+  GS_DISPATCH_FLOAT(x.dtype(), "cross_entropy", [&] {
+    kernels::cross_entropy_forward<scalar_t>(x.data<scalar_t>(), t.data<int64_t>(), per_row.data<scalar_t>(),
+                                             log_probs.data<scalar_t>(), N, C, opt.label_smoothing, opt.ignore_index);
+  });
+  Tensor out;
+  double scale = 1.0;
+  if (opt.reduction == Reduction::None) {
+    out = per_row;
+  } else {
+    out = raw::reduce(raw::ReduceOp::Sum, per_row, {}, false);
+    if (opt.reduction == Reduction::Mean) {
+      scale = counted ? 1.0 / double(counted) : std::numeric_limits<double>::quiet_NaN();
+      out = raw::binary_scalar(BinaryOp::Mul, out, scale);
+    }
+  }
+  Reduction reduction = opt.reduction;
+  double eps = opt.label_smoothing;
+  int64_t ignore = opt.ignore_index;
+  record(OpId::CrossEntropy, {logits}, {out}, {log_probs, t}, [=](BackwardContext& c) {
+    Tensor g_rows = reduction == Reduction::None
+                        ? raw::contiguous(c.grad_output())
+                        : raw::contiguous(raw::expand(raw::binary_scalar(BinaryOp::Mul, c.grad_output(), scale), {N}));
+    Tensor dx = empty({N, C}, {c.saved(0).dtype(), c.saved(0).device()});
+    GS_DISPATCH_FLOAT(dx.dtype(), "cross_entropy_backward", [&] {
+      kernels::cross_entropy_backward<scalar_t>(c.saved(0).data<scalar_t>(), c.saved(1).data<int64_t>(),
+                                                g_rows.data<scalar_t>(), dx.data<scalar_t>(), N, C, eps, ignore);
+    });
+    c.accumulate(0, dx);
+  });
+  return out;
+}
+
+// mse = reduce((input - target)^2): composite.
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  GS_CHECK(input.shape() == target.shape(), "mse_loss: input %s and target %s must have one shape",
+           shape_str(input.shape()).c_str(), shape_str(target.shape()).c_str());
+  Tensor d = sub(input, target);
+  Tensor sq = mul(d, d);
+  if (reduction == Reduction::None) return sq;
+  return reduction == Reduction::Sum ? sum(sq) : mean(sq);
+}
+
+}  // namespace gs

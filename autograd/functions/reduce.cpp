@@ -1,0 +1,124 @@
+// Reductions: sum, mean, max, min (recorded), var (composite), argmax (no gradient).
+#include <cmath>
+
+#include "autograd/ops.h"
+#include "tensor/raw_ops.h"
+
+namespace gs {
+
+using raw::BinaryOp;
+using raw::ReduceOp;
+
+namespace {
+// The reduced dims as a sorted, normalised list (empty input = all dims).
+std::vector<int64_t> reduced_dims(const char* op, const Tensor& x, const std::vector<int64_t>& dims) {
+  std::vector<int64_t> out;
+  if (dims.empty()) {
+    for (int64_t d = 0; d < x.dim(); ++d) out.push_back(d);
+  } else {
+    for (int64_t d : dims) out.push_back(normalize_dim(op, d, x.dim()));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+// Shape of the keepdim result, to broadcast a reduced gradient back over x.
+Shape keep_shape(const Tensor& x, const std::vector<int64_t>& dims) {
+  Shape s = x.shape();
+  for (int64_t d : dims) s[d] = 1;
+  return s;
+}
+int64_t reduced_count(const Tensor& x, const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= x.shape()[d];
+  return n;
+}
+}  // namespace
+
+// z = sum_k x_k;  dx += broadcast(g)
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+  auto dims = reduced_dims("sum", x, dims_in);
+  Tensor out = raw::reduce(ReduceOp::Sum, x, dims, keepdim);
+  Shape ks = keep_shape(x, dims);
+  record(OpId::Sum, {x}, {out}, {}, [ks](BackwardContext& c) {
+    c.accumulate(0, raw::expand(raw::reshape(c.grad_output(), ks), c.input_shapes_[0]));
+  });
+  return out;
+}
+
+// z = sum_k x_k / n;  dx += broadcast(g) / n
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+  auto dims = reduced_dims("mean", x, dims_in);
+  Tensor out = raw::reduce(ReduceOp::Mean, x, dims, keepdim);
+  Shape ks = keep_shape(x, dims);
+  double n = static_cast<double>(reduced_count(x, dims));
+  record(OpId::Mean, {x}, {out}, {}, [ks, n](BackwardContext& c) {
+    Tensor g = raw::binary_scalar(BinaryOp::Div, raw::reshape(c.grad_output(), ks), n);
+    c.accumulate(0, raw::expand(g, c.input_shapes_[0]));
+  });
+  return out;
+}
+
+namespace {
+// z = max_k x_k (or min);  dx += g * (x == z) / count(x == z): ties share the gradient evenly.
+Tensor extremum(OpId op, ReduceOp rop, const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+  const char* name = op_name(op);
+  auto dims = reduced_dims(name, x, dims_in);
+  Tensor out = raw::reduce(rop, x, dims, keepdim);
+  Shape ks = keep_shape(x, dims);
+  record(op, {x}, {out}, {x, out}, [ks, dims](BackwardContext& c) {
+    Tensor z = raw::reshape(c.saved(1), ks);
+    Tensor mask = raw::binary(BinaryOp::Eq, c.saved(0), z);
+    Tensor count = raw::reduce(ReduceOp::Sum, mask, dims, true);
+    Tensor g = raw::binary(BinaryOp::Div, raw::reshape(c.grad_output(), ks), count);
+    c.accumulate(0, raw::binary(BinaryOp::Mul, mask, g));
+  });
+  return out;
+}
+}  // namespace
+
+Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  return extremum(OpId::Max, ReduceOp::Max, x, dims, keepdim);
+}
+Tensor min(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  return extremum(OpId::Min, ReduceOp::Min, x, dims, keepdim);
+}
+
+// var = sum (x - mean)^2 / (n - correction): composite, its gradient comes from the pieces.
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correction, bool keepdim) {
+  auto dims = reduced_dims("var", x, dims_in);
+  int64_t n = reduced_count(x, dims);
+  GS_CHECK(n - correction > 0, "var: %lld elements with correction %lld leave no degrees of freedom", (long long)n,
+           (long long)correction);
+  Tensor centred = sub(x, mean(x, dims, true));
+  return div(sum(mul(centred, centred), dims, keepdim), static_cast<double>(n - correction));
+}
+
+Tensor argmax(const Tensor& x, int64_t dim) {
+  int d = normalize_dim("argmax", dim, x.dim());
+  Tensor xc = raw::contiguous(raw::transpose(x, d, -1));
+  int64_t cols = xc.shape().back(), rows = cols ? xc.numel() / cols : 0;
+  GS_CHECK(cols > 0, "argmax: dim %d of %s is empty", d, shape_str(x.shape()).c_str());
+  Shape out_shape = xc.shape();
+  out_shape.pop_back();
+  Tensor out = empty(out_shape, {DType::I64});
+  int64_t* po = out.data<int64_t>();
+  GS_DISPATCH_FLOAT(x.dtype(), "argmax", [&] {
+    const scalar_t* p = xc.data<scalar_t>();
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t best = 0;
+      for (int64_t k = 1; k < cols; ++k) {
+        if (p[r * cols + k] > p[r * cols + best]) best = k;
+      }
+      po[r] = best;
+    }
+  });
+  if (d != x.dim() - 1 && out.dim() > 0) {
+    // transpose moved the last dim into d's place; put it back.
+    Tensor t = raw::unsqueeze(out, -1);
+    t = raw::transpose(t, d, -1);
+    out = raw::contiguous(raw::squeeze(t, -1));
+  }
+  return out;
+}
+
+}  // namespace gs

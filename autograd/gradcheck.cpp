@@ -1,0 +1,106 @@
+// Central-difference gradcheck in f64.
+#include "autograd/gradcheck.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "autograd/ops.h"
+#include "tensor/random.h"
+#include "tensor/raw_ops.h"
+
+namespace gs {
+
+namespace {
+std::string index_str(const Shape& shape, int64_t flat) {
+  std::vector<int64_t> idx(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    idx[d] = flat % shape[d];
+    flat /= shape[d];
+  }
+  return shape_str(idx);
+}
+}  // namespace
+
+GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, GradcheckOptions opt) {
+  GradcheckResult result;
+  std::vector<Tensor> grad_inputs;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    if (!t.requires_grad()) continue;
+    GS_CHECK(t.dtype() == DType::F64, "gradcheck: input %zu is %s; gradcheck needs f64 inputs", i,
+             dtype_name(t.dtype()));
+    GS_CHECK(t.is_leaf(), "gradcheck: input %zu must be a leaf tensor", i);
+    grad_inputs.push_back(t);
+  }
+  GS_CHECK(!grad_inputs.empty(), "gradcheck: no input requires grad");
+
+  // Fixed random weights make any output a scalar: L = sum(out * w).
+  Tensor out0;
+  {
+    NoGradGuard no_grad;
+    out0 = fn(inputs);
+  }
+  GS_CHECK(out0.dtype() == DType::F64, "gradcheck: the function returned %s, expected f64", dtype_name(out0.dtype()));
+  Generator gen(opt.seed);
+  Tensor w = randn(out0.shape(), {DType::F64}, &gen);
+  auto scalar_of = [&](const std::vector<Tensor>& in) {
+    NoGradGuard no_grad;
+    Tensor out = fn(in);
+    return raw::reduce(raw::ReduceOp::Sum, raw::binary(raw::BinaryOp::Mul, out, w), {}, false).item();
+  };
+
+  Tensor loss = sum(mul(fn(inputs), w));
+  std::vector<Tensor> analytic = grad(loss, grad_inputs);
+
+  size_t gi = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].requires_grad()) continue;
+    const Tensor& x = inputs[i];
+    std::vector<double> a = analytic[gi++].to_vector<double>();
+    // Perturb a private copy of the input's storage through a view with the caller's shape,
+    // strides and offset, so a non-contiguous input stays non-contiguous.
+    size_t storage_elems = x.storage()->nbytes / sizeof(double);
+    Tensor holder = empty({static_cast<int64_t>(storage_elems)}, {DType::F64});
+    std::copy_n(static_cast<const double*>(x.storage()->data), storage_elems, holder.data<double>());
+    Tensor view = raw::as_strided(holder, x.shape(), x.strides(), x.offset());
+    std::vector<Tensor> in = inputs;
+    in[i] = view;
+    int64_t n = x.numel();
+    for (int64_t k = 0; k < n; ++k) {
+      int64_t off = x.offset(), rest = k;
+      for (int64_t d = x.dim() - 1; d >= 0; --d) {
+        off += (rest % x.shape()[d]) * x.strides()[d];
+        rest /= x.shape()[d];
+      }
+      double* p = holder.data<double>() + off;
+      const double original = *p;
+      *p = original + opt.eps;
+      double plus = scalar_of(in);
+      *p = original - opt.eps;
+      double minus = scalar_of(in);
+      *p = original;
+      double numeric = (plus - minus) / (2 * opt.eps);
+      double err = std::abs(a[k] - numeric);
+      if (err > result.max_abs_error) {
+        result.max_abs_error = err;
+        result.worst_input = i;
+        result.worst_index = k;
+        result.analytic = a[k];
+        result.numeric = numeric;
+      }
+      if (err > opt.atol + opt.rtol * std::abs(numeric) && result.ok) {
+        result.ok = false;
+      }
+    }
+  }
+  if (!result.ok) {
+    const Tensor& x = inputs[result.worst_input];
+    result.message = format("gradcheck: input %zu %s, element %lld %s: analytic %.10g vs numeric %.10g (|diff| %.3g > atol %g + rtol %g * |numeric|)",
+                            result.worst_input, shape_str(x.shape()).c_str(), (long long)result.worst_index,
+                            index_str(x.shape(), result.worst_index).c_str(), result.analytic, result.numeric,
+                            result.max_abs_error, opt.atol, opt.rtol);
+  }
+  return result;
+}
+
+}  // namespace gs

@@ -1,0 +1,304 @@
+// The tape and the backward engine.
+#include "autograd/tape.h"
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+#include <unordered_set>
+
+#include "tensor/raw_ops.h"
+#include "tensor/scope.h"
+
+namespace gs {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+thread_local std::vector<std::weak_ptr<Entry>> g_tape;
+thread_local size_t g_tape_live_after_prune = 0;
+thread_local int64_t g_next_seq = 0;
+
+struct HookRegistry {
+  int next_id = 1;
+  std::map<int, ForwardHook> forward;
+  std::map<int, BackwardHook> backward;
+};
+HookRegistry& hooks() {
+  static HookRegistry r;
+  return r;
+}
+
+void prune_tape() {
+  if (g_tape.size() < 2 * g_tape_live_after_prune + 1024) return;
+  std::erase_if(g_tape, [](const std::weak_ptr<Entry>& e) { return e.expired(); });
+  g_tape_live_after_prune = g_tape.size();
+}
+
+// Adds g into a pending gradient slot without modifying tensors others may hold.
+void add_pending(Tensor& slot, const Tensor& g) { slot = slot.defined() ? raw::binary(raw::BinaryOp::Add, slot, g) : g; }
+
+Tensor run_hooks(AutogradMeta& meta, Tensor g) {
+  for (auto& hook : meta.hooks) {
+    Tensor replaced = hook(g);
+    if (replaced.defined()) {
+      GS_CHECK(replaced.shape() == g.shape(), "hook: a gradient hook returned shape %s for a gradient of shape %s",
+               shape_str(replaced.shape()).c_str(), shape_str(g.shape()).c_str());
+      g = replaced;
+    }
+  }
+  return g;
+}
+}  // namespace
+
+bool GradMode::is_enabled() { return g_grad_enabled; }
+void GradMode::set_enabled(bool enabled) { g_grad_enabled = enabled; }
+
+void BackwardContext::accumulate(size_t input, const Tensor& grad) {
+  if (!needs_.at(input) || !grad.defined()) return;
+  Tensor g = raw::sum_to(grad, input_shapes_[input]);
+  add_pending(grad_inputs_[input], g);
+}
+
+bool any_requires_grad(const std::vector<Tensor>& inputs) {
+  for (auto& t : inputs) {
+    if (t.defined() && t.requires_grad()) return true;
+  }
+  return false;
+}
+
+std::shared_ptr<Entry> record(OpId op, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+                              std::vector<Tensor> saved, BackwardFn backward) {
+  if (!g_grad_enabled || !any_requires_grad(inputs)) return nullptr;
+  auto e = std::make_shared<Entry>();
+  e->seq = g_next_seq++;
+  e->op = op;
+  e->scope = current_scope_path();
+  for (auto& t : inputs) {
+    e->inputs.push_back(t.defined() && t.requires_grad() ? t.impl().autograd : nullptr);
+    e->input_shapes.push_back(t.defined() ? t.shape() : Shape{});
+  }
+  for (auto& t : outputs) {
+    AutogradMeta& meta = const_cast<Tensor&>(t).ensure_autograd_meta();
+    meta.requires_grad = true;
+    meta.entry = e;
+    e->outputs.push_back(t.impl().autograd);
+    e->output_shapes.push_back(t.shape());
+  }
+  if (!outputs.empty()) {
+    e->dtype = outputs[0].dtype();
+    e->device = outputs[0].device();
+  }
+  for (auto& s : saved) s = s.defined() ? s.detach() : s;
+  e->saved = std::move(saved);
+  e->backward = std::move(backward);
+  prune_tape();
+  g_tape.push_back(e);
+  for (auto& [id, hook] : hooks().forward) hook(*e, outputs);
+  return e;
+}
+
+namespace {
+
+struct Engine {
+  std::vector<Entry*> order;                                  // reverse tape order
+  std::vector<std::shared_ptr<AutogradMeta>> leaves;          // leaves reached
+  std::vector<AutogradMeta*> touched;                         // every meta given a pending grad
+  std::vector<std::shared_ptr<Entry>> keep_alive;
+
+  void collect(const std::shared_ptr<AutogradMeta>& root) {
+    std::unordered_set<Entry*> seen_entries;
+    std::unordered_set<AutogradMeta*> seen_leaves;
+    std::vector<std::shared_ptr<AutogradMeta>> stack{root};
+    while (!stack.empty()) {
+      auto meta = stack.back();
+      stack.pop_back();
+      if (!meta->entry) {
+        if (seen_leaves.insert(meta.get()).second) leaves.push_back(meta);
+        continue;
+      }
+      Entry* e = meta->entry.get();
+      if (!seen_entries.insert(e).second) continue;
+      GS_CHECK(!e->freed,
+               "backward: tape entry #%lld (%s%s%s) was freed by an earlier backward; call the first backward with "
+               "retain_graph=true to go through the tape twice",
+               (long long)e->seq, op_name(e->op), e->scope.empty() ? "" : " in ", e->scope.c_str());
+      keep_alive.push_back(meta->entry);
+      order.push_back(e);
+      for (auto& in : e->inputs) {
+        if (in) stack.push_back(in);
+      }
+    }
+    std::sort(order.begin(), order.end(), [](Entry* a, Entry* b) { return a->seq > b->seq; });
+  }
+
+  void give(AutogradMeta& meta, const Tensor& g) {
+    if (!meta.pending_grad.defined()) touched.push_back(&meta);
+    add_pending(meta.pending_grad, g);
+  }
+
+  void clear() {
+    for (AutogradMeta* m : touched) m->pending_grad = Tensor();
+  }
+};
+
+// Shared by backward() and grad(): runs the pass, leaving pending grads on the metas.
+void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, bool retain_graph) {
+  GS_CHECK(output.requires_grad(),
+           "backward: the tensor %s does not require grad (computed under no_grad, or from inputs that need no grad)",
+           shape_str(output.shape()).c_str());
+  Tensor seed = seed_in;
+  if (!seed.defined()) {
+    GS_CHECK(output.numel() == 1,
+             "backward: output of shape %s is not a scalar; pass a seed gradient of the same shape",
+             shape_str(output.shape()).c_str());
+    seed = ones(output.shape(), {output.dtype(), output.device()});
+  }
+  GS_CHECK(seed.shape() == output.shape(), "backward: seed gradient shape %s does not match output shape %s",
+           shape_str(seed.shape()).c_str(), shape_str(output.shape()).c_str());
+  check_same_dtype("backward", output, seed);
+  auto root = output.impl().autograd;
+  engine.collect(root);
+  engine.give(*root, seed);
+
+  for (Entry* e : engine.order) {
+    BackwardContext ctx;
+    bool any = false;
+    for (size_t i = 0; i < e->outputs.size(); ++i) {
+      auto meta = e->outputs[i].lock();
+      Tensor g = meta ? meta->pending_grad : Tensor();
+      if (g.defined() && meta) {
+        g = run_hooks(*meta, g);
+        if (meta->retains_grad) meta->grad = g;
+      }
+      any = any || g.defined();
+      ctx.grad_outputs_.push_back(g);
+    }
+    if (any) {
+      for (size_t i = 0; i < ctx.grad_outputs_.size(); ++i) {
+        if (!ctx.grad_outputs_[i].defined()) ctx.grad_outputs_[i] = zeros(e->output_shapes[i], {e->dtype, e->device});
+      }
+      ctx.saved_ = e->saved;
+      for (auto& in : e->inputs) ctx.needs_.push_back(in != nullptr);
+      ctx.input_shapes_ = e->input_shapes;
+      ctx.grad_inputs_.resize(e->inputs.size());
+      {
+        ScopeGuard scope_for_errors(e->scope);
+        e->backward(ctx);
+      }
+      for (size_t i = 0; i < e->inputs.size(); ++i) {
+        if (e->inputs[i] && ctx.grad_inputs_[i].defined()) engine.give(*e->inputs[i], ctx.grad_inputs_[i]);
+      }
+      for (auto& [id, hook] : hooks().backward) hook(*e, ctx.grad_outputs_, ctx.grad_inputs_);
+    }
+    if (!retain_graph) {
+      e->backward = nullptr;
+      e->saved.clear();
+      e->freed = true;
+    }
+  }
+}
+
+}  // namespace
+
+void backward(const Tensor& output, const Tensor& seed, bool retain_graph) {
+  Engine engine;
+  try {
+    run_backward(engine, output, seed, retain_graph);
+    if (output.is_leaf()) engine.leaves = {output.impl().autograd};
+    for (auto& leaf : engine.leaves) {
+      if (!leaf->pending_grad.defined() || !leaf->requires_grad) continue;
+      Tensor g = run_hooks(*leaf, leaf->pending_grad);
+      if (!leaf->grad.defined()) {
+        leaf->grad = (g.storage().use_count() == 1 && g.is_contiguous()) ? g : raw::clone(g);
+      } else {
+        raw::add_(leaf->grad, g);
+      }
+    }
+  } catch (...) {
+    engine.clear();
+    throw;
+  }
+  engine.clear();
+}
+
+std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs, const Tensor& seed,
+                         bool retain_graph) {
+  for (auto& in : inputs) {
+    GS_CHECK(in.requires_grad(), "grad: an input of shape %s does not require grad", shape_str(in.shape()).c_str());
+  }
+  // Non-leaf inputs: capture their gradient when it is complete, before it flows on.
+  std::vector<Tensor> result(inputs.size());
+  std::vector<int> hook_counts;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    AutogradMeta& meta = *inputs[i].impl().autograd;
+    hook_counts.push_back(static_cast<int>(meta.hooks.size()));
+    meta.hooks.push_back([&result, i](const Tensor& g) {
+      result[i] = result[i].defined() ? raw::binary(raw::BinaryOp::Add, result[i], g) : g;
+      return Tensor();
+    });
+  }
+  Engine engine;
+  auto cleanup = [&] {
+    engine.clear();
+    for (size_t i = 0; i < inputs.size(); ++i) inputs[i].impl().autograd->hooks.resize(hook_counts[i]);
+  };
+  try {
+    run_backward(engine, output, seed, retain_graph);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      AutogradMeta& meta = *inputs[i].impl().autograd;
+      if (!meta.entry && meta.pending_grad.defined()) result[i] = run_hooks(meta, meta.pending_grad);
+    }
+  } catch (...) {
+    cleanup();
+    throw;
+  }
+  cleanup();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!result[i].defined()) result[i] = zeros_like(inputs[i]);
+  }
+  return result;
+}
+
+void register_hook(Tensor& t, GradHook hook) {
+  GS_CHECK(t.requires_grad(), "register_hook: tensor of shape %s does not require grad", shape_str(t.shape()).c_str());
+  t.ensure_autograd_meta().hooks.push_back(std::move(hook));
+}
+
+int add_forward_hook(ForwardHook hook) {
+  int id = hooks().next_id++;
+  hooks().forward[id] = std::move(hook);
+  return id;
+}
+int add_backward_hook(BackwardHook hook) {
+  int id = hooks().next_id++;
+  hooks().backward[id] = std::move(hook);
+  return id;
+}
+void remove_hook(int id) {
+  hooks().forward.erase(id);
+  hooks().backward.erase(id);
+}
+
+std::vector<std::shared_ptr<Entry>> tape_entries() {
+  std::vector<std::shared_ptr<Entry>> out;
+  for (auto& w : g_tape) {
+    if (auto e = w.lock()) out.push_back(e);
+  }
+  return out;
+}
+
+std::string tape_str() {
+  std::ostringstream os;
+  for (auto& e : tape_entries()) {
+    os << "#" << e->seq << " " << op_name(e->op);
+    if (!e->scope.empty()) os << " (" << e->scope << ")";
+    os << " ";
+    for (size_t i = 0; i < e->output_shapes.size(); ++i) os << (i ? ", " : "") << shape_str(e->output_shapes[i]);
+    os << " <- ";
+    for (size_t i = 0; i < e->input_shapes.size(); ++i) os << (i ? ", " : "") << shape_str(e->input_shapes[i]);
+    if (e->freed) os << " [freed]";
+    os << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace gs

@@ -1,0 +1,96 @@
+// The tape: a Wengert list of executed ops. Each differentiable op appends an Entry
+// {op, inputs, outputs, saved tensors, backward, module scope path}; backward(loss) walks the
+// entries that lead to `loss` in reverse order and accumulates gradients; leaves get .grad.
+//
+// Tensors hold their producing entry, entries hold their inputs' autograd state, so memory
+// follows the tensors: an entry lives while something that needs it does. The global list
+// (tape_entries) only orders and shows them. Saved tensors are stored detached (data only),
+// which keeps the ownership one-way. Double backward is not supported.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "autograd/op_list.h"
+#include "tensor/tensor.h"
+
+namespace gs {
+
+// Gradient mode: explicit thread-local state. NoGradGuard disables recording in a scope.
+struct GradMode {
+  static bool is_enabled();
+  static void set_enabled(bool enabled);
+};
+class NoGradGuard {
+ public:
+  NoGradGuard() : previous_(GradMode::is_enabled()) { GradMode::set_enabled(false); }
+  ~NoGradGuard() { GradMode::set_enabled(previous_); }
+
+ private:
+  bool previous_;
+};
+
+// What a backward formula sees: gradients of the outputs, the saved tensors, and where to
+// accumulate the gradients of the inputs.
+class BackwardContext {
+ public:
+  const Tensor& grad_output(size_t i = 0) const { return grad_outputs_.at(i); }
+  const Tensor& saved(size_t i) const { return saved_.at(i); }
+  bool needs_grad(size_t input) const { return needs_.at(input); }
+  // input_grad += grad (summed down to the input's shape if grad is a broadcast of it)
+  void accumulate(size_t input, const Tensor& grad);
+
+  std::vector<Tensor> grad_outputs_;
+  std::vector<Tensor> saved_;
+  std::vector<bool> needs_;
+  std::vector<Shape> input_shapes_;
+  std::vector<Tensor> grad_inputs_;
+};
+
+using BackwardFn = std::function<void(BackwardContext&)>;
+
+struct Entry {
+  int64_t seq = 0;  // position on the tape
+  OpId op;
+  std::string scope;  // module path active when the op ran
+  std::vector<std::shared_ptr<AutogradMeta>> inputs;  // null for inputs that need no grad
+  std::vector<Shape> input_shapes;
+  std::vector<std::weak_ptr<AutogradMeta>> outputs;
+  std::vector<Shape> output_shapes;
+  DType dtype = DType::F32;
+  Device device;
+  std::vector<Tensor> saved;
+  BackwardFn backward;
+  bool freed = false;  // backward ran without retain_graph: saved tensors are gone
+};
+
+// Records `op` if grad mode is on and any input requires grad. Saved tensors are detached.
+// Outputs become non-leaf tensors that require grad. Returns the entry (or null).
+std::shared_ptr<Entry> record(OpId op, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+                              std::vector<Tensor> saved, BackwardFn backward);
+bool any_requires_grad(const std::vector<Tensor>& inputs);
+
+// Runs the backward pass from `output`. A missing seed means ones (only for one-element outputs).
+void backward(const Tensor& output, const Tensor& seed = Tensor(), bool retain_graph = false);
+// Gradients of `outputs` w.r.t. `inputs` without touching any .grad (for gradcheck and probes).
+std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs, const Tensor& seed = Tensor(),
+                         bool retain_graph = false);
+
+// Hook on a tensor's gradient (runs when the gradient is complete, before it flows on).
+void register_hook(Tensor& t, GradHook hook);
+
+// Hook points for inspect/: called for every recorded entry (forward) and every entry whose
+// backward ran (with the output gradients and the input gradients it produced).
+using ForwardHook = std::function<void(const Entry& entry, const std::vector<Tensor>& outputs)>;
+using BackwardHook = std::function<void(const Entry& entry, const std::vector<Tensor>& grad_outputs,
+                                        const std::vector<Tensor>& grad_inputs)>;
+int add_forward_hook(ForwardHook hook);
+int add_backward_hook(BackwardHook hook);
+void remove_hook(int id);
+
+// The live entries in tape order (for `gradscope graph` and teaching).
+std::vector<std::shared_ptr<Entry>> tape_entries();
+std::string tape_str();  // one line per live entry: "#12 mul (fc1) [64,10] <- [64,10], [10]"
+
+}  // namespace gs

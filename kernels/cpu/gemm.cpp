@@ -1,0 +1,68 @@
+// GEMM kernels: the naive reference and Eigen's blocked GEMM (multithreaded via OpenMP).
+#include "kernels/cpu/gemm.h"
+
+#include <Eigen/Core>
+
+namespace gs::kernels {
+
+namespace {
+
+template <class T>
+void gemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+              int64_t ldb, T beta, T* C, int64_t ldc) {
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n) {
+      double acc = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        double a = ta ? A[k * lda + m] : A[m * lda + k];
+        double b = tb ? B[n * ldb + k] : B[k * ldb + n];
+        acc += a * b;
+      }
+      T& c = C[m * ldc + n];
+      c = static_cast<T>(alpha * acc + (beta == T(0) ? T(0) : beta * c));
+    }
+  }
+}
+
+template <class T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T> using ConstMap = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
+template <class T> using Map = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
+
+template <class T>
+void gemm_eigen(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+                int64_t ldb, T beta, T* C, int64_t ldc) {
+  Map<T> c(C, M, N, Eigen::OuterStride<>(ldc));
+  ConstMap<T> a(A, ta ? K : M, ta ? M : K, Eigen::OuterStride<>(lda));
+  ConstMap<T> b(B, tb ? N : K, tb ? K : N, Eigen::OuterStride<>(ldb));
+  if (beta == T(0)) {
+    c.setZero();
+  } else if (beta != T(1)) {
+    c *= beta;
+  }
+  if (M == 0 || N == 0 || K == 0) return;
+  if (!ta && !tb) {
+    c.noalias() += alpha * a * b;
+  } else if (ta && !tb) {
+    c.noalias() += alpha * a.transpose() * b;
+  } else if (!ta && tb) {
+    c.noalias() += alpha * a * b.transpose();
+  } else {
+    c.noalias() += alpha * a.transpose() * b.transpose();
+  }
+}
+
+}  // namespace
+
+template <class T> const VariantTable<GemmFn<T>>& gemm_table() {
+  static const VariantTable<GemmFn<T>> table = [] {
+    VariantTable<GemmFn<T>> t("matmul");
+    t.add("ref", &gemm_ref<T>).add("eigen", &gemm_eigen<T>, true);
+    return t;
+  }();
+  return table;
+}
+template const VariantTable<GemmFn<float>>& gemm_table<float>();
+template const VariantTable<GemmFn<double>>& gemm_table<double>();
+
+}  // namespace gs::kernels

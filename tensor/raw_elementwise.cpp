@@ -1,0 +1,160 @@
+// Elementwise and reduction front-ends.
+#include <algorithm>
+
+#include "tensor/raw_common.h"
+#include "tensor/raw_ops.h"
+
+namespace gs::raw {
+
+Tensor unary(UnaryOp op, const Tensor& x, double alpha, double beta) {
+  const char* name = kernels::unary_op_name(op);
+  detail::require_cpu(name, {&x});
+  Tensor in = contiguous(x);
+  Tensor out = empty(x.shape(), {x.dtype(), x.device()});
+  GS_DISPATCH_FLOAT(x.dtype(), name, [&] {
+    kernels::unary_table<scalar_t>().get()(op, in.data<scalar_t>(), out.data<scalar_t>(), out.numel(), alpha, beta);
+  });
+  return out;
+}
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, double alpha, double beta) {
+  const char* name = kernels::binary_op_name(op);
+  detail::require_cpu(name, {&a, &b});
+  check_same_dtype(name, a, b);
+  Shape shape = broadcast_shapes(name, a.shape(), b.shape());
+  Strides as = broadcast_strides(a.shape(), a.strides(), shape);
+  Strides bs = broadcast_strides(b.shape(), b.strides(), shape);
+  Tensor out = empty(shape, {a.dtype(), a.device()});
+  GS_DISPATCH_FLOAT(a.dtype(), name, [&] {
+    kernels::binary_table<scalar_t>().get()(op, a.data<scalar_t>(), as.data(), b.data<scalar_t>(), bs.data(),
+                                            out.data<scalar_t>(), shape.data(), static_cast<int>(shape.size()),
+                                            alpha, beta);
+  });
+  return out;
+}
+
+Tensor binary_scalar(BinaryOp op, const Tensor& a, double b) {
+  return binary(op, a, full({}, b, {a.dtype(), a.device()}));
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  detail::require_cpu("where", {&cond, &a, &b});
+  check_same_dtype("where", a, b);
+  Tensor c = to_dtype(cond, a.dtype());
+  Shape shape = broadcast_shapes("where", broadcast_shapes("where", c.shape(), a.shape()), b.shape());
+  Strides cs = broadcast_strides(c.shape(), c.strides(), shape);
+  Strides as = broadcast_strides(a.shape(), a.strides(), shape);
+  Strides bs = broadcast_strides(b.shape(), b.strides(), shape);
+  Tensor out = empty(shape, {a.dtype(), a.device()});
+  GS_DISPATCH_FLOAT(a.dtype(), "where", [&] {
+    kernels::where_cpu<scalar_t>(c.data<scalar_t>(), cs.data(), a.data<scalar_t>(), as.data(), b.data<scalar_t>(),
+                                 bs.data(), out.data<scalar_t>(), shape.data(), static_cast<int>(shape.size()));
+  });
+  return out;
+}
+
+namespace {
+// d += a * s over n contiguous elements (pragmas cannot sit inside the dispatch macro).
+template <class T> void axpy(T* d, const T* s, T a, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) d[i] += a * s[i];
+}
+}  // namespace
+
+void add_(const Tensor& dst, const Tensor& src, double alpha) {
+  detail::require_cpu("add_", {&dst, &src});
+  check_same_dtype("add_", dst, src);
+  Shape shape = broadcast_shapes("add_", dst.shape(), src.shape());
+  GS_CHECK(shape == dst.shape(), "add_: %s does not broadcast to the destination %s", shape_str(src.shape()).c_str(),
+           shape_str(dst.shape()).c_str());
+  if (dst.is_contiguous() && src.is_contiguous() && src.shape() == dst.shape()) {
+    GS_DISPATCH_FLOAT(dst.dtype(), "add_", [&] {
+      axpy(dst.data<scalar_t>(), src.data<scalar_t>(), static_cast<scalar_t>(alpha), dst.numel());
+    });
+    return;
+  }
+  Tensor scaled = alpha == 1.0 ? src : binary_scalar(BinaryOp::Mul, src, alpha);
+  copy_(dst, binary(BinaryOp::Add, dst, scaled));
+}
+
+void mul_(const Tensor& dst, double value) {
+  copy_(dst, binary_scalar(BinaryOp::Mul, dst, value));
+}
+
+// ---------------- reductions ----------------
+Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
+  static const char* names[] = {"sum", "mean", "max", "min"};
+  const char* name = names[static_cast<int>(op)];
+  detail::require_cpu(name, {&x});
+  int64_t nd = x.dim();
+  std::vector<bool> reduced(nd, dims.empty());
+  for (int64_t d : dims) {
+    int k = normalize_dim(name, d, nd);
+    GS_CHECK(!reduced[k], "%s: dim %d appears twice in the reduction dims", name, k);
+    reduced[k] = true;
+  }
+  if ((op == ReduceOp::Max || op == ReduceOp::Min)) {
+    for (int64_t d = 0; d < nd; ++d) {
+      GS_CHECK(!reduced[d] || x.shape()[d] > 0, "%s: cannot reduce the empty dim %lld of %s (no identity)", name,
+               (long long)d, shape_str(x.shape()).c_str());
+    }
+  }
+  Shape out_shape, keep_shape;
+  for (int64_t d = 0; d < nd; ++d) {
+    keep_shape.push_back(reduced[d] ? 1 : x.shape()[d]);
+    if (!reduced[d]) out_shape.push_back(x.shape()[d]);
+  }
+  // Bring the reduced dims together: [kept..., reduced...] unless they already form one block.
+  int first = -1, last = -1;
+  for (int64_t d = 0; d < nd; ++d) {
+    if (reduced[d]) {
+      if (first < 0) first = static_cast<int>(d);
+      last = static_cast<int>(d);
+    }
+  }
+  bool block = true;
+  for (int d = first; d >= 0 && d <= last; ++d) block = block && reduced[d];
+  Tensor src;
+  int64_t outer = 1, r = 1, inner = 1;
+  if (block && x.is_contiguous()) {
+    src = x;
+    for (int64_t d = 0; d < nd; ++d) {
+      if (first >= 0 && d < first) outer *= x.shape()[d];
+      else if (first >= 0 && d <= last) r *= x.shape()[d];
+      else if (first >= 0) inner *= x.shape()[d];
+      else outer *= x.shape()[d];
+    }
+  } else {
+    std::vector<int64_t> perm;
+    for (int64_t d = 0; d < nd; ++d) if (!reduced[d]) { perm.push_back(d); outer *= x.shape()[d]; }
+    for (int64_t d = 0; d < nd; ++d) if (reduced[d]) { perm.push_back(d); r *= x.shape()[d]; }
+    src = contiguous(permute(x, perm));
+  }
+  Tensor out = empty(keepdim ? keep_shape : out_shape, {x.dtype(), x.device()});
+  GS_DISPATCH_FLOAT(x.dtype(), name, [&] {
+    kernels::reduce_table<scalar_t>().get()(op, src.data<scalar_t>(), out.data<scalar_t>(), outer, r, inner);
+  });
+  return out;
+}
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  GS_CHECK(x.dim() >= (int64_t)shape.size(), "sum_to: cannot sum %s down to %s", shape_str(x.shape()).c_str(),
+           shape_str(shape).c_str());
+  size_t lead = x.dim() - shape.size();
+  std::vector<int64_t> dims;
+  for (size_t d = 0; d < (size_t)x.dim(); ++d) {
+    if (d < lead) {
+      dims.push_back(d);
+    } else if (shape[d - lead] == 1 && x.shape()[d] != 1) {
+      dims.push_back(d);
+    } else {
+      GS_CHECK(shape[d - lead] == x.shape()[d], "sum_to: %s is not a broadcast of %s", shape_str(x.shape()).c_str(),
+               shape_str(shape).c_str());
+    }
+  }
+  if (dims.empty()) return reshape(x, shape);
+  return reshape(reduce(ReduceOp::Sum, x, dims, true), shape);
+}
+
+}  // namespace gs::raw

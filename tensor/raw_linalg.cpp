@@ -1,0 +1,215 @@
+// matmul, softmax and index front-ends.
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/index.h"
+#include "kernels/cpu/softmax.h"
+#include "tensor/raw_common.h"
+#include "tensor/raw_ops.h"
+
+namespace gs::raw {
+
+namespace {
+// A 2-d operand as gemm wants it: row-major with a row stride, or its transpose.
+struct GemmOperand {
+  Tensor t;
+  bool trans;
+  int64_t ld;
+};
+GemmOperand gemm_operand(const Tensor& x) {
+  const auto& s = x.strides();
+  if (s[1] == 1 && s[0] >= std::max<int64_t>(1, x.shape()[1])) return {x, false, s[0]};
+  if (s[0] == 1 && s[1] >= std::max<int64_t>(1, x.shape()[0])) return {x, true, s[1]};
+  Tensor c = contiguous(x);
+  return {c, false, std::max<int64_t>(1, c.shape()[1])};
+}
+}  // namespace
+
+Tensor mm(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b) {
+  detail::require_cpu("matmul", {&a_in, &b_in});
+  check_same_dtype("matmul", a_in, b_in);
+  GS_CHECK(a_in.dim() == 2 && b_in.dim() == 2, "matmul: mm expects 2-d operands, got %s and %s",
+           shape_str(a_in.shape()).c_str(), shape_str(b_in.shape()).c_str());
+  Tensor a = trans_a ? transpose(a_in, 0, 1) : a_in;
+  Tensor b = trans_b ? transpose(b_in, 0, 1) : b_in;
+  int64_t M = a.shape()[0], K = a.shape()[1], N = b.shape()[1];
+  GS_CHECK(b.shape()[0] == K, "matmul: inner dimensions differ, %s @ %s", shape_str(a.shape()).c_str(),
+           shape_str(b.shape()).c_str());
+  Tensor out = empty({M, N}, {a.dtype(), a.device()});
+  GemmOperand ga = gemm_operand(a), gb = gemm_operand(b);
+  GS_DISPATCH_FLOAT(a.dtype(), "matmul", [&] {
+    kernels::gemm_table<scalar_t>().get()(ga.trans, gb.trans, M, N, K, scalar_t(1), ga.t.data<scalar_t>(), ga.ld,
+                                          gb.t.data<scalar_t>(), gb.ld, scalar_t(0), out.data<scalar_t>(),
+                                          std::max<int64_t>(1, N));
+  });
+  return out;
+}
+
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  GS_CHECK(a_in.dim() >= 1 && b_in.dim() >= 1, "matmul: both arguments need at least 1 dim, got %s and %s",
+           shape_str(a_in.shape()).c_str(), shape_str(b_in.shape()).c_str());
+  check_same_dtype("matmul", a_in, b_in);
+  // PyTorch's 1-d rules: a vector on the left is a row, on the right a column; removed after.
+  Tensor a = a_in.dim() == 1 ? unsqueeze(a_in, 0) : a_in;
+  Tensor b = b_in.dim() == 1 ? unsqueeze(b_in, 1) : b_in;
+  int64_t M = a.shape()[a.dim() - 2], K = a.shape()[a.dim() - 1];
+  int64_t K2 = b.shape()[b.dim() - 2], N = b.shape()[b.dim() - 1];
+  GS_CHECK(K == K2, "matmul: inner dimensions differ, %s @ %s (%lld vs %lld)", shape_str(a_in.shape()).c_str(),
+           shape_str(b_in.shape()).c_str(), (long long)K, (long long)K2);
+  Shape batch_a(a.shape().begin(), a.shape().end() - 2), batch_b(b.shape().begin(), b.shape().end() - 2);
+  Shape batch = broadcast_shapes("matmul", batch_a, batch_b);
+  Tensor out;
+  if (batch.empty()) {
+    out = mm(a, b);
+  } else {
+    Shape ea = batch, eb = batch;
+    ea.insert(ea.end(), {M, K});
+    eb.insert(eb.end(), {K, N});
+    int64_t B = shape_numel(batch);
+    Tensor a3 = reshape(expand(a, ea), {B, M, K});
+    Tensor b3 = reshape(expand(b, eb), {B, K, N});
+    Shape out_shape = batch;
+    out_shape.insert(out_shape.end(), {M, N});
+    out = empty({B, M, N}, {a.dtype(), a.device()});
+    for (int64_t i = 0; i < B; ++i) {
+      copy_(narrow(out, 0, i, 1), unsqueeze(mm(squeeze(narrow(a3, 0, i, 1), 0), squeeze(narrow(b3, 0, i, 1), 0)), 0));
+    }
+    out = reshape(out, out_shape);
+  }
+  if (a_in.dim() == 1) out = squeeze(out, -2);
+  if (b_in.dim() == 1) out = squeeze(out, -1);
+  return out;
+}
+
+// ---------------- softmax ----------------
+namespace {
+// Moves `dim` last and makes the result contiguous: (rows, cols).
+Tensor dim_last(const Tensor& x, int d) {
+  if (d == x.dim() - 1) return contiguous(x);
+  return contiguous(transpose(x, d, -1));
+}
+Tensor dim_back(const Tensor& y, int d, int64_t nd) {
+  if (d == nd - 1) return y;
+  return contiguous(transpose(y, d, -1));
+}
+}  // namespace
+
+Tensor softmax(const Tensor& x, int64_t dim, bool log) {
+  const char* name = log ? "log_softmax" : "softmax";
+  detail::require_cpu(name, {&x});
+  if (x.dim() == 0) return reshape(softmax(reshape(x, {1}), 0, log), {});
+  int d = normalize_dim(name, dim, x.dim());
+  Tensor in = dim_last(x, d);
+  Tensor out = empty(in.shape(), {x.dtype(), x.device()});
+  int64_t cols = in.shape().back(), rows = cols ? in.numel() / cols : 0;
+  GS_DISPATCH_FLOAT(x.dtype(), name, [&] {
+    kernels::softmax_table<scalar_t>().get()(in.data<scalar_t>(), out.data<scalar_t>(), rows, cols, log);
+  });
+  return dim_back(out, d, x.dim());
+}
+
+Tensor softmax_backward(const Tensor& y, const Tensor& grad_y, int64_t dim, bool log) {
+  const char* name = log ? "log_softmax_backward" : "softmax_backward";
+  detail::require_cpu(name, {&y, &grad_y});
+  int d = normalize_dim(name, dim, y.dim());
+  Tensor yc = dim_last(y, d), gc = dim_last(grad_y, d);
+  Tensor out = empty(yc.shape(), {y.dtype(), y.device()});
+  int64_t cols = yc.shape().back(), rows = cols ? yc.numel() / cols : 0;
+  GS_DISPATCH_FLOAT(y.dtype(), name, [&] {
+    kernels::softmax_backward_table<scalar_t>().get()(yc.data<scalar_t>(), gc.data<scalar_t>(),
+                                                      out.data<scalar_t>(), rows, cols, log);
+  });
+  return dim_back(out, d, y.dim());
+}
+
+// ---------------- indexing ----------------
+namespace {
+void split_dims(const Shape& shape, int d, int64_t& outer, int64_t& inner) {
+  outer = 1;
+  inner = 1;
+  for (int i = 0; i < d; ++i) outer *= shape[i];
+  for (size_t i = d + 1; i < shape.size(); ++i) inner *= shape[i];
+}
+void check_index_range(const char* op, const Tensor& index, int64_t n, int d) {
+  for (int64_t v : index.to_vector<int64_t>()) {
+    GS_CHECK(v >= 0 && v < n, "%s: index %lld is out of range for dim %d of size %lld", op, (long long)v, d,
+             (long long)n);
+  }
+}
+}  // namespace
+
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  detail::require_cpu("gather", {&x, &index});
+  check_dtype("gather", index, DType::I64, "index");
+  int d = normalize_dim("gather", dim, x.dim());
+  GS_CHECK(index.dim() == x.dim(), "gather: index %s must have as many dims as input %s",
+           shape_str(index.shape()).c_str(), shape_str(x.shape()).c_str());
+  for (int64_t k = 0; k < x.dim(); ++k) {
+    GS_CHECK(k == d || index.shape()[k] == x.shape()[k],
+             "gather: index %s must match input %s outside dim %d (this build does not broadcast gather)",
+             shape_str(index.shape()).c_str(), shape_str(x.shape()).c_str(), d);
+  }
+  check_index_range("gather", index, x.shape()[d], d);
+  Tensor xc = contiguous(x), ic = contiguous(index);
+  Tensor out = empty(index.shape(), {x.dtype(), x.device()});
+  int64_t outer, inner;
+  split_dims(x.shape(), d, outer, inner);
+  GS_DISPATCH_ALL(x.dtype(), "gather", [&] {
+    kernels::gather<scalar_t>(xc.data<scalar_t>(), ic.data<int64_t>(), out.data<scalar_t>(), outer, x.shape()[d],
+                              index.shape()[d], inner);
+  });
+  return out;
+}
+
+void scatter_add_(const Tensor& acc, int64_t dim, const Tensor& index, const Tensor& src) {
+  detail::require_cpu("scatter_add_", {&acc, &index, &src});
+  check_dtype("scatter_add_", index, DType::I64, "index");
+  check_same_dtype("scatter_add_", acc, src);
+  int d = normalize_dim("scatter_add_", dim, acc.dim());
+  GS_CHECK(acc.is_contiguous(), "scatter_add_: the destination must be contiguous");
+  GS_CHECK(index.shape() == src.shape(), "scatter_add_: index %s and src %s must have one shape",
+           shape_str(index.shape()).c_str(), shape_str(src.shape()).c_str());
+  check_index_range("scatter_add_", index, acc.shape()[d], d);
+  Tensor ic = contiguous(index), sc = contiguous(src);
+  int64_t outer, inner;
+  split_dims(acc.shape(), d, outer, inner);
+  GS_DISPATCH_ALL(acc.dtype(), "scatter_add_", [&] {
+    kernels::scatter_add<scalar_t>(acc.data<scalar_t>(), ic.data<int64_t>(), sc.data<scalar_t>(), outer,
+                                   acc.shape()[d], index.shape()[d], inner);
+  });
+}
+
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  detail::require_cpu("index_select", {&x, &index});
+  check_dtype("index_select", index, DType::I64, "index");
+  GS_CHECK(index.dim() == 1, "index_select: index must be 1-d, got %s", shape_str(index.shape()).c_str());
+  int d = normalize_dim("index_select", dim, x.dim());
+  check_index_range("index_select", index, x.shape()[d], d);
+  Tensor xc = contiguous(x), ic = contiguous(index);
+  Shape shape = x.shape();
+  shape[d] = index.numel();
+  Tensor out = empty(shape, {x.dtype(), x.device()});
+  int64_t outer, inner;
+  split_dims(x.shape(), d, outer, inner);
+  GS_DISPATCH_ALL(x.dtype(), "index_select", [&] {
+    kernels::index_select<scalar_t>(xc.data<scalar_t>(), ic.data<int64_t>(), out.data<scalar_t>(), outer,
+                                    x.shape()[d], index.numel(), inner);
+  });
+  return out;
+}
+
+void index_add_(const Tensor& acc, int64_t dim, const Tensor& index, const Tensor& src) {
+  detail::require_cpu("index_add_", {&acc, &index, &src});
+  check_dtype("index_add_", index, DType::I64, "index");
+  check_same_dtype("index_add_", acc, src);
+  GS_CHECK(acc.is_contiguous(), "index_add_: the destination must be contiguous");
+  int d = normalize_dim("index_add_", dim, acc.dim());
+  check_index_range("index_add_", index, acc.shape()[d], d);
+  Tensor ic = contiguous(index), sc = contiguous(src);
+  int64_t outer, inner;
+  split_dims(acc.shape(), d, outer, inner);
+  GS_DISPATCH_ALL(acc.dtype(), "index_add_", [&] {
+    kernels::index_add<scalar_t>(acc.data<scalar_t>(), ic.data<int64_t>(), sc.data<scalar_t>(), outer,
+                                 acc.shape()[d], index.numel(), inner);
+  });
+}
+
+}  // namespace gs::raw

@@ -1,0 +1,70 @@
+// One helper per kind of check, so an op's test is one or two lines:
+//   EXPECT_GRADCHECK(fn, {x, y});                  // f64 central differences
+//   EXPECT_THROW_MSG(gs::reshape(x, {5}), "reshape");  // error text names the op
+//   expect_close(a, b, 1e-6);                      // elementwise, with the worst index
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "autograd/gradcheck.h"
+#include "autograd/ops.h"
+#include "tensor/random.h"
+
+namespace gs::test {
+
+// A random f64 leaf that requires grad; values in [lo, hi] kept at least `gap` from 0 when
+// the op has a kink there (relu, abs, max ties are checked separately and honestly).
+inline Tensor rand64(const Shape& shape, uint64_t seed, double lo = -2, double hi = 2, double gap = 0.0) {
+  Generator g(seed);
+  Tensor t = empty(shape, {DType::F64});
+  double* p = t.data<double>();
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    double v = lo + (hi - lo) * g.uniform();
+    if (gap > 0 && std::abs(v) < gap) v = v < 0 ? -gap - g.uniform() * gap : gap + g.uniform() * gap;
+    p[i] = v;
+  }
+  return t.set_requires_grad(true);
+}
+
+inline ::testing::AssertionResult gradcheck_ok(const GradcheckFn& fn, const std::vector<Tensor>& inputs,
+                                               GradcheckOptions opt = {}) {
+  GradcheckResult r = gradcheck(fn, inputs, opt);
+  if (r.ok) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << r.message;
+}
+
+inline void expect_close(const Tensor& actual, const Tensor& expected, double tol, const std::string& what = "") {
+  ASSERT_EQ(shape_str(actual.shape()), shape_str(expected.shape())) << what;
+  auto a = actual.to_vector<double>(), e = expected.to_vector<double>();
+  double worst = 0;
+  size_t at = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    double err = std::abs(a[i] - e[i]);
+    if (std::isnan(a[i]) != std::isnan(e[i])) err = INFINITY;
+    if (err > worst) {
+      worst = err;
+      at = i;
+    }
+  }
+  EXPECT_LE(worst, tol) << what << " worst element " << at << ": " << a[at] << " vs " << e[at];
+}
+
+}  // namespace gs::test
+
+#define EXPECT_GRADCHECK(fn, ...) EXPECT_TRUE(::gs::test::gradcheck_ok(fn, __VA_ARGS__))
+
+// Expects `stmt` to throw an exception whose what() contains `text`.
+#define EXPECT_THROW_MSG(stmt, text)                                                     \
+  do {                                                                                   \
+    bool thrown_ = false;                                                                \
+    try {                                                                                \
+      stmt;                                                                              \
+    } catch (const std::exception& e_) {                                                 \
+      thrown_ = true;                                                                    \
+      EXPECT_NE(std::string(e_.what()).find(text), std::string::npos)                    \
+          << "message was: " << e_.what() << "\nexpected to contain: " << (text);        \
+    }                                                                                    \
+    EXPECT_TRUE(thrown_) << #stmt " did not throw";                                      \
+  } while (0)
