@@ -31,7 +31,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV"
   /usr/bin/python3 -m venv --system-site-packages "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import onnxruntime, onnx, safetensors, tensorboard, torch, numpy" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import onnxruntime, onnx, safetensors, tensorboard, torch, numpy, pytest" 2>/dev/null; then
   echo "setup: installing Python packages into $VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r scripts/requirements-test.txt
 fi
