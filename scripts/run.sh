@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The main job: set up, build, and train the default model (fashionnet) on Fashion-MNIST with
+# a progress bar, logs and checkpoints under runs/fashionnet. Extra arguments go to
+# `gradscope train` (e.g. --epochs 2). Usage: bash scripts/run.sh [train flags...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$(nproc)" --target gradscope
+exec ./build/gradscope train --model fashionnet --data fashion-mnist --out runs/fashionnet "$@"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine (scripts/setup.sh), builds gradscope (Release, -O3 -march=native)
+# and runs the whole test suite with ctest: C++ rooms, Python interop tests, GPU tests (which
+# skip, loudly, without a GPU). Usage: bash scripts/test.sh [--sanitize]
+#   --sanitize  also builds the ASan+UBSan configuration and runs the CPU core rooms under it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+JOBS=${GS_JOBS:-$(nproc)}
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$JOBS"
+ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 900
+if [[ "${1:-}" == "--sanitize" ]]; then
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Sanitize -DGS_CUDA=OFF -DGS_BUILD_BENCH=OFF >/dev/null
+  cmake --build build-asan -j "$JOBS" --target test_tensor test_kernels test_autograd
+  for t in test_tensor test_kernels test_autograd; do ./build-asan/tests/$t --gtest_brief=1; done
+fi
