@@ -4,25 +4,17 @@
 // Layouts follow PyTorch: x (N,C,H,W), conv weight (K, C/groups, R, S).
 #pragma once
 #include "autograd/ops.h"
+// Conv2dParams {stride, padding, dilation, groups} and Pool2dParams {kernel, stride, padding}
+// are defined in tensor/raw_nn.h, next to the no-grad front-ends that share them.
+#include "tensor/raw_nn.h"
 
 namespace gs {
 
 class Generator;
 
-struct Conv2dParams {
-  int64_t stride_h = 1, stride_w = 1;
-  int64_t pad_h = 0, pad_w = 0;
-  int64_t dilation_h = 1, dilation_w = 1;
-  int64_t groups = 1;
-};
 // x (N,C,H,W), weight (K, C/groups, R, S), bias (K) or undefined -> (N, K, P, Q)
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params = {});
 
-struct Pool2dParams {
-  int64_t kernel_h = 2, kernel_w = 2;
-  int64_t stride_h = 2, stride_w = 2;  // PyTorch's default stride = kernel size
-  int64_t pad_h = 0, pad_w = 0;
-};
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& params);
 // count_include_pad as torch.nn.AvgPool2d (default true)
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params, bool count_include_pad = true);

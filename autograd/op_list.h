@@ -48,7 +48,13 @@
   X(Expand, "expand", Recorded)               \
   X(Contiguous, "contiguous", Recorded)       \
   X(Cat, "cat", Recorded)                     \
-  X(Stack, "stack", Composite)
+  X(Stack, "stack", Composite)                \
+  X(Conv2d, "conv2d", Recorded)               \
+  X(MaxPool2d, "max_pool2d", Recorded)        \
+  X(AvgPool2d, "avg_pool2d", Recorded)        \
+  X(AdaptiveAvgPool2d, "adaptive_avg_pool2d", Recorded) \
+  X(BatchNorm, "batch_norm", Recorded)        \
+  X(Dropout, "dropout", Recorded)
 
 namespace gs {
 
@@ -65,7 +71,7 @@ enum class OpId : uint16_t {
 inline constexpr int kOpCount = 0 GS_OP_LIST(GS_OP_COUNT_ONE);
 #undef GS_OP_COUNT_ONE
 static_assert(kOpCount == static_cast<int>(OpId::Count), "op list and OpId disagree");
-static_assert(kOpCount == 39, "update this count (and the gradcheck cases) when you add an op");
+static_assert(kOpCount == 45, "update this count (and the gradcheck cases) when you add an op");
 
 inline constexpr const char* kOpNames[] = {
 #define GS_OP_NAME(name, str, kind) str,

@@ -1,0 +1,174 @@
+// Pooling kernels. Each op is written once for one (H,W) plane; "ref" loops the N*C planes
+// serially and "omp" spreads them over threads, so the two differ only in scheduling.
+#include "kernels/cpu/pool.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace gs::kernels {
+
+namespace {
+
+// Runs plane_fn(i) for every plane i in [0, N*C), serially or in parallel.
+template <bool Parallel, class F> void for_each_plane(const Pool2dShape& s, F&& plane_fn) {
+  const int64_t planes = s.N * s.C;
+  if constexpr (Parallel) {
+#pragma omp parallel for schedule(static) if (planes * s.H * s.W > 16384)
+    for (int64_t i = 0; i < planes; ++i) plane_fn(i);
+  } else {
+    for (int64_t i = 0; i < planes; ++i) plane_fn(i);
+  }
+}
+
+// ---- max pool ----
+template <class T> void max_pool_plane(const Pool2dShape& s, const T* x, T* y, int64_t* argmax) {
+  for (int64_t p = 0; p < s.P; ++p) {
+    const int64_t h0 = p * s.stride_h - s.pad_h;
+    const int64_t h_lo = std::max<int64_t>(h0, 0), h_hi = std::min(h0 + s.kernel_h, s.H);
+    for (int64_t q = 0; q < s.Q; ++q) {
+      const int64_t w0 = q * s.stride_w - s.pad_w;
+      const int64_t w_lo = std::max<int64_t>(w0, 0), w_hi = std::min(w0 + s.kernel_w, s.W);
+      T best = -std::numeric_limits<T>::infinity();
+      int64_t best_at = h_lo * s.W + w_lo;
+      for (int64_t h = h_lo; h < h_hi; ++h)
+        for (int64_t w = w_lo; w < w_hi; ++w) {
+          const T v = x[h * s.W + w];
+          if (v > best || std::isnan(v)) {
+            best = v;
+            best_at = h * s.W + w;
+            if (std::isnan(v)) goto done;  // NaN propagates, as PyTorch
+          }
+        }
+    done:
+      y[p * s.Q + q] = best;
+      argmax[p * s.Q + q] = best_at;
+    }
+  }
+}
+
+template <bool Parallel, class T> void max_pool2d_impl(const Pool2dShape& s, const T* x, T* y, int64_t* argmax) {
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
+  for_each_plane<Parallel>(s, [&](int64_t i) { max_pool_plane(s, x + i * HW, y + i * PQ, argmax + i * PQ); });
+}
+
+template <bool Parallel, class T>
+void max_pool2d_backward_impl(const Pool2dShape& s, const T* gy, const int64_t* argmax, T* gx) {
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
+  for_each_plane<Parallel>(s, [&](int64_t i) {
+    T* g = gx + i * HW;
+    std::fill(g, g + HW, T(0));
+    for (int64_t j = 0; j < PQ; ++j) g[argmax[i * PQ + j]] += gy[i * PQ + j];
+  });
+}
+
+// ---- avg pool ----
+// Window [h_lo, h_hi) x [w_lo, w_hi) clipped to the image, and its divisor (PyTorch's rule:
+// with count_include_pad the window is clipped to the padded image, else to the image).
+struct Window {
+  int64_t h_lo, h_hi, w_lo, w_hi, divisor;
+};
+inline Window avg_window(const Pool2dShape& s, int64_t p, int64_t q, bool count_include_pad) {
+  int64_t h0 = p * s.stride_h - s.pad_h, w0 = q * s.stride_w - s.pad_w;
+  int64_t h1 = std::min(h0 + s.kernel_h, s.H + s.pad_h), w1 = std::min(w0 + s.kernel_w, s.W + s.pad_w);
+  const int64_t padded_size = (h1 - h0) * (w1 - w0);
+  h0 = std::max<int64_t>(h0, 0);
+  w0 = std::max<int64_t>(w0, 0);
+  h1 = std::min(h1, s.H);
+  w1 = std::min(w1, s.W);
+  return {h0, h1, w0, w1, count_include_pad ? padded_size : (h1 - h0) * (w1 - w0)};
+}
+
+template <bool Parallel, class T> void avg_pool2d_impl(const Pool2dShape& s, const T* x, T* y, bool include_pad) {
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
+  for_each_plane<Parallel>(s, [&](int64_t i) {
+    const T* xi = x + i * HW;
+    for (int64_t p = 0; p < s.P; ++p)
+      for (int64_t q = 0; q < s.Q; ++q) {
+        const Window win = avg_window(s, p, q, include_pad);
+        double acc = 0;
+        for (int64_t h = win.h_lo; h < win.h_hi; ++h)
+          for (int64_t w = win.w_lo; w < win.w_hi; ++w) acc += xi[h * s.W + w];
+        y[i * PQ + p * s.Q + q] = T(acc / double(win.divisor));
+      }
+  });
+}
+
+template <bool Parallel, class T>
+void avg_pool2d_backward_impl(const Pool2dShape& s, const T* gy, T* gx, bool include_pad) {
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
+  for_each_plane<Parallel>(s, [&](int64_t i) {
+    T* g = gx + i * HW;
+    std::fill(g, g + HW, T(0));
+    for (int64_t p = 0; p < s.P; ++p)
+      for (int64_t q = 0; q < s.Q; ++q) {
+        const Window win = avg_window(s, p, q, include_pad);
+        const T share = T(double(gy[i * PQ + p * s.Q + q]) / double(win.divisor));
+        for (int64_t h = win.h_lo; h < win.h_hi; ++h)
+          for (int64_t w = win.w_lo; w < win.w_hi; ++w) g[h * s.W + w] += share;
+      }
+  });
+}
+
+// ---- adaptive avg pool ----
+inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
+inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
+
+template <bool Parallel, class T> void adaptive_avg_pool2d_impl(const Pool2dShape& s, const T* x, T* y) {
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
+  for_each_plane<Parallel>(s, [&](int64_t i) {
+    const T* xi = x + i * HW;
+    for (int64_t p = 0; p < s.P; ++p) {
+      const int64_t h0 = adaptive_start(p, s.H, s.P), h1 = adaptive_end(p, s.H, s.P);
+      for (int64_t q = 0; q < s.Q; ++q) {
+        const int64_t w0 = adaptive_start(q, s.W, s.Q), w1 = adaptive_end(q, s.W, s.Q);
+        double acc = 0;
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) acc += xi[h * s.W + w];
+        y[i * PQ + p * s.Q + q] = T(acc / double((h1 - h0) * (w1 - w0)));
+      }
+    }
+  });
+}
+
+template <bool Parallel, class T> void adaptive_avg_pool2d_backward_impl(const Pool2dShape& s, const T* gy, T* gx) {
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
+  for_each_plane<Parallel>(s, [&](int64_t i) {
+    T* g = gx + i * HW;
+    std::fill(g, g + HW, T(0));
+    for (int64_t p = 0; p < s.P; ++p) {
+      const int64_t h0 = adaptive_start(p, s.H, s.P), h1 = adaptive_end(p, s.H, s.P);
+      for (int64_t q = 0; q < s.Q; ++q) {
+        const int64_t w0 = adaptive_start(q, s.W, s.Q), w1 = adaptive_end(q, s.W, s.Q);
+        const T share = T(double(gy[i * PQ + p * s.Q + q]) / double((h1 - h0) * (w1 - w0)));
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) g[h * s.W + w] += share;
+      }
+    }
+  });
+}
+
+}  // namespace
+
+// Each table: "ref" = serial planes, "omp" = parallel planes (default).
+#define GS_POOL_TABLE(FN_TYPE, NAME, IMPL)                              \
+  template <class T> const VariantTable<FN_TYPE<T>>& NAME##_table() {   \
+    static const VariantTable<FN_TYPE<T>> table = [] {                  \
+      VariantTable<FN_TYPE<T>> t(#NAME);                                \
+      t.add("ref", &IMPL<false, T>).add("omp", &IMPL<true, T>, true);   \
+      return t;                                                         \
+    }();                                                                \
+    return table;                                                       \
+  }                                                                     \
+  template const VariantTable<FN_TYPE<float>>& NAME##_table<float>();   \
+  template const VariantTable<FN_TYPE<double>>& NAME##_table<double>();
+
+GS_POOL_TABLE(MaxPool2dFn, max_pool2d, max_pool2d_impl)
+GS_POOL_TABLE(MaxPool2dBackwardFn, max_pool2d_backward, max_pool2d_backward_impl)
+GS_POOL_TABLE(AvgPool2dFn, avg_pool2d, avg_pool2d_impl)
+GS_POOL_TABLE(AvgPool2dBackwardFn, avg_pool2d_backward, avg_pool2d_backward_impl)
+GS_POOL_TABLE(AdaptiveAvgPool2dFn, adaptive_avg_pool2d, adaptive_avg_pool2d_impl)
+GS_POOL_TABLE(AdaptiveAvgPool2dBackwardFn, adaptive_avg_pool2d_backward, adaptive_avg_pool2d_backward_impl)
+#undef GS_POOL_TABLE
+
+}  // namespace gs::kernels
