@@ -109,6 +109,9 @@ Tensor softmax(const Tensor& x, int64_t dim, bool log) {
 Tensor softmax_backward(const Tensor& y, const Tensor& grad_y, int64_t dim, bool log) {
   const char* name = log ? "log_softmax_backward" : "softmax_backward";
   detail::require_cpu(name, {&y, &grad_y});
+  GS_CHECK(y.shape() == grad_y.shape(), "%s: output %s and gradient %s differ in shape", name,
+           shape_str(y.shape()).c_str(), shape_str(grad_y.shape()).c_str());
+  if (y.dim() == 0) return reshape(softmax_backward(reshape(y, {1}), reshape(grad_y, {1}), 0, log), {});
   int d = normalize_dim(name, dim, y.dim());
   Tensor yc = dim_last(y, d), gc = dim_last(grad_y, d);
   Tensor out = empty(yc.shape(), {y.dtype(), y.device()});

@@ -42,6 +42,10 @@ Shape infer_shape(const char* op, Shape shape, int64_t numel) {
 namespace {
 // Strides for viewing t as `shape` without a copy, or empty when impossible (PyTorch's rule).
 bool view_strides(const Tensor& t, const Shape& shape, Strides& out) {
+  if (t.numel() == 0 && t.shape() == shape) {  // no element: keep the strides (as PyTorch)
+    out = t.strides();
+    return true;
+  }
   if (t.is_contiguous()) {
     out = contiguous_strides(shape);
     return true;
@@ -231,6 +235,7 @@ void fill_(const Tensor& dst, double value) { copy_(dst, full({}, value, {dst.dt
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   GS_CHECK(!tensors.empty(), "cat: expected at least one tensor");
   const Tensor& first = tensors[0];
+  GS_CHECK(first.dim() > 0, "cat: zero-dimensional tensors cannot be concatenated (unsqueeze them, or use stack)");
   int d = normalize_dim("cat", dim, first.dim());
   Shape shape = first.shape();
   int64_t total = 0;

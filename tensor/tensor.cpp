@@ -38,6 +38,7 @@ TensorImpl& Tensor::impl() const {
 int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim("size", d, dim())]; }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // as PyTorch: no element, any strides
   int64_t expected = 1;
   for (int64_t i = dim() - 1; i >= 0; --i) {
     if (shape()[i] != 1 && strides()[i] != expected) return false;
@@ -150,92 +151,187 @@ std::string Tensor::describe() const {
 }
 
 // ---------------- printing ----------------
+// A port of torch/_tensor_str.py (1.13): same number formats, widths, line wrapping at 80
+// columns, summarisation above 1000 elements (3 edge items), and suffix order.
 namespace {
-struct PrintFormat {
-  bool integral = true;
-  bool scientific = false;
-  int width = 1;
-};
+constexpr int kPrecision = 4, kEdgeItems = 3, kLineWidth = 80;
+constexpr int64_t kThreshold = 1000;
+GradFnNamer g_grad_fn_namer = nullptr;
 
-std::string format_value(double v, const PrintFormat& f, DType dtype) {
+std::string printf_str(const char* fmt, double v, int width = 0) {
   char buf[64];
-  if (dtype == DType::I64) {
-    std::snprintf(buf, sizeof buf, "%lld", (long long)v);
-  } else if (std::isnan(v)) {
-    std::snprintf(buf, sizeof buf, "nan");
-  } else if (std::isinf(v)) {
-    std::snprintf(buf, sizeof buf, v > 0 ? "inf" : "-inf");
-  } else if (f.scientific) {
-    std::snprintf(buf, sizeof buf, "%.4e", v);
-  } else if (f.integral) {
-    std::snprintf(buf, sizeof buf, "%.0f.", v);
+  if (width) {
+    std::snprintf(buf, sizeof buf, fmt, width, kPrecision, v);
   } else {
-    std::snprintf(buf, sizeof buf, "%.4f", v);
+    std::snprintf(buf, sizeof buf, fmt, kPrecision, v);
   }
   return buf;
 }
+// Python prints non-finite values as nan / inf / -inf whatever the format (glibc may say -nan).
+std::string non_finite_str(double v) { return std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"); }
 
-void print_dim(std::ostringstream& os, const std::vector<double>& values, const Shape& shape, size_t d,
-               int64_t base, int indent, const PrintFormat& f, DType dtype, bool summarize) {
-  int64_t inner = 1;
-  for (size_t i = d + 1; i < shape.size(); ++i) inner *= shape[i];
-  int64_t n = shape[d];
-  os << "[";
-  for (int64_t i = 0; i < n; ++i) {
-    if (summarize && n > 6 && i == 3) {
-      os << (d + 1 == shape.size() ? "..., " : "...,\n" + std::string(indent + 1, ' '));
-      i = n - 3;
+struct Formatter {
+  bool floating = true, int_mode = true, sci_mode = false;
+  int max_width = 1;
+
+  Formatter(const std::vector<double>& values, bool is_float) : floating(is_float) {
+    if (!floating) {
+      for (double v : values) max_width = std::max<int>(max_width, (int)std::to_string((long long)v).size());
+      return;
     }
-    if (d + 1 == shape.size()) {
-      std::string s = format_value(values[base + i], f, dtype);
-      os << std::string(std::max<int>(0, f.width - (int)s.size()), ' ') << s;
-    } else {
-      print_dim(os, values, shape, d + 1, base + i * inner, indent + 1, f, dtype, summarize);
+    std::vector<double> nz;
+    for (double v : values) {
+      if (std::isfinite(v) && v != 0) nz.push_back(v);
     }
-    if (i + 1 < n) {
-      if (d + 1 == shape.size()) {
-        os << ", ";
-      } else {
-        os << "," << std::string(shape.size() - d - 1, '\n') << std::string(indent + 1, ' ');
-      }
+    if (nz.empty()) return;
+    double lo = INFINITY, hi = 0;
+    for (double v : nz) {
+      lo = std::min(lo, std::abs(v));
+      hi = std::max(hi, std::abs(v));
+      if (v != std::ceil(v)) int_mode = false;
+    }
+    sci_mode = hi / lo > 1000.0 || hi > 1.0e8 || (!int_mode && lo < 1.0e-4);
+    for (double v : nz) {
+      int len = sci_mode   ? (int)printf_str("%.*e", v).size()
+                : int_mode ? (int)std::to_string((long long)v).size() + 1
+                           : (int)printf_str("%.*f", v).size();
+      max_width = std::max(max_width, len);
     }
   }
-  os << "]";
+
+  std::string format(double v) const {
+    std::string s;
+    if (!floating) {
+      s = std::to_string((long long)v);
+    } else if (!std::isfinite(v)) {
+      s = non_finite_str(v);
+    } else if (sci_mode) {
+      s = printf_str("%.*e", v);
+    } else if (int_mode) {
+      s = (std::signbit(v) && v == 0 ? "-0" : std::to_string((long long)v)) + ".";
+    } else {
+      s = printf_str("%.*f", v);
+    }
+    return std::string(std::max<int>(0, max_width - (int)s.size()), ' ') + s;
+  }
+};
+
+// Values in row-major order, viewed through (shape, base offset, row-major strides).
+struct Printer {
+  const std::vector<double>& values;
+  const Shape& shape;
+  Strides strides;
+  bool summarize;
+  const Formatter& f;
+
+  // The indices of dim d that are printed: all, or the first and last kEdgeItems with -1 for "...".
+  std::vector<int64_t> shown(size_t d) const {
+    std::vector<int64_t> idx;
+    int64_t n = shape[d];
+    bool cut = summarize && n > 2 * kEdgeItems;
+    for (int64_t i = 0; i < n; ++i) {
+      if (cut && i == kEdgeItems) {
+        idx.push_back(-1);
+        i = n - kEdgeItems;
+      }
+      idx.push_back(i);
+    }
+    return idx;
+  }
+
+  std::string vector_str(int64_t base, int indent) const {
+    int element_length = f.max_width + 2;
+    int per_line = std::max(1, (kLineWidth - indent) / element_length);
+    std::vector<std::string> data;
+    for (int64_t i : shown(shape.size() - 1)) data.push_back(i < 0 ? " ..." : f.format(values[base + i]));
+    std::string out = "[";
+    for (size_t i = 0; i < data.size(); ++i) {
+      if (i) out += (i % per_line == 0) ? ",\n" + std::string(indent + 1, ' ') : ", ";
+      out += data[i];
+    }
+    return out + "]";
+  }
+
+  std::string str(size_t d, int64_t base, int indent) const {
+    if (d + 1 == shape.size()) return vector_str(base, indent);
+    std::string sep = "," + std::string(shape.size() - d - 1, '\n') + std::string(indent + 1, ' ');
+    std::string out = "[";
+    bool first = true;
+    for (int64_t i : shown(d)) {
+      if (!first) out += sep;
+      first = false;
+      out += i < 0 ? "..." : str(d + 1, base + i * strides[d], indent + 1);
+    }
+    return out + "]";
+  }
+
+  // The values the formatter sees when summarising: only the printed ones (get_summarized_data).
+  void collect(size_t d, int64_t base, std::vector<double>& out) const {
+    if (d == shape.size()) {
+      out.push_back(values[base]);
+      return;
+    }
+    for (int64_t i : shown(d)) {
+      if (i >= 0) collect(d + 1, base + i * strides[d], out);
+    }
+  }
+};
+
+std::string tuple_str(const Shape& shape) {
+  std::string out = "(";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + (shape.size() == 1 ? ",)" : ")");
 }
 }  // namespace
 
+void set_grad_fn_namer(GradFnNamer namer) { g_grad_fn_namer = namer; }
+
 std::string Tensor::str() const {
   if (!defined()) return "tensor(undefined)";
-  std::ostringstream os;
-  std::vector<double> values = device().is_cpu() ? to_vector<double>() : std::vector<double>{};
-  PrintFormat f;
-  double max_abs = 0, min_abs = INFINITY;
-  for (double v : values) {
-    if (!std::isfinite(v)) continue;
-    if (v != std::floor(v)) f.integral = false;
-    max_abs = std::max(max_abs, std::abs(v));
-    if (v != 0) min_abs = std::min(min_abs, std::abs(v));
-  }
-  if (dtype() != DType::I64 && !f.integral && (max_abs >= 1e8 || min_abs < 1e-4 || max_abs / min_abs > 1e6)) {
-    f.scientific = true;
-  }
-  for (double v : values) f.width = std::max<int>(f.width, (int)format_value(v, f, dtype()).size());
-  os << "tensor(";
-  if (dim() == 0) {
-    os << format_value(values[0], f, dtype());
-  } else if (numel() == 0) {
-    os << "[]";
+  const std::string prefix = "tensor(";
+  const int indent = static_cast<int>(prefix.size());
+  std::vector<std::string> suffixes;
+  if (!device().is_cpu()) suffixes.push_back("device='" + device().str() + "'");
+  std::string body;
+  if (numel() == 0) {
+    if (dim() != 1) suffixes.push_back("size=" + tuple_str(shape()));
+    if (dtype() != DType::F32) suffixes.push_back(std::string("dtype=") + dtype_name(dtype()));
+    body = "[]";
   } else {
-    print_dim(os, values, shape(), 0, 0, 7, f, dtype(), numel() > 1000);
+    if (dtype() == DType::F64) suffixes.push_back("dtype=f64");
+    if (!device().is_cpu()) {
+      body = "...";  // device memory is not read back for printing
+    } else {
+      std::vector<double> values = to_vector<double>();
+      bool summarize = numel() > kThreshold;
+      bool floating = is_floating(dtype());
+      Formatter none({}, floating);
+      std::vector<double> seen;
+      if (summarize) Printer{values, shape(), contiguous_strides(shape()), summarize, none}.collect(0, 0, seen);
+      Formatter f(summarize ? seen : values, floating);
+      Printer p{values, shape(), contiguous_strides(shape()), summarize, f};
+      body = dim() == 0 ? f.format(values[0]) : p.str(0, 0, indent);
+    }
   }
-  if (numel() == 0 || dim() > 0) {
-    if (numel() == 0 || (numel() > 1000)) os << ", size=" << shape_str(shape());
+  if (requires_grad() && !is_leaf()) {
+    suffixes.push_back("grad_fn=<" + (g_grad_fn_namer ? g_grad_fn_namer(*autograd_meta()) : "Backward") + ">");
+  } else if (requires_grad()) {
+    suffixes.push_back("requires_grad=True");
   }
-  if (dtype() != DType::F32) os << ", dtype=" << dtype_name(dtype());
-  if (!device().is_cpu()) os << ", device='" << device().str() << "'";
-  if (requires_grad()) os << (is_leaf() ? ", requires_grad=True" : ", grad_fn");
-  os << ")";
-  return os.str();
+  // _add_suffixes: a suffix that would pass the line width goes on its own line.
+  std::string out = prefix + body;
+  size_t newline = out.rfind('\n');
+  int last_line_len = static_cast<int>(out.size()) - (newline == std::string::npos ? -1 : (int)newline) + 1;
+  for (const std::string& s : suffixes) {
+    if (last_line_len + (int)s.size() + 2 > kLineWidth) {
+      out += ",\n" + std::string(indent, ' ') + s;
+      last_line_len = indent + (int)s.size();
+    } else {
+      out += ", " + s;
+      last_line_len += (int)s.size() + 2;
+    }
+  }
+  return out + ")";
 }
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }

@@ -107,6 +107,11 @@ struct AutogradMeta {
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
+// How str() names a non-leaf's grad_fn ("MulBackward0"). autograd/ registers it: tensor/ cannot
+// see the tape (rooms only use the rooms below them).
+using GradFnNamer = std::string (*)(const AutogradMeta& meta);
+void set_grad_fn_namer(GradFnNamer namer);
+
 // ---- creation (results are leaves that require no grad) ----
 struct TensorOptions {
   DType dtype = DType::F32;

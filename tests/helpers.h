@@ -11,6 +11,7 @@
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
 #include "tensor/random.h"
+#include "tensor/raw_ops.h"
 
 namespace gs::test {
 
@@ -25,6 +26,22 @@ inline Tensor rand64(const Shape& shape, uint64_t seed, double lo = -2, double h
     if (gap > 0 && std::abs(v) < gap) v = v < 0 ? -gap - g.uniform() * gap : gap + g.uniform() * gap;
     p[i] = v;
   }
+  return t.set_requires_grad(true);
+}
+
+// A non-contiguous f64 leaf of `shape`: the transpose of a random [shape[1], shape[0], ...] leaf.
+inline Tensor transposed64(const Shape& shape, uint64_t seed, double lo = -2, double hi = 2, double gap = 0.0) {
+  Shape stored = shape;
+  std::swap(stored[0], stored[1]);
+  Tensor t = raw::transpose(rand64(stored, seed, lo, hi, gap).detach(), 0, 1);
+  return t.set_requires_grad(true);
+}
+
+// A non-contiguous f64 leaf of `shape` that is every other element of dim 0 of a bigger leaf.
+inline Tensor strided64(const Shape& shape, uint64_t seed, double lo = -2, double hi = 2, double gap = 0.0) {
+  Shape stored = shape;
+  stored[0] = 2 * shape[0];
+  Tensor t = raw::slice(rand64(stored, seed, lo, hi, gap).detach(), 0, 1, stored[0], 2);
   return t.set_requires_grad(true);
 }
 
