@@ -287,7 +287,7 @@ BatchNormResult batch_norm(const Tensor& x_in, const Tensor& weight_in, const Te
   GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
     kernels::batch_norm_table<scalar_t>().get()(
         s, x.data<scalar_t>(), ptr_or_null<scalar_t>(weight), ptr_or_null<scalar_t>(bias),
-        training ? ptr_or_null<scalar_t>(rm) : nullptr, training ? ptr_or_null<scalar_t>(rv) : nullptr,
+        ptr_or_null<scalar_t>(rm), ptr_or_null<scalar_t>(rv),
         r.out.data<scalar_t>(), r.save_mean.data<scalar_t>(), r.save_invstd.data<scalar_t>(), r.used_batch_stats,
         momentum, eps);
   });
