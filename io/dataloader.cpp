@@ -1,0 +1,175 @@
+// DataLoader: per-epoch order, per-example augmentation seeds, and a single prefetch thread fed
+// through a bounded queue. Batches are made by the same make_batch() with or without the thread.
+#include "io/dataloader.h"
+
+#include <cstring>
+#include <numeric>
+
+#include "tensor/raw_ops.h"
+
+namespace gs::io {
+
+namespace {
+uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
+uint64_t example_seed(uint64_t seed, int64_t epoch, int64_t index) {
+  return mix64(mix64(mix64(seed) ^ static_cast<uint64_t>(epoch)) ^ static_cast<uint64_t>(index));
+}
+
+DataLoader::DataLoader(const Dataset& data, DataLoaderOptions options, std::shared_ptr<Transform> transform)
+    : data_(data), options_(options), transform_(std::move(transform)) {
+  GS_CHECK(options.batch_size > 0, "DataLoader: batch_size must be positive, got %lld", (long long)options.batch_size);
+  GS_CHECK(options.prefetch >= 0, "DataLoader: prefetch must be >= 0, got %d", options.prefetch);
+  GS_CHECK(data.images.defined() && data.labels.defined() && data.images.dim() >= 1 &&
+               data.images.size(0) == data.labels.numel(),
+           "DataLoader: the dataset needs images (N, ...) and labels (N)");
+  GS_CHECK(data.images.dtype() == DType::F32 && data.labels.dtype() == DType::I64 && data.images.device().is_cpu(),
+           "DataLoader: expects f32 cpu images and i64 labels, got %s and %s", data.images.describe().c_str(),
+           data.labels.describe().c_str());
+  // The worker reads raw pointers, so make both contiguous once, here on the caller's thread.
+  data_.images = raw::contiguous(data.images);
+  data_.labels = raw::contiguous(data.labels);
+}
+
+DataLoader::~DataLoader() { stop_worker(); }
+
+int64_t DataLoader::batches_per_epoch() const {
+  int64_t n = size(), b = options_.batch_size;
+  return options_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+void DataLoader::stop_worker() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+  std::lock_guard<std::mutex> lock(mutex_);
+  ready_.clear();
+  stop_ = false;
+  failed_ = false;
+}
+
+void DataLoader::start_epoch(int64_t epoch) {
+  stop_worker();
+  epoch_ = epoch;
+  next_batch_ = 0;
+  produced_ = consumed_ = 0;
+  order_.resize(static_cast<size_t>(size()));
+  std::iota(order_.begin(), order_.end(), 0);
+  if (options_.shuffle) {
+    Generator gen(mix64(options_.seed ^ mix64(static_cast<uint64_t>(epoch) + 0x5eed)));
+    for (size_t i = order_.size(); i > 1; --i)
+      std::swap(order_[i - 1], order_[static_cast<size_t>(gen.randint(0, static_cast<int64_t>(i)))]);
+  }
+  if (options_.prefetch > 0 && batches_per_epoch() > 0) worker_ = std::thread([this] { worker_loop(); });
+}
+
+Batch DataLoader::make_batch(int64_t batch_index) const {
+  int64_t begin = batch_index * options_.batch_size;
+  int64_t end = std::min(begin + options_.batch_size, size());
+  int64_t b = end - begin;
+  Batch batch;
+  batch.indices.assign(order_.begin() + begin, order_.begin() + end);
+  batch.labels = empty({b}, {DType::I64});
+  const int64_t* labels = data_.labels.data<int64_t>();
+  for (int64_t i = 0; i < b; ++i) batch.labels.data<int64_t>()[i] = labels[batch.indices[i]];
+
+  Shape example_shape(data_.images.shape().begin() + 1, data_.images.shape().end());
+  int64_t example_numel = shape_numel(example_shape);
+  const float* images = data_.images.data<float>();
+  if (!transform_) {
+    Shape shape = data_.images.shape();
+    shape[0] = b;
+    batch.images = empty(shape);
+    for (int64_t i = 0; i < b; ++i)
+      std::memcpy(batch.images.data<float>() + i * example_numel, images + batch.indices[i] * example_numel,
+                  static_cast<size_t>(example_numel) * sizeof(float));
+    return batch;
+  }
+  for (int64_t i = 0; i < b; ++i) {
+    int64_t index = batch.indices[i];
+    Tensor example = empty(example_shape);
+    std::memcpy(example.data<float>(), images + index * example_numel, static_cast<size_t>(example_numel) * 4);
+    Generator gen(example_seed(options_.seed, epoch_, index));
+    Tensor out = transform_->apply(example, gen);
+    GS_CHECK(out.defined() && out.dtype() == DType::F32, "DataLoader: transform %s returned %s, expected f32",
+             transform_->describe().c_str(), out.defined() ? out.describe().c_str() : "an undefined tensor");
+    if (i == 0) {
+      Shape shape = out.shape();
+      shape.insert(shape.begin(), b);
+      batch.images = empty(shape);
+    }
+    GS_CHECK(out.numel() * b == batch.images.numel() && out.dim() + 1 == batch.images.dim(),
+             "DataLoader: transform %s gave example %lld shape %s, but the batch's first example has %s",
+             transform_->describe().c_str(), (long long)index, shape_str(out.shape()).c_str(),
+             shape_str(Shape(batch.images.shape().begin() + 1, batch.images.shape().end())).c_str());
+    std::vector<float> values = out.is_contiguous() ? std::vector<float>() : out.to_vector<float>();
+    const float* src = out.is_contiguous() ? out.data<float>() : values.data();
+    std::memcpy(batch.images.data<float>() + i * out.numel(), src, static_cast<size_t>(out.numel()) * sizeof(float));
+  }
+  return batch;
+}
+
+void DataLoader::worker_loop() {
+  const int64_t total = batches_per_epoch();
+  for (int64_t i = 0; i < total; ++i) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait(lock, [&] { return stop_ || static_cast<int64_t>(ready_.size()) < options_.prefetch; });
+      if (stop_) return;
+    }
+    Slot slot;
+    try {
+      slot.batch = make_batch(i);
+    } catch (...) {
+      slot.error = std::current_exception();
+    }
+    const bool error = slot.error != nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ready_.push_back(std::move(slot));
+      ++produced_;
+      failed_ = failed_ || error;
+    }
+    cv_.notify_all();
+    if (error) return;  // next() rethrows it and ends the epoch
+  }
+}
+
+bool DataLoader::next(Batch& batch) {
+  if (epoch_ < 0) start_epoch(0);
+  const int64_t total = batches_per_epoch();
+  if (options_.prefetch == 0) {
+    if (next_batch_ >= total) return false;
+    batch = make_batch(next_batch_);
+    ++next_batch_;
+    return true;
+  }
+  Slot slot;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (consumed_ >= total) return false;
+    cv_.wait(lock, [&] { return !ready_.empty(); });
+    slot = std::move(ready_.front());
+    ready_.pop_front();
+    if (slot.error) {
+      consumed_ = total;  // the epoch is over: the worker stopped at the failed batch
+    } else {
+      ++consumed_;
+    }
+  }
+  cv_.notify_all();
+  if (slot.error) std::rethrow_exception(slot.error);
+  batch = std::move(slot.batch);
+  return true;
+}
+
+}  // namespace gs::io
