@@ -1,0 +1,101 @@
+// Runs one nn op forward and backward for tests/interop/test_nn_ops.py, which runs the same
+// op in PyTorch and compares. Usage: gs_nn_ops_tool <case.json>. The JSON names the op, its
+// parameters and the inputs; each input `name` is raw little-endian f32 in <dir>/<name>.bin.
+// Outputs go to <dir>/out_<name>.bin: y, and the gradients (from the seed gy) of x, weight, bias,
+// plus running_mean/running_var after the step for batch_norm.
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "autograd/nn_ops.h"
+
+using namespace gs;
+using json = nlohmann::json;
+
+namespace {
+
+Tensor read_input(const std::string& dir, const std::string& name, const Shape& shape) {
+  std::ifstream in(dir + "/" + name + ".bin", std::ios::binary);
+  GS_CHECK(in.good(), "nn_ops_tool: cannot open %s/%s.bin", dir.c_str(), name.c_str());
+  std::vector<float> values(static_cast<size_t>(shape_numel(shape)));
+  in.read(reinterpret_cast<char*>(values.data()), std::streamsize(values.size() * sizeof(float)));
+  GS_CHECK(in.gcount() == std::streamsize(values.size() * sizeof(float)), "nn_ops_tool: %s.bin is too short for %s",
+           name.c_str(), shape_str(shape).c_str());
+  return from_vector<float>(values, shape);
+}
+
+void write_output(const std::string& dir, const std::string& name, const Tensor& t) {
+  if (!t.defined()) return;
+  std::vector<float> values = t.to_vector<float>();
+  std::ofstream out(dir + "/out_" + name + ".bin", std::ios::binary);
+  out.write(reinterpret_cast<const char*>(values.data()), std::streamsize(values.size() * sizeof(float)));
+  GS_CHECK(out.good(), "nn_ops_tool: cannot write %s/out_%s.bin", dir.c_str(), name.c_str());
+}
+
+Pool2dParams pool_params(const json& p) {
+  Pool2dParams out;
+  out.kernel_h = p.at("kernel")[0], out.kernel_w = p.at("kernel")[1];
+  out.stride_h = p.at("stride")[0], out.stride_w = p.at("stride")[1];
+  out.pad_h = p.at("padding")[0], out.pad_w = p.at("padding")[1];
+  return out;
+}
+
+int run(const std::string& spec_path) {
+  std::ifstream spec_file(spec_path);
+  GS_CHECK(spec_file.good(), "nn_ops_tool: cannot open %s", spec_path.c_str());
+  json spec = json::parse(spec_file);
+  const std::string op = spec.at("op"), dir = spec.at("dir");
+  const json& p = spec.at("params");
+  std::map<std::string, Tensor> in;
+  for (auto& [name, shape] : spec.at("inputs").items()) in[name] = read_input(dir, name, shape.get<Shape>());
+  auto get = [&](const std::string& name) { return in.count(name) ? in[name] : Tensor(); };
+  for (const char* name : {"x", "weight", "bias"}) {
+    if (in.count(name)) in[name].set_requires_grad(true);
+  }
+
+  Tensor y;
+  if (op == "conv2d") {
+    Conv2dParams cp;
+    cp.stride_h = p.at("stride")[0], cp.stride_w = p.at("stride")[1];
+    cp.pad_h = p.at("padding")[0], cp.pad_w = p.at("padding")[1];
+    cp.dilation_h = p.at("dilation")[0], cp.dilation_w = p.at("dilation")[1];
+    cp.groups = p.at("groups");
+    y = conv2d(get("x"), get("weight"), get("bias"), cp);
+  } else if (op == "max_pool2d") {
+    y = max_pool2d(get("x"), pool_params(p));
+  } else if (op == "avg_pool2d") {
+    y = avg_pool2d(get("x"), pool_params(p), p.at("count_include_pad").get<bool>());
+  } else if (op == "adaptive_avg_pool2d") {
+    y = adaptive_avg_pool2d(get("x"), p.at("output_size")[0], p.at("output_size")[1]);
+  } else if (op == "batch_norm") {
+    y = batch_norm(get("x"), get("weight"), get("bias"), get("running_mean"), get("running_var"),
+                   p.at("training").get<bool>(), p.at("momentum").get<double>(), p.at("eps").get<double>());
+  } else {
+    GS_CHECK(false, "nn_ops_tool: unknown op '%s'", op.c_str());
+  }
+  backward(y, get("gy"));
+  write_output(dir, "y", y);
+  for (const char* name : {"x", "weight", "bias"}) {
+    if (in.count(name)) write_output(dir, std::string("grad_") + name, in[name].grad());
+  }
+  for (const char* name : {"running_mean", "running_var"}) {
+    if (in.count(name)) write_output(dir, name, in[name]);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: gs_nn_ops_tool <case.json>\n";
+    return 2;
+  }
+  try {
+    return run(argv[1]);
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+}
