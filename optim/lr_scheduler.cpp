@@ -1,0 +1,224 @@
+// The LR schedules: the base class (stepping, state) and each schedule's closed form, written as
+// torch 1.13's lr_scheduler.py computes it. The spec parser is in scheduler_spec.cpp.
+#include "optim/lr_scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+namespace gs::optim {
+
+LRScheduler::LRScheduler(Optimizer& optimizer) : optimizer_(optimizer) {
+  for (const auto& group : optimizer.param_groups()) base_lrs_.push_back(group.lr);
+}
+
+LRScheduler::~LRScheduler() = default;
+
+void LRScheduler::start() {
+  last_step_ = 0;
+  apply();
+}
+
+void LRScheduler::step() {
+  ++last_step_;
+  apply();
+}
+
+void LRScheduler::apply() {
+  auto& groups = optimizer_.param_groups();
+  GS_CHECK(groups.size() == base_lrs_.size(), "%s scheduler: the optimizer has %zu groups but the scheduler knows %zu",
+           name().c_str(), groups.size(), base_lrs_.size());
+  last_lrs_.resize(groups.size());
+  for (size_t g = 0; g < groups.size(); ++g) {
+    last_lrs_[g] = lr_at(last_step_, base_lrs_[g]);
+    groups[g].lr = last_lrs_[g];
+  }
+}
+
+double LRScheduler::get_last_lr() const { return last_lrs_.at(0); }
+
+NamedTensors LRScheduler::state_dict() const {
+  NamedTensors out;
+  Tensor step = empty({}, {DType::I64});
+  *step.data<int64_t>() = last_step_;
+  out.emplace_back("last_step", step);
+  for (size_t g = 0; g < base_lrs_.size(); ++g) {
+    Tensor lr = empty({}, {DType::F64});
+    *lr.data<double>() = base_lrs_[g];
+    out.emplace_back("base_lr." + std::to_string(g), lr);
+  }
+  return out;
+}
+
+void LRScheduler::load_state_dict(const NamedTensors& state) {
+  const std::string op = name() + " scheduler load_state_dict";
+  int64_t step = -1;
+  std::vector<double> base = base_lrs_;
+  std::vector<bool> seen(base.size(), false);
+  for (const auto& [key, value] : state) {
+    GS_CHECK(value.defined() && value.numel() == 1, "%s: '%s' must be a one-element tensor", op.c_str(), key.c_str());
+    if (key == "last_step") {
+      double v = value.item();
+      GS_CHECK(v >= 0 && v == std::floor(v), "%s: 'last_step' is not a step count: %g", op.c_str(), v);
+      step = static_cast<int64_t>(v);
+    } else if (key.rfind("base_lr.", 0) == 0) {
+      const std::string index = key.substr(8);
+      size_t g = base.size();
+      if (!index.empty() && index.find_first_not_of("0123456789") == std::string::npos && index.size() < 9)
+        g = static_cast<size_t>(std::stoul(index));
+      GS_CHECK(g < base.size(), "%s: '%s' does not name one of the optimizer's %zu groups", op.c_str(), key.c_str(),
+               base.size());
+      base[g] = value.item();
+      seen[g] = true;
+    } else {
+      GS_CHECK(false, "%s: unexpected key '%s' (expected last_step, base_lr.<group>)", op.c_str(), key.c_str());
+    }
+  }
+  GS_CHECK(step >= 0, "%s: missing 'last_step'", op.c_str());
+  for (size_t g = 0; g < seen.size(); ++g) GS_CHECK(seen[g], "%s: missing 'base_lr.%zu'", op.c_str(), g);
+  base_lrs_ = base;
+  last_step_ = step;
+  apply();
+}
+
+// ---- the schedules ----
+
+ConstantLR::ConstantLR(Optimizer& optimizer) : LRScheduler(optimizer) { start(); }
+
+StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma)
+    : LRScheduler(optimizer), step_size_(step_size), gamma_(gamma) {
+  GS_CHECK(step_size > 0, "StepLR: step_size must be > 0, got %lld", static_cast<long long>(step_size));
+  start();
+}
+double StepLR::lr_at(int64_t step, double base_lr) const {
+  return base_lr * std::pow(gamma_, static_cast<double>(step / step_size_));
+}
+
+MultiStepLR::MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma)
+    : LRScheduler(optimizer), milestones_(std::move(milestones)), gamma_(gamma) {
+  std::sort(milestones_.begin(), milestones_.end());
+  start();
+}
+double MultiStepLR::lr_at(int64_t step, double base_lr) const {
+  auto passed = std::upper_bound(milestones_.begin(), milestones_.end(), step) - milestones_.begin();
+  return base_lr * std::pow(gamma_, static_cast<double>(passed));
+}
+
+ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma) : LRScheduler(optimizer), gamma_(gamma) { start(); }
+double ExponentialLR::lr_at(int64_t step, double base_lr) const {
+  return base_lr * std::pow(gamma_, static_cast<double>(step));
+}
+
+CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, int64_t T_max, double eta_min)
+    : LRScheduler(optimizer), T_max_(T_max), eta_min_(eta_min) {
+  GS_CHECK(T_max > 0, "CosineAnnealingLR: T_max must be > 0, got %lld", static_cast<long long>(T_max));
+  start();
+}
+double CosineAnnealingLR::lr_at(int64_t step, double base_lr) const {
+  const double pi = std::numbers::pi;
+  return eta_min_ + (base_lr - eta_min_) * (1 + std::cos(pi * static_cast<double>(step) / T_max_)) / 2;
+}
+
+CosineAnnealingWarmRestarts::CosineAnnealingWarmRestarts(Optimizer& optimizer, int64_t T_0, int64_t T_mult,
+                                                         double eta_min)
+    : LRScheduler(optimizer), T_0_(T_0), T_mult_(T_mult), eta_min_(eta_min) {
+  GS_CHECK(T_0 > 0, "CosineAnnealingWarmRestarts: T_0 must be > 0, got %lld", static_cast<long long>(T_0));
+  GS_CHECK(T_mult >= 1, "CosineAnnealingWarmRestarts: T_mult must be >= 1, got %lld", static_cast<long long>(T_mult));
+  start();
+}
+double CosineAnnealingWarmRestarts::lr_at(int64_t step, double base_lr) const {
+  // Position in the current cycle, with integer arithmetic (PyTorch's step() walks the cycles the
+  // same way; its log-based closed form for explicit epochs can misplace cycle boundaries).
+  int64_t t_cur = step, t_i = T_0_;
+  if (T_mult_ == 1) {
+    t_cur = step % T_0_;
+  } else {
+    while (t_cur >= t_i) {
+      t_cur -= t_i;
+      t_i *= T_mult_;
+    }
+  }
+  const double pi = std::numbers::pi;
+  return eta_min_ + (base_lr - eta_min_) * (1 + std::cos(pi * static_cast<double>(t_cur) / t_i)) / 2;
+}
+
+LinearWarmup::LinearWarmup(Optimizer& optimizer, int64_t warmup_steps, double start_factor,
+                           std::unique_ptr<LRScheduler> after)
+    : LRScheduler(optimizer), warmup_steps_(warmup_steps), start_factor_(start_factor), after_(std::move(after)) {
+  GS_CHECK(warmup_steps > 0, "LinearWarmup: warmup_steps must be > 0, got %lld", static_cast<long long>(warmup_steps));
+  GS_CHECK(start_factor > 0 && start_factor <= 1, "LinearWarmup: start_factor must be in (0, 1], got %g", start_factor);
+  if (after_) {
+    GS_CHECK(&after_->optimizer() == &optimizer, "LinearWarmup: the wrapped scheduler drives another optimizer");
+    base_lrs_ = after_->base_lrs();  // `after` has already set the lrs to its own step 0
+  }
+  start();
+}
+double LinearWarmup::lr_at(int64_t step, double base_lr) const {
+  if (step < warmup_steps_)
+    return base_lr * (start_factor_ + (1.0 - start_factor_) * static_cast<double>(step) / warmup_steps_);
+  return after_ ? after_->lr_at(step - warmup_steps_, base_lr) : base_lr;
+}
+std::string LinearWarmup::name() const { return "warmup+" + (after_ ? after_->name() : std::string("none")); }
+
+OneCycleLR::OneCycleLR(Optimizer& optimizer, double max_lr, int64_t total_steps, double pct_start,
+                       const std::string& anneal, double div_factor, double final_div_factor, bool three_phase)
+    : LRScheduler(optimizer), total_steps_(total_steps) {
+  GS_CHECK(total_steps > 0, "OneCycleLR: total_steps must be > 0, got %lld", static_cast<long long>(total_steps));
+  GS_CHECK(pct_start >= 0 && pct_start <= 1, "OneCycleLR: pct_start must be in [0, 1], got %g", pct_start);
+  GS_CHECK(anneal == "cos" || anneal == "linear", "OneCycleLR: anneal must be cos or linear, got '%s'",
+           anneal.c_str());
+  GS_CHECK(max_lr > 0 && div_factor > 0 && final_div_factor > 0,
+           "OneCycleLR: max_lr, div_factor and final_div_factor must be > 0 (got %g, %g, %g)", max_lr, div_factor,
+           final_div_factor);
+  cos_ = anneal == "cos";
+  const double initial_lr = max_lr / div_factor, min_lr = initial_lr / final_div_factor;
+  const double total = static_cast<double>(total_steps);
+  if (three_phase) {
+    phases_ = {{pct_start * total - 1, initial_lr, max_lr},
+               {2 * pct_start * total - 2, max_lr, initial_lr},
+               {total - 1, initial_lr, min_lr}};
+  } else {
+    phases_ = {{pct_start * total - 1, initial_lr, max_lr}, {total - 1, max_lr, min_lr}};
+  }
+  start();
+}
+double OneCycleLR::lr_at(int64_t step, double) const {
+  const double s = static_cast<double>(std::min(step, total_steps_));
+  double start_step = 0;
+  for (size_t i = 0; i < phases_.size(); ++i) {
+    const Phase& phase = phases_[i];
+    if (s <= phase.end_step || i + 1 == phases_.size()) {
+      const double pct = (s - start_step) / (phase.end_step - start_step);
+      if (cos_) return phase.end_lr + (phase.start_lr - phase.end_lr) / 2.0 * (std::cos(std::numbers::pi * pct) + 1);
+      return (phase.end_lr - phase.start_lr) * pct + phase.start_lr;
+    }
+    start_step = phase.end_step;
+  }
+  return phases_.back().end_lr;
+}
+
+CyclicLR::CyclicLR(Optimizer& optimizer, double base_lr, double max_lr, int64_t step_size_up, int64_t step_size_down,
+                   const std::string& mode, double gamma)
+    : LRScheduler(optimizer), base_lr_(base_lr), max_lr_(max_lr), gamma_(gamma), mode_(mode) {
+  GS_CHECK(mode == "triangular" || mode == "triangular2" || mode == "exp_range",
+           "CyclicLR: mode must be triangular, triangular2 or exp_range, got '%s'", mode.c_str());
+  GS_CHECK(step_size_up > 0, "CyclicLR: step_size_up must be > 0, got %lld", static_cast<long long>(step_size_up));
+  const double up = static_cast<double>(step_size_up);
+  const double down = step_size_down < 0 ? up : static_cast<double>(step_size_down);
+  total_size_ = up + down;
+  step_ratio_ = up / total_size_;
+  for (double& b : base_lrs_) b = base_lr;  // PyTorch overwrites the groups' lrs with base_lr
+  start();
+}
+double CyclicLR::lr_at(int64_t step, double) const {
+  const double s = static_cast<double>(step);
+  const double cycle = std::floor(1 + s / total_size_);
+  const double x = 1. + s / total_size_ - cycle;
+  const double scale_factor = x <= step_ratio_ ? x / step_ratio_ : (x - 1) / (step_ratio_ - 1);
+  const double base_height = (max_lr_ - base_lr_) * scale_factor;
+  if (mode_ == "triangular") return base_lr_ + base_height * 1.;
+  if (mode_ == "triangular2") return base_lr_ + base_height * (1 / std::pow(2., cycle - 1));
+  return base_lr_ + base_height * std::pow(gamma_, s);
+}
+
+}  // namespace gs::optim

@@ -1,0 +1,189 @@
+// Learning-rate schedules with PyTorch semantics: constructing a scheduler sets the optimizer's lr
+// for step 0; each step() advances one step and sets the lr of every group. All schedules here have
+// a closed form lr_at(step, base_lr) (PyTorch's formulas), so a resumed run only needs last_step
+// and the base lrs (state_dict). Steps are optimizer steps (batches) when built by make_scheduler.
+//
+//   gs::optim::SGD opt(params, {.lr = 0.1});
+//   auto sched = gs::optim::make_scheduler("warmup=500+cosine", opt, steps_per_epoch, epochs);
+//   for (...) { ...; opt.step(); sched->step(); }
+//
+// OneCycleLR and CyclicLR cycle the lr only: their momentum cycling is not implemented.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "optim/optimizer.h"
+
+namespace gs::optim {
+
+class LRScheduler {
+ public:
+  explicit LRScheduler(Optimizer& optimizer);  // base lrs: the groups' lrs now
+  virtual ~LRScheduler();
+  LRScheduler(const LRScheduler&) = delete;
+  LRScheduler& operator=(const LRScheduler&) = delete;
+
+  void step();                            // last_step += 1, then sets every group's lr
+  int64_t last_step() const { return last_step_; }
+  double get_last_lr() const;             // group 0's lr as last set by this scheduler
+  const std::vector<double>& last_lrs() const { return last_lrs_; }
+  const std::vector<double>& base_lrs() const { return base_lrs_; }
+  Optimizer& optimizer() const { return optimizer_; }
+  virtual double lr_at(int64_t step, double base_lr) const = 0;
+  virtual std::string name() const = 0;
+
+  // "last_step" (i64 scalar) and "base_lr.<group>" (f64 scalars); loading sets the optimizer's lrs
+  // for that step. Errors name the key.
+  virtual NamedTensors state_dict() const;
+  virtual void load_state_dict(const NamedTensors& state);
+
+ protected:
+  void start();  // each concrete constructor calls this last: applies step 0
+  void apply();  // sets every group's lr to lr_at(last_step, base)
+  Optimizer& optimizer_;
+  std::vector<double> base_lrs_;
+
+ private:
+  int64_t last_step_ = 0;
+  std::vector<double> last_lrs_;
+};
+
+// base_lr for every step ("none"; make_scheduler's default).
+class ConstantLR : public LRScheduler {
+ public:
+  explicit ConstantLR(Optimizer& optimizer);
+  double lr_at(int64_t step, double base_lr) const override { return base_lr; }
+  std::string name() const override { return "none"; }
+};
+
+// base * gamma^floor(step / step_size)
+class StepLR : public LRScheduler {
+ public:
+  StepLR(Optimizer& optimizer, int64_t step_size, double gamma = 0.1);
+  double lr_at(int64_t step, double base_lr) const override;
+  std::string name() const override { return "step"; }
+
+ private:
+  int64_t step_size_;
+  double gamma_;
+};
+
+// base * gamma^(number of milestones <= step); milestones may repeat, as in PyTorch.
+class MultiStepLR : public LRScheduler {
+ public:
+  MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma = 0.1);
+  double lr_at(int64_t step, double base_lr) const override;
+  std::string name() const override { return "multistep"; }
+
+ private:
+  std::vector<int64_t> milestones_;  // sorted
+  double gamma_;
+};
+
+// base * gamma^step
+class ExponentialLR : public LRScheduler {
+ public:
+  ExponentialLR(Optimizer& optimizer, double gamma);
+  double lr_at(int64_t step, double base_lr) const override;
+  std::string name() const override { return "exp"; }
+
+ private:
+  double gamma_;
+};
+
+// eta_min + (base - eta_min) * (1 + cos(pi * step / T_max)) / 2 (periodic past T_max, as PyTorch's).
+class CosineAnnealingLR : public LRScheduler {
+ public:
+  CosineAnnealingLR(Optimizer& optimizer, int64_t T_max, double eta_min = 0);
+  double lr_at(int64_t step, double base_lr) const override;
+  std::string name() const override { return "cosine"; }
+
+ private:
+  int64_t T_max_;
+  double eta_min_;
+};
+
+// SGDR: cosine from base to eta_min over T_i steps, then restart with T_i *= T_mult (T_0 first).
+class CosineAnnealingWarmRestarts : public LRScheduler {
+ public:
+  CosineAnnealingWarmRestarts(Optimizer& optimizer, int64_t T_0, int64_t T_mult = 1, double eta_min = 0);
+  double lr_at(int64_t step, double base_lr) const override;
+  std::string name() const override { return "cosine_restarts"; }
+
+ private:
+  int64_t T_0_, T_mult_;
+  double eta_min_;
+};
+
+// Linear ramp from start_factor*base (step 0) to base (step warmup_steps), as torch's LinearLR;
+// from step warmup_steps on, the wrapped schedule counted from the end of warmup:
+//   lr(step) = after.lr_at(step - warmup_steps, base), i.e. after's step 0 comes at warmup_steps.
+// This is torch's SequentialLR([LinearLR(start_factor, total_iters=W), after], milestones=[W]).
+// `after` may be null (constant base lr after warmup). The base lrs are after's base lrs.
+class LinearWarmup : public LRScheduler {
+ public:
+  LinearWarmup(Optimizer& optimizer, int64_t warmup_steps, double start_factor, std::unique_ptr<LRScheduler> after);
+  double lr_at(int64_t step, double base_lr) const override;
+  std::string name() const override;
+  const LRScheduler* after() const { return after_.get(); }
+
+ private:
+  int64_t warmup_steps_;
+  double start_factor_;
+  std::unique_ptr<LRScheduler> after_;
+};
+
+// torch's OneCycleLR (lr only). Starts at max_lr/div_factor, rises to max_lr by step
+// pct_start*total_steps - 1, anneals to initial/final_div_factor at total_steps - 1; three_phase
+// comes back down to the initial lr first. The groups' own lrs are not used. Steps past
+// total_steps hold the lr of step total_steps (PyTorch raises there).
+class OneCycleLR : public LRScheduler {
+ public:
+  OneCycleLR(Optimizer& optimizer, double max_lr, int64_t total_steps, double pct_start = 0.3,
+             const std::string& anneal = "cos", double div_factor = 25, double final_div_factor = 1e4,
+             bool three_phase = false);
+  double lr_at(int64_t step, double base_lr) const override;
+  std::string name() const override { return "onecycle"; }
+
+ private:
+  struct Phase {
+    double end_step, start_lr, end_lr;
+  };
+  std::vector<Phase> phases_;
+  int64_t total_steps_;
+  bool cos_;
+};
+
+// torch's CyclicLR (lr only): triangle waves between base_lr and max_lr; step_size_down < 0
+// means equal to step_size_up. mode: triangular, triangular2 (amplitude halves each cycle),
+// exp_range (amplitude * gamma^step). The groups' own lrs are replaced by base_lr.
+class CyclicLR : public LRScheduler {
+ public:
+  CyclicLR(Optimizer& optimizer, double base_lr, double max_lr, int64_t step_size_up = 2000,
+           int64_t step_size_down = -1, const std::string& mode = "triangular", double gamma = 1.0);
+  double lr_at(int64_t step, double base_lr) const override;
+  std::string name() const override { return "cyclic"; }
+
+ private:
+  double base_lr_, max_lr_, total_size_, step_ratio_, gamma_;
+  std::string mode_;
+};
+
+// Builds a schedule from a CLI spec, counting optimizer steps (batches):
+//   "none" | "" -> ConstantLR (never null)
+//   "step:step_size=N[,gamma=0.1]"           "multistep:milestones=A|B|C[,gamma=0.1]"
+//   "exp:gamma=G"                            "cosine[:T_max=N,eta_min=0]"  (T_max: total steps)
+//   "cosine_restarts:T_0=N[,T_mult=1,eta_min=0]"
+//   "onecycle[:max_lr=<opt lr>,total_steps=<total>,pct_start=0.3,anneal=cos|linear,div_factor=25,
+//              final_div_factor=1e4,three_phase=0]"
+//   "cyclic:max_lr=M[,base_lr=<opt lr>,step_size_up=2000,step_size_down=-1,mode=triangular|triangular2|
+//            exp_range,gamma=1]"
+//   prefix "warmup=N[,start_factor=0.01]+" wraps any of them in LinearWarmup (e.g. "warmup=500+cosine";
+//   "warmup=500" alone holds base after the ramp). With warmup, the defaults counted in total steps
+//   (cosine T_max, onecycle total_steps) become total - N, so the schedule still ends with training.
+// total = steps_per_epoch * epochs. Errors (gs::Error) name the bad key or value and list the known ones.
+std::unique_ptr<LRScheduler> make_scheduler(const std::string& spec, Optimizer& optimizer, int64_t steps_per_epoch,
+                                            int64_t epochs);
+
+}  // namespace gs::optim
