@@ -2,6 +2,7 @@
 #include "autograd/tape.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <sstream>
 #include <unordered_set>
@@ -15,7 +16,8 @@ namespace {
 thread_local bool g_grad_enabled = true;
 thread_local std::vector<std::weak_ptr<Entry>> g_tape;
 thread_local size_t g_tape_live_after_prune = 0;
-thread_local int64_t g_next_seq = 0;
+// Global, not thread-local: entries recorded on different threads still order correctly.
+std::atomic<int64_t> g_next_seq{0};
 
 struct HookRegistry {
   int next_id = 1;
@@ -26,6 +28,18 @@ HookRegistry& hooks() {
   static HookRegistry r;
   return r;
 }
+
+// PyTorch-style grad_fn names for printing: OpId::Mul -> "MulBackward0".
+constexpr const char* kOpEnumNames[] = {
+#define GS_OP_ENUM_NAME(name, str, kind) #name,
+    GS_OP_LIST(GS_OP_ENUM_NAME)
+#undef GS_OP_ENUM_NAME
+};
+std::string grad_fn_name(const AutogradMeta& meta) {
+  if (!meta.entry) return "";
+  return std::string(kOpEnumNames[static_cast<int>(meta.entry->op)]) + "Backward0";
+}
+const bool g_namer_registered = (set_grad_fn_namer(&grad_fn_name), true);
 
 void prune_tape() {
   if (g_tape.size() < 2 * g_tape_live_after_prune + 1024) return;
@@ -167,7 +181,9 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
       Tensor g = meta ? meta->pending_grad : Tensor();
       if (g.defined() && meta) {
         g = run_hooks(*meta, g);
-        if (meta->retains_grad) meta->grad = g;
+        // retain_grad accumulates across backward calls like a leaf's .grad (out of place:
+        // g flows on and may be held elsewhere).
+        if (meta->retains_grad) meta->grad = meta->grad.defined() ? raw::binary(raw::BinaryOp::Add, meta->grad, g) : g;
       }
       any = any || g.defined();
       ctx.grad_outputs_.push_back(g);
@@ -180,7 +196,9 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
       for (auto& in : e->inputs) ctx.needs_.push_back(in != nullptr);
       ctx.input_shapes_ = e->input_shapes;
       ctx.grad_inputs_.resize(e->inputs.size());
-      {
+      if (e->scope.empty()) {
+        e->backward(ctx);
+      } else {
         ScopeGuard scope_for_errors(e->scope);
         e->backward(ctx);
       }
@@ -206,9 +224,12 @@ void backward(const Tensor& output, const Tensor& seed, bool retain_graph) {
     if (output.is_leaf()) engine.leaves = {output.impl().autograd};
     for (auto& leaf : engine.leaves) {
       if (!leaf->pending_grad.defined() || !leaf->requires_grad) continue;
-      Tensor g = run_hooks(*leaf, leaf->pending_grad);
+      Tensor g = run_hooks(*leaf, std::move(leaf->pending_grad));
       if (!leaf->grad.defined()) {
-        leaf->grad = (g.storage().use_count() == 1 && g.is_contiguous()) ? g : raw::clone(g);
+        // Keep g itself only when nothing else can see it (not the caller's seed, a retained
+        // grad or a view of saved data): a later backward adds into .grad in place.
+        bool private_g = g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous();
+        leaf->grad = private_g ? g : raw::clone(g);
       } else {
         raw::add_(leaf->grad, g);
       }

@@ -14,14 +14,15 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor out = raw::matmul(a, b);
   record(OpId::Matmul, {a, b}, {out}, {a, b}, [](BackwardContext& c) {
     Tensor A = c.saved(0), B = c.saved(1), G = c.grad_output();
-    // Promote 1-d operands as the forward did, so the formulas are the 2-d ones.
-    if (A.dim() == 1) {
-      A = raw::unsqueeze(A, 0);
-      G = raw::unsqueeze(G, -2);
-    }
+    // Promote 1-d operands as the forward did, so the formulas are the 2-d ones. G lost the
+    // N dim last, so it is put back first (a 1-d @ 1-d product has a 0-d G).
     if (B.dim() == 1) {
       B = raw::unsqueeze(B, 1);
-      G = raw::unsqueeze(G, -1);
+      G = raw::unsqueeze(G, G.dim());
+    }
+    if (A.dim() == 1) {
+      A = raw::unsqueeze(A, 0);
+      G = raw::unsqueeze(G, G.dim() - 1);
     }
     // accumulate() sums broadcast batch dims back to each input's shape.
     if (c.needs_grad(0)) {

@@ -1,4 +1,5 @@
 // Reductions: sum, mean, max, min (recorded), var (composite), argmax (no gradient).
+#include <algorithm>
 #include <cmath>
 
 #include "autograd/ops.h"
@@ -94,8 +95,15 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correct
 }
 
 Tensor argmax(const Tensor& x, int64_t dim) {
+  if (x.dim() == 0) return zeros({}, {DType::I64});
   int d = normalize_dim("argmax", dim, x.dim());
-  Tensor xc = raw::contiguous(raw::transpose(x, d, -1));
+  // Move `dim` last, keeping the other dims in order: the result needs no un-permuting.
+  std::vector<int64_t> perm;
+  for (int64_t k = 0; k < x.dim(); ++k) {
+    if (k != d) perm.push_back(k);
+  }
+  perm.push_back(d);
+  Tensor xc = raw::contiguous(raw::permute(x, perm));
   int64_t cols = xc.shape().back(), rows = cols ? xc.numel() / cols : 0;
   GS_CHECK(cols > 0, "argmax: dim %d of %s is empty", d, shape_str(x.shape()).c_str());
   Shape out_shape = xc.shape();
@@ -105,19 +113,15 @@ Tensor argmax(const Tensor& x, int64_t dim) {
   GS_DISPATCH_FLOAT(x.dtype(), "argmax", [&] {
     const scalar_t* p = xc.data<scalar_t>();
     for (int64_t r = 0; r < rows; ++r) {
+      const scalar_t* row = p + r * cols;
       int64_t best = 0;
       for (int64_t k = 1; k < cols; ++k) {
-        if (p[r * cols + k] > p[r * cols + best]) best = k;
+        if (row[best] != row[best]) break;  // NaN is the maximum, as in PyTorch
+        if (row[k] > row[best] || row[k] != row[k]) best = k;
       }
       po[r] = best;
     }
   });
-  if (d != x.dim() - 1 && out.dim() > 0) {
-    // transpose moved the last dim into d's place; put it back.
-    Tensor t = raw::unsqueeze(out, -1);
-    t = raw::transpose(t, d, -1);
-    out = raw::contiguous(raw::squeeze(t, -1));
-  }
   return out;
 }
 

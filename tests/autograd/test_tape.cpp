@@ -1,0 +1,225 @@
+// The tape and the backward engine: accumulation, zero_grad, no_grad, retain_graph, detach,
+// seeds, hooks, retain_grad, scope paths on entries, hook points, grad(), shared inputs.
+#include "autograd/tape.h"
+#include "tensor/scope.h"
+#include "tests/helpers.h"
+
+using namespace gs;
+using namespace gs::test;
+
+namespace {
+Tensor leaf(std::vector<double> v) { return from_vector<double>(v, {int64_t(v.size())}).set_requires_grad(true); }
+std::vector<double> vec(const Tensor& t) { return t.to_vector<double>(); }
+}  // namespace
+
+TEST(Tape, GradsAccumulateAcrossBackwardCalls) {
+  Tensor x = leaf({1, 2});
+  backward(sum(mul(x, x)));
+  EXPECT_EQ(vec(x.grad()), (std::vector<double>{2, 4}));
+  backward(sum(mul(x, 3.0)));
+  EXPECT_EQ(vec(x.grad()), (std::vector<double>{5, 7}));
+  x.zero_grad();
+  EXPECT_FALSE(x.grad().defined());
+  backward(sum(x));
+  EXPECT_EQ(vec(x.grad()), (std::vector<double>{1, 1}));
+}
+
+TEST(Tape, SeedIsNotAliasedByLeafGrad) {
+  // y = x + 0 passes the seed straight through; .grad must not be the caller's seed tensor,
+  // or the next backward would add into the caller's seed.
+  Tensor x = leaf({1, 2});
+  Tensor seed = from_vector<double>({1, 1}, {2});
+  backward(add(x, 0.0), seed);
+  backward(add(x, 0.0), seed);
+  EXPECT_EQ(vec(seed), (std::vector<double>{1, 1}));
+  EXPECT_EQ(vec(x.grad()), (std::vector<double>{2, 2}));
+  Tensor s = scalar_tensor(1.0, {DType::F64}).set_requires_grad(true);
+  Tensor one = scalar_tensor(1.0, {DType::F64});
+  backward(s, one);
+  backward(s, one);
+  EXPECT_EQ(one.item(), 1.0);
+  EXPECT_EQ(s.grad().item(), 2.0);
+}
+
+TEST(Tape, NoGradRecordsNothing) {
+  Tensor x = leaf({1, 2});
+  Tensor y;
+  size_t before = tape_entries().size();
+  {
+    NoGradGuard guard;
+    EXPECT_FALSE(GradMode::is_enabled());
+    y = mul(exp(x), 2.0);
+  }
+  EXPECT_TRUE(GradMode::is_enabled());
+  EXPECT_FALSE(y.requires_grad());
+  EXPECT_TRUE(y.is_leaf());
+  EXPECT_EQ(tape_entries().size(), before);
+  EXPECT_THROW_MSG(backward(sum(y)), "backward: the tensor [] does not require grad");
+  // Inputs that need no grad record nothing either.
+  Tensor c = from_vector<double>({1, 2}, {2});
+  EXPECT_FALSE(mul(c, c).requires_grad());
+}
+
+TEST(Tape, SecondBackwardNeedsRetainGraph) {
+  Tensor x = leaf({1, 2});
+  Tensor loss = sum(mul(x, x));
+  backward(loss);
+  EXPECT_THROW_MSG(backward(loss), "was freed by an earlier backward; call the first backward with retain_graph=true");
+  Tensor x2 = leaf({1, 2});
+  Tensor loss2 = sum(mul(x2, x2));
+  backward(loss2, Tensor(), true);
+  backward(loss2);
+  EXPECT_EQ(vec(x2.grad()), (std::vector<double>{4, 8}));
+}
+
+TEST(Tape, DetachCutsTheGraph) {
+  Tensor x = leaf({3});
+  Tensor y = mul(x, x);
+  Tensor d = y.detach();
+  EXPECT_FALSE(d.requires_grad());
+  EXPECT_EQ(d.storage(), y.storage());
+  Tensor z = sum(add(mul(d, x), y));  // d acts as a constant 9
+  backward(z);
+  EXPECT_EQ(vec(x.grad()), (std::vector<double>{9 + 6}));
+}
+
+TEST(Tape, NonScalarOutputNeedsASeed) {
+  Tensor x = leaf({1, 2, 3});
+  Tensor y = mul(x, x);
+  EXPECT_THROW_MSG(backward(y), "backward: output of shape [3] is not a scalar; pass a seed gradient of the same shape");
+  EXPECT_THROW_MSG(backward(y, from_vector<double>({1, 1}, {2})), "backward: seed gradient shape [2] does not match output shape [3]");
+  backward(y, from_vector<double>({1, 0, -1}, {3}));
+  EXPECT_EQ(vec(x.grad()), (std::vector<double>{2, 0, -6}));
+}
+
+TEST(Tape, HookReplacesGradient) {
+  Tensor x = leaf({1, 2});
+  Tensor y = mul(x, 3.0);
+  register_hook(y, [](const Tensor& g) { return raw::binary_scalar(raw::BinaryOp::Mul, g, 10.0); });
+  int leaf_calls = 0;
+  register_hook(x, [&](const Tensor& g) {
+    leaf_calls++;
+    EXPECT_EQ(vec(g), (std::vector<double>{30, 30}));
+    return Tensor();  // keep it
+  });
+  backward(sum(y));
+  EXPECT_EQ(leaf_calls, 1);
+  EXPECT_EQ(vec(x.grad()), (std::vector<double>{30, 30}));
+  Tensor w = leaf({1});
+  register_hook(w, [](const Tensor&) { return zeros({5}, {DType::F64}); });
+  EXPECT_THROW_MSG(backward(sum(mul(w, 2.0))), "hook: a gradient hook returned shape [5] for a gradient of shape [1]");
+}
+
+TEST(Tape, RetainGradOnNonLeaf) {
+  Tensor x = leaf({1, 2});
+  Tensor y = mul(x, x);
+  Tensor z = mul(x, 2.0);
+  y.retain_grad();
+  EXPECT_FALSE(y.is_leaf());
+  backward(sum(mul(y, 3.0)), Tensor(), true);
+  EXPECT_EQ(vec(y.grad()), (std::vector<double>{3, 3}));
+  EXPECT_FALSE(z.grad().defined());  // not retained
+  backward(sum(mul(y, 3.0)));
+  EXPECT_EQ(vec(y.grad()), (std::vector<double>{6, 6}));  // accumulates like a leaf
+}
+
+TEST(Tape, EntriesCarryScopePath) {
+  Tensor x = leaf({1, 2});
+  std::shared_ptr<Entry> entry;
+  {
+    ScopeGuard model("model");
+    ScopeGuard layer("fc1");
+    Tensor y = mul(x, 2.0);
+    entry = y.autograd_meta()->entry;
+    EXPECT_NE(tape_str().find("mul (model.fc1) [2] <- [2], []"), std::string::npos) << tape_str();
+  }
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(entry->scope, "model.fc1");
+  EXPECT_EQ(entry->op, OpId::Mul);
+  EXPECT_EQ(entry->input_shapes, (std::vector<Shape>{{2}, {}}));
+}
+
+TEST(Tape, BackwardErrorsNameTheScopeOfTheEntry) {
+  Tensor x = leaf({1, 2});
+  Tensor y;
+  {
+    ScopeGuard g("head");
+    y = mul(x, 2.0);
+  }
+  register_hook(y, [](const Tensor& g) -> Tensor {
+    GS_CHECK(false, "probe: refused");
+    return g;
+  });
+  EXPECT_THROW_MSG(backward(sum(y)), "probe: refused");
+  y = mul(x, 2.0);
+  auto id = add_backward_hook([](const Entry& e, const std::vector<Tensor>&, const std::vector<Tensor>&) {
+    GS_CHECK(e.op != OpId::Mul, "probe: mul seen");
+  });
+  EXPECT_THROW_MSG(backward(sum(y)), "probe: mul seen");
+  remove_hook(id);
+}
+
+TEST(Tape, ForwardAndBackwardHookPointsFire) {
+  std::vector<std::string> forward_ops, backward_ops;
+  int f = add_forward_hook([&](const Entry& e, const std::vector<Tensor>& outs) {
+    forward_ops.push_back(op_name(e.op));
+    EXPECT_EQ(outs.size(), 1u);
+  });
+  int b = add_backward_hook([&](const Entry& e, const std::vector<Tensor>& gout, const std::vector<Tensor>& gin) {
+    backward_ops.push_back(op_name(e.op));
+    EXPECT_EQ(gin.size(), e.inputs.size());
+    EXPECT_EQ(gout[0].shape(), e.output_shapes[0]);
+  });
+  Tensor x = leaf({1, 2});
+  backward(sum(exp(x)));
+  remove_hook(f);
+  remove_hook(b);
+  EXPECT_EQ(forward_ops, (std::vector<std::string>{"exp", "sum"}));
+  EXPECT_EQ(backward_ops, (std::vector<std::string>{"sum", "exp"}));
+  backward_ops.clear();
+  backward(sum(exp(x)));
+  EXPECT_TRUE(backward_ops.empty());  // removed
+}
+
+TEST(Tape, GradLeavesDotGradUntouched) {
+  Tensor x = leaf({1, 2});
+  Tensor y = mul(x, x);
+  Tensor h = mul(y, 2.0);
+  auto g = grad(sum(h), {x, y});
+  EXPECT_EQ(vec(g[0]), (std::vector<double>{4, 8}));
+  EXPECT_EQ(vec(g[1]), (std::vector<double>{2, 2}));
+  EXPECT_FALSE(x.grad().defined());
+  EXPECT_TRUE(x.autograd_meta()->hooks.empty());  // the capture hooks are removed again
+  Tensor unused = leaf({5});
+  Tensor z = leaf({1});
+  auto g2 = grad(sum(z), {z, unused});
+  EXPECT_EQ(vec(g2[1]), (std::vector<double>{0}));
+  EXPECT_THROW_MSG(grad(sum(z), {from_vector<double>({1}, {1})}), "grad: an input of shape [1] does not require grad");
+}
+
+TEST(Tape, TensorUsedTwiceGetsBothPaths) {
+  Tensor x = leaf({3});
+  backward(sum(add(mul(x, x), exp(x))));
+  EXPECT_NEAR(x.grad().item(), 6 + std::exp(3.0), 1e-12);
+  Tensor a = leaf({2});
+  Tensor b = mul(a, a);   // 4
+  Tensor c = mul(b, a);   // a^3 via b and a
+  backward(sum(add(c, b)));
+  EXPECT_NEAR(a.grad().item(), 3 * 4 + 2 * 2, 1e-12);
+}
+
+TEST(Tape, ScalarExpressionAndPrintingOfGradFn) {
+  Tensor x = from_vector<float>({1, 2}, {2}).set_requires_grad(true);
+  EXPECT_EQ(x.str(), "tensor([1., 2.], requires_grad=True)");
+  EXPECT_EQ((x * 2.0).str(), "tensor([2., 4.], grad_fn=<MulBackward0>)");
+  EXPECT_EQ(sum(x).str(), "tensor(3., grad_fn=<SumBackward0>)");
+  EXPECT_EQ(log_softmax(x).str(), "tensor([-1.3133, -0.3133], grad_fn=<LogSoftmaxBackward0>)");
+}
+
+TEST(Tape, RequiresGradRules) {
+  Tensor x = leaf({1});
+  Tensor y = mul(x, 2.0);
+  EXPECT_THROW_MSG(y.set_requires_grad(true), "requires_grad: can only be changed on a leaf tensor");
+  EXPECT_THROW_MSG(Tensor(zeros({1}, {DType::F64})).retain_grad(), "retain_grad: tensor does not require grad");
+  EXPECT_THROW_MSG(backward(sum(mul(y, 1.0)), from_vector<float>({1}, {})), "backward: dtype mismatch");
+}
