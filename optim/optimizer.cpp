@@ -282,14 +282,13 @@ std::vector<std::string> optimizer_keys(const std::string& name) {
   return {};
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<Tensor> params,
-                                          const std::map<std::string, double>& hyper) {
-  const std::vector<std::string> keys = optimizer_keys(name);  // throws on an unknown name
-  for (const auto& [key, value] : hyper)
-    GS_CHECK(std::find(keys.begin(), keys.end(), key) != keys.end(),
-             "make_optimizer: unknown hyperparameter '%s' for %s (known: %s)", key.c_str(), name.c_str(),
-             join(keys).c_str());
-  std::map<std::string, double> h = hyper;
+namespace {
+
+// Builds the optimizer `name` from `params` (a flat list or groups: every optimizer has both
+// constructors); hyper has been checked against optimizer_keys(name).
+template <class Params>
+std::unique_ptr<Optimizer> build_optimizer(const std::string& name, Params params,
+                                           std::map<std::string, double> h) {
   if (name == "sgd") {
     SGDOptions o;
     o.lr = take(h, "lr", o.lr);
@@ -329,6 +328,28 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<T
   o.momentum = take(h, "momentum", o.momentum);
   o.centered = take(h, "centered", o.centered) != 0;
   return std::make_unique<RMSprop>(std::move(params), o);
+}
+
+void check_hyper(const std::string& name, const std::map<std::string, double>& hyper) {
+  const std::vector<std::string> keys = optimizer_keys(name);  // throws on an unknown name
+  for (const auto& [key, value] : hyper)
+    GS_CHECK(std::find(keys.begin(), keys.end(), key) != keys.end(),
+             "make_optimizer: unknown hyperparameter '%s' for %s (known: %s)", key.c_str(), name.c_str(),
+             join(keys).c_str());
+}
+
+}  // namespace
+
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<Tensor> params,
+                                          const std::map<std::string, double>& hyper) {
+  check_hyper(name, hyper);
+  return build_optimizer(name, std::move(params), hyper);
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<ParamGroup> groups,
+                                          const std::map<std::string, double>& hyper) {
+  check_hyper(name, hyper);
+  return build_optimizer(name, std::move(groups), hyper);
 }
 
 }  // namespace gs::optim

@@ -113,6 +113,10 @@ void parallel_for(int64_t n, Fn&& fn) {
 // An unknown name or key throws gs::Error listing the known ones.
 std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<Tensor> params,
                                           const std::map<std::string, double>& hyper);
+// The same with parameter groups: hyper gives the defaults for options a group leaves out (each
+// group's lr and weight_decay are its own).
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<ParamGroup> groups,
+                                          const std::map<std::string, double>& hyper);
 // The hyperparameter keys make_optimizer accepts for `name` (throws for an unknown name).
 std::vector<std::string> optimizer_keys(const std::string& name);
 
