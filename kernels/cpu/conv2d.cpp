@@ -123,6 +123,13 @@ template <class T> void conv2d_backward_weight_ref(const Conv2dShape& s, const T
 
 // ---------------- im2col + gemm ----------------
 
+// Splitting the batch over threads pays only above some work: each parallel region costs a
+// fork/join (microseconds when idle, a scheduler time slice on an oversubscribed box).
+inline bool batch_parallel(const Conv2dShape& s) {
+  const int64_t macs = s.N * s.K * (s.C / s.groups) * s.R * s.S * s.P * s.Q;
+  return s.N > 1 && macs >= (int64_t(1) << 18);
+}
+
 // A 1x1, stride-1, unpadded convolution needs no column matrix: x itself is (C, H*W).
 inline bool is_pointwise(const Conv2dShape& s) {
   return s.R == 1 && s.S == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 && s.pad_w == 0;
@@ -194,7 +201,7 @@ template <class T> void conv2d_im2col(const Conv2dShape& s, const T* x, const T*
   const int64_t Cg = s.C / s.groups, Kg = s.K / s.groups, PQ = s.P * s.Q, CRS = Cg * s.R * s.S;
   const auto gemm = gemm_table<T>().get();
   const bool pointwise = is_pointwise(s);
-#pragma omp parallel for schedule(static) if (s.N > 1)
+#pragma omp parallel for schedule(static) if (batch_parallel(s))
   for (int64_t n = 0; n < s.N; ++n) {
     T* col = pointwise ? nullptr : scratch<T, 0>(size_t(CRS * PQ));
     for (int64_t g = 0; g < s.groups; ++g) {
@@ -218,7 +225,7 @@ template <class T> void conv2d_backward_data_im2col(const Conv2dShape& s, const 
   const int64_t Cg = s.C / s.groups, Kg = s.K / s.groups, PQ = s.P * s.Q, CRS = Cg * s.R * s.S, HW = s.H * s.W;
   const auto gemm = gemm_table<T>().get();
   const bool pointwise = is_pointwise(s);
-#pragma omp parallel for schedule(static) if (s.N > 1)
+#pragma omp parallel for schedule(static) if (batch_parallel(s))
   for (int64_t n = 0; n < s.N; ++n) {
     T* col = pointwise ? nullptr : scratch<T, 0>(size_t(CRS * PQ));
     T* gxn = gx + n * s.C * HW;
@@ -242,7 +249,7 @@ void conv2d_backward_weight_im2col(const Conv2dShape& s, const T* x, const T* gy
     const bool pointwise = is_pointwise(s);
     // One partial gw per thread, summed in thread order afterwards (deterministic for a
     // fixed thread count). The partials live in the calling thread's scratch.
-    const int threads = s.N > 1 ? std::max(1, std::min<int>(thread_count(), int(s.N))) : 1;
+    const int threads = batch_parallel(s) ? std::max(1, std::min<int>(thread_count(), int(s.N))) : 1;
     T* partials = scratch<T, 1>(size_t(threads * weight_size));
     std::fill(partials, partials + threads * weight_size, T(0));
 #pragma omp parallel num_threads(threads) if (threads > 1)

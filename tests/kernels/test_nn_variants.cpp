@@ -54,6 +54,9 @@ const ConvCase kConvCases[] = {
     {"depthwise", 2, 4, 6, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4},
     {"pointwise", 3, 5, 4, 6, 7, 1, 1, 1, 1, 0, 0, 1, 1, 1},
     {"batch1", 1, 3, 10, 10, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+    // big enough for im2col to split the batch over threads (per-thread weight-grad partials)
+    {"batch_parallel", 5, 8, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+    {"batch_parallel_groups", 5, 8, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2},
 };
 
 Conv2dShape make_shape(const ConvCase& c) {
