@@ -314,11 +314,13 @@ std::string trim(const std::string& s) {
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> parts;
-  std::string part;
-  std::istringstream in(s);
-  while (std::getline(in, part, sep)) parts.push_back(trim(part));
-  if (!s.empty() && s.back() == sep) parts.push_back("");
-  return parts;
+  size_t begin = 0;
+  while (true) {
+    size_t end = s.find(sep, begin);
+    parts.push_back(trim(s.substr(begin, end == std::string::npos ? std::string::npos : end - begin)));
+    if (end == std::string::npos) return parts;  // always at least one part
+    begin = end + 1;
+  }
 }
 }  // namespace
 
