@@ -27,8 +27,8 @@
 namespace gs::io {
 
 struct Batch {
-  Tensor images;  // f32 (B, C, H, W)
-  Tensor labels;  // i64 (B)
+  Tensor images;                 // f32 (B, C, H, W)
+  Tensor labels;                 // i64 (B)
   std::vector<int64_t> indices;  // dataset index of each example
 };
 

@@ -98,8 +98,10 @@ IdxArray read_idx(const std::string& path, size_t ndims, const char* what) {
   uint32_t expected = 0x0800u | static_cast<uint32_t>(ndims);
   GS_CHECK((magic & 0xffff0000u) == 0, "load_idx: %s: bad magic 0x%08x, expected 0x%08x for IDX %s: not an IDX file",
            file, magic, expected, what);
-  GS_CHECK(((magic >> 8) & 0xff) == 0x08, "load_idx: %s: IDX element type 0x%02x; only unsigned bytes (0x08) are "
-           "supported for %s", file, (magic >> 8) & 0xff, what);
+  GS_CHECK(((magic >> 8) & 0xff) == 0x08,
+           "load_idx: %s: IDX element type 0x%02x; only unsigned bytes (0x08) are "
+           "supported for %s",
+           file, (magic >> 8) & 0xff, what);
   GS_CHECK((magic & 0xff) == ndims, "load_idx: %s: bad magic 0x%08x: %u dimensions, IDX %s have %zu (expected 0x%08x)",
            file, magic, magic & 0xff, what, ndims, expected);
   a.data_offset = 4 + 4 * ndims;
@@ -194,8 +196,10 @@ Dataset load_mnist_format(const std::string& dir, bool train) {
 }
 
 Dataset load_fashion_mnist(const std::string& dir, bool train) {
-  GS_CHECK(fs::is_directory(dir), "load_fashion_mnist: %s does not exist; install the Debian package "
-           "dataset-fashion-mnist or pass the directory holding the IDX files", dir.c_str());
+  GS_CHECK(fs::is_directory(dir),
+           "load_fashion_mnist: %s does not exist; install the Debian package "
+           "dataset-fashion-mnist or pass the directory holding the IDX files",
+           dir.c_str());
   Dataset d = load_idx_dir(dir, train, "load_fashion_mnist");
   GS_CHECK(d.num_classes <= 10, "load_fashion_mnist: %s: labels go up to %lld; Fashion-MNIST has 10 classes",
            dir.c_str(), (long long)(d.num_classes - 1));
@@ -229,8 +233,10 @@ Dataset load_cifar10(const std::string& dir_in, bool train) {
              path.c_str(), dir.c_str());
     contents.push_back(read_maybe_gzip(path));
     size_t size = contents.back().size();
-    GS_CHECK(size > 0 && size % kRecord == 0, "load_cifar10: %s has %zu bytes, not a whole number of %zu-byte "
-             "records (truncated?)", path.c_str(), size, kRecord);
+    GS_CHECK(size > 0 && size % kRecord == 0,
+             "load_cifar10: %s has %zu bytes, not a whole number of %zu-byte "
+             "records (truncated?)",
+             path.c_str(), size, kRecord);
     n += static_cast<int64_t>(size / kRecord);
   }
   Dataset d;
@@ -264,8 +270,8 @@ Dataset load_cifar10(const std::string& dir_in, bool train) {
              names.size());
     d.class_names = names;
   }
-  d.description = std::string("cifar10 ") + (train ? "train" : "test") + " (" + std::to_string(n) + " images, " +
-                  dir + ")";
+  d.description =
+      std::string("cifar10 ") + (train ? "train" : "test") + " (" + std::to_string(n) + " images, " + dir + ")";
   return d;
 }
 
@@ -276,8 +282,8 @@ Dataset load_dataset(const std::string& spec, bool train) {
   std::string kind = spec.substr(0, colon);
   std::string arg = colon == std::string::npos ? "" : spec.substr(colon + 1);
   auto need_arg = [&](const char* what) {
-    GS_CHECK(!arg.empty(), "load_dataset: '%s' needs %s after the colon, e.g. %s:%s", spec.c_str(), what,
-             kind.c_str(), what);
+    GS_CHECK(!arg.empty(), "load_dataset: '%s' needs %s after the colon, e.g. %s:%s", spec.c_str(), what, kind.c_str(),
+             what);
   };
   if (kind == "fashion-mnist" || kind == "fashion_mnist" || kind == "fashionmnist")
     return load_fashion_mnist(arg.empty() ? kFashionMnistDir : arg, train);
@@ -306,9 +312,10 @@ Dataset load_dataset(const std::string& spec, bool train) {
       char x1 = 0, x2 = 0, extra = 0;
       int got = std::sscanf(size.c_str(), "%lld%c%lld%c%lld%c", &hh, &x1, &ww, &x2, &cc, &extra);
       bool ok = (got == 3 && x1 == 'x') || (got == 5 && x1 == 'x' && x2 == 'x');
-      GS_CHECK(ok && hh > 0 && ww > 0 && (cc == 1 || cc == 3 || cc == 4), "load_dataset: '%s': bad image size '%s', "
-               "expected HxW or HxWxC with C 1, 3 or 4 (e.g. folder:%s:32x32)", spec.c_str(), size.c_str(),
-               arg.substr(0, last).c_str());
+      GS_CHECK(ok && hh > 0 && ww > 0 && (cc == 1 || cc == 3 || cc == 4),
+               "load_dataset: '%s': bad image size '%s', "
+               "expected HxW or HxWxC with C 1, 3 or 4 (e.g. folder:%s:32x32)",
+               spec.c_str(), size.c_str(), arg.substr(0, last).c_str());
       dir = arg.substr(0, last);
       h = hh, w = ww, c = cc;
     }
@@ -317,13 +324,14 @@ Dataset load_dataset(const std::string& spec, bool train) {
       if (train) return load_image_folder((root / "train").string(), h, w, c);
       for (const char* name : {"test", "val", "valid", "validation"})
         if (fs::is_directory(root / name)) return load_image_folder((root / name).string(), h, w, c);
-      GS_CHECK(false, "load_dataset: %s has a train/ folder but no test/ or val/ folder for the test set",
-               dir.c_str());
+      GS_CHECK(false, "load_dataset: %s has a train/ folder but no test/ or val/ folder for the test set", dir.c_str());
     }
     return load_image_folder(dir, h, w, c);
   }
-  GS_CHECK(false, "load_dataset: unknown dataset '%s'; expected fashion-mnist[:<dir>], mnist:<dir>, idx:<dir>, "
-           "idx:<images>,<labels>, cifar10:<dir> or folder:<dir>[:HxW]", spec.c_str());
+  GS_CHECK(false,
+           "load_dataset: unknown dataset '%s'; expected fashion-mnist[:<dir>], mnist:<dir>, idx:<dir>, "
+           "idx:<images>,<labels>, cifar10:<dir> or folder:<dir>[:HxW]",
+           spec.c_str());
   return {};
 }
 

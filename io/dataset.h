@@ -23,7 +23,7 @@ struct Dataset {
   std::vector<std::string> class_names;
   std::string description;  // "fashion-mnist train (60000 images, /usr/share/datasets/fashion-mnist)"
   int64_t size() const { return labels.defined() ? labels.numel() : 0; }
-  Shape image_shape() const;  // (C, H, W)
+  Shape image_shape() const;                  // (C, H, W)
   std::vector<int64_t> class_counts() const;  // examples per class, num_classes entries
 };
 

@@ -21,9 +21,12 @@ constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // the reference implementati
 
 const char* safetensors_dtype(DType t) {
   switch (t) {
-    case DType::F32: return "F32";
-    case DType::F64: return "F64";
-    case DType::I64: return "I64";
+    case DType::F32:
+      return "F32";
+    case DType::F64:
+      return "F64";
+    case DType::I64:
+      return "I64";
   }
   return "?";
 }
@@ -128,8 +131,8 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     GS_CHECK(names.insert(name).second, "save_safetensors: %s: tensor name '%s' appears twice", path.c_str(),
              name.c_str());
     GS_CHECK(t.defined(), "save_safetensors: %s: tensor '%s' is undefined", path.c_str(), name.c_str());
-    GS_CHECK(t.device().is_cpu(), "save_safetensors: %s: tensor '%s' is on %s; copy it to the cpu first",
-             path.c_str(), name.c_str(), t.device().str().c_str());
+    GS_CHECK(t.device().is_cpu(), "save_safetensors: %s: tensor '%s' is on %s; copy it to the cpu first", path.c_str(),
+             name.c_str(), t.device().str().c_str());
   }
   std::string header = safetensors_header(tensors, metadata);
   uint64_t header_len = header.size();
@@ -165,10 +168,14 @@ SafetensorsFile load_safetensors(const std::string& path, SafetensorsLoadOptions
            file, bytes.size());
   uint64_t header_len;
   std::memcpy(&header_len, bytes.data(), 8);
-  GS_CHECK(header_len <= kMaxHeaderBytes, "load_safetensors: %s: header length %llu is over the 100 MB limit: "
-           "not a safetensors file or a corrupt one", file, (unsigned long long)header_len);
-  GS_CHECK(header_len <= bytes.size() - 8, "load_safetensors: %s is truncated: header length %llu runs past the end "
-           "of the file (%zu bytes)", file, (unsigned long long)header_len, bytes.size());
+  GS_CHECK(header_len <= kMaxHeaderBytes,
+           "load_safetensors: %s: header length %llu is over the 100 MB limit: "
+           "not a safetensors file or a corrupt one",
+           file, (unsigned long long)header_len);
+  GS_CHECK(header_len <= bytes.size() - 8,
+           "load_safetensors: %s is truncated: header length %llu runs past the end "
+           "of the file (%zu bytes)",
+           file, (unsigned long long)header_len, bytes.size());
   const char* data = bytes.data() + 8 + header_len;
   const uint64_t data_size = bytes.size() - 8 - header_len;
 
@@ -198,7 +205,8 @@ SafetensorsFile load_safetensors(const std::string& path, SafetensorsLoadOptions
              "load_safetensors: %s: bad header: tensor '%s' needs dtype, shape and data_offsets", file, n);
     HeaderEntry e;
     e.name = name;
-    GS_CHECK(value["dtype"].is_string(), "load_safetensors: %s: bad header: tensor '%s' dtype is not a string", file, n);
+    GS_CHECK(value["dtype"].is_string(), "load_safetensors: %s: bad header: tensor '%s' dtype is not a string", file,
+             n);
     e.dtype = value["dtype"].get<std::string>();
     GS_CHECK(value["shape"].is_array(), "load_safetensors: %s: bad header: tensor '%s' shape is not a list", file, n);
     uint64_t numel = 1;
@@ -214,23 +222,25 @@ SafetensorsFile load_safetensors(const std::string& path, SafetensorsLoadOptions
       e.shape.push_back(static_cast<int64_t>(dim));
     }
     const auto& offsets = value["data_offsets"];
-    GS_CHECK(offsets.is_array() && offsets.size() == 2 && offsets[0].is_number_unsigned() &&
-                 offsets[1].is_number_unsigned(),
-             "load_safetensors: %s: bad header: tensor '%s' data_offsets %s is not [begin, end]", file, n,
-             offsets.dump().c_str());
+    GS_CHECK(
+        offsets.is_array() && offsets.size() == 2 && offsets[0].is_number_unsigned() && offsets[1].is_number_unsigned(),
+        "load_safetensors: %s: bad header: tensor '%s' data_offsets %s is not [begin, end]", file, n,
+        offsets.dump().c_str());
     e.begin = offsets[0].get<uint64_t>();
     e.end = offsets[1].get<uint64_t>();
-    GS_CHECK(e.begin <= e.end, "load_safetensors: %s: tensor '%s' data_offsets [%llu,%llu] end before they begin",
-             file, n, (unsigned long long)e.begin, (unsigned long long)e.end);
-    GS_CHECK(e.end <= data_size, "load_safetensors: %s: tensor '%s' data_offsets [%llu,%llu] are out of range: the "
-             "data section has %llu bytes (truncated file?)", file, n, (unsigned long long)e.begin,
-             (unsigned long long)e.end, (unsigned long long)data_size);
+    GS_CHECK(e.begin <= e.end, "load_safetensors: %s: tensor '%s' data_offsets [%llu,%llu] end before they begin", file,
+             n, (unsigned long long)e.begin, (unsigned long long)e.end);
+    GS_CHECK(e.end <= data_size,
+             "load_safetensors: %s: tensor '%s' data_offsets [%llu,%llu] are out of range: the "
+             "data section has %llu bytes (truncated file?)",
+             file, n, (unsigned long long)e.begin, (unsigned long long)e.end, (unsigned long long)data_size);
     size_t elem = foreign_dtype_size(e.dtype);
     GS_CHECK(elem != 0, "load_safetensors: %s: tensor '%s' has unknown dtype '%s'", file, n, e.dtype.c_str());
-    GS_CHECK(e.end - e.begin == numel * elem, "load_safetensors: %s: tensor '%s' shape %s of %s needs %llu bytes but "
-             "data_offsets [%llu,%llu] hold %llu", file, n, shape_str(e.shape).c_str(), e.dtype.c_str(),
-             (unsigned long long)(numel * elem), (unsigned long long)e.begin, (unsigned long long)e.end,
-             (unsigned long long)(e.end - e.begin));
+    GS_CHECK(e.end - e.begin == numel * elem,
+             "load_safetensors: %s: tensor '%s' shape %s of %s needs %llu bytes but "
+             "data_offsets [%llu,%llu] hold %llu",
+             file, n, shape_str(e.shape).c_str(), e.dtype.c_str(), (unsigned long long)(numel * elem),
+             (unsigned long long)e.begin, (unsigned long long)e.end, (unsigned long long)(e.end - e.begin));
     bool native = e.dtype == "F32" || e.dtype == "F64" || e.dtype == "I64";
     bool convertible = !native && e.dtype.rfind("F8", 0) != 0;
     GS_CHECK(native || (options.convert_dtypes && convertible),
@@ -247,9 +257,11 @@ SafetensorsFile load_safetensors(const std::string& path, SafetensorsLoadOptions
   for (size_t i = 1; i < by_offset.size(); ++i) {
     const HeaderEntry& a = *by_offset[i - 1];
     const HeaderEntry& b = *by_offset[i];
-    GS_CHECK(b.begin >= a.end, "load_safetensors: %s: tensors '%s' [%llu,%llu] and '%s' [%llu,%llu] have "
-             "overlapping data_offsets", file, a.name.c_str(), (unsigned long long)a.begin, (unsigned long long)a.end,
-             b.name.c_str(), (unsigned long long)b.begin, (unsigned long long)b.end);
+    GS_CHECK(b.begin >= a.end,
+             "load_safetensors: %s: tensors '%s' [%llu,%llu] and '%s' [%llu,%llu] have "
+             "overlapping data_offsets",
+             file, a.name.c_str(), (unsigned long long)a.begin, (unsigned long long)a.end, b.name.c_str(),
+             (unsigned long long)b.begin, (unsigned long long)b.end);
   }
 
   for (const auto& e : entries) {

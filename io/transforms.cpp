@@ -72,7 +72,10 @@ Tensor Normalize::apply(const Tensor& image, Generator&) const {
 std::string Normalize::describe() const {
   auto list = [](const std::vector<double>& v) {
     std::string s;
-    for (double x : v) s += (s.empty() ? "" : ",") + fmt_double(x);
+    for (double x : v) {
+      if (!s.empty()) s += ",";
+      s += fmt_double(x);
+    }
     return v.size() == 1 ? s : "[" + s + "]";
   };
   return "Normalize(mean=" + list(mean_) + ", std=" + list(std_) + ")";
@@ -91,8 +94,9 @@ Tensor RandomCrop::crop_at(const Tensor& image, int64_t top, int64_t left) const
   Tensor in = checked_image(image, "RandomCrop", d);
   int64_t out_h = size_h_ ? size_h_ : d.h, out_w = size_w_ ? size_w_ : d.w;
   int64_t padded_h = d.h + 2 * padding_, padded_w = d.w + 2 * padding_;
-  GS_CHECK(out_h <= padded_h && out_w <= padded_w, "RandomCrop: crop %lldx%lld is larger than the padded image %lldx%lld",
-           (long long)out_h, (long long)out_w, (long long)padded_h, (long long)padded_w);
+  GS_CHECK(out_h <= padded_h && out_w <= padded_w,
+           "RandomCrop: crop %lldx%lld is larger than the padded image %lldx%lld", (long long)out_h, (long long)out_w,
+           (long long)padded_h, (long long)padded_w);
   GS_CHECK(top >= 0 && left >= 0 && top + out_h <= padded_h && left + out_w <= padded_w,
            "RandomCrop: offset (%lld, %lld) puts the crop outside the padded image", (long long)top, (long long)left);
   Tensor out = empty({d.c, out_h, out_w});
@@ -198,8 +202,10 @@ std::string RandomRotation::describe() const { return "RandomRotation(" + fmt_do
 
 ColorJitter::ColorJitter(double brightness, double contrast, double saturation, double hue)
     : brightness_(brightness), contrast_(contrast), saturation_(saturation), hue_(hue) {
-  GS_CHECK(brightness >= 0 && contrast >= 0 && saturation >= 0, "ColorJitter: brightness %g, contrast %g and "
-           "saturation %g must be >= 0", brightness, contrast, saturation);
+  GS_CHECK(brightness >= 0 && contrast >= 0 && saturation >= 0,
+           "ColorJitter: brightness %g, contrast %g and "
+           "saturation %g must be >= 0",
+           brightness, contrast, saturation);
   GS_CHECK(hue >= 0 && hue <= 0.5, "ColorJitter: hue %g must be in [0, 0.5]", hue);
 }
 
@@ -212,9 +218,12 @@ void rgb_to_hsv(double r, double g, double b, double& h, double& s, double& v) {
     h = 0;
     return;
   }
-  if (mx == r) h = (g - b) / delta;
-  else if (mx == g) h = 2 + (b - r) / delta;
-  else h = 4 + (r - g) / delta;
+  if (mx == r)
+    h = (g - b) / delta;
+  else if (mx == g)
+    h = 2 + (b - r) / delta;
+  else
+    h = 4 + (r - g) / delta;
   h /= 6;
   if (h < 0) h += 1;
 }
@@ -225,12 +234,24 @@ void hsv_to_rgb(double h, double s, double v, double& r, double& g, double& b) {
   double f = h6 - std::floor(h6);
   double p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
   switch (sector) {
-    case 0: r = v, g = t, b = p; break;
-    case 1: r = q, g = v, b = p; break;
-    case 2: r = p, g = v, b = t; break;
-    case 3: r = p, g = q, b = v; break;
-    case 4: r = t, g = p, b = v; break;
-    default: r = v, g = p, b = q; break;
+    case 0:
+      r = v, g = t, b = p;
+      break;
+    case 1:
+      r = q, g = v, b = p;
+      break;
+    case 2:
+      r = p, g = v, b = t;
+      break;
+    case 3:
+      r = p, g = q, b = v;
+      break;
+    case 4:
+      r = t, g = p, b = v;
+      break;
+    default:
+      r = v, g = p, b = q;
+      break;
   }
 }
 }  // namespace
@@ -357,16 +378,21 @@ std::shared_ptr<Transform> make_augmentation(const std::string& spec_in) {
         want(1, 1, "rotate:<degrees>");
         list.push_back(std::make_shared<RandomRotation>(args[0]));
       } else if (name == "jitter") {
-        GS_CHECK(args.size() == 1 || args.size() == 4, "expected jitter:<v> or jitter:<brightness>:<contrast>:"
+        GS_CHECK(args.size() == 1 || args.size() == 4,
+                 "expected jitter:<v> or jitter:<brightness>:<contrast>:"
                  "<saturation>:<hue>");
-        if (args.size() == 1) list.push_back(std::make_shared<ColorJitter>(args[0], args[0], args[0], 0.0));
-        else list.push_back(std::make_shared<ColorJitter>(args[0], args[1], args[2], args[3]));
+        if (args.size() == 1)
+          list.push_back(std::make_shared<ColorJitter>(args[0], args[0], args[0], 0.0));
+        else
+          list.push_back(std::make_shared<ColorJitter>(args[0], args[1], args[2], args[3]));
       } else if (name == "normalize") {
         want(2, 2, "normalize:<mean>:<std>");
         list.push_back(std::make_shared<Normalize>(args[0], args[1]));
       } else {
-        GS_CHECK(false, "unknown augmentation '%s'; known: crop[:pad], flip[:p], rotate:<deg>, jitter:<v>, "
-                 "normalize:<mean>:<std>, none", name.c_str());
+        GS_CHECK(false,
+                 "unknown augmentation '%s'; known: crop[:pad], flip[:p], rotate:<deg>, jitter:<v>, "
+                 "normalize:<mean>:<std>, none",
+                 name.c_str());
       }
     } catch (const Error& e) {
       std::string what = e.what();

@@ -68,7 +68,8 @@ void write_image(const std::string& path, int w, int h, int base, bool bmp) {
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
       for (int c = 0; c < 3; ++c) px[(y * w + x) * 3 + c] = static_cast<unsigned char>(40 * c + 10 * y + x + base);
-  int ok = bmp ? stbi_write_bmp(path.c_str(), w, h, 3, px.data()) : stbi_write_png(path.c_str(), w, h, 3, px.data(), w * 3);
+  int ok =
+      bmp ? stbi_write_bmp(path.c_str(), w, h, 3, px.data()) : stbi_write_png(path.c_str(), w, h, 3, px.data(), w * 3);
   ASSERT_TRUE(ok) << path;
 }
 

@@ -51,7 +51,8 @@ void finish_within(double seconds, const std::function<void()>& fn, const char* 
     *done = true;
   }).detach();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (!*done && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  while (!*done && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   if (!*done) {
     std::fprintf(stderr, "DEADLOCK: %s did not finish within %g s\n", what, seconds);
     std::abort();
@@ -121,7 +122,8 @@ TEST(DataLoader, PrefetchGivesBitIdenticalAugmentedBatches) {
       ASSERT_EQ(a.images.to_vector<float>(), b.images.to_vector<float>()) << "epoch " << epoch << " batch " << batches;
       ASSERT_EQ(a.labels.to_vector<int64_t>(), b.labels.to_vector<int64_t>());
       auto px = a.images.to_vector<float>();
-      for (size_t i = 0; i < a.indices.size(); ++i) by_index[a.indices[i]].assign(px.begin() + i * 9, px.begin() + (i + 1) * 9);
+      for (size_t i = 0; i < a.indices.size(); ++i)
+        by_index[a.indices[i]].assign(px.begin() + i * 9, px.begin() + (i + 1) * 9);
       ++batches;
     }
     EXPECT_FALSE(async.next(b));
@@ -169,7 +171,9 @@ TEST(DataLoader, WorkerExceptionsReachNext) {
     Batch b;
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(loader.next(b));
     EXPECT_THROW_MSG(loader.next(b), "example 13 is cursed");
-    if (prefetch > 0) EXPECT_FALSE(loader.next(b)) << "the epoch ends at the failed batch";
+    if (prefetch > 0) {
+      EXPECT_FALSE(loader.next(b)) << "the epoch ends at the failed batch";
+    }
     loader.start_epoch(1);
     ASSERT_TRUE(loader.next(b)) << "a new epoch starts cleanly";
   }
@@ -186,31 +190,40 @@ struct Slow : Transform {
 TEST(DataLoader, DestructionMidEpochJoinsTheWorker) {
   Dataset d = traced(200);
   // Worker blocked on a full queue.
-  finish_within(10, [d] {
-    DataLoader loader(d, {.batch_size = 4, .prefetch = 2});
-    Batch b;
-    loader.start_epoch(0);
-    loader.next(b);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }, "destroying a loader whose queue is full");
+  finish_within(
+      10,
+      [d] {
+        DataLoader loader(d, {.batch_size = 4, .prefetch = 2});
+        Batch b;
+        loader.start_epoch(0);
+        loader.next(b);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      },
+      "destroying a loader whose queue is full");
   // Worker busy inside a transform; restarted epochs abandon the old worker.
-  finish_within(10, [d] {
-    DataLoader loader(d, {.batch_size = 4, .prefetch = 3}, std::make_shared<Slow>());
-    Batch b;
-    loader.start_epoch(0);
-    loader.next(b);
-    loader.start_epoch(1);
-    loader.next(b);
-    loader.start_epoch(2);
-  }, "destroying a loader whose worker is busy");
+  finish_within(
+      10,
+      [d] {
+        DataLoader loader(d, {.batch_size = 4, .prefetch = 3}, std::make_shared<Slow>());
+        Batch b;
+        loader.start_epoch(0);
+        loader.next(b);
+        loader.start_epoch(1);
+        loader.next(b);
+        loader.start_epoch(2);
+      },
+      "destroying a loader whose worker is busy");
   // Never started, or finished.
-  finish_within(10, [d] {
-    DataLoader idle(d, {.batch_size = 4});
-    DataLoader done(d, {.batch_size = 100});
-    Batch b;
-    while (done.next(b)) {
-    }
-  }, "destroying idle and finished loaders");
+  finish_within(
+      10,
+      [d] {
+        DataLoader idle(d, {.batch_size = 4});
+        DataLoader done(d, {.batch_size = 100});
+        Batch b;
+        while (done.next(b)) {
+        }
+      },
+      "destroying idle and finished loaders");
 }
 
 }  // namespace

@@ -130,7 +130,8 @@ TEST(Idx, MnistFormatDirectoryAndSpecs) {
   expect_small(load_mnist_format(dir.path(), false));
   expect_small(load_dataset("mnist:" + dir.path(), true));
   expect_small(load_dataset("idx:" + dir.path(), false));
-  expect_small(load_dataset("idx:" + dir.file("t10k-images-idx3-ubyte") + "," + dir.file("t10k-labels-idx1-ubyte"), true));
+  expect_small(
+      load_dataset("idx:" + dir.file("t10k-images-idx3-ubyte") + "," + dir.file("t10k-labels-idx1-ubyte"), true));
   Dataset fashion = load_fashion_mnist(dir.path(), true);
   EXPECT_EQ(fashion.class_names[0], "T-shirt/top");
   EXPECT_EQ(fashion.class_names[9], "Ankle boot");

@@ -7,8 +7,8 @@
 
 #include "io/safetensors.h"
 #include "io_test_util.h"
-#include "tests/helpers.h"
 #include "tensor/raw_ops.h"
+#include "tests/helpers.h"
 
 namespace gs::io {
 namespace {
@@ -31,7 +31,9 @@ void expect_identical(const Tensor& a, const Tensor& b, const std::string& name)
   ASSERT_EQ(shape_str(a.shape()), shape_str(b.shape())) << name;
   size_t nbytes = static_cast<size_t>(a.numel()) * dtype_size(a.dtype());
   Tensor ca = raw::contiguous(a), cb = raw::contiguous(b);
-  if (nbytes) EXPECT_EQ(std::memcmp(ca.raw_data(), cb.raw_data(), nbytes), 0) << name << " differs";
+  if (nbytes) {
+    EXPECT_EQ(std::memcmp(ca.raw_data(), cb.raw_data(), nbytes), 0) << name << " differs";
+  }
 }
 
 TEST(Safetensors, RoundTripAllDtypesAndMetadata) {
@@ -67,8 +69,7 @@ TEST(Safetensors, NonContiguousTensorIsWrittenInLogicalOrder) {
 TEST(Safetensors, ByteLayoutFollowsTheFormat) {
   TempDir dir;
   std::string path = dir.file("a.safetensors");
-  save_safetensors(path, {{"a", from_vector<float>({1, 2}, {2})}, {"b", from_vector<int64_t>({5}, {1})}},
-                   {{"k", "v"}});
+  save_safetensors(path, {{"a", from_vector<float>({1, 2}, {2})}, {"b", from_vector<int64_t>({5}, {1})}}, {{"k", "v"}});
   std::string bytes = test::read_bytes(path);
   uint64_t n;
   std::memcpy(&n, bytes.data(), 8);
@@ -139,19 +140,23 @@ TEST(Safetensors, MalformedFilesNameFileAndProblem) {
   expect_load_error(make_file(dir, "array.safetensors", "[1, 2]", 0), "expected an object");
   expect_load_error(make_file(dir, "nofield.safetensors", R"({"w":{"dtype":"F32","shape":[1]}})", 4),
                     "needs dtype, shape and data_offsets");
-  expect_load_error(make_file(dir, "shape.safetensors", R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4),
-                    "not a non-negative integer");
+  expect_load_error(
+      make_file(dir, "shape.safetensors", R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4),
+      "not a non-negative integer");
   expect_load_error(make_file(dir, "offs.safetensors", R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0]}})", 4),
                     "is not [begin, end]");
-  expect_load_error(make_file(dir, "range.safetensors", R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8),
-                    "out of range");
-  expect_load_error(make_file(dir, "reversed.safetensors", R"({"w":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})", 8),
-                    "end before they begin");
+  expect_load_error(
+      make_file(dir, "range.safetensors", R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8),
+      "out of range");
+  expect_load_error(
+      make_file(dir, "reversed.safetensors", R"({"w":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})", 8),
+      "end before they begin");
   expect_load_error(make_file(dir, "size.safetensors", R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
                     "needs 12 bytes but data_offsets [0,8] hold 8");
   expect_load_error(make_file(dir, "overlap.safetensors",
                               R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-                              R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12),
+                              R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                              12),
                     "overlapping data_offsets");
   expect_load_error(make_file(dir, "bf16.safetensors", R"({"w":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}})", 4),
                     "dtype BF16");

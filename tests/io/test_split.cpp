@@ -45,7 +45,8 @@ TEST(Split, StratifiedDisjointCoveringAndDeterministic) {
   std::set<int64_t> all(ti.begin(), ti.end());
   all.insert(vi.begin(), vi.end());
   EXPECT_EQ(all.size(), 100u) << "disjoint and covering";
-  for (int64_t i = 0; i < train.size(); ++i) EXPECT_EQ(train.labels.to_vector<int64_t>()[i], d.labels.to_vector<int64_t>()[ti[i]]);
+  for (int64_t i = 0; i < train.size(); ++i)
+    EXPECT_EQ(train.labels.to_vector<int64_t>()[i], d.labels.to_vector<int64_t>()[ti[i]]);
   EXPECT_EQ(train.class_names, d.class_names);
   EXPECT_NE(val.description.find("validation split (20)"), std::string::npos) << val.description;
 

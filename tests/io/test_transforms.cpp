@@ -155,8 +155,9 @@ TEST(Transforms, AugmentationSpecs) {
   auto* compose = dynamic_cast<Compose*>(aug.get());
   ASSERT_NE(compose, nullptr);
   ASSERT_EQ(compose->transforms().size(), 4u);
-  EXPECT_EQ(aug->describe(), "Compose(RandomCrop(input size, padding=4), RandomHorizontalFlip(p=0.5), "
-                             "RandomRotation(10 degrees), ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0))");
+  EXPECT_EQ(aug->describe(),
+            "Compose(RandomCrop(input size, padding=4), RandomHorizontalFlip(p=0.5), "
+            "RandomRotation(10 degrees), ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0))");
   Generator a(3), b(3);
   Tensor out = aug->apply(img, a);
   EXPECT_EQ(shape_str(out.shape()), "[3,6,6]");
