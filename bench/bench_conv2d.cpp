@@ -1,5 +1,6 @@
 // conv2d variants side by side (ref vs im2col): forward, backward-data and backward-weight on
-// the fashionnet and lenet5 conv shapes at batch 1, 8 and 64, with GFLOP/s counters.
+// the fashionnet and lenet5 conv shapes at batch 1, 8 and 64, with GFLOP/s counters (wall time,
+// since the variants may use several threads).
 #include <benchmark/benchmark.h>
 
 #include "kernels/cpu/conv2d.h"
@@ -41,8 +42,12 @@ void bench_conv(benchmark::State& state, Layer layer, Pass pass, std::string var
   auto bwd_weight = gs::kernels::conv2d_backward_weight_table<float>().get(variant);
   for (auto _ : state) {
     switch (pass) {
-      case Pass::Forward: fwd(s, x.data<float>(), w.data<float>(), b.data<float>(), y.data<float>()); break;
-      case Pass::BackwardData: bwd_data(s, y.data<float>(), w.data<float>(), gx.data<float>()); break;
+      case Pass::Forward:
+        fwd(s, x.data<float>(), w.data<float>(), b.data<float>(), y.data<float>());
+        break;
+      case Pass::BackwardData:
+        bwd_data(s, y.data<float>(), w.data<float>(), gx.data<float>());
+        break;
       case Pass::BackwardWeight:
         bwd_weight(s, x.data<float>(), y.data<float>(), gw.data<float>(), gb.data<float>());
         break;
@@ -55,15 +60,20 @@ void bench_conv(benchmark::State& state, Layer layer, Pass pass, std::string var
 }
 
 void register_all() {
-  const std::pair<Pass, const char*> passes[] = {
-      {Pass::Forward, "conv2d"}, {Pass::BackwardData, "conv2d_backward_data"},
-      {Pass::BackwardWeight, "conv2d_backward_weight"}};
+  const std::pair<Pass, const char*> passes[] = {{Pass::Forward, "conv2d"},
+                                                 {Pass::BackwardData, "conv2d_backward_data"},
+                                                 {Pass::BackwardWeight, "conv2d_backward_weight"}};
   for (const auto& [pass, op] : passes) {
     for (const Layer& layer : kLayers) {
       for (const auto& variant : gs::kernels::conv2d_table<float>().names()) {
         std::string name = std::string(op) + "/" + variant + "/" + layer.name;
         benchmark::RegisterBenchmark(name.c_str(), bench_conv, layer, pass, variant)
-            ->Arg(1)->Arg(8)->Arg(64)->ArgName("N")->Unit(benchmark::kMicrosecond);
+            ->Arg(1)
+            ->Arg(8)
+            ->Arg(64)
+            ->ArgName("N")
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
       }
     }
   }

@@ -39,8 +39,8 @@ kernels::Conv2dShape check_conv(const char* op, const Shape& x, const Shape& w, 
   GS_CHECK(w.size() == 4, "%s: weight must be 4-d (K,C/groups,R,S), got %s", op, str(w).c_str());
   GS_CHECK(p.stride_h >= 1 && p.stride_w >= 1, "%s: stride must be >= 1, got (%lld,%lld)", op, (ll)p.stride_h,
            (ll)p.stride_w);
-  GS_CHECK(p.dilation_h >= 1 && p.dilation_w >= 1, "%s: dilation must be >= 1, got (%lld,%lld)", op,
-           (ll)p.dilation_h, (ll)p.dilation_w);
+  GS_CHECK(p.dilation_h >= 1 && p.dilation_w >= 1, "%s: dilation must be >= 1, got (%lld,%lld)", op, (ll)p.dilation_h,
+           (ll)p.dilation_w);
   GS_CHECK(p.pad_h >= 0 && p.pad_w >= 0, "%s: padding must be >= 0, got (%lld,%lld)", op, (ll)p.pad_h, (ll)p.pad_w);
   GS_CHECK(p.groups >= 1, "%s: groups must be >= 1, got %lld", op, (ll)p.groups);
   GS_CHECK(x[1] % p.groups == 0, "%s: groups=%lld does not divide the %lld input channels of %s", op, (ll)p.groups,
@@ -66,8 +66,8 @@ kernels::Pool2dShape check_pool(const char* op, const Tensor& x, const Pool2dPar
   GS_CHECK(p.stride_h >= 1 && p.stride_w >= 1, "%s: stride must be >= 1, got (%lld,%lld)", op, (ll)p.stride_h,
            (ll)p.stride_w);
   GS_CHECK(p.pad_h >= 0 && p.pad_w >= 0 && 2 * p.pad_h <= p.kernel_h && 2 * p.pad_w <= p.kernel_w,
-           "%s: padding (%lld,%lld) must be >= 0 and at most half the kernel %lldx%lld", op, (ll)p.pad_h,
-           (ll)p.pad_w, (ll)p.kernel_h, (ll)p.kernel_w);
+           "%s: padding (%lld,%lld) must be >= 0 and at most half the kernel %lldx%lld", op, (ll)p.pad_h, (ll)p.pad_w,
+           (ll)p.kernel_h, (ll)p.kernel_w);
   const Shape& xs = x.shape();
   GS_CHECK(p.kernel_h <= xs[2] + 2 * p.pad_h && p.kernel_w <= xs[3] + 2 * p.pad_w,
            "%s: kernel %lldx%lld is bigger than the padded input %lldx%lld of %s", op, (ll)p.kernel_h, (ll)p.kernel_w,
@@ -82,8 +82,8 @@ kernels::Pool2dShape check_pool(const char* op, const Tensor& x, const Pool2dPar
 }
 
 void check_grad_shape(const char* op, const Tensor& gy, const Shape& expected) {
-  GS_CHECK(gy.shape() == expected, "%s: gradient %s does not match the output shape %s", op,
-           str(gy.shape()).c_str(), str(expected).c_str());
+  GS_CHECK(gy.shape() == expected, "%s: gradient %s does not match the output shape %s", op, str(gy.shape()).c_str(),
+           str(expected).c_str());
 }
 
 Tensor like(const Shape& shape, const Tensor& t) { return empty(shape, {t.dtype(), t.device()}); }
@@ -139,9 +139,9 @@ Conv2dParamGrads conv2d_backward_params(const Tensor& x_in, const Tensor& gy_in,
   if (need_weight) grads.weight = like(w_shape, x);
   if (need_bias) grads.bias = like({s.K}, x);
   GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
-    kernels::conv2d_backward_weight_table<scalar_t>().get()(
-        s, x.data<scalar_t>(), gy.data<scalar_t>(), need_weight ? grads.weight.data<scalar_t>() : nullptr,
-        need_bias ? grads.bias.data<scalar_t>() : nullptr);
+    kernels::conv2d_backward_weight_table<scalar_t>().get()(s, x.data<scalar_t>(), gy.data<scalar_t>(),
+                                                            need_weight ? grads.weight.data<scalar_t>() : nullptr,
+                                                            need_bias ? grads.bias.data<scalar_t>() : nullptr);
   });
   return grads;
 }
@@ -250,10 +250,13 @@ kernels::BatchNormShape bn_shape(const Tensor& x) {
 void check_channel_vector(const char* op, const Tensor& x, const Tensor& t, const char* what) {
   if (!t.defined()) return;
   check_same_dtype(op, x, t);
-  GS_CHECK(t.dim() == 1 && t.shape()[0] == x.shape()[1], "%s: %s %s must be (%lld) for input %s with %lld channels",
-           op, what, str(t.shape()).c_str(), (ll)x.shape()[1], str(x.shape()).c_str(), (ll)x.shape()[1]);
+  GS_CHECK(t.dim() == 1 && t.shape()[0] == x.shape()[1], "%s: %s %s must be (%lld) for input %s with %lld channels", op,
+           what, str(t.shape()).c_str(), (ll)x.shape()[1], str(x.shape()).c_str(), (ll)x.shape()[1]);
 }
-template <class T> T* ptr_or_null(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
+template <class T>
+T* ptr_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
 }  // namespace
 
 BatchNormResult batch_norm(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in,
@@ -286,10 +289,9 @@ BatchNormResult batch_norm(const Tensor& x_in, const Tensor& weight_in, const Te
   r.save_invstd = like({s.C}, x);
   GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
     kernels::batch_norm_table<scalar_t>().get()(
-        s, x.data<scalar_t>(), ptr_or_null<scalar_t>(weight), ptr_or_null<scalar_t>(bias),
-        ptr_or_null<scalar_t>(rm), ptr_or_null<scalar_t>(rv),
-        r.out.data<scalar_t>(), r.save_mean.data<scalar_t>(), r.save_invstd.data<scalar_t>(), r.used_batch_stats,
-        momentum, eps);
+        s, x.data<scalar_t>(), ptr_or_null<scalar_t>(weight), ptr_or_null<scalar_t>(bias), ptr_or_null<scalar_t>(rm),
+        ptr_or_null<scalar_t>(rv), r.out.data<scalar_t>(), r.save_mean.data<scalar_t>(), r.save_invstd.data<scalar_t>(),
+        r.used_batch_stats, momentum, eps);
   });
   if (training && rm.defined() && !rm.is_same(running_mean)) copy_(running_mean, rm);
   if (training && rv.defined() && !rv.is_same(running_var)) copy_(running_var, rv);

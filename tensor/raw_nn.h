@@ -36,8 +36,8 @@ Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_sh
 struct Conv2dParamGrads {
   Tensor weight, bias;
 };
-Conv2dParamGrads conv2d_backward_params(const Tensor& x, const Tensor& gy, const Shape& w_shape,
-                                        const Conv2dParams& p, bool need_weight, bool need_bias);
+Conv2dParamGrads conv2d_backward_params(const Tensor& x, const Tensor& gy, const Shape& w_shape, const Conv2dParams& p,
+                                        bool need_weight, bool need_bias);
 
 // ---- pooling (x is (N,C,H,W)) ----
 struct MaxPool2dResult {
@@ -65,8 +65,8 @@ struct BatchNormGrads {
   Tensor input, weight, bias;
 };
 BatchNormGrads batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& weight, const Tensor& save_mean,
-                                   const Tensor& save_invstd, bool used_batch_stats, bool need_input,
-                                   bool need_weight, bool need_bias);
+                                   const Tensor& save_invstd, bool used_batch_stats, bool need_input, bool need_weight,
+                                   bool need_bias);
 
 // ---- dropout ----
 struct DropoutResult {

@@ -76,9 +76,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   raw::DropoutResult r = raw::dropout(x, p, training, gen);
   if (!r.mask.defined()) return r.out;
-  record(OpId::Dropout, {x}, {r.out}, {r.mask}, [](BackwardContext& c) {
-    c.accumulate(0, raw::binary(raw::BinaryOp::Mul, c.grad_output(), c.saved(0)));
-  });
+  record(OpId::Dropout, {x}, {r.out}, {r.mask},
+         [](BackwardContext& c) { c.accumulate(0, raw::binary(raw::BinaryOp::Mul, c.grad_output(), c.saved(0))); });
   return r.out;
 }
 

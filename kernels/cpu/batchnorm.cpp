@@ -9,9 +9,9 @@ namespace gs::kernels {
 namespace {
 
 template <class T>
-void batch_norm_channel(const BatchNormShape& s, int64_t c, const T* x, const T* gamma, const T* beta,
-                        T* running_mean, T* running_var, T* y, T* save_mean, T* save_invstd, bool use_batch_stats,
-                        double momentum, double eps) {
+void batch_norm_channel(const BatchNormShape& s, int64_t c, const T* x, const T* gamma, const T* beta, T* running_mean,
+                        T* running_var, T* y, T* save_mean, T* save_invstd, bool use_batch_stats, double momentum,
+                        double eps) {
   const int64_t M = s.N * s.L, stride_n = s.C * s.L;
   double mean, var;
   if (use_batch_stats) {
@@ -104,7 +104,8 @@ void batch_norm_backward_impl(const BatchNormShape& s, const T* x, const T* gy, 
 
 }  // namespace
 
-template <class T> const VariantTable<BatchNormFn<T>>& batch_norm_table() {
+template <class T>
+const VariantTable<BatchNormFn<T>>& batch_norm_table() {
   static const VariantTable<BatchNormFn<T>> table = [] {
     VariantTable<BatchNormFn<T>> t("batch_norm");
     t.add("ref", &batch_norm_impl<false, T>).add("omp", &batch_norm_impl<true, T>, true);
@@ -112,7 +113,8 @@ template <class T> const VariantTable<BatchNormFn<T>>& batch_norm_table() {
   }();
   return table;
 }
-template <class T> const VariantTable<BatchNormBackwardFn<T>>& batch_norm_backward_table() {
+template <class T>
+const VariantTable<BatchNormBackwardFn<T>>& batch_norm_backward_table() {
   static const VariantTable<BatchNormBackwardFn<T>> table = [] {
     VariantTable<BatchNormBackwardFn<T>> t("batch_norm_backward");
     t.add("ref", &batch_norm_backward_impl<false, T>).add("omp", &batch_norm_backward_impl<true, T>, true);

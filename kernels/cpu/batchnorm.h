@@ -19,8 +19,8 @@ struct BatchNormShape {
 // save_mean/save_invstd (C) receive the statistics used, for backward.
 template <class T>
 using BatchNormFn = void (*)(const BatchNormShape& s, const T* x, const T* gamma, const T* beta, T* running_mean,
-                             T* running_var, T* y, T* save_mean, T* save_invstd, bool use_batch_stats,
-                             double momentum, double eps);
+                             T* running_var, T* y, T* save_mean, T* save_invstd, bool use_batch_stats, double momentum,
+                             double eps);
 // From gy (N,C,L), x, gamma (C, may be null) and the saved statistics:
 //   batch stats:  gx = gamma invstd / M (M gy - sum(gy) - xhat sum(gy xhat)),  M = N*L
 //   fixed stats:  gx = gamma invstd gy
@@ -31,7 +31,9 @@ using BatchNormBackwardFn = void (*)(const BatchNormShape& s, const T* x, const 
                                      const T* save_mean, const T* save_invstd, T* gx, T* ggamma, T* gbeta,
                                      bool use_batch_stats);
 
-template <class T> const VariantTable<BatchNormFn<T>>& batch_norm_table();
-template <class T> const VariantTable<BatchNormBackwardFn<T>>& batch_norm_backward_table();
+template <class T>
+const VariantTable<BatchNormFn<T>>& batch_norm_table();
+template <class T>
+const VariantTable<BatchNormBackwardFn<T>>& batch_norm_backward_table();
 
 }  // namespace gs::kernels

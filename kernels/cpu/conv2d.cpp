@@ -33,7 +33,8 @@ inline int thread_id() {
 
 // ---------------- ref: direct loops, double accumulation ----------------
 
-template <class T> void conv2d_ref(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+template <class T>
+void conv2d_ref(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
   const int64_t Cg = s.C / s.groups, Kg = s.K / s.groups;
   for (int64_t n = 0; n < s.N; ++n)
     for (int64_t k = 0; k < s.K; ++k) {
@@ -58,7 +59,8 @@ template <class T> void conv2d_ref(const Conv2dShape& s, const T* x, const T* w,
 }
 
 // gx[n,c,h,w] = sum over (k in c's group, r, s) with h = p*stride - pad + r*dil (same for w) of gy * w
-template <class T> void conv2d_backward_data_ref(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
+template <class T>
+void conv2d_backward_data_ref(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
   const int64_t Cg = s.C / s.groups, Kg = s.K / s.groups;
   for (int64_t n = 0; n < s.N; ++n)
     for (int64_t ci = 0; ci < s.C; ++ci) {
@@ -82,7 +84,8 @@ template <class T> void conv2d_backward_data_ref(const Conv2dShape& s, const T* 
     }
 }
 
-template <class T> void conv2d_bias_grad(const Conv2dShape& s, const T* gy, T* gbias) {
+template <class T>
+void conv2d_bias_grad(const Conv2dShape& s, const T* gy, T* gbias) {
   const int64_t PQ = s.P * s.Q;
   for (int64_t k = 0; k < s.K; ++k) {
     double acc = 0;
@@ -94,7 +97,8 @@ template <class T> void conv2d_bias_grad(const Conv2dShape& s, const T* gy, T* g
   }
 }
 
-template <class T> void conv2d_backward_weight_ref(const Conv2dShape& s, const T* x, const T* gy, T* gw, T* gbias) {
+template <class T>
+void conv2d_backward_weight_ref(const Conv2dShape& s, const T* x, const T* gy, T* gw, T* gbias) {
   const int64_t Cg = s.C / s.groups, Kg = s.K / s.groups;
   if (gw) {
     for (int64_t k = 0; k < s.K; ++k) {
@@ -136,14 +140,16 @@ inline bool is_pointwise(const Conv2dShape& s) {
 }
 
 // Grows-only per-thread scratch; one per element type and purpose (slot).
-template <class T, int Slot> T* scratch(size_t count) {
+template <class T, int Slot>
+T* scratch(size_t count) {
   thread_local std::vector<T> buffer;
   if (buffer.size() < count) buffer.resize(count);
   return buffer.data();
 }
 
 // col (Cg*R*S, P*Q) from one group of one sample xg (Cg, H, W); padding reads as 0
-template <class T> void im2col(const Conv2dShape& s, int64_t Cg, const T* xg, T* col) {
+template <class T>
+void im2col(const Conv2dShape& s, int64_t Cg, const T* xg, T* col) {
   const int64_t PQ = s.P * s.Q;
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t r = 0; r < s.R; ++r)
@@ -176,7 +182,8 @@ template <class T> void im2col(const Conv2dShape& s, int64_t Cg, const T* xg, T*
 }
 
 // gxg (Cg, H, W) += scatter of col (Cg*R*S, P*Q): the adjoint of im2col
-template <class T> void col2im(const Conv2dShape& s, int64_t Cg, const T* col, T* gxg) {
+template <class T>
+void col2im(const Conv2dShape& s, int64_t Cg, const T* col, T* gxg) {
   const int64_t PQ = s.P * s.Q;
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t r = 0; r < s.R; ++r)
@@ -197,7 +204,8 @@ template <class T> void col2im(const Conv2dShape& s, int64_t Cg, const T* col, T
       }
 }
 
-template <class T> void conv2d_im2col(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+template <class T>
+void conv2d_im2col(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
   const int64_t Cg = s.C / s.groups, Kg = s.K / s.groups, PQ = s.P * s.Q, CRS = Cg * s.R * s.S;
   const auto gemm = gemm_table<T>().get();
   const bool pointwise = is_pointwise(s);
@@ -221,7 +229,8 @@ template <class T> void conv2d_im2col(const Conv2dShape& s, const T* x, const T*
   }
 }
 
-template <class T> void conv2d_backward_data_im2col(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
+template <class T>
+void conv2d_backward_data_im2col(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
   const int64_t Cg = s.C / s.groups, Kg = s.K / s.groups, PQ = s.P * s.Q, CRS = Cg * s.R * s.S, HW = s.H * s.W;
   const auto gemm = gemm_table<T>().get();
   const bool pointwise = is_pointwise(s);
@@ -291,7 +300,8 @@ void conv2d_backward_weight_im2col(const Conv2dShape& s, const T* x, const T* gy
 
 }  // namespace
 
-template <class T> const VariantTable<Conv2dFn<T>>& conv2d_table() {
+template <class T>
+const VariantTable<Conv2dFn<T>>& conv2d_table() {
   static const VariantTable<Conv2dFn<T>> table = [] {
     VariantTable<Conv2dFn<T>> t("conv2d");
     t.add("ref", &conv2d_ref<T>).add("im2col", &conv2d_im2col<T>, true);
@@ -299,7 +309,8 @@ template <class T> const VariantTable<Conv2dFn<T>>& conv2d_table() {
   }();
   return table;
 }
-template <class T> const VariantTable<Conv2dBackwardDataFn<T>>& conv2d_backward_data_table() {
+template <class T>
+const VariantTable<Conv2dBackwardDataFn<T>>& conv2d_backward_data_table() {
   static const VariantTable<Conv2dBackwardDataFn<T>> table = [] {
     VariantTable<Conv2dBackwardDataFn<T>> t("conv2d_backward_data");
     t.add("ref", &conv2d_backward_data_ref<T>).add("im2col", &conv2d_backward_data_im2col<T>, true);
@@ -307,7 +318,8 @@ template <class T> const VariantTable<Conv2dBackwardDataFn<T>>& conv2d_backward_
   }();
   return table;
 }
-template <class T> const VariantTable<Conv2dBackwardWeightFn<T>>& conv2d_backward_weight_table() {
+template <class T>
+const VariantTable<Conv2dBackwardWeightFn<T>>& conv2d_backward_weight_table() {
   static const VariantTable<Conv2dBackwardWeightFn<T>> table = [] {
     VariantTable<Conv2dBackwardWeightFn<T>> t("conv2d_backward_weight");
     t.add("ref", &conv2d_backward_weight_ref<T>).add("im2col", &conv2d_backward_weight_im2col<T>, true);

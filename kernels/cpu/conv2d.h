@@ -25,16 +25,21 @@ inline int64_t conv_out_size(int64_t in, int64_t pad, int64_t dilation, int64_t 
 }
 
 // y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C/g,R,S)) + bias (K) (bias may be null)
-template <class T> using Conv2dFn = void (*)(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y);
+template <class T>
+using Conv2dFn = void (*)(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y);
 // gx (N,C,H,W) = backward of conv w.r.t. x, from gy (N,K,P,Q) and w (K,C/g,R,S); gx is overwritten
-template <class T> using Conv2dBackwardDataFn = void (*)(const Conv2dShape& s, const T* gy, const T* w, T* gx);
+template <class T>
+using Conv2dBackwardDataFn = void (*)(const Conv2dShape& s, const T* gy, const T* w, T* gx);
 // gw (K,C/g,R,S) = sum_n gy (N,K,P,Q) (x) x (N,C,H,W);  gbias (K) = sum over N,P,Q of gy.
 // Either output may be null (not needed); both are overwritten.
 template <class T>
 using Conv2dBackwardWeightFn = void (*)(const Conv2dShape& s, const T* x, const T* gy, T* gw, T* gbias);
 
-template <class T> const VariantTable<Conv2dFn<T>>& conv2d_table();
-template <class T> const VariantTable<Conv2dBackwardDataFn<T>>& conv2d_backward_data_table();
-template <class T> const VariantTable<Conv2dBackwardWeightFn<T>>& conv2d_backward_weight_table();
+template <class T>
+const VariantTable<Conv2dFn<T>>& conv2d_table();
+template <class T>
+const VariantTable<Conv2dBackwardDataFn<T>>& conv2d_backward_data_table();
+template <class T>
+const VariantTable<Conv2dBackwardWeightFn<T>>& conv2d_backward_weight_table();
 
 }  // namespace gs::kernels

@@ -11,7 +11,8 @@ namespace gs::kernels {
 namespace {
 
 // Runs plane_fn(i) for every plane i in [0, N*C), serially or in parallel.
-template <bool Parallel, class F> void for_each_plane(const Pool2dShape& s, F&& plane_fn) {
+template <bool Parallel, class F>
+void for_each_plane(const Pool2dShape& s, F&& plane_fn) {
   const int64_t planes = s.N * s.C;
   if constexpr (Parallel) {
 #pragma omp parallel for schedule(static) if (planes * s.H * s.W > 16384)
@@ -22,7 +23,8 @@ template <bool Parallel, class F> void for_each_plane(const Pool2dShape& s, F&& 
 }
 
 // ---- max pool ----
-template <class T> void max_pool_plane(const Pool2dShape& s, const T* x, T* y, int64_t* argmax) {
+template <class T>
+void max_pool_plane(const Pool2dShape& s, const T* x, T* y, int64_t* argmax) {
   for (int64_t p = 0; p < s.P; ++p) {
     const int64_t h0 = p * s.stride_h - s.pad_h;
     const int64_t h_lo = std::max<int64_t>(h0, 0), h_hi = std::min(h0 + s.kernel_h, s.H);
@@ -31,23 +33,24 @@ template <class T> void max_pool_plane(const Pool2dShape& s, const T* x, T* y, i
       const int64_t w_lo = std::max<int64_t>(w0, 0), w_hi = std::min(w0 + s.kernel_w, s.W);
       T best = -std::numeric_limits<T>::infinity();
       int64_t best_at = h_lo * s.W + w_lo;
-      for (int64_t h = h_lo; h < h_hi; ++h)
+      // The first NaN wins and ends the search (NaN propagates, as PyTorch).
+      for (int64_t h = h_lo; h < h_hi && !std::isnan(best); ++h)
         for (int64_t w = w_lo; w < w_hi; ++w) {
           const T v = x[h * s.W + w];
           if (v > best || std::isnan(v)) {
             best = v;
             best_at = h * s.W + w;
-            if (std::isnan(v)) goto done;  // NaN propagates, as PyTorch
+            if (std::isnan(v)) break;
           }
         }
-    done:
       y[p * s.Q + q] = best;
       argmax[p * s.Q + q] = best_at;
     }
   }
 }
 
-template <bool Parallel, class T> void max_pool2d_impl(const Pool2dShape& s, const T* x, T* y, int64_t* argmax) {
+template <bool Parallel, class T>
+void max_pool2d_impl(const Pool2dShape& s, const T* x, T* y, int64_t* argmax) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
   for_each_plane<Parallel>(s, [&](int64_t i) { max_pool_plane(s, x + i * HW, y + i * PQ, argmax + i * PQ); });
 }
@@ -79,7 +82,8 @@ inline Window avg_window(const Pool2dShape& s, int64_t p, int64_t q, bool count_
   return {h0, h1, w0, w1, count_include_pad ? padded_size : (h1 - h0) * (w1 - w0)};
 }
 
-template <bool Parallel, class T> void avg_pool2d_impl(const Pool2dShape& s, const T* x, T* y, bool include_pad) {
+template <bool Parallel, class T>
+void avg_pool2d_impl(const Pool2dShape& s, const T* x, T* y, bool include_pad) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
   for_each_plane<Parallel>(s, [&](int64_t i) {
     const T* xi = x + i * HW;
@@ -114,7 +118,8 @@ void avg_pool2d_backward_impl(const Pool2dShape& s, const T* gy, T* gx, bool inc
 inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
 inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
 
-template <bool Parallel, class T> void adaptive_avg_pool2d_impl(const Pool2dShape& s, const T* x, T* y) {
+template <bool Parallel, class T>
+void adaptive_avg_pool2d_impl(const Pool2dShape& s, const T* x, T* y) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
   for_each_plane<Parallel>(s, [&](int64_t i) {
     const T* xi = x + i * HW;
@@ -131,7 +136,8 @@ template <bool Parallel, class T> void adaptive_avg_pool2d_impl(const Pool2dShap
   });
 }
 
-template <bool Parallel, class T> void adaptive_avg_pool2d_backward_impl(const Pool2dShape& s, const T* gy, T* gx) {
+template <bool Parallel, class T>
+void adaptive_avg_pool2d_backward_impl(const Pool2dShape& s, const T* gy, T* gx) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
   for_each_plane<Parallel>(s, [&](int64_t i) {
     T* g = gx + i * HW;
@@ -151,16 +157,17 @@ template <bool Parallel, class T> void adaptive_avg_pool2d_backward_impl(const P
 }  // namespace
 
 // Each table: "ref" = serial planes, "omp" = parallel planes (default).
-#define GS_POOL_TABLE(FN_TYPE, NAME, IMPL)                              \
-  template <class T> const VariantTable<FN_TYPE<T>>& NAME##_table() {   \
-    static const VariantTable<FN_TYPE<T>> table = [] {                  \
-      VariantTable<FN_TYPE<T>> t(#NAME);                                \
-      t.add("ref", &IMPL<false, T>).add("omp", &IMPL<true, T>, true);   \
-      return t;                                                         \
-    }();                                                                \
-    return table;                                                       \
-  }                                                                     \
-  template const VariantTable<FN_TYPE<float>>& NAME##_table<float>();   \
+#define GS_POOL_TABLE(FN_TYPE, NAME, IMPL)                            \
+  template <class T>                                                  \
+  const VariantTable<FN_TYPE<T>>& NAME##_table() {                    \
+    static const VariantTable<FN_TYPE<T>> table = [] {                \
+      VariantTable<FN_TYPE<T>> t(#NAME);                              \
+      t.add("ref", &IMPL<false, T>).add("omp", &IMPL<true, T>, true); \
+      return t;                                                       \
+    }();                                                              \
+    return table;                                                     \
+  }                                                                   \
+  template const VariantTable<FN_TYPE<float>>& NAME##_table<float>(); \
   template const VariantTable<FN_TYPE<double>>& NAME##_table<double>();
 
 GS_POOL_TABLE(MaxPool2dFn, max_pool2d, max_pool2d_impl)

@@ -24,24 +24,35 @@ inline int64_t pool_out_size(int64_t in, int64_t pad, int64_t k, int64_t stride)
 
 // y (N,C,P,Q) = max over each window of x (N,C,H,W); argmax (N,C,P,Q) = h*W + w of the max
 // within its plane (first one on ties; NaN wins, as PyTorch)
-template <class T> using MaxPool2dFn = void (*)(const Pool2dShape& s, const T* x, T* y, int64_t* argmax);
+template <class T>
+using MaxPool2dFn = void (*)(const Pool2dShape& s, const T* x, T* y, int64_t* argmax);
 // gx (N,C,H,W) = scatter-add of gy (N,C,P,Q) at argmax (N,C,P,Q); gx is overwritten
-template <class T> using MaxPool2dBackwardFn = void (*)(const Pool2dShape& s, const T* gy, const int64_t* argmax, T* gx);
+template <class T>
+using MaxPool2dBackwardFn = void (*)(const Pool2dShape& s, const T* gy, const int64_t* argmax, T* gx);
 // y (N,C,P,Q) = window mean of x (N,C,H,W); padding counts in the divisor iff count_include_pad
-template <class T> using AvgPool2dFn = void (*)(const Pool2dShape& s, const T* x, T* y, bool count_include_pad);
+template <class T>
+using AvgPool2dFn = void (*)(const Pool2dShape& s, const T* x, T* y, bool count_include_pad);
 // gx (N,C,H,W) = backward of avg pool from gy (N,C,P,Q); gx is overwritten
 template <class T>
 using AvgPool2dBackwardFn = void (*)(const Pool2dShape& s, const T* gy, T* gx, bool count_include_pad);
 // y (N,C,P,Q) = mean of x (N,C,H,W) over [floor(i H/P), ceil((i+1) H/P)) (same for W)
-template <class T> using AdaptiveAvgPool2dFn = void (*)(const Pool2dShape& s, const T* x, T* y);
+template <class T>
+using AdaptiveAvgPool2dFn = void (*)(const Pool2dShape& s, const T* x, T* y);
 // gx (N,C,H,W) = backward of adaptive avg pool from gy (N,C,P,Q); gx is overwritten
-template <class T> using AdaptiveAvgPool2dBackwardFn = void (*)(const Pool2dShape& s, const T* gy, T* gx);
+template <class T>
+using AdaptiveAvgPool2dBackwardFn = void (*)(const Pool2dShape& s, const T* gy, T* gx);
 
-template <class T> const VariantTable<MaxPool2dFn<T>>& max_pool2d_table();
-template <class T> const VariantTable<MaxPool2dBackwardFn<T>>& max_pool2d_backward_table();
-template <class T> const VariantTable<AvgPool2dFn<T>>& avg_pool2d_table();
-template <class T> const VariantTable<AvgPool2dBackwardFn<T>>& avg_pool2d_backward_table();
-template <class T> const VariantTable<AdaptiveAvgPool2dFn<T>>& adaptive_avg_pool2d_table();
-template <class T> const VariantTable<AdaptiveAvgPool2dBackwardFn<T>>& adaptive_avg_pool2d_backward_table();
+template <class T>
+const VariantTable<MaxPool2dFn<T>>& max_pool2d_table();
+template <class T>
+const VariantTable<MaxPool2dBackwardFn<T>>& max_pool2d_backward_table();
+template <class T>
+const VariantTable<AvgPool2dFn<T>>& avg_pool2d_table();
+template <class T>
+const VariantTable<AvgPool2dBackwardFn<T>>& avg_pool2d_backward_table();
+template <class T>
+const VariantTable<AdaptiveAvgPool2dFn<T>>& adaptive_avg_pool2d_table();
+template <class T>
+const VariantTable<AdaptiveAvgPool2dBackwardFn<T>>& adaptive_avg_pool2d_backward_table();
 
 }  // namespace gs::kernels

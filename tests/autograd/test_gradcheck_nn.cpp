@@ -17,7 +17,8 @@ Tensor distinct64(const Shape& shape, uint64_t seed) {
   std::vector<int64_t> order(static_cast<size_t>(t.numel()));
   std::iota(order.begin(), order.end(), 0);
   Generator g(seed);
-  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[static_cast<size_t>(g.randint(0, int64_t(i)))]);
+  for (size_t i = order.size(); i > 1; --i)
+    std::swap(order[i - 1], order[static_cast<size_t>(g.randint(0, int64_t(i)))]);
   for (int64_t i = 0; i < t.numel(); ++i) t.data<double>()[i] = 0.05 * double(order[size_t(i)]) - 1.0;
   return t.set_requires_grad(true);
 }

@@ -15,17 +15,22 @@ using namespace gs::kernels;
 
 namespace {
 
-template <class T> std::vector<T> random_vector(int64_t n, uint64_t seed, double lo = -1, double hi = 1) {
+template <class T>
+std::vector<T> random_vector(int64_t n, uint64_t seed, double lo = -1, double hi = 1) {
   gs::Generator g(seed);
   std::vector<T> v(static_cast<size_t>(n));
   for (auto& x : v) x = T(lo + (hi - lo) * g.uniform());
   return v;
 }
 
-template <class T> double tolerance() { return std::is_same_v<T, float> ? 2e-4 : 1e-10; }
+template <class T>
+double tolerance() {
+  return std::is_same_v<T, float> ? 2e-4 : 1e-10;
+}
 
 // max |a - b| / (1 + |b|) must stay under the dtype's tolerance
-template <class T> void expect_near_all(const std::vector<T>& actual, const std::vector<T>& expected, const std::string& what) {
+template <class T>
+void expect_near_all(const std::vector<T>& actual, const std::vector<T>& expected, const std::string& what) {
   ASSERT_EQ(actual.size(), expected.size()) << what;
   double worst = 0;
   size_t at = 0;
@@ -69,7 +74,8 @@ Conv2dShape make_shape(const ConvCase& c) {
   return s;
 }
 
-template <class T> void check_conv_variants() {
+template <class T>
+void check_conv_variants() {
   for (const ConvCase& c : kConvCases) {
     const Conv2dShape s = make_shape(c);
     const int64_t x_size = s.N * s.C * s.H * s.W, w_size = s.K * (s.C / s.groups) * s.R * s.S;
@@ -77,7 +83,8 @@ template <class T> void check_conv_variants() {
     auto x = random_vector<T>(x_size, 1), w = random_vector<T>(w_size, 2), bias = random_vector<T>(s.K, 3);
     auto gy = random_vector<T>(y_size, 4);
 
-    std::vector<T> y_ref(static_cast<size_t>(y_size)), gx_ref(static_cast<size_t>(x_size)), gw_ref(static_cast<size_t>(w_size)), gb_ref(static_cast<size_t>(s.K));
+    std::vector<T> y_ref(static_cast<size_t>(y_size)), gx_ref(static_cast<size_t>(x_size)),
+        gw_ref(static_cast<size_t>(w_size)), gb_ref(static_cast<size_t>(s.K));
     conv2d_table<T>().get("ref")(s, x.data(), w.data(), bias.data(), y_ref.data());
     conv2d_backward_data_table<T>().get("ref")(s, gy.data(), w.data(), gx_ref.data());
     conv2d_backward_weight_table<T>().get("ref")(s, x.data(), gy.data(), gw_ref.data(), gb_ref.data());
@@ -97,7 +104,8 @@ template <class T> void check_conv_variants() {
       expect_near_all(gx, gx_ref, std::string(c.name) + " conv2d_backward_data/" + v);
     }
     for (const auto& v : conv2d_backward_weight_table<T>().names()) {
-      std::vector<T> gw(static_cast<size_t>(w_size), T(NAN)), gb(static_cast<size_t>(s.K), T(NAN)), gw_only(static_cast<size_t>(w_size), T(NAN));
+      std::vector<T> gw(static_cast<size_t>(w_size), T(NAN)), gb(static_cast<size_t>(s.K), T(NAN)),
+          gw_only(static_cast<size_t>(w_size), T(NAN));
       conv2d_backward_weight_table<T>().get(v)(s, x.data(), gy.data(), gw.data(), gb.data());
       expect_near_all(gw, gw_ref, std::string(c.name) + " conv2d_backward_weight/" + v);
       expect_near_all(gb, gb_ref, std::string(c.name) + " conv2d bias grad/" + v);
@@ -139,7 +147,8 @@ Pool2dShape make_pool(const PoolCase& c) {
   return s;
 }
 
-template <class T> void check_pool_variants() {
+template <class T>
+void check_pool_variants() {
   for (const PoolCase& c : kPoolCases) {
     const Pool2dShape s = make_pool(c);
     const int64_t x_size = s.N * s.C * s.H * s.W, y_size = s.N * s.C * s.P * s.Q;
@@ -219,7 +228,8 @@ TEST(NnVariants, MaxPoolPicksTheFirstOfTiesAndPropagatesNaN) {
 
 // ---------------- batch norm ----------------
 
-template <class T> void check_batch_norm_variants() {
+template <class T>
+void check_batch_norm_variants() {
   const BatchNormShape shapes[] = {{64, 32, 196}, {5, 3, 7}, {16, 10, 1}};
   for (const BatchNormShape& s : shapes) {
     const int64_t n = s.N * s.C * s.L;
@@ -232,17 +242,20 @@ template <class T> void check_batch_norm_variants() {
         const T* g = affine ? gamma.data() : nullptr;
         const T* b = affine ? beta.data() : nullptr;
         auto rm_ref = random_vector<T>(s.C, 12), rv_ref = random_vector<T>(s.C, 13, 0.5, 2);
-        std::vector<T> y_ref(static_cast<size_t>(n)), mean_ref(static_cast<size_t>(s.C)), invstd_ref(static_cast<size_t>(s.C));
-        batch_norm_table<T>().get("ref")(s, x.data(), g, b, rm_ref.data(), rv_ref.data(), y_ref.data(),
-                                         mean_ref.data(), invstd_ref.data(), batch_stats, 0.1, 1e-5);
-        std::vector<T> gx_ref(static_cast<size_t>(n)), gg_ref(static_cast<size_t>(s.C)), gb_ref(static_cast<size_t>(s.C));
+        std::vector<T> y_ref(static_cast<size_t>(n)), mean_ref(static_cast<size_t>(s.C)),
+            invstd_ref(static_cast<size_t>(s.C));
+        batch_norm_table<T>().get("ref")(s, x.data(), g, b, rm_ref.data(), rv_ref.data(), y_ref.data(), mean_ref.data(),
+                                         invstd_ref.data(), batch_stats, 0.1, 1e-5);
+        std::vector<T> gx_ref(static_cast<size_t>(n)), gg_ref(static_cast<size_t>(s.C)),
+            gb_ref(static_cast<size_t>(s.C));
         batch_norm_backward_table<T>().get("ref")(s, x.data(), gy.data(), g, mean_ref.data(), invstd_ref.data(),
                                                   gx_ref.data(), gg_ref.data(), gb_ref.data(), batch_stats);
         for (const auto& v : batch_norm_table<T>().names()) {
           auto rm = random_vector<T>(s.C, 12), rv = random_vector<T>(s.C, 13, 0.5, 2);
-          std::vector<T> y(static_cast<size_t>(n), T(NAN)), mean(static_cast<size_t>(s.C), T(NAN)), invstd(static_cast<size_t>(s.C), T(NAN));
-          batch_norm_table<T>().get(v)(s, x.data(), g, b, rm.data(), rv.data(), y.data(), mean.data(),
-                                       invstd.data(), batch_stats, 0.1, 1e-5);
+          std::vector<T> y(static_cast<size_t>(n), T(NAN)), mean(static_cast<size_t>(s.C), T(NAN)),
+              invstd(static_cast<size_t>(s.C), T(NAN));
+          batch_norm_table<T>().get(v)(s, x.data(), g, b, rm.data(), rv.data(), y.data(), mean.data(), invstd.data(),
+                                       batch_stats, 0.1, 1e-5);
           expect_near_all(y, y_ref, tag + " batch_norm/" + v);
           expect_near_all(mean, mean_ref, tag + " batch_norm mean/" + v);
           expect_near_all(invstd, invstd_ref, tag + " batch_norm invstd/" + v);
@@ -250,7 +263,8 @@ template <class T> void check_batch_norm_variants() {
           expect_near_all(rv, rv_ref, tag + " batch_norm running_var/" + v);
         }
         for (const auto& v : batch_norm_backward_table<T>().names()) {
-          std::vector<T> gx(static_cast<size_t>(n), T(NAN)), gg(static_cast<size_t>(s.C), T(NAN)), gb(static_cast<size_t>(s.C), T(NAN));
+          std::vector<T> gx(static_cast<size_t>(n), T(NAN)), gg(static_cast<size_t>(s.C), T(NAN)),
+              gb(static_cast<size_t>(s.C), T(NAN));
           batch_norm_backward_table<T>().get(v)(s, x.data(), gy.data(), g, mean_ref.data(), invstd_ref.data(),
                                                 gx.data(), gg.data(), gb.data(), batch_stats);
           expect_near_all(gx, gx_ref, tag + " batch_norm_backward dx/" + v);
