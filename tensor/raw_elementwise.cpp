@@ -1,6 +1,7 @@
 // Elementwise and reduction front-ends.
 #include <algorithm>
 
+#include "kernels/cpu/parallel.h"
 #include "tensor/raw_common.h"
 #include "tensor/raw_ops.h"
 
@@ -56,8 +57,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 namespace {
 // d += a * s over n contiguous elements (pragmas cannot sit inside the dispatch macro).
 template <class T> void axpy(T* d, const T* s, T a, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) d[i] += a * s[i];
+  kernels::parallel_for(n, 65536, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) d[i] += a * s[i];
+  });
 }
 }  // namespace
 
@@ -90,6 +93,7 @@ Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keep
   std::vector<bool> reduced(nd, dims.empty());
   for (int64_t d : dims) {
     int k = normalize_dim(name, d, nd);
+    if (nd == 0) continue;  // a 0-d tensor accepts dim 0 / -1 and reduces to itself (PyTorch)
     GS_CHECK(!reduced[k], "%s: dim %d appears twice in the reduction dims", name, k);
     reduced[k] = true;
   }

@@ -142,6 +142,7 @@ void check_index_range(const char* op, const Tensor& index, int64_t n, int d) {
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   detail::require_cpu("gather", {&x, &index});
   check_dtype("gather", index, DType::I64, "index");
+  GS_CHECK(x.dim() > 0, "gather: the input is 0-d; unsqueeze it first");
   int d = normalize_dim("gather", dim, x.dim());
   GS_CHECK(index.dim() == x.dim(), "gather: index %s must have as many dims as input %s",
            shape_str(index.shape()).c_str(), shape_str(x.shape()).c_str());
@@ -166,6 +167,7 @@ void scatter_add_(const Tensor& acc, int64_t dim, const Tensor& index, const Ten
   detail::require_cpu("scatter_add_", {&acc, &index, &src});
   check_dtype("scatter_add_", index, DType::I64, "index");
   check_same_dtype("scatter_add_", acc, src);
+  GS_CHECK(acc.dim() > 0, "scatter_add_: the destination is 0-d");
   int d = normalize_dim("scatter_add_", dim, acc.dim());
   GS_CHECK(acc.is_contiguous(), "scatter_add_: the destination must be contiguous");
   GS_CHECK(index.shape() == src.shape(), "scatter_add_: index %s and src %s must have one shape",
@@ -184,6 +186,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   detail::require_cpu("index_select", {&x, &index});
   check_dtype("index_select", index, DType::I64, "index");
   GS_CHECK(index.dim() == 1, "index_select: index must be 1-d, got %s", shape_str(index.shape()).c_str());
+  GS_CHECK(x.dim() > 0, "index_select: the input is 0-d; unsqueeze it first");
   int d = normalize_dim("index_select", dim, x.dim());
   check_index_range("index_select", index, x.shape()[d], d);
   Tensor xc = contiguous(x), ic = contiguous(index);
@@ -204,6 +207,7 @@ void index_add_(const Tensor& acc, int64_t dim, const Tensor& index, const Tenso
   check_dtype("index_add_", index, DType::I64, "index");
   check_same_dtype("index_add_", acc, src);
   GS_CHECK(acc.is_contiguous(), "index_add_: the destination must be contiguous");
+  GS_CHECK(acc.dim() > 0, "index_add_: the destination is 0-d");
   int d = normalize_dim("index_add_", dim, acc.dim());
   check_index_range("index_add_", index, acc.shape()[d], d);
   Tensor ic = contiguous(index), sc = contiguous(src);

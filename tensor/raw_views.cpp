@@ -184,6 +184,7 @@ Tensor expand(const Tensor& t, const Shape& shape_in) {
       GS_CHECK(i >= off, "expand: -1 is not allowed for new leading dims (%s)", shape_str(shape_in).c_str());
       shape[i] = t.shape()[i - off];
     }
+    GS_CHECK(shape[i] >= 0, "expand: invalid size %lld in %s", (long long)shape[i], shape_str(shape_in).c_str());
     if (i >= off) {
       int64_t src = t.shape()[i - off];
       GS_CHECK(src == shape[i] || src == 1, "expand: the size %lld at dim %zu of %s cannot become %lld",

@@ -14,6 +14,10 @@ namespace {
 // The reduced dims as a sorted, normalised list (empty input = all dims).
 std::vector<int64_t> reduced_dims(const char* op, const Tensor& x, const std::vector<int64_t>& dims) {
   std::vector<int64_t> out;
+  if (x.dim() == 0) {  // dim 0 / -1 of a scalar name the scalar itself
+    for (int64_t d : dims) normalize_dim(op, d, 0);
+    return out;
+  }
   if (dims.empty()) {
     for (int64_t d = 0; d < x.dim(); ++d) out.push_back(d);
   } else {

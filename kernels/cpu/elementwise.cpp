@@ -2,9 +2,11 @@
 // paths, OpenMP across elements or rows). Formulas live in elementwise_math.h.
 #include "kernels/cpu/elementwise.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "kernels/cpu/elementwise_math.h"
+#include "kernels/cpu/parallel.h"
 
 namespace gs::kernels {
 
@@ -66,8 +68,10 @@ template <class T> void unary_ref(UnaryOp op, const T* in, T* out, int64_t n, do
 
 template <class T> void unary_omp(UnaryOp op, const T* in, T* out, int64_t n, double alpha, double beta) {
   with_unary<T>(op, T(alpha), T(beta), [&](auto f) {
-#pragma omp parallel for simd schedule(static) if (n > 32768)
-    for (int64_t i = 0; i < n; ++i) out[i] = f(in[i]);
+    parallel_for(n, 32768, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i) out[i] = f(in[i]);
+    });
   });
 }
 
@@ -108,30 +112,45 @@ void binary_omp(BinaryOp op, const T* a, const int64_t* as, const T* b, const in
   bool a_scalar = is_scalar(as, ndim), b_scalar = is_scalar(bs, ndim);
   with_binary<T>(op, T(alpha), T(beta), [&](auto f) {
     if (a_flat && b_flat) {
-#pragma omp parallel for simd schedule(static) if (n > 32768)
-      for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+      parallel_for(n, 32768, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+        for (int64_t i = begin; i < end; ++i) out[i] = f(a[i], b[i]);
+      });
     } else if (a_flat && b_scalar) {
       const T y = b[0];
-#pragma omp parallel for simd schedule(static) if (n > 32768)
-      for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], y);
+      parallel_for(n, 32768, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+        for (int64_t i = begin; i < end; ++i) out[i] = f(a[i], y);
+      });
     } else if (a_scalar && b_flat) {
       const T x = a[0];
-#pragma omp parallel for simd schedule(static) if (n > 32768)
-      for (int64_t i = 0; i < n; ++i) out[i] = f(x, b[i]);
+      parallel_for(n, 32768, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+        for (int64_t i = begin; i < end; ++i) out[i] = f(x, b[i]);
+      });
     } else {
-      // General broadcast: rows of the last dim, each row a strided inner loop.
+      // General broadcast: rows of the last dim, each row a strided inner loop. Each thread
+      // takes a contiguous block of rows, seeks once and then steps the walker.
       int64_t inner = ndim ? shape[ndim - 1] : 1;
       int64_t rows = n / inner;
       int64_t sa = ndim ? as[ndim - 1] : 0, sb = ndim ? bs[ndim - 1] : 0;
-#pragma omp parallel for schedule(static) if (n > 32768)
-      for (int64_t r = 0; r < rows; ++r) {
-        StridedWalker<2> w{shape, ndim - 1, {as, bs}};
-        w.seek(r);
-        const T* pa = a + w.off[0];
-        const T* pb = b + w.off[1];
-        T* po = out + r * inner;
-        for (int64_t i = 0; i < inner; ++i) po[i] = f(pa[i * sa], pb[i * sb]);
-      }
+      parallel_for(rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, inner)), [&](int64_t begin, int64_t end) {
+        StridedWalker<2> w{shape, ndim - 1, {as, bs}, {}};
+        w.seek(begin);
+        for (int64_t r = begin; r < end; ++r, w.next()) {
+          const T* pa = a + w.off[0];
+          const T* pb = b + w.off[1];
+          T* po = out + r * inner;
+          if (sa == 1 && sb == 0) {
+            const T y = pb[0];  // the common bias case: [N,C,H,W] + [1,C,1,1]
+            for (int64_t i = 0; i < inner; ++i) po[i] = f(pa[i], y);
+          } else if (sa == 1 && sb == 1) {
+            for (int64_t i = 0; i < inner; ++i) po[i] = f(pa[i], pb[i]);
+          } else {
+            for (int64_t i = 0; i < inner; ++i) po[i] = f(pa[i * sa], pb[i * sb]);
+          }
+        }
+      });
     }
   });
 }
@@ -171,21 +190,24 @@ void copy_strided(const Tin* src, const int64_t* ss, Tout* dst, const int64_t* d
   int64_t n = numel_of(shape, ndim);
   if (n == 0) return;
   if (is_contiguous(ss, shape, ndim) && is_contiguous(ds, shape, ndim)) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<Tout>(src[i]);
+    parallel_for(n, 65536, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i) dst[i] = static_cast<Tout>(src[i]);
+    });
     return;
   }
   int64_t inner = ndim ? shape[ndim - 1] : 1;
   int64_t rows = n / inner;
   int64_t si = ndim ? ss[ndim - 1] : 0, di = ndim ? ds[ndim - 1] : 0;
-#pragma omp parallel for schedule(static) if (n > 65536)
-  for (int64_t r = 0; r < rows; ++r) {
-    StridedWalker<2> w{shape, ndim - 1, {ss, ds}};
-    w.seek(r);
-    const Tin* ps = src + w.off[0];
-    Tout* pd = dst + w.off[1];
-    for (int64_t i = 0; i < inner; ++i) pd[i * di] = static_cast<Tout>(ps[i * si]);
-  }
+  parallel_for(rows, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, inner)), [&](int64_t begin, int64_t end) {
+    StridedWalker<2> w{shape, ndim - 1, {ss, ds}, {}};
+    w.seek(begin);
+    for (int64_t r = begin; r < end; ++r, w.next()) {
+      const Tin* ps = src + w.off[0];
+      Tout* pd = dst + w.off[1];
+      for (int64_t i = 0; i < inner; ++i) pd[i * di] = static_cast<Tout>(ps[i * si]);
+    }
+  });
 }
 
 #define GS_INSTANTIATE(T)                                                                                   \

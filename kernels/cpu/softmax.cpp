@@ -1,7 +1,10 @@
 // Softmax family kernels. Max-subtraction keeps exp() in range; accumulation is in double.
 #include "kernels/cpu/softmax.h"
 
+#include <algorithm>
 #include <cmath>
+
+#include "kernels/cpu/parallel.h"
 
 namespace gs::kernels {
 
@@ -36,15 +39,17 @@ template <class T> void softmax_ref(const T* in, T* out, int64_t rows, int64_t c
   for (int64_t r = 0; r < rows; ++r) softmax_row(in + r * cols, out + r * cols, cols, log);
 }
 template <class T> void softmax_omp(const T* in, T* out, int64_t rows, int64_t cols, bool log) {
-#pragma omp parallel for schedule(static) if (rows * cols > 16384)
-  for (int64_t r = 0; r < rows; ++r) softmax_row(in + r * cols, out + r * cols, cols, log);
+  parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, cols)), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) softmax_row(in + r * cols, out + r * cols, cols, log);
+  });
 }
 template <class T> void softmax_backward_ref(const T* y, const T* gy, T* gx, int64_t rows, int64_t cols, bool log) {
   for (int64_t r = 0; r < rows; ++r) softmax_backward_row(y + r * cols, gy + r * cols, gx + r * cols, cols, log);
 }
 template <class T> void softmax_backward_omp(const T* y, const T* gy, T* gx, int64_t rows, int64_t cols, bool log) {
-#pragma omp parallel for schedule(static) if (rows * cols > 16384)
-  for (int64_t r = 0; r < rows; ++r) softmax_backward_row(y + r * cols, gy + r * cols, gx + r * cols, cols, log);
+  parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, cols)), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) softmax_backward_row(y + r * cols, gy + r * cols, gx + r * cols, cols, log);
+  });
 }
 
 }  // namespace

@@ -80,3 +80,15 @@ TEST(Reductions, Argmax) {
   EXPECT_EQ(argmax(from_vector<float>({1, 5, 5}, {3}), 0).item(), 1);  // first of ties, as PyTorch
   EXPECT_EQ(argmax(from_vector<float>({1, NAN, 5}, {3}), 0).item(), 1);  // NaN is the max, as PyTorch
 }
+
+TEST(Reductions, ZeroDimInputs) {
+  // A 0-d tensor accepts dim 0 / -1 and reduces to itself, as in PyTorch.
+  Tensor s = rand64({}, 1);
+  EXPECT_EQ(sum(s, {0}).item(), s.item());
+  EXPECT_EQ(max(s, {-1}, true).dim(), 0);
+  EXPECT_EQ(raw::reduce(raw::ReduceOp::Mean, s, {0}, false).item(), s.item());
+  EXPECT_EQ(grad(sum(s, {0}), {s})[0].item(), 1.0);
+  EXPECT_EQ(grad(mean(s), {s})[0].item(), 1.0);
+  EXPECT_THROW_MSG(sum(s, {1}), "sum: dim 1 out of range for a 0-d tensor");
+  EXPECT_THROW_MSG(index_select(s, 0, from_vector<int64_t>({0}, {1})), "index_select: the input is 0-d");
+}

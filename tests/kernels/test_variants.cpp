@@ -3,6 +3,8 @@
 // sizes above the OpenMP thresholds, gemm trans flags with padded leading dimensions.
 // Then variant selection (select_variant / GS_KERNELS syntax) and the unknown-variant error.
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <vector>
 
 #include "kernels/cpu/elementwise.h"
@@ -305,4 +307,19 @@ TEST(Selection, ListVariants) {
   ASSERT_TRUE(all.count("matmul"));
   EXPECT_EQ(all["matmul"], gemm_table<float>().names());
   EXPECT_EQ(all["unary"], unary_table<float>().names());
+}
+
+// GS_KERNELS is read once, at the first selection lookup: check it in a child process that
+// starts with the variable set (this same binary, filtered to this test).
+TEST(Selection, GsKernelsEnvironmentVariable) {
+  if (const char* expect = std::getenv("GS_TEST_EXPECT_MATMUL")) {
+    EXPECT_EQ(selected_variant("matmul"), expect);
+    EXPECT_EQ(gemm_table<float>().get(), gemm_table<float>().get(expect));
+    return;
+  }
+  std::string self = std::filesystem::read_symlink("/proc/self/exe").string() +
+                     " --gtest_filter=Selection.GsKernelsEnvironmentVariable > /dev/null 2>&1";
+  EXPECT_EQ(std::system(("GS_KERNELS=matmul=ref,softmax=omp GS_TEST_EXPECT_MATMUL=ref " + self).c_str()), 0);
+  // Without the variable the child sees the default and fails: the check can fail.
+  EXPECT_NE(std::system(("GS_KERNELS= GS_TEST_EXPECT_MATMUL=ref " + self).c_str()), 0);
 }

@@ -132,6 +132,7 @@ TEST(Views, UnsqueezeSqueezeExpand) {
   EXPECT_EQ(raw::expand(col, {-1, 2}).shape(), (Shape{3, 2}));
   EXPECT_THROW_MSG(raw::expand(col, {4, 4}), "expand: the size 3 at dim 0 of [3,1] cannot become 4");
   EXPECT_THROW_MSG(raw::unsqueeze(x, 3), "unsqueeze: dim 3 out of range");
+  EXPECT_THROW_MSG(raw::expand(col, {-2, 3, 1}), "expand: invalid size -2");
 }
 
 TEST(Views, ContiguousCopiesOnlyWhenNeeded) {
