@@ -196,10 +196,8 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
       for (auto& in : e->inputs) ctx.needs_.push_back(in != nullptr);
       ctx.input_shapes_ = e->input_shapes;
       ctx.grad_inputs_.resize(e->inputs.size());
-      if (e->scope.empty()) {
-        e->backward(ctx);
-      } else {
-        ScopeGuard scope_for_errors(e->scope);
+      {
+        ScopeOverride scope_for_errors(e->scope);
         e->backward(ctx);
       }
       for (size_t i = 0; i < e->inputs.size(); ++i) {

@@ -18,6 +18,9 @@ ScopeGuard::ScopeGuard(const std::string& name) : previous_length_(g_scope_path.
 
 ScopeGuard::~ScopeGuard() { g_scope_path.resize(previous_length_); }
 
+ScopeOverride::ScopeOverride(const std::string& path) : previous_(g_scope_path) { g_scope_path = path; }
+ScopeOverride::~ScopeOverride() { g_scope_path = previous_; }
+
 std::string error_with_scope(const std::string& message) {
   // Messages read "op (module.path): what is wrong"; insert the path after the op name.
   if (g_scope_path.empty()) return message;

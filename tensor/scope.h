@@ -20,4 +20,17 @@ class ScopeGuard {
   size_t previous_length_;
 };
 
+// Replaces the whole path for its lifetime (the backward pass runs each entry under the path
+// it was recorded with, whatever scope backward() itself was called from).
+class ScopeOverride {
+ public:
+  explicit ScopeOverride(const std::string& path);
+  ~ScopeOverride();
+  ScopeOverride(const ScopeOverride&) = delete;
+  ScopeOverride& operator=(const ScopeOverride&) = delete;
+
+ private:
+  std::string previous_;
+};
+
 }  // namespace gs

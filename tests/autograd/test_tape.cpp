@@ -223,3 +223,19 @@ TEST(Tape, RequiresGradRules) {
   EXPECT_THROW_MSG(Tensor(zeros({1}, {DType::F64})).retain_grad(), "retain_grad: tensor does not require grad");
   EXPECT_THROW_MSG(backward(sum(mul(y, 1.0)), from_vector<float>({1}, {})), "backward: dtype mismatch");
 }
+
+TEST(Tape, BackwardRunsEntriesUnderTheirRecordedScope) {
+  Tensor x = leaf({1, 2});
+  Tensor y = raw::clone(x);
+  {
+    ScopeGuard g("encoder");
+    record(OpId::Mul, {x}, {y}, {}, [](BackwardContext&) { GS_CHECK(false, "probe: failing backward"); });
+  }
+  {
+    ScopeGuard caller("train_step");
+    // The error names the entry's path, not the caller's ("train_step.encoder").
+    EXPECT_THROW_MSG(backward(sum(y)), "probe (encoder): failing backward");
+    EXPECT_EQ(current_scope_path(), "train_step");
+  }
+  EXPECT_EQ(current_scope_path(), "");
+}
