@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "autograd/nn_ops.h"
+#include "kernels/registry.h"
 #include "tests/autograd/gradcheck_registry.h"
 
 using namespace gs;
@@ -73,6 +74,24 @@ GS_GRADCHECK_TEST(Conv2d, OnlyWeightNeedsGrad) {
   Tensor x = rand64({2, 2, 4, 4}, 15).set_requires_grad(false);
   auto fn = [x](const std::vector<Tensor>& in) { return conv2d(x, in[0], Tensor(), conv_params(1, 1, 1, 1, 1, 1, 1)); };
   EXPECT_GRADCHECK(fn, {rand64({3, 2, 3, 3}, 16)});
+}
+
+GS_GRADCHECK_TEST(Conv2d, EveryKernelVariant) {
+  // The selected variant of all three conv passes, restored afterwards.
+  struct Restore {
+    ~Restore() {
+      for (const char* op : {"conv2d", "conv2d_backward_data", "conv2d_backward_weight"})
+        kernels::select_variant(op, "");
+    }
+  } restore;
+  Conv2dParams p = conv_params(2, 1, 1, 2, 1, 2, 2);
+  auto fn = [p](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2], p); };
+  for (const char* variant : {"ref", "im2col"}) {
+    for (const char* op : {"conv2d", "conv2d_backward_data", "conv2d_backward_weight"}) {
+      kernels::select_variant(op, variant);
+    }
+    EXPECT_GRADCHECK(fn, {rand64({3, 4, 6, 7}, 17), rand64({4, 2, 3, 2}, 18), rand64({4}, 19)}) << variant;
+  }
 }
 
 TEST(Conv2d, MatchesHandComputedValue) {
