@@ -24,8 +24,9 @@ def tool_path():
     return path
 
 
-def run_gradscope(tmp_path, op, params, inputs):
-    """inputs: name -> np.float32 array. Returns name -> array for every out_*.bin the tool wrote."""
+def run_gradscope(tmp_path, op, params, inputs, kernels=None):
+    """inputs: name -> np.float32 array; kernels: a GS_KERNELS selection ("conv2d=ref,...") or None.
+    Returns name -> array for every out_*.bin the tool wrote."""
     shapes = {}
     for name, value in inputs.items():
         np.ascontiguousarray(value, dtype=np.float32).tofile(tmp_path / f"{name}.bin")
@@ -33,7 +34,11 @@ def run_gradscope(tmp_path, op, params, inputs):
     spec = {"op": op, "dir": str(tmp_path), "params": params, "inputs": shapes}
     spec_path = tmp_path / "case.json"
     spec_path.write_text(json.dumps(spec))
-    proc = subprocess.run([tool_path(), str(spec_path)], capture_output=True, text=True, timeout=60)
+    env = dict(os.environ)
+    env.pop("GS_KERNELS", None)
+    if kernels:
+        env["GS_KERNELS"] = kernels
+    proc = subprocess.run([tool_path(), str(spec_path)], capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, f"gs_nn_ops_tool failed: {proc.stderr}"
     return {p.name[4:-4]: np.fromfile(p, dtype=np.float32) for p in tmp_path.glob("out_*.bin")}
 
@@ -64,8 +69,9 @@ CONV_CASES = [
 ]
 
 
+@pytest.mark.parametrize("variant", ["im2col", "ref"])
 @pytest.mark.parametrize("case", CONV_CASES, ids=[f"conv{i}" for i in range(len(CONV_CASES))])
-def test_conv2d(tmp_path, case):
+def test_conv2d(tmp_path, case, variant):
     x_shape, w_shape, stride, padding, dilation, groups, has_bias = case
     rng = np.random.default_rng(1)
     inputs = {"x": rand(rng, *x_shape), "weight": rand(rng, *w_shape) * 0.3}
@@ -77,7 +83,8 @@ def test_conv2d(tmp_path, case):
     inputs["gy"] = rand(rng, *y.shape)
     y.backward(torch.tensor(inputs["gy"]))
     params = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
-    ours = run_gradscope(tmp_path, "conv2d", params, inputs)
+    selection = ",".join(f"{op}={variant}" for op in ("conv2d", "conv2d_backward_data", "conv2d_backward_weight"))
+    ours = run_gradscope(tmp_path, "conv2d", params, inputs, kernels=selection)
     check(ours, "y", y)
     check(ours, "grad_x", x.grad)
     check(ours, "grad_weight", w.grad)
