@@ -79,8 +79,8 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions o)
 void Adam::step() {
   NoGradGuard no_grad;
   for (auto& [group, index, param, grad] : params_with_grad()) {
-    AdamStep s{group->lr, group->weight_decay, option(*group, "beta1"), option(*group, "beta2"),
-               option(*group, "eps"), 0, decoupled_};
+    AdamStep s{group->lr, group->weight_decay, option(*group, "beta1"), option(*group, "beta2"), option(*group, "eps"),
+               0,         decoupled_};
     s.t = increment_step(index);
     Tensor m = state_tensor(index, "exp_avg", param, 0.0);
     Tensor v = state_tensor(index, "exp_avg_sq", param, 0.0);

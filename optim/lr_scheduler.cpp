@@ -165,8 +165,7 @@ OneCycleLR::OneCycleLR(Optimizer& optimizer, double max_lr, int64_t total_steps,
     : LRScheduler(optimizer), total_steps_(total_steps) {
   GS_CHECK(total_steps > 0, "OneCycleLR: total_steps must be > 0, got %lld", static_cast<long long>(total_steps));
   GS_CHECK(pct_start >= 0 && pct_start <= 1, "OneCycleLR: pct_start must be in [0, 1], got %g", pct_start);
-  GS_CHECK(anneal == "cos" || anneal == "linear", "OneCycleLR: anneal must be cos or linear, got '%s'",
-           anneal.c_str());
+  GS_CHECK(anneal == "cos" || anneal == "linear", "OneCycleLR: anneal must be cos or linear, got '%s'", anneal.c_str());
   GS_CHECK(max_lr > 0 && div_factor > 0 && final_div_factor > 0,
            "OneCycleLR: max_lr, div_factor and final_div_factor must be > 0 (got %g, %g, %g)", max_lr, div_factor,
            final_div_factor);

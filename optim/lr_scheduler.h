@@ -24,9 +24,9 @@ class LRScheduler {
   LRScheduler(const LRScheduler&) = delete;
   LRScheduler& operator=(const LRScheduler&) = delete;
 
-  void step();                            // last_step += 1, then sets every group's lr
+  void step();  // last_step += 1, then sets every group's lr
   int64_t last_step() const { return last_step_; }
-  double get_last_lr() const;             // group 0's lr as last set by this scheduler
+  double get_last_lr() const;  // group 0's lr as last set by this scheduler
   const std::vector<double>& last_lrs() const { return last_lrs_; }
   const std::vector<double>& base_lrs() const { return base_lrs_; }
   Optimizer& optimizer() const { return optimizer_; }

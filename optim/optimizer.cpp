@@ -70,8 +70,8 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, std::map<std::string, doubl
   for (size_t g = 0; g < groups_.size(); ++g) {
     ParamGroup& group = groups_[g];
     GS_CHECK(std::isfinite(group.lr) && group.lr >= 0, "%s: group %zu has invalid lr %g", op, g, group.lr);
-    GS_CHECK(std::isfinite(group.weight_decay) && group.weight_decay >= 0,
-             "%s: group %zu has invalid weight_decay %g", op, g, group.weight_decay);
+    GS_CHECK(std::isfinite(group.weight_decay) && group.weight_decay >= 0, "%s: group %zu has invalid weight_decay %g",
+             op, g, group.weight_decay);
     for (const auto& [key, value] : group.options)
       GS_CHECK(defaults_.count(key), "%s: group %zu has unknown option '%s' (known: %s)", op, g, key.c_str(),
                join(known).c_str());
@@ -92,8 +92,7 @@ void Optimizer::check_param(const Tensor& p, int64_t index, const std::string& n
   const long long i = static_cast<long long>(index);
   GS_CHECK(p.defined(), "%s: parameter %lld is undefined", op, i);
   GS_CHECK(is_floating(p.dtype()), "%s: parameter %lld is %s (f32 or f64 only)", op, i, p.describe().c_str());
-  GS_CHECK(p.device().is_cpu(), "%s: parameter %lld is %s; optimizers update CPU tensors", op, i,
-           p.describe().c_str());
+  GS_CHECK(p.device().is_cpu(), "%s: parameter %lld is %s; optimizers update CPU tensors", op, i, p.describe().c_str());
   GS_CHECK(p.is_leaf(), "%s: parameter %lld is not a leaf tensor (can't optimize a computed tensor)", op, i);
   GS_CHECK(p.is_contiguous(), "%s: parameter %lld %s is not contiguous", op, i, p.describe().c_str());
 }
@@ -246,8 +245,7 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
     }
   }
   for (size_t g = 0; g < groups_.size(); ++g)
-    GS_CHECK(group_seen[g], "%s: missing 'group.%zu.num_params' (the state has fewer groups than the optimizer)", o,
-             g);
+    GS_CHECK(group_seen[g], "%s: missing 'group.%zu.num_params' (the state has fewer groups than the optimizer)", o, g);
   // Everything checked: commit.
   for (size_t g = 0; g < groups_.size(); ++g) {
     groups_[g].lr = new_groups[g].lr;
@@ -287,8 +285,7 @@ namespace {
 // Builds the optimizer `name` from `params` (a flat list or groups: every optimizer has both
 // constructors); hyper has been checked against optimizer_keys(name).
 template <class Params>
-std::unique_ptr<Optimizer> build_optimizer(const std::string& name, Params params,
-                                           std::map<std::string, double> h) {
+std::unique_ptr<Optimizer> build_optimizer(const std::string& name, Params params, std::map<std::string, double> h) {
   if (name == "sgd") {
     SGDOptions o;
     o.lr = take(h, "lr", o.lr);

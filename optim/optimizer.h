@@ -42,8 +42,8 @@ class Optimizer {
 
   std::vector<ParamGroup>& param_groups() { return groups_; }
   const std::vector<ParamGroup>& param_groups() const { return groups_; }
-  double lr() const;        // group 0
-  void set_lr(double lr);   // every group
+  double lr() const;                     // group 0
+  void set_lr(double lr);                // every group
   virtual std::string name() const = 0;  // "sgd", "adam", ...
   int64_t num_params() const;            // over all groups; state indices run 0..num_params-1
 
@@ -62,8 +62,8 @@ class Optimizer {
  protected:
   // `defaults`: every option key this optimizer knows with its default; groups get the missing
   // ones filled in and unknown ones rejected. `state_keys`: the per-parameter state it keeps.
-  Optimizer(std::vector<ParamGroup> groups, std::map<std::string, double> defaults,
-            std::vector<std::string> state_keys, const std::string& name);
+  Optimizer(std::vector<ParamGroup> groups, std::map<std::string, double> defaults, std::vector<std::string> state_keys,
+            const std::string& name);
 
   double option(const ParamGroup& group, const std::string& key) const;
   // Every parameter with a defined grad, with its group, index and a contiguous grad. Checks

@@ -111,8 +111,8 @@ std::unique_ptr<LRScheduler> make_plain(const std::string& spec, Optimizer& opt,
   const std::string name = spec.substr(0, colon);
   const std::string args = colon == std::string::npos ? "" : spec.substr(colon + 1);
   auto need_total = [&](const char* key) {
-    GS_CHECK(total > 0, "make_scheduler: '%s' needs %s (no default: the run has %lld steps after warmup)",
-             spec.c_str(), key, static_cast<long long>(total));
+    GS_CHECK(total > 0, "make_scheduler: '%s' needs %s (no default: the run has %lld steps after warmup)", spec.c_str(),
+             key, static_cast<long long>(total));
   };
   if (name == "none" || name.empty()) {
     SpecArgs a(spec, args, {});
@@ -149,9 +149,8 @@ std::unique_ptr<LRScheduler> make_plain(const std::string& spec, Optimizer& opt,
                {"max_lr", "total_steps", "pct_start", "anneal", "div_factor", "final_div_factor", "three_phase"});
     if (!a.has("total_steps")) need_total("total_steps");
     return std::make_unique<OneCycleLR>(opt, a.number("max_lr", opt.lr()), a.integer("total_steps", total),
-                                        a.number("pct_start", 0.3), a.text("anneal", "cos"),
-                                        a.number("div_factor", 25), a.number("final_div_factor", 1e4),
-                                        a.flag("three_phase", false));
+                                        a.number("pct_start", 0.3), a.text("anneal", "cos"), a.number("div_factor", 25),
+                                        a.number("final_div_factor", 1e4), a.flag("three_phase", false));
   }
   if (name == "cyclic") {
     SpecArgs a(spec, args, {"base_lr", "max_lr", "step_size_up", "step_size_down", "mode", "gamma"});
@@ -185,7 +184,8 @@ std::unique_ptr<LRScheduler> make_scheduler(const std::string& spec, Optimizer& 
   GS_CHECK(rest.rfind("warmup=", 0) != 0, "make_scheduler: '%s' has two warmup prefixes", spec.c_str());
   // The wrapped schedule sets the lrs to its own step 0 on construction; LinearWarmup then takes
   // its base lrs from it, so build it first.
-  std::unique_ptr<LRScheduler> after = make_plain(rest, optimizer, total > 0 ? std::max<int64_t>(total - warmup, 0) : 0);
+  std::unique_ptr<LRScheduler> after =
+      make_plain(rest, optimizer, total > 0 ? std::max<int64_t>(total - warmup, 0) : 0);
   return std::make_unique<LinearWarmup>(optimizer, warmup, a.number("start_factor", 0.01), std::move(after));
 }
 

@@ -11,8 +11,8 @@ namespace {
 
 // p, g, buf: n elements each; buf is null without momentum. `first`: buf holds nothing yet.
 template <class T>
-void sgd_update(T* p, const T* g, T* buf, int64_t n, double lr_d, double wd_d, double momentum_d,
-                double dampening_d, bool nesterov, bool first) {
+void sgd_update(T* p, const T* g, T* buf, int64_t n, double lr_d, double wd_d, double momentum_d, double dampening_d,
+                bool nesterov, bool first) {
   const T lr = static_cast<T>(lr_d), wd = static_cast<T>(wd_d), momentum = static_cast<T>(momentum_d);
   const T keep = static_cast<T>(1 - dampening_d);
   parallel_for(n, [&](int64_t i) {

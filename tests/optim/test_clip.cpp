@@ -2,8 +2,8 @@
 // alone unless asked to throw), by value, and grad_norm with other norm types.
 #include <cmath>
 
-#include "tests/optim/optim_test_util.h"
 #include "tensor/raw_ops.h"
+#include "tests/optim/optim_test_util.h"
 
 namespace gs::test {
 namespace {

@@ -3,8 +3,8 @@
 #include <cmath>
 
 #include "autograd/ops.h"
-#include "tests/optim/optim_test_util.h"
 #include "tensor/raw_ops.h"
+#include "tests/optim/optim_test_util.h"
 
 namespace gs::test {
 namespace {
@@ -92,8 +92,7 @@ TEST(Optimizer, StateDictRoundTripContinuesBitExactly) {
   expect_round_trip<optim::Adam>(optim::AdamOptions{.lr = 0.01, .beta1 = 0.8, .weight_decay = 0.1, .amsgrad = true});
   expect_round_trip<optim::AdamW>(optim::AdamWOptions{.lr = 0.01, .weight_decay = 0.2});
   expect_round_trip<optim::Rprop>(optim::RpropOptions{.lr = 0.05, .eta_plus = 1.5});
-  expect_round_trip<optim::RMSprop>(
-      optim::RMSpropOptions{.lr = 0.01, .alpha = 0.9, .momentum = 0.5, .centered = true});
+  expect_round_trip<optim::RMSprop>(optim::RMSpropOptions{.lr = 0.01, .alpha = 0.9, .momentum = 0.5, .centered = true});
 }
 
 TEST(Optimizer, StateDictNamesFollowPyTorch) {

@@ -54,8 +54,7 @@ TEST(SGD, WeightDecayAddsToGradient) {
 TEST(SGD, NesterovNeedsMomentumAndNoDampening) {
   Tensor p = param64({1});
   EXPECT_THROW_MSG(optim::SGD({p}, {.lr = 0.1, .nesterov = true}), "nesterov needs momentum > 0");
-  EXPECT_THROW_MSG(optim::SGD({p}, {.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .nesterov = true}),
-                   "dampening = 0");
+  EXPECT_THROW_MSG(optim::SGD({p}, {.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .nesterov = true}), "dampening = 0");
   EXPECT_THROW_MSG(optim::SGD({p}, {.lr = 0.1, .momentum = -1}), "invalid momentum");
 }
 

@@ -31,7 +31,9 @@ std::unique_ptr<optim::Optimizer> build(const json& spec, const std::vector<gs::
   if (!spec.contains("groups")) return optim::make_optimizer(name, params, hyper);
   std::vector<optim::ParamGroup> groups;
   for (const json& g : spec.at("groups")) {
-    optim::ParamGroup group{{}, g.at("lr").get<double>(), g.value("weight_decay", 0.0),
+    optim::ParamGroup group{{},
+                            g.at("lr").get<double>(),
+                            g.value("weight_decay", 0.0),
                             g.value("options", std::map<std::string, double>{})};
     for (int index : g.at("params")) group.params.push_back(params.at(static_cast<size_t>(index)));
     groups.push_back(std::move(group));
