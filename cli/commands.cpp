@@ -1,0 +1,145 @@
+// train, eval, models, kernels.
+#include "cli/commands.h"
+
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "io/dataloader.h"
+#include "io/dataset.h"
+#include "kernels/registry.h"
+#include "layers/zoo.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+
+namespace gs::cli {
+
+namespace {
+std::map<CLI::App*, std::function<void()>>& actions() {
+  static std::map<CLI::App*, std::function<void()>> a;
+  return a;
+}
+
+// Flags shared by every command that builds a model and its data.
+void add_model_data_flags(CLI::App* cmd, train::TrainConfig& c) {
+  cmd->add_option("--model", c.model, "model from the zoo: mlp, lenet5, fashionnet, resnet8")->capture_default_str();
+  cmd->add_option("--model-spec", c.model_spec, "JSON model spec file (one layer per entry); overrides --model");
+  cmd->add_option("--data", c.data,
+                  "data set: fashion-mnist | mnist:<dir> | idx:<dir> | cifar10:<dir> | folder:<dir>[:HxW]")
+      ->capture_default_str();
+  cmd->add_option("--threads", c.threads, "CPU threads (0: OMP_NUM_THREADS or all cores)")->capture_default_str();
+  cmd->add_option("--kernel", c.kernels, "kernel variants, e.g. matmul=ref,conv2d=im2col (as GS_KERNELS)");
+}
+}  // namespace
+
+void add_train(CLI::App& app) {
+  auto config = std::make_shared<train::TrainConfig>();
+  auto config_file = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand("train", "train a model; writes config, metrics, summary and checkpoints to --out");
+  train::TrainConfig& c = *config;
+  add_model_data_flags(cmd, c);
+  cmd->add_option("--config", *config_file, "repeat a run: its config.json (other flags given here override it)");
+  cmd->add_option("--epochs", c.epochs, "epochs")->capture_default_str();
+  cmd->add_option("--batch", c.batch_size, "batch size")->capture_default_str();
+  cmd->add_option("--optimizer", c.optimizer, "sgd | adam | adamw | rprop | rmsprop")->capture_default_str();
+  cmd->add_option("--lr", c.lr, "learning rate (peak lr for onecycle)")->capture_default_str();
+  cmd->add_option("--momentum", c.momentum, "momentum (sgd, rmsprop)")->capture_default_str();
+  cmd->add_option("--weight-decay", c.weight_decay, "weight decay (decoupled for adamw)")->capture_default_str();
+  cmd->add_flag("--nesterov", c.nesterov, "Nesterov momentum (sgd)");
+  cmd->add_option("--beta1", c.beta1, "Adam beta1")->capture_default_str();
+  cmd->add_option("--beta2", c.beta2, "Adam beta2")->capture_default_str();
+  cmd->add_option("--schedule", c.schedule,
+                  "lr schedule, stepped per batch: none | step:step_size=N,gamma=G | multistep:milestones=A|B,gamma=G | "
+                  "exp:gamma=G | cosine | cosine_restarts:T_0=N | onecycle | cyclic:base_lr=A,max_lr=B,mode=triangular2; "
+                  "prefix warmup=N+ to ramp up first")
+      ->capture_default_str();
+  cmd->add_option("--clip-norm", c.clip_norm, "clip the global gradient norm to this (0: off)")->capture_default_str();
+  cmd->add_option("--clip-value", c.clip_value, "clip each gradient element to ±this (0: off)")->capture_default_str();
+  cmd->add_option("--label-smoothing", c.label_smoothing, "cross-entropy label smoothing")->capture_default_str();
+  cmd->add_option("--augment", c.augment, "augmentation: none | comma list of crop:P, flip, rotate:DEG, jitter:S")
+      ->capture_default_str();
+  cmd->add_option("--seed", c.seed, "seed for init, shuffling, augmentation and dropout")->capture_default_str();
+  cmd->add_option("--out", c.out, "run directory")->capture_default_str();
+  cmd->add_option("--limit-train", c.limit_train, "train on a stratified subset of N images (0: all)")->capture_default_str();
+  cmd->add_option("--val-fraction", c.val_fraction, "fraction of the training set held out for validation")
+      ->capture_default_str();
+  cmd->add_option("--weights", c.weights, "initial weights: a state_dict or checkpoint .safetensors");
+  cmd->add_option("--resume", c.resume, "continue from a checkpoint (e.g. runs/x/last.safetensors)");
+  cmd->add_flag("!--no-progress", c.progress, "no progress bar");
+  actions()[cmd] = [config, config_file, cmd] {
+    train::TrainConfig run = *config;
+    if (!config_file->empty()) {
+      // Start from the file, then apply only the flags given on this command line.
+      train::TrainConfig from_file = train::TrainConfig::from_file(*config_file);
+      train::TrainConfig defaults;
+      nlohmann::json given = nlohmann::json::parse(run.to_json()), base = nlohmann::json::parse(from_file.to_json());
+      nlohmann::json def = nlohmann::json::parse(defaults.to_json());
+      for (auto* opt : cmd->get_options()) {
+        if (opt->count() == 0) continue;
+        std::string key = opt->get_name();
+        while (!key.empty() && key[0] == '-') key.erase(0, 1);
+        for (auto& ch : key) ch = ch == '-' ? '_' : ch;
+        if (key == "batch") key = "batch_size";
+        if (key == "kernel") key = "kernels";
+        if (key == "no_progress") key = "progress";
+        if (given.contains(key)) base[key] = given[key];
+      }
+      (void)def;
+      run = train::TrainConfig::from_json(base.dump(), *config_file);
+    }
+    train::Trainer(run).run();
+  };
+}
+
+void add_eval(CLI::App& app) {
+  auto config = std::make_shared<train::TrainConfig>();
+  auto weights = std::make_shared<std::string>();
+  auto batch = std::make_shared<int64_t>(256);
+  auto split = std::make_shared<std::string>("test");
+  CLI::App* cmd = app.add_subcommand("eval", "score a checkpoint or state_dict on a data set; prints JSON");
+  add_model_data_flags(cmd, *config);
+  cmd->add_option("--weights", *weights, "weights: a state_dict or checkpoint .safetensors")->required();
+  cmd->add_option("--batch", *batch, "batch size")->capture_default_str();
+  cmd->add_option("--split", *split, "test | train")->check(CLI::IsMember({"test", "train"}))->capture_default_str();
+  actions()[cmd] = [config, weights, batch, split] {
+    train::apply_runtime_settings(config->threads, config->kernels);
+    io::Dataset train_set = io::load_dataset(config->data, true);
+    io::Dataset data = *split == "train" ? train_set : io::load_dataset(config->data, false);
+    const Shape& s = data.images.shape();
+    nn::ModulePtr model = train::build_model(*config, s[1], train_set.num_classes, s[2]);
+    train::load_weights(*weights, *model);
+    io::DataLoader loader(data, {.batch_size = *batch, .shuffle = false}, train::default_normalization(config->data, train_set));
+    train::EvalResult r = train::evaluate(*model, loader);
+    nlohmann::json out{{"weights", *weights}, {"data", config->data}, {"split", *split},
+                       {"images", r.count},   {"loss", r.loss},       {"accuracy", r.accuracy}};
+    std::printf("%s\n", out.dump().c_str());
+  };
+}
+
+void add_info(CLI::App& app) {
+  CLI::App* models = app.add_subcommand("models", "list the model zoo");
+  actions()[models] = [] {
+    for (const auto& name : nn::model_names()) {
+      nn::ModulePtr m = nn::make_model(name, name == "resnet8" ? 3 : 1, 10, name == "resnet8" ? 32 : 28);
+      std::printf("%-12s %10lld parameters\n", name.c_str(), (long long)m->num_parameters());
+    }
+  };
+  CLI::App* kernels_cmd = app.add_subcommand("kernels", "list kernel variants (select with --kernel or GS_KERNELS)");
+  actions()[kernels_cmd] = [] {
+    for (const auto& [op, variants] : kernels::list_variants()) {
+      std::printf("%-24s", op.c_str());
+      for (const auto& v : variants) std::printf(" %s", v.c_str());
+      std::printf("\n");
+    }
+  };
+}
+
+void run_selected(CLI::App& app) {
+  for (auto* sub : app.get_subcommands()) {
+    auto it = actions().find(sub);
+    if (it != actions().end()) it->second();
+  }
+}
+
+}  // namespace gs::cli

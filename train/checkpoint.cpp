@@ -1,0 +1,82 @@
+// Checkpoint save/load on top of io/safetensors.
+#include "train/checkpoint.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "io/safetensors.h"
+#include "tensor/random.h"
+
+namespace gs::train {
+
+namespace {
+using Named = std::vector<std::pair<std::string, Tensor>>;
+
+void append_prefixed(Named& out, const std::string& prefix, const Named& items) {
+  for (auto& [name, t] : items) out.emplace_back(prefix + name, t);
+}
+Named take_prefixed(const Named& items, const std::string& prefix) {
+  Named out;
+  for (auto& [name, t] : items) {
+    if (name.rfind(prefix, 0) == 0) out.emplace_back(name.substr(prefix.size()), t);
+  }
+  return out;
+}
+std::string rng_to_string(const std::array<uint64_t, 4>& s) {
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx%016llx%016llx", (unsigned long long)s[0], (unsigned long long)s[1],
+                (unsigned long long)s[2], (unsigned long long)s[3]);
+  return buf;
+}
+std::array<uint64_t, 4> rng_from_string(const std::string& text, const std::string& path) {
+  GS_CHECK(text.size() == 64, "checkpoint %s: rng state '%s' is not 64 hex digits", path.c_str(), text.c_str());
+  std::array<uint64_t, 4> s{};
+  for (int i = 0; i < 4; ++i) s[i] = std::stoull(text.substr(i * 16, 16), nullptr, 16);
+  return s;
+}
+}  // namespace
+
+void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer* optimizer,
+                     const optim::LRScheduler* scheduler, const CheckpointInfo& info) {
+  Named all;
+  append_prefixed(all, "model.", model.state_dict());
+  if (optimizer) append_prefixed(all, "optimizer.", optimizer->state_dict());
+  if (scheduler) append_prefixed(all, "scheduler.", scheduler->state_dict());
+  std::map<std::string, std::string> meta{{"format", kCheckpointFormat},
+                                          {"epoch", std::to_string(info.epoch)},
+                                          {"best_metric", std::to_string(info.best_metric)},
+                                          {"rng", rng_to_string(default_generator().state())},
+                                          {"config", info.config_json}};
+  io::save_safetensors(path, all, meta);
+}
+
+CheckpointInfo load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer* optimizer,
+                               optim::LRScheduler* scheduler) {
+  io::SafetensorsFile file = io::load_safetensors(path);
+  auto format = file.metadata.find("format");
+  GS_CHECK(format != file.metadata.end() && format->second == kCheckpointFormat,
+           "checkpoint %s: not a gradscope training checkpoint (metadata format is missing); use --weights for a "
+           "plain state_dict", path.c_str());
+  model.load_state_dict(take_prefixed(file.tensors, "model."), true);
+  if (optimizer) optimizer->load_state_dict(take_prefixed(file.tensors, "optimizer."));
+  if (scheduler) scheduler->load_state_dict(take_prefixed(file.tensors, "scheduler."));
+  CheckpointInfo info;
+  info.epoch = std::stoll(file.metadata["epoch"]);
+  info.best_metric = std::stod(file.metadata["best_metric"]);
+  info.config_json = file.metadata["config"];
+  default_generator().set_state(rng_from_string(file.metadata["rng"], path));
+  return info;
+}
+
+void load_weights(const std::string& path, nn::Module& model) {
+  io::SafetensorsFile file = io::load_safetensors(path);
+  auto format = file.metadata.find("format");
+  bool checkpoint = format != file.metadata.end() && format->second == kCheckpointFormat;
+  try {
+    model.load_state_dict(checkpoint ? take_prefixed(file.tensors, "model.") : file.tensors, true);
+  } catch (const Error& e) {
+    throw Error("weights " + path + ": " + e.what());
+  }
+}
+
+}  // namespace gs::train

@@ -1,0 +1,31 @@
+// Training checkpoints: one safetensors file holding the model state_dict ("model.*"),
+// optimizer state ("optimizer.*"), scheduler state ("scheduler.*"), and in its metadata the
+// epoch, the default generator's state and the config. Written atomically (io/safetensors).
+// load_weights() also accepts a plain PyTorch state_dict saved with safetensors.
+#pragma once
+#include <string>
+
+#include "layers/module.h"
+#include "optim/optimizer.h"
+#include "optim/lr_scheduler.h"
+#include "train/config.h"
+
+namespace gs::train {
+
+inline constexpr const char* kCheckpointFormat = "gradscope-checkpoint-1";
+
+struct CheckpointInfo {
+  int64_t epoch = 0;           // epochs completed
+  double best_metric = -1;     // best validation/test accuracy so far
+  std::string config_json;
+};
+
+void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer* optimizer,
+                     const optim::LRScheduler* scheduler, const CheckpointInfo& info);
+// Restores everything save_checkpoint wrote, including the default generator's state.
+CheckpointInfo load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer* optimizer,
+                               optim::LRScheduler* scheduler);
+// Model weights only, from a checkpoint or a plain state_dict file (strict: every key must match).
+void load_weights(const std::string& path, nn::Module& model);
+
+}  // namespace gs::train

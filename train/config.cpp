@@ -1,0 +1,79 @@
+// TrainConfig <-> JSON. Unknown keys are errors, so a typo in a config file is never ignored.
+#include "train/config.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tensor/error.h"
+
+namespace gs::train {
+
+using nlohmann::json;
+
+#define GS_CONFIG_FIELDS(X)                                                                                    \
+  X(model) X(model_spec) X(data) X(epochs) X(batch_size) X(optimizer) X(lr) X(momentum) X(weight_decay)       \
+  X(nesterov) X(beta1) X(beta2) X(schedule) X(clip_norm) X(clip_value) X(label_smoothing) X(augment) X(seed)  \
+  X(threads) X(out) X(limit_train) X(val_fraction) X(weights) X(resume) X(kernels) X(progress)
+
+std::string TrainConfig::to_json() const {
+  json j;
+#define GS_TO_JSON(field) j[#field] = field;
+  GS_CONFIG_FIELDS(GS_TO_JSON)
+#undef GS_TO_JSON
+  return j.dump(2);
+}
+
+TrainConfig TrainConfig::from_json(const std::string& text, const std::string& source) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const std::exception& e) {
+    throw Error(source + ": not valid JSON (" + e.what() + ")");
+  }
+  GS_CHECK(j.is_object(), "%s: a config must be a JSON object", source.c_str());
+  TrainConfig c;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& key = it.key();
+    bool known = false;
+    try {
+#define GS_FROM_JSON(field)               \
+  if (key == #field) {                    \
+    it.value().get_to(c.field);           \
+    known = true;                         \
+  }
+      GS_CONFIG_FIELDS(GS_FROM_JSON)
+#undef GS_FROM_JSON
+    } catch (const std::exception& e) {
+      throw Error(source + ": key '" + key + "' has the wrong type (" + e.what() + ")");
+    }
+    GS_CHECK(known, "%s: unknown key '%s' in config", source.c_str(), key.c_str());
+  }
+  return c;
+}
+
+TrainConfig TrainConfig::from_file(const std::string& path) {
+  std::ifstream in(path);
+  GS_CHECK(in.good(), "config: cannot open '%s'", path.c_str());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return from_json(ss.str(), path);
+}
+
+std::map<std::string, double> TrainConfig::optimizer_hyper() const {
+  std::map<std::string, double> h{{"lr", lr}, {"weight_decay", weight_decay}};
+  if (optimizer == "sgd") {
+    h["momentum"] = momentum;
+    h["nesterov"] = nesterov ? 1.0 : 0.0;
+  } else if (optimizer == "rmsprop") {
+    h["momentum"] = momentum;
+  } else if (optimizer == "adam" || optimizer == "adamw") {
+    h["beta1"] = beta1;
+    h["beta2"] = beta2;
+  } else if (optimizer == "rprop") {
+    h.erase("weight_decay");
+  }
+  return h;
+}
+
+}  // namespace gs::train

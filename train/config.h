@@ -1,0 +1,44 @@
+// TrainConfig: every setting of a training run, resolved, as written to <run>/config.json and
+// read back by `gradscope train --config` so a run can be repeated exactly.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace gs::train {
+
+struct TrainConfig {
+  std::string model = "fashionnet";  // zoo name, ignored when model_spec is set
+  std::string model_spec;            // JSON model spec file (layers/spec.h)
+  std::string data = "fashion-mnist";
+  int64_t epochs = 10;
+  int64_t batch_size = 64;
+  std::string optimizer = "adamw";
+  double lr = 2e-3;
+  double momentum = 0.9;             // sgd, rmsprop
+  double weight_decay = 5e-4;
+  bool nesterov = false;
+  double beta1 = 0.9, beta2 = 0.999;
+  std::string schedule = "onecycle";  // optim::make_scheduler spec; "none" keeps lr
+  double clip_norm = 0;               // 0 = off
+  double clip_value = 0;              // 0 = off
+  double label_smoothing = 0;
+  std::string augment = "crop:2,flip";  // io::make_augmentation spec
+  uint64_t seed = 0;
+  int threads = 0;                    // 0 = OMP_NUM_THREADS or all cores
+  std::string out = "runs/latest";
+  int64_t limit_train = 0;            // 0 = all; else a stratified subset of this size
+  double val_fraction = 0.0;          // held out of the training set
+  std::string weights;                // initial weights (state_dict or checkpoint .safetensors)
+  std::string resume;                 // checkpoint to continue from
+  std::string kernels;                // "op=variant,..." as GS_KERNELS
+  bool progress = true;
+
+  std::string to_json() const;
+  static TrainConfig from_json(const std::string& text, const std::string& source);
+  static TrainConfig from_file(const std::string& path);
+  // Hyperparameters for optim::make_optimizer.
+  std::map<std::string, double> optimizer_hyper() const;
+};
+
+}  // namespace gs::train

@@ -1,0 +1,258 @@
+// The training loop.
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "autograd/ops.h"
+#include "io/safetensors.h"
+#include "io/transforms.h"
+#include "kernels/registry.h"
+#include "layers/spec.h"
+#include "layers/zoo.h"
+#include "optim/clip.h"
+#include "optim/optimizer.h"
+#include "optim/lr_scheduler.h"
+#include "tensor/random.h"
+#include "tensor/raw_ops.h"
+#include "train/checkpoint.h"
+#include "train/progress.h"
+
+#ifdef GS_OPENMP
+#include <omp.h>
+#endif
+
+namespace gs::train {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+int apply_runtime_settings(int threads, const std::string& kernels) {
+  if (!kernels.empty()) {
+    try {
+      kernels::parse_selection(kernels);
+    } catch (const std::exception& e) {
+      throw Error(std::string("--kernels: ") + e.what());
+    }
+  }
+#ifdef GS_OPENMP
+  if (threads > 0) omp_set_num_threads(threads);
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+EvalResult evaluate(nn::Module& model, io::DataLoader& loader) {
+  bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  EvalResult r;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  loader.start_epoch(0);
+  io::Batch batch;
+  while (loader.next(batch)) {
+    Tensor logits = model(batch.images);
+    Tensor loss = cross_entropy(logits, batch.labels, {.reduction = Reduction::Sum});
+    loss_sum += loss.item();
+    auto pred = argmax(logits, 1).to_vector<int64_t>();
+    auto labels = batch.labels.to_vector<int64_t>();
+    for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == labels[i];
+    r.count += static_cast<int64_t>(labels.size());
+  }
+  model.train(was_training);
+  r.loss = r.count ? loss_sum / r.count : NAN;
+  r.accuracy = r.count ? double(correct) / r.count : NAN;
+  return r;
+}
+
+nn::ModulePtr build_model(const TrainConfig& config, int64_t in_channels, int64_t num_classes, int64_t image_size) {
+  if (!config.model_spec.empty()) return nn::load_model_spec(config.model_spec);
+  return nn::make_model(config.model, in_channels, num_classes, image_size);
+}
+
+std::shared_ptr<io::Transform> default_normalization(const std::string& data_spec, const io::Dataset& train) {
+  if (data_spec == "fashion-mnist") return std::make_shared<io::Normalize>(std::vector<double>{0.2860}, std::vector<double>{0.3530});
+  // Anything else: per-channel statistics of the training images.
+  int64_t C = train.images.shape()[1];
+  Tensor per_channel = raw::reduce(raw::ReduceOp::Mean, train.images, {0, 2, 3}, false);
+  Tensor sq = raw::reduce(raw::ReduceOp::Mean, raw::binary(raw::BinaryOp::Mul, train.images, train.images), {0, 2, 3}, false);
+  std::vector<double> mean = per_channel.to_vector<double>(), m2 = sq.to_vector<double>(), std(C);
+  for (int64_t c = 0; c < C; ++c) std[c] = std::sqrt(std::max(1e-12, m2[c] - mean[c] * mean[c]));
+  return std::make_shared<io::Normalize>(mean, std);
+}
+
+Trainer::Trainer(TrainConfig config) : config_(std::move(config)) {}
+
+namespace {
+std::shared_ptr<io::Transform> compose(std::shared_ptr<io::Transform> augment, std::shared_ptr<io::Transform> norm) {
+  if (!augment) return norm;
+  return std::make_shared<io::Compose>(std::vector<std::shared_ptr<io::Transform>>{augment, norm});
+}
+std::string json_number(double v) { return std::isfinite(v) ? json(v).dump() : "null"; }
+}  // namespace
+
+TrainResult Trainer::run() {
+  const TrainConfig& c = config_;
+  GS_CHECK(c.epochs > 0, "train: --epochs must be positive, got %lld", (long long)c.epochs);
+  GS_CHECK(c.batch_size > 0, "train: --batch must be positive, got %lld", (long long)c.batch_size);
+  GS_CHECK(c.val_fraction >= 0 && c.val_fraction < 1, "train: --val-fraction must be in [0, 1), got %g", c.val_fraction);
+  auto wall_start = std::chrono::steady_clock::now();
+  int threads = apply_runtime_settings(c.threads, c.kernels);
+  manual_seed(c.seed);
+
+  // ---- data ----
+  io::Dataset train_full = io::load_dataset(c.data, true);
+  io::Dataset test = io::load_dataset(c.data, false);
+  io::Dataset train = train_full, val;
+  if (c.val_fraction > 0) std::tie(train, val) = io::split_validation(train_full, c.val_fraction, c.seed);
+  if (c.limit_train > 0 && c.limit_train < train.size()) train = io::stratified_subset(train, c.limit_train, c.seed);
+  auto norm = default_normalization(c.data, train_full);
+  auto augment = io::make_augmentation(c.augment);
+  io::DataLoader train_loader(train, {.batch_size = c.batch_size, .shuffle = true, .drop_last = false, .seed = c.seed},
+                              compose(augment, norm));
+  io::DataLoaderOptions eval_opt{.batch_size = 256, .shuffle = false, .drop_last = false, .seed = c.seed};
+  io::DataLoader test_loader(test, eval_opt, norm);
+  std::unique_ptr<io::DataLoader> val_loader;
+  if (val.size() > 0) val_loader = std::make_unique<io::DataLoader>(val, eval_opt, norm);
+
+  // ---- model, optimizer, schedule ----
+  const Shape& image_shape = train.images.shape();
+  nn::ModulePtr model = build_model(c, image_shape[1], train_full.num_classes, image_shape[2]);
+  if (!c.weights.empty()) load_weights(c.weights, *model);
+  auto optimizer = optim::make_optimizer(c.optimizer, model->parameters(), c.optimizer_hyper());
+  int64_t steps_per_epoch = train_loader.batches_per_epoch();
+  auto scheduler = optim::make_scheduler(c.schedule, *optimizer, steps_per_epoch, c.epochs);
+
+  fs::create_directories(c.out);
+  const std::string config_json = c.to_json();
+  io::write_file_atomic(c.out + "/config.json", config_json + "\n");
+
+  int64_t start_epoch = 0;
+  double best_metric = -1;
+  std::vector<std::string> metric_lines, timing_lines;
+  if (!c.resume.empty()) {
+    CheckpointInfo info = load_checkpoint(c.resume, *model, optimizer.get(), scheduler.get());
+    start_epoch = info.epoch;
+    best_metric = info.best_metric;
+    // Keep the log lines of the epochs the checkpoint covers, so the log reads as one run.
+    std::ifstream old(c.out + "/metrics.jsonl");
+    for (std::string line; std::getline(old, line);) {
+      if (!line.empty() && json::parse(line).value("epoch", int64_t(0)) <= start_epoch) metric_lines.push_back(line);
+    }
+    GS_CHECK(start_epoch < c.epochs, "train: checkpoint %s already has %lld epochs (--epochs %lld)", c.resume.c_str(),
+             (long long)start_epoch, (long long)c.epochs);
+  }
+
+  std::fprintf(stderr, "gradscope train: %s on %s (%lld train / %lld val / %lld test images), %lld params, %s lr %g, "
+               "batch %lld, %d threads -> %s\n",
+               c.model_spec.empty() ? c.model.c_str() : c.model_spec.c_str(), c.data.c_str(), (long long)train.size(),
+               (long long)val.size(), (long long)test.size(), (long long)model->num_parameters(), c.optimizer.c_str(),
+               c.lr, (long long)c.batch_size, threads, c.out.c_str());
+
+  TrainResult result;
+  int64_t eval_every = std::max<int64_t>(1, c.epochs / 20);
+  double total_images = 0, total_train_seconds = 0;
+  EvalResult test_result{NAN, NAN, 0};
+  for (int64_t epoch = start_epoch + 1; epoch <= c.epochs; ++epoch) {
+    model->train();
+    train_loader.start_epoch(epoch);
+    ProgressBar bar(format("epoch %lld/%lld", (long long)epoch, (long long)c.epochs), steps_per_epoch, c.progress);
+    auto t0 = std::chrono::steady_clock::now();
+    double loss_sum = 0;
+    int64_t seen = 0, correct = 0, step = 0;
+    io::Batch batch;
+    while (train_loader.next(batch)) {
+      Tensor logits = (*model)(batch.images);
+      Tensor loss = cross_entropy(logits, batch.labels, {.label_smoothing = c.label_smoothing});
+      optimizer->zero_grad();
+      backward(loss);
+      if (c.clip_value > 0) optim::clip_grad_value(model->parameters(), c.clip_value);
+      if (c.clip_norm > 0) optim::clip_grad_norm(model->parameters(), c.clip_norm);
+      optimizer->step();
+      if (scheduler) scheduler->step();
+      int64_t n = batch.labels.numel();
+      double l = loss.item();
+      GS_CHECK(std::isfinite(l), "train: loss became %g at epoch %lld step %lld; lower --lr or add --clip-norm", l,
+               (long long)epoch, (long long)step);
+      loss_sum += l * n;
+      seen += n;
+      auto pred = argmax(logits, 1).to_vector<int64_t>();
+      auto labels = batch.labels.to_vector<int64_t>();
+      for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == labels[i];
+      ++step;
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      bar.update(step, loss_sum / seen, double(correct) / seen, seen / std::max(secs, 1e-9));
+    }
+    double epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    total_images += seen;
+    total_train_seconds += epoch_seconds;
+    double train_loss = loss_sum / std::max<int64_t>(seen, 1), train_acc = double(correct) / std::max<int64_t>(seen, 1);
+    EvalResult val_result{NAN, NAN, 0};
+    bool do_eval = epoch % eval_every == 0 || epoch == c.epochs;
+    if (do_eval && val_loader) val_result = evaluate(*model, *val_loader);
+    if (do_eval) test_result = evaluate(*model, test_loader);
+    double lr = optimizer->lr();
+    bar.finish(format("train loss %.4f acc %.2f%% | %s test loss %s acc %s | %.1fs %.0f img/s", train_loss,
+                      100 * train_acc,
+                      val_loader ? format("val loss %.4f acc %.2f%% |", val_result.loss, 100 * val_result.accuracy).c_str() : "",
+                      do_eval ? format("%.4f", test_result.loss).c_str() : "-",
+                      do_eval ? format("%.2f%%", 100 * test_result.accuracy).c_str() : "-", epoch_seconds,
+                      seen / epoch_seconds));
+
+    // ---- logs and checkpoints (each file written whole, atomically) ----
+    std::ostringstream line;
+    line << "{\"epoch\":" << epoch << ",\"step\":" << epoch * steps_per_epoch << ",\"lr\":" << json_number(lr)
+         << ",\"train_loss\":" << json_number(train_loss) << ",\"train_acc\":" << json_number(train_acc)
+         << ",\"val_loss\":" << json_number(val_result.loss) << ",\"val_acc\":" << json_number(val_result.accuracy)
+         << ",\"test_loss\":" << json_number(do_eval ? test_result.loss : NAN)
+         << ",\"test_acc\":" << json_number(do_eval ? test_result.accuracy : NAN) << "}";
+    metric_lines.push_back(line.str());
+    timing_lines.push_back(format("{\"epoch\":%lld,\"seconds\":%.3f,\"images_per_s\":%.1f}", (long long)epoch,
+                                  epoch_seconds, seen / epoch_seconds));
+    std::string metrics_text, timing_text;
+    for (auto& l : metric_lines) metrics_text += l + "\n";
+    for (auto& l : timing_lines) timing_text += l + "\n";
+    io::write_file_atomic(c.out + "/metrics.jsonl", metrics_text);
+    io::write_file_atomic(c.out + "/timing.jsonl", timing_text);
+
+    double metric = val_loader ? val_result.accuracy : test_result.accuracy;
+    CheckpointInfo info{epoch, best_metric, config_json};
+    if (do_eval && metric > best_metric) {
+      best_metric = metric;
+      info.best_metric = best_metric;
+      save_checkpoint(c.out + "/best.safetensors", *model, optimizer.get(), scheduler.get(), info);
+    }
+    save_checkpoint(c.out + "/last.safetensors", *model, optimizer.get(), scheduler.get(), info);
+    result.final_train_loss = train_loss;
+    result.epochs = epoch;
+  }
+
+  result.test_loss = test_result.loss;
+  result.test_accuracy = test_result.accuracy;
+  result.best_metric = best_metric;
+  result.train_images_per_s = total_train_seconds > 0 ? total_images / total_train_seconds : 0;
+  result.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  json summary{{"model", c.model_spec.empty() ? c.model : c.model_spec},
+               {"data", c.data},
+               {"epochs", result.epochs},
+               {"final_train_loss", result.final_train_loss},
+               {"test_loss", result.test_loss},
+               {"test_accuracy", result.test_accuracy},
+               {"train_images_per_s", result.train_images_per_s},
+               {"wall_seconds", result.wall_seconds},
+               {"threads", threads}};
+  io::write_file_atomic(c.out + "/summary.json", summary.dump(2) + "\n");
+  std::fprintf(stderr, "done: test accuracy %.2f%%, test loss %.4f, %.0f train img/s, %s wall; run directory %s\n",
+               100 * result.test_accuracy, result.test_loss, result.train_images_per_s,
+               format_duration(result.wall_seconds).c_str(), c.out.c_str());
+  return result;
+}
+
+}  // namespace gs::train
