@@ -369,6 +369,10 @@ Dataset subset(const Dataset& d, const std::vector<int64_t>& indices) {
 namespace {
 // Indices of each class, in dataset order.
 std::vector<std::vector<int64_t>> indices_by_class(const Dataset& d, const char* op) {
+  GS_CHECK(d.num_classes > 0 && d.labels.defined(),
+           "%s: the dataset has num_classes %lld; stratifying needs labels "
+           "in 0..num_classes-1",
+           op, (long long)d.num_classes);
   std::vector<std::vector<int64_t>> by_class(static_cast<size_t>(d.num_classes));
   Tensor labels = raw::contiguous(d.labels);
   const int64_t* l = labels.data<int64_t>();

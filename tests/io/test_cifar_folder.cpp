@@ -113,6 +113,14 @@ TEST(ImageFolder, ResizeGrayscaleAndSpecs) {
   EXPECT_EQ(shape_str(load_dataset("folder:" + dir.path() + ":6x8", true).images.shape()), "[3,3,6,8]");
   EXPECT_EQ(shape_str(load_dataset("folder:" + dir.path() + ":6x8x1", true).images.shape()), "[3,1,6,8]");
   EXPECT_EQ(load_dataset("folder:" + dir.path(), false).size(), 3) << "no train/test split: the whole folder";
+  // JPEG is lossy: check it decodes to the right place, near the written colour.
+  std::vector<unsigned char> orange(8 * 8 * 3);
+  for (size_t i = 0; i < orange.size(); ++i) orange[i] = i % 3 == 0 ? 240 : i % 3 == 1 ? 120 : 10;
+  ASSERT_TRUE(stbi_write_jpg((dir.path() + "/dog/c.jpg").c_str(), 8, 8, 3, orange.data(), 95));
+  Dataset with_jpeg = load_image_folder(dir.path(), 3, 4);
+  ASSERT_EQ(with_jpeg.size(), 4);
+  EXPECT_NEAR(with_jpeg.images.to_vector<float>()[3 * 36 + 0], 240 / 255.0, 0.05);      // c.jpg red
+  EXPECT_NEAR(with_jpeg.images.to_vector<float>()[3 * 36 + 2 * 12], 10 / 255.0, 0.05);  // c.jpg blue
   EXPECT_THROW_MSG(load_dataset("folder:" + dir.path() + ":6by8", true), "bad image size '6by8'");
 
   TempDir split;

@@ -81,6 +81,8 @@ TEST(Split, SubsetPicksRows) {
   Dataset bad = traced_dataset();
   bad.labels.data<int64_t>()[5] = 3;
   EXPECT_THROW_MSG(split_validation(bad, 0.5, 1), "label 3 of example 5");
+  bad.num_classes = 0;
+  EXPECT_THROW_MSG(stratified_subset(bad, 5, 1), "num_classes 0");
 }
 
 }  // namespace
