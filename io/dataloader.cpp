@@ -61,7 +61,7 @@ void DataLoader::start_epoch(int64_t epoch) {
   stop_worker();
   epoch_ = epoch;
   next_batch_ = 0;
-  produced_ = consumed_ = 0;
+  consumed_ = 0;
   order_.resize(static_cast<size_t>(size()));
   std::iota(order_.begin(), order_.end(), 0);
   if (options_.shuffle) {
@@ -136,7 +136,6 @@ void DataLoader::worker_loop() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       ready_.push_back(std::move(slot));
-      ++produced_;
       failed_ = failed_ || error;
     }
     cv_.notify_all();

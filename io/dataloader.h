@@ -83,7 +83,6 @@ class DataLoader {
   std::condition_variable cv_;
   std::deque<Slot> ready_;
   bool stop_ = false;
-  int64_t produced_ = 0;  // batches the worker has made this epoch
   int64_t consumed_ = 0;  // batches next() has handed out this epoch
   bool failed_ = false;   // the worker stopped on an exception (queued for next())
 };

@@ -45,7 +45,10 @@ std::string read_maybe_gzip(const std::string& path) {
   zs.next_in = reinterpret_cast<Bytef*>(raw.data());
   zs.avail_in = static_cast<uInt>(raw.size());
   std::string out;
-  out.resize(std::max<size_t>(raw.size() * 4, 1 << 16));
+  // The gzip trailer's ISIZE (size mod 2^32 of the last member) is a good first guess for the buffer.
+  uint32_t isize = 0;
+  if (raw.size() >= 18) std::memcpy(&isize, raw.data() + raw.size() - 4, 4);
+  out.resize(std::max<size_t>(static_cast<size_t>(isize) + 1, 1 << 16));
   size_t produced = 0;
   while (true) {
     if (produced == out.size()) out.resize(out.size() * 2);
