@@ -42,8 +42,7 @@ Tensor BatchNormBase::forward(const Tensor& x) {
   GS_CHECK(x.dim() >= min_dim_ && x.dim() <= max_dim_, "%s: %s expects input %s, got %s", op, type_name().c_str(),
            max_dim_ == 4 ? "(N, C, H, W)" : "(N, C) or (N, C, L)", shape_str(x.shape()).c_str());
   GS_CHECK(x.size(1) == options_.num_features, "%s: input %s has %lld channels, %s expects %lld", op,
-           shape_str(x.shape()).c_str(), (long long)x.size(1), type_name().c_str(),
-           (long long)options_.num_features);
+           shape_str(x.shape()).c_str(), (long long)x.size(1), type_name().c_str(), (long long)options_.num_features);
   bool use_batch_stats = is_training() || !options_.track_running_stats;
   if (is_training() && options_.track_running_stats) {
     num_batches_tracked_.data<int64_t>()[0] += 1;

@@ -23,8 +23,9 @@ void check_image(const char* op, const Tensor& x) {
 }
 
 Pool2dParams pool_params(const char* op, int64_t kernel, int64_t stride, int64_t padding) {
-  GS_CHECK(kernel > 0 && stride >= 0 && padding >= 0, "%s: kernel %lld must be positive, stride %lld and padding %lld non-negative",
-           op, (long long)kernel, (long long)stride, (long long)padding);
+  GS_CHECK(kernel > 0 && stride >= 0 && padding >= 0,
+           "%s: kernel %lld must be positive, stride %lld and padding %lld non-negative", op, (long long)kernel,
+           (long long)stride, (long long)padding);
   if (stride == 0) stride = kernel;
   GS_CHECK(2 * padding <= kernel, "%s: padding %lld should be at most half the kernel size %lld", op,
            (long long)padding, (long long)kernel);
@@ -46,16 +47,16 @@ Conv2dParams Conv2dOptions::params() const {
 
 Conv2d::Conv2d(const Conv2dOptions& options) : options_(options) {
   Conv2dParams p = options.params();
-  GS_CHECK(options.in_channels > 0 && options.out_channels > 0 && options.kernel_height() > 0 &&
-               options.kernel_width() > 0,
-           "Conv2d: channels (%lld, %lld) and kernel (%lld, %lld) must be positive", (long long)options.in_channels,
-           (long long)options.out_channels, (long long)options.kernel_height(), (long long)options.kernel_width());
+  GS_CHECK(
+      options.in_channels > 0 && options.out_channels > 0 && options.kernel_height() > 0 && options.kernel_width() > 0,
+      "Conv2d: channels (%lld, %lld) and kernel (%lld, %lld) must be positive", (long long)options.in_channels,
+      (long long)options.out_channels, (long long)options.kernel_height(), (long long)options.kernel_width());
   GS_CHECK(p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0 && p.pad_h >= 0 && p.pad_w >= 0,
            "Conv2d: stride and dilation must be positive and padding non-negative");
-  GS_CHECK(options.groups > 0 && options.in_channels % options.groups == 0 &&
-               options.out_channels % options.groups == 0,
-           "Conv2d: groups %lld must divide in_channels %lld and out_channels %lld", (long long)options.groups,
-           (long long)options.in_channels, (long long)options.out_channels);
+  GS_CHECK(
+      options.groups > 0 && options.in_channels % options.groups == 0 && options.out_channels % options.groups == 0,
+      "Conv2d: groups %lld must divide in_channels %lld and out_channels %lld", (long long)options.groups,
+      (long long)options.in_channels, (long long)options.out_channels);
   weight_ = register_parameter("weight", empty({options.out_channels, options.in_channels / options.groups,
                                                 options.kernel_height(), options.kernel_width()}));
   if (options.bias) bias_ = register_parameter("bias", empty({options.out_channels}));
@@ -121,8 +122,8 @@ std::string AvgPool2d::extra_repr() const {
 }
 
 AdaptiveAvgPool2d::AdaptiveAvgPool2d(int64_t out_h, int64_t out_w) : out_h_(out_h), out_w_(out_w) {
-  GS_CHECK(out_h > 0 && out_w > 0, "AdaptiveAvgPool2d: output size (%lld, %lld) must be positive",
-           (long long)out_h, (long long)out_w);
+  GS_CHECK(out_h > 0 && out_w > 0, "AdaptiveAvgPool2d: output size (%lld, %lld) must be positive", (long long)out_h,
+           (long long)out_w);
 }
 
 Tensor AdaptiveAvgPool2d::forward(const Tensor& x) {

@@ -24,8 +24,13 @@ class Conv2d : public Module {
   explicit Conv2d(const Conv2dOptions& options);
   Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride = 1, int64_t padding = 0,
          bool bias = true)
-      : Conv2d(Conv2dOptions{.in_channels = in_channels, .out_channels = out_channels, .kernel_h = kernel,
-                             .kernel_w = kernel, .stride = stride, .padding = padding, .bias = bias}) {}
+      : Conv2d(Conv2dOptions{.in_channels = in_channels,
+                             .out_channels = out_channels,
+                             .kernel_h = kernel,
+                             .kernel_w = kernel,
+                             .stride = stride,
+                             .padding = padding,
+                             .bias = bias}) {}
   // PyTorch's defaults: kaiming_uniform_(a=sqrt(5)) weight, bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
   void reset(Generator* gen = nullptr);
   // x (N, C, H, W) -> (N, K, P, Q)

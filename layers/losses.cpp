@@ -10,9 +10,12 @@ namespace gs::nn {
 namespace {
 Tensor reduce_loss(const Tensor& loss, Reduction reduction) {
   switch (reduction) {
-    case Reduction::None: return loss;
-    case Reduction::Sum: return gs::sum(loss);
-    case Reduction::Mean: return gs::mean(loss);
+    case Reduction::None:
+      return loss;
+    case Reduction::Sum:
+      return gs::sum(loss);
+    case Reduction::Mean:
+      return gs::mean(loss);
   }
   return loss;
 }
@@ -95,8 +98,6 @@ Tensor DiceLoss::forward(const Tensor& input, const Tensor& target) {
   return soft_dice_loss(input, target, eps_, from_logits_);
 }
 
-std::string DiceLoss::extra_repr() const {
-  return "eps=" + py_float(eps_) + ", from_logits=" + py_bool(from_logits_);
-}
+std::string DiceLoss::extra_repr() const { return "eps=" + py_float(eps_) + ", from_logits=" + py_bool(from_logits_); }
 
 }  // namespace gs::nn

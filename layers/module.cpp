@@ -243,9 +243,8 @@ void replace_data(const Tensor& t, const Tensor& data) {
 void Module::to(Device device) {
   NamedTensors all = state_dict();
   for (auto& [n, t] : all) {
-    GS_CHECK(device.is_cpu() || t.device() == device,
-             "to (%s): moving '%s' to %s is not supported yet (cpu only)", type_name().c_str(), n.c_str(),
-             device.str().c_str());
+    GS_CHECK(device.is_cpu() || t.device() == device, "to (%s): moving '%s' to %s is not supported yet (cpu only)",
+             type_name().c_str(), n.c_str(), device.str().c_str());
   }
   // Everything is already on the cpu: nothing to move. A cuda path replaces data via replace_data.
 }

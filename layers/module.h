@@ -42,9 +42,9 @@ class Module : public std::enable_shared_from_this<Module> {
   // entries and error messages carry paths like "features.3". Forward hooks run afterwards.
   Tensor operator()(const Tensor& x);
 
-  virtual std::string type_name() const = 0;              // "Conv2d"
-  virtual std::string extra_repr() const { return ""; }   // "1, 32, kernel_size=(3, 3), padding=(1, 1)"
-  std::string repr() const;                               // PyTorch-like multi-line text of the tree
+  virtual std::string type_name() const = 0;             // "Conv2d"
+  virtual std::string extra_repr() const { return ""; }  // "1, 32, kernel_size=(3, 3), padding=(1, 1)"
+  std::string repr() const;                              // PyTorch-like multi-line text of the tree
 
   // ---- traversal (pre-order: own tensors first, then each child's, as PyTorch) ----
   // named_parameters drops repeats of a shared tensor (so an optimizer steps it once).

@@ -7,8 +7,13 @@ namespace gs::nn {
 
 namespace {
 Conv2dOptions conv_options(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
-  return Conv2dOptions{.in_channels = in, .out_channels = out, .kernel_h = kernel, .kernel_w = kernel,
-                       .stride = stride, .padding = padding, .bias = false};
+  return Conv2dOptions{.in_channels = in,
+                       .out_channels = out,
+                       .kernel_h = kernel,
+                       .kernel_w = kernel,
+                       .stride = stride,
+                       .padding = padding,
+                       .bias = false};
 }
 }  // namespace
 

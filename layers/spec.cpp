@@ -145,10 +145,12 @@ const std::map<std::string, LayerType>& layer_types() {
           o.bias = r.boolean("bias", true);
           return std::make_shared<Conv2d>(o);
         }}},
-      {"batchnorm1d", {{"features", "eps", "momentum", "affine", "track_running_stats"},
-                       [](EntryReader& r) { return build_batchnorm(r, false); }}},
-      {"batchnorm2d", {{"features", "eps", "momentum", "affine", "track_running_stats"},
-                       [](EntryReader& r) { return build_batchnorm(r, true); }}},
+      {"batchnorm1d",
+       {{"features", "eps", "momentum", "affine", "track_running_stats"},
+        [](EntryReader& r) { return build_batchnorm(r, false); }}},
+      {"batchnorm2d",
+       {{"features", "eps", "momentum", "affine", "track_running_stats"},
+        [](EntryReader& r) { return build_batchnorm(r, true); }}},
       {"maxpool2d", {{"kernel", "stride", "padding"}, [](EntryReader& r) { return build_pool(r, true); }}},
       {"avgpool2d",
        {{"kernel", "stride", "padding", "count_include_pad"}, [](EntryReader& r) { return build_pool(r, false); }}},

@@ -20,14 +20,14 @@ ModulePtr make(Args&&... args) {
 }
 
 Conv2dOptions conv(int64_t in, int64_t out, int64_t kernel, int64_t padding, bool bias = true) {
-  return Conv2dOptions{.in_channels = in, .out_channels = out, .kernel_h = kernel, .kernel_w = kernel,
-                       .padding = padding, .bias = bias};
+  return Conv2dOptions{
+      .in_channels = in, .out_channels = out, .kernel_h = kernel, .kernel_w = kernel, .padding = padding, .bias = bias};
 }
 
 ModulePtr mlp(int64_t c, int64_t k, int64_t s) {
-  return std::make_shared<Sequential>(std::initializer_list<ModulePtr>{
-      make<Flatten>(), make<Linear>(c * s * s, 256), make<ReLU>(), make<Linear>(256, 128), make<ReLU>(),
-      make<Linear>(128, k)});
+  return std::make_shared<Sequential>(std::initializer_list<ModulePtr>{make<Flatten>(), make<Linear>(c * s * s, 256),
+                                                                       make<ReLU>(), make<Linear>(256, 128),
+                                                                       make<ReLU>(), make<Linear>(128, k)});
 }
 
 ModulePtr lenet5(int64_t c, int64_t k, int64_t s) {

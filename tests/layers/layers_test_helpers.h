@@ -50,8 +50,7 @@ inline ::testing::AssertionResult module_gradcheck(const std::shared_ptr<nn::Mod
   module->to(DType::F64);
   std::vector<Tensor> inputs{x};
   for (auto& p : module->parameters()) inputs.push_back(p);
-  return gradcheck_ok([module](const std::vector<Tensor>& in) { return call_with_params(*module, in); }, inputs,
-                      opt);
+  return gradcheck_ok([module](const std::vector<Tensor>& in) { return call_with_params(*module, in); }, inputs, opt);
 }
 
 inline std::vector<std::string> keys_of(const nn::NamedTensors& named) {

@@ -97,7 +97,8 @@ TEST(BatchNorm, OneDimensionalShapes) {
 TEST(BatchNorm, ErrorsNameTheModulePath) {
   auto net = std::make_shared<Sequential>(
       std::initializer_list<ModulePtr>{std::make_shared<Conv2d>(1, 3, 3), std::make_shared<BatchNorm2d>(4)});
-  EXPECT_THROW_MSG((*net)(randn({2, 1, 6, 6})), "batch_norm (1): input [2,3,4,4] has 3 channels, BatchNorm2d expects 4");
+  EXPECT_THROW_MSG((*net)(randn({2, 1, 6, 6})),
+                   "batch_norm (1): input [2,3,4,4] has 3 channels, BatchNorm2d expects 4");
   EXPECT_THROW_MSG(BatchNorm2d(3)(randn({2, 3})), "BatchNorm2d expects input (N, C, H, W), got [2,3]");
   EXPECT_THROW_MSG(BatchNorm1d(0), "num_features must be positive");
 }

@@ -22,8 +22,17 @@ TEST(LayerGradcheck, Linear) {
 
 TEST(LayerGradcheck, Conv2d) {
   EXPECT_TRUE(module_gradcheck(make<Conv2d>(2, 3, 3, 1, 1), rand64({2, 2, 5, 5}, 3)));
-  Conv2dOptions o{.in_channels = 4, .out_channels = 2, .kernel_h = 3, .kernel_w = 2, .stride = 2, .padding = 1,
-                  .dilation = 1, .groups = 2, .bias = true, .stride_h = 1, .dilation_w = 2};
+  Conv2dOptions o{.in_channels = 4,
+                  .out_channels = 2,
+                  .kernel_h = 3,
+                  .kernel_w = 2,
+                  .stride = 2,
+                  .padding = 1,
+                  .dilation = 1,
+                  .groups = 2,
+                  .bias = true,
+                  .stride_h = 1,
+                  .dilation_w = 2};
   EXPECT_TRUE(module_gradcheck(make<Conv2d>(o), rand64({1, 4, 6, 7}, 4)));
 }
 
@@ -76,9 +85,9 @@ TEST(LayerGradcheck, DropoutWithAFixedMask) {
 }
 
 TEST(LayerGradcheck, SequentialAndBasicBlock) {
-  auto net = std::make_shared<Sequential>(std::initializer_list<ModulePtr>{
-      make<Conv2d>(1, 2, 3, 1, 1), make<BatchNorm2d>(2), make<Tanh>(), make<AvgPool2d>(2), make<Flatten>(),
-      make<Linear>(8, 3)});
+  auto net = std::make_shared<Sequential>(
+      std::initializer_list<ModulePtr>{make<Conv2d>(1, 2, 3, 1, 1), make<BatchNorm2d>(2), make<Tanh>(),
+                                       make<AvgPool2d>(2), make<Flatten>(), make<Linear>(8, 3)});
   EXPECT_TRUE(module_gradcheck(net, rand64({2, 1, 4, 4}, 26)));
   EXPECT_TRUE(module_gradcheck(make<BasicBlock>(2, 3, 2), rand64({2, 2, 4, 4}, 27)));  // downsample shortcut
   auto identity_block = make<BasicBlock>(2, 2, 1);

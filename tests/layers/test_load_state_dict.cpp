@@ -66,7 +66,8 @@ TEST(LoadStateDict, WrongDtypeNamesKeyAndBothDtypes) {
   } catch (const Error& e) {
     std::string msg = e.what();
     EXPECT_NE(msg.find("dtype mismatch for '1.num_batches_tracked': checkpoint has f32, the model has i64"),
-              std::string::npos) << msg;
+              std::string::npos)
+        << msg;
     EXPECT_NE(msg.find("dtype mismatch for '0.weight': checkpoint has f64, the model has f32"), std::string::npos)
         << msg;
   }

@@ -24,10 +24,9 @@ class Toy : public Module {
 TEST(Module, FashionnetStateDictKeysMatchDesign) {
   // DESIGN.md: as a torch.nn.Sequential its keys are 0.weight, 0.bias, 1.weight, 1.bias, 1.running_mean, ...
   std::vector<std::string> expected = {
-      "0.weight",           "0.bias",       "1.weight",     "1.bias",           "1.running_mean",
-      "1.running_var",      "1.num_batches_tracked",        "4.weight",         "4.bias",
-      "5.weight",           "5.bias",       "5.running_mean", "5.running_var",  "5.num_batches_tracked",
-      "9.weight",           "9.bias",       "11.weight",    "11.bias"};
+      "0.weight", "0.bias", "1.weight",  "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked",
+      "4.weight", "4.bias", "5.weight",  "5.bias", "5.running_mean", "5.running_var", "5.num_batches_tracked",
+      "9.weight", "9.bias", "11.weight", "11.bias"};
   auto net = make_model("fashionnet");
   EXPECT_EQ(keys_of(net->state_dict()), expected);
   auto sd = net->state_dict();
@@ -78,8 +77,8 @@ TEST(Module, SharedParametersAreListedOnce) {
 }
 
 TEST(Module, SequentialIndexingAndErrors) {
-  auto seq = std::make_shared<Sequential>(std::initializer_list<ModulePtr>{std::make_shared<Linear>(2, 3),
-                                                                          std::make_shared<Tanh>()});
+  auto seq = std::make_shared<Sequential>(
+      std::initializer_list<ModulePtr>{std::make_shared<Linear>(2, 3), std::make_shared<Tanh>()});
   EXPECT_EQ(seq->size(), 2u);
   EXPECT_EQ((*seq)[1]->type_name(), "Tanh");
   EXPECT_EQ(seq->at<Linear>(0)->options().out, 3);

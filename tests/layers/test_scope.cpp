@@ -63,7 +63,8 @@ TEST(Scope, NestedResidualPaths) {
 TEST(Scope, ErrorsNameTheModulePath) {
   auto net = two_part_net();
   EXPECT_THROW_MSG((*net)(randn({1, 1, 5, 5})), "linear (classifier): input [1,18] has 18 features, weight expects 8");
-  EXPECT_THROW_MSG((*net)(randn({1, 2, 4, 4})), "conv2d (features.0): input [1,2,4,4] has 2 channels, weight expects 1");
+  EXPECT_THROW_MSG((*net)(randn({1, 2, 4, 4})),
+                   "conv2d (features.0): input [1,2,4,4] has 2 channels, weight expects 1");
   EXPECT_EQ(current_scope_path(), "");  // unwound by the exception
 }
 

@@ -53,7 +53,8 @@ TEST(Spec, FileRoundTripAndFileErrors) {
     std::ofstream out(path);
     out << R"({"layers": [{"type":"linear","in":4,"out":2}, {"type":"relu", "p": 3}]})";
   }
-  EXPECT_THROW_MSG(load_model_spec(path), "model spec " + path + ": layer 1 (relu): unknown key 'p' (this type takes no keys)");
+  EXPECT_THROW_MSG(load_model_spec(path),
+                   "model spec " + path + ": layer 1 (relu): unknown key 'p' (this type takes no keys)");
   {
     std::ofstream out(path);
     out << R"({"layers": [{"type":"linear","in":4,"out":2}]})";
@@ -93,7 +94,8 @@ TEST(Spec, EntryErrorsNameIndexTypeAndKey) {
   // Values the layer itself rejects still say which entry they came from.
   EXPECT_THROW_MSG(model_from_spec_json(spec(R"({"type": "linear", "in": 4, "out": 0})")),
                    "layer 1 (linear): Linear: in (4) and out (0) features must be positive");
-  EXPECT_THROW_MSG(model_from_spec_json(spec(R"({"type": "dropout", "p": 2})")), "layer 1 (dropout): Dropout: probability");
+  EXPECT_THROW_MSG(model_from_spec_json(spec(R"({"type": "dropout", "p": 2})")),
+                   "layer 1 (dropout): Dropout: probability");
   EXPECT_THROW_MSG(model_from_spec_json(spec(R"({"type": "maxpool2d", "kernel": 0})")),
                    "layer 1 (maxpool2d): kernel and stride must be positive");
   EXPECT_THROW_MSG(model_from_spec_json(spec(R"({"type": "relu", "name": "0"})")),

@@ -22,14 +22,15 @@ TEST(Zoo, ParameterCountsMatchTorch) {
   EXPECT_EQ(make_model("fashionnet")->num_parameters(),
             conv(1, 32, 3) + bn(32) + conv(32, 64, 3) + bn(64) + linear(3136, 128) + linear(128, 10));
   EXPECT_EQ(make_model("fashionnet")->num_parameters(), 421834);
-  EXPECT_EQ(make_model("resnet8", 3, 10, 32)->num_parameters(),
-            conv(3, 16, 3, false) + bn(16) + block(16, 16, false) + block(16, 32, true) + block(32, 64, true) +
-                linear(64, 10));
+  EXPECT_EQ(make_model("resnet8", 3, 10, 32)->num_parameters(), conv(3, 16, 3, false) + bn(16) + block(16, 16, false) +
+                                                                    block(16, 32, true) + block(32, 64, true) +
+                                                                    linear(64, 10));
   EXPECT_EQ(make_model("resnet8", 3, 10, 32)->num_parameters(), 78042);
 }
 
 TEST(Zoo, SizesFollowTheArguments) {
-  EXPECT_EQ(make_model("mlp", 3, 5, 32)->num_parameters(), linear(3 * 32 * 32, 256) + linear(256, 128) + linear(128, 5));
+  EXPECT_EQ(make_model("mlp", 3, 5, 32)->num_parameters(),
+            linear(3 * 32 * 32, 256) + linear(256, 128) + linear(128, 5));
   EXPECT_EQ(make_model("lenet5", 3, 10, 32)->num_parameters(),
             conv(3, 6, 5) + conv(6, 16, 5) + linear(16 * 6 * 6, 120) + linear(120, 84) + linear(84, 10));
   EXPECT_EQ(make_model("fashionnet", 3, 100, 32)->num_parameters(),

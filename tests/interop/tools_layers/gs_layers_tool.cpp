@@ -1,7 +1,8 @@
 // gs_layers_tool: drives gs::nn for tests/interop/test_layers_state_dict.py.
 //
 //   gs_layers_tool describe <model> <C> <K> <S>                 JSON: keys, shapes, parameter count, repr
-//   gs_layers_tool run <model|spec.json> <C> <K> <S> <weights.safetensors> <input.safetensors> <out.safetensors> [train]
+//   gs_layers_tool run <model|spec.json> <C> <K> <S> <weights.safetensors> <input.safetensors> <out.safetensors>
+//   [train]
 //
 // run loads the state_dict strictly, runs input["input"] in eval mode (or train mode) and writes
 // "output". With input["out_weight"] it also backpropagates sum(output * out_weight) and writes
