@@ -44,10 +44,21 @@ double norm_part(const T* x, int64_t n, double p) {
       acc = std::max(acc, a);
     }
   } else if (p == 2) {
+    // Fixed chunks summed in order: the result does not depend on the thread count, so a resumed
+    // run on another machine clips exactly as the original did.
+    constexpr int64_t kChunk = 1 << 15;
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+    std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
 #if defined(GS_OPENMP)
-#pragma omp parallel for reduction(+ : acc) if (n >= (1 << 15))
+#pragma omp parallel for schedule(static) if (chunks > 1)
 #endif
-    for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+    for (int64_t c = 0; c < chunks; ++c) {
+      double sum = 0;
+      for (int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i)
+        sum += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+      partial[static_cast<size_t>(c)] = sum;
+    }
+    for (double part : partial) acc += part;
   } else if (p == 1) {
     for (int64_t i = 0; i < n; ++i) acc += std::abs(static_cast<double>(x[i]));
   } else {

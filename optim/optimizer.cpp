@@ -115,6 +115,12 @@ int64_t Optimizer::num_params() const {
   return n;
 }
 
+std::vector<Tensor> Optimizer::params() const {
+  std::vector<Tensor> out;
+  for (const auto& group : groups_) out.insert(out.end(), group.params.begin(), group.params.end());
+  return out;
+}
+
 double Optimizer::option(const ParamGroup& group, const std::string& key) const {
   auto it = group.options.find(key);
   if (it != group.options.end()) return it->second;

@@ -46,6 +46,7 @@ class Optimizer {
   void set_lr(double lr);                // every group
   virtual std::string name() const = 0;  // "sgd", "adam", ...
   int64_t num_params() const;            // over all groups; state indices run 0..num_params-1
+  std::vector<Tensor> params() const;    // every group's parameters, in state-index order
 
   // State as named tensors so a checkpoint can hold it and a resumed run continues bit-exactly:
   //   state.<param index>.<key>  per-parameter state with PyTorch's key names (momentum_buffer,

@@ -74,6 +74,13 @@ TEST(ClipGradNorm, Float32AndStridedGradients) {
   EXPECT_NEAR(g[1], 0.8f, 1e-6);
 }
 
+TEST(ClipGradNorm, LargeGradientsInChunks) {
+  const int64_t n = 100003;  // several chunks of the parallel sum, the last one partial
+  Tensor p = zeros({n}).set_requires_grad(true);
+  p.set_grad(full({n}, 2.0));
+  EXPECT_NEAR(optim::grad_norm({p}), 2 * std::sqrt(static_cast<double>(n)), 1e-9);
+}
+
 TEST(ClipGradValue, ClampsEachElement) {
   Tensor p = param64({0, 0, 0, 0});
   set_grad64(p, {-3, 0.5, 2, NAN});

@@ -19,6 +19,8 @@ TEST(Optimizer, GroupsHaveTheirOwnLrAndWeightDecay) {
   expect_values(a, {0.9});          // 1 - 0.1*1
   expect_values(b, {1 - 0.015});    // 1 - 0.01*(1 + 0.5*1)
   EXPECT_DOUBLE_EQ(opt.lr(), 0.1);  // group 0
+  ASSERT_EQ(opt.num_params(), 2);
+  EXPECT_TRUE(opt.params()[1].is_same(b));
   opt.set_lr(0.2);
   EXPECT_DOUBLE_EQ(opt.param_groups()[1].lr, 0.2);
 }
