@@ -62,6 +62,8 @@ void add_train(CLI::App& app) {
   cmd->add_option("--seed", c.seed, "seed for init, shuffling, augmentation and dropout")->capture_default_str();
   cmd->add_option("--out", c.out, "run directory")->capture_default_str();
   cmd->add_option("--limit-train", c.limit_train, "train on a stratified subset of N images (0: all)")->capture_default_str();
+  cmd->add_option("--limit-test", c.limit_test, "evaluate on a stratified subset of N test images (0: all)")
+      ->capture_default_str();
   cmd->add_option("--val-fraction", c.val_fraction, "fraction of the training set held out for validation")
       ->capture_default_str();
   cmd->add_option("--weights", c.weights, "initial weights: a state_dict or checkpoint .safetensors");
@@ -72,11 +74,10 @@ void add_train(CLI::App& app) {
     if (!config_file->empty()) {
       // Start from the file, then apply only the flags given on this command line.
       train::TrainConfig from_file = train::TrainConfig::from_file(*config_file);
-      train::TrainConfig defaults;
       nlohmann::json given = nlohmann::json::parse(run.to_json()), base = nlohmann::json::parse(from_file.to_json());
-      nlohmann::json def = nlohmann::json::parse(defaults.to_json());
       for (auto* opt : cmd->get_options()) {
         if (opt->count() == 0) continue;
+        // "--limit-train" -> "limit_train"; three flags are named differently from their keys.
         std::string key = opt->get_name();
         while (!key.empty() && key[0] == '-') key.erase(0, 1);
         for (auto& ch : key) ch = ch == '-' ? '_' : ch;
@@ -85,7 +86,6 @@ void add_train(CLI::App& app) {
         if (key == "no_progress") key = "progress";
         if (given.contains(key)) base[key] = given[key];
       }
-      (void)def;
       run = train::TrainConfig::from_json(base.dump(), *config_file);
     }
     train::Trainer(run).run();

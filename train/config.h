@@ -28,6 +28,7 @@ struct TrainConfig {
   int threads = 0;                    // 0 = OMP_NUM_THREADS or all cores
   std::string out = "runs/latest";
   int64_t limit_train = 0;            // 0 = all; else a stratified subset of this size
+  int64_t limit_test = 0;             // 0 = all; else a stratified subset of the test set
   double val_fraction = 0.0;          // held out of the training set
   std::string weights;                // initial weights (state_dict or checkpoint .safetensors)
   std::string resume;                 // checkpoint to continue from

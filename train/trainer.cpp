@@ -98,7 +98,7 @@ std::shared_ptr<io::Transform> compose(std::shared_ptr<io::Transform> augment, s
 std::string json_number(double v) { return std::isfinite(v) ? json(v).dump() : "null"; }
 }  // namespace
 
-TrainResult Trainer::run() {
+TrainResult Trainer::run(int64_t stop_after_epoch) {
   const TrainConfig& c = config_;
   GS_CHECK(c.epochs > 0, "train: --epochs must be positive, got %lld", (long long)c.epochs);
   GS_CHECK(c.batch_size > 0, "train: --batch must be positive, got %lld", (long long)c.batch_size);
@@ -113,6 +113,7 @@ TrainResult Trainer::run() {
   io::Dataset train = train_full, val;
   if (c.val_fraction > 0) std::tie(train, val) = io::split_validation(train_full, c.val_fraction, c.seed);
   if (c.limit_train > 0 && c.limit_train < train.size()) train = io::stratified_subset(train, c.limit_train, c.seed);
+  if (c.limit_test > 0 && c.limit_test < test.size()) test = io::stratified_subset(test, c.limit_test, c.seed);
   auto norm = default_normalization(c.data, train_full);
   auto augment = io::make_augmentation(c.augment);
   io::DataLoader train_loader(train, {.batch_size = c.batch_size, .shuffle = true, .drop_last = false, .seed = c.seed},
@@ -232,6 +233,7 @@ TrainResult Trainer::run() {
     save_checkpoint(c.out + "/last.safetensors", *model, optimizer.get(), scheduler.get(), info);
     result.final_train_loss = train_loss;
     result.epochs = epoch;
+    if (stop_after_epoch > 0 && epoch >= stop_after_epoch) break;
   }
 
   result.test_loss = test_result.loss;

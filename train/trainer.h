@@ -43,7 +43,9 @@ std::shared_ptr<io::Transform> default_normalization(const std::string& data_spe
 class Trainer {
  public:
   explicit Trainer(TrainConfig config);
-  TrainResult run();
+  // Trains to config.epochs; stop_after_epoch > 0 stops early as if interrupted there
+  // (the schedule still spans config.epochs), which is how resume is tested.
+  TrainResult run(int64_t stop_after_epoch = 0);
 
  private:
   TrainConfig config_;
