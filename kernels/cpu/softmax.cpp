@@ -10,17 +10,22 @@ namespace gs::kernels {
 
 namespace {
 
+// One row: max-subtract, exponentiate once (in T: expf for f32), sum in double.
 template <class T> void softmax_row(const T* x, T* y, int64_t cols, bool log) {
   T mx = -INFINITY;
   for (int64_t c = 0; c < cols; ++c) mx = x[c] > mx ? x[c] : mx;
   double sum = 0;
-  for (int64_t c = 0; c < cols; ++c) sum += std::exp(double(x[c] - mx));
   if (log) {
+    for (int64_t c = 0; c < cols; ++c) sum += std::exp(x[c] - mx);
     T lse = mx + T(std::log(sum));
     for (int64_t c = 0; c < cols; ++c) y[c] = x[c] - lse;
   } else {
+    for (int64_t c = 0; c < cols; ++c) {
+      y[c] = std::exp(x[c] - mx);
+      sum += y[c];
+    }
     T inv = T(1.0 / sum);
-    for (int64_t c = 0; c < cols; ++c) y[c] = std::exp(x[c] - mx) * inv;
+    for (int64_t c = 0; c < cols; ++c) y[c] *= inv;
   }
 }
 
