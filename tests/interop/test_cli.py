@@ -1,0 +1,105 @@
+"""The gradscope command end to end: exit codes, the overfit check, and a PyTorch state_dict
+(saved with safetensors) scored by `gradscope eval` exactly as PyTorch scores it."""
+import gzip
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+def gradscope():
+    build = os.environ.get("GS_BUILD_DIR")
+    if not build:
+        pytest.skip("GS_BUILD_DIR is not set (ctest sets it; for a manual run point it at your build dir)")
+    path = os.path.join(build, "gradscope")
+    assert os.path.exists(path), f"{path} is missing: build the gradscope target"
+    return path
+
+
+def run(*args, **kw):
+    return subprocess.run([gradscope(), *args], capture_output=True, text=True, timeout=600, **kw)
+
+
+def test_help_and_exit_codes(tmp_path):
+    r = run("--help")
+    assert r.returncode == 0 and "train" in r.stdout and "eval" in r.stdout
+    r = run("train", "--help")
+    assert r.returncode == 0
+    for flag in ["--model", "--epochs", "--batch", "--optimizer", "--lr", "--schedule", "--clip-norm", "--seed",
+                 "--threads", "--out", "--limit-train", "--val-fraction", "--resume", "--weights"]:
+        assert flag in r.stdout, flag
+    r = run("train", "--bogus")
+    assert r.returncode == 2 and "--bogus" in r.stderr
+    r = run("train", "--data", f"idx:{tmp_path}/nope-images,{tmp_path}/nope-labels", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "nope-images" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = run("train", "--model", "alexnet", "--limit-train", "64", "--out", str(tmp_path / "y"))
+    assert r.returncode == 2 and "alexnet" in r.stderr and "fashionnet" in r.stderr, r.stderr
+    r = run("eval", "--model", "fashionnet", "--weights", str(tmp_path / "missing.safetensors"))
+    assert r.returncode == 2 and "missing.safetensors" in r.stderr, r.stderr
+
+
+def load_idx(name):
+    with gzip.open(os.path.join(FASHION, name), "rb") as f:
+        data = f.read()
+    if "images" in name:
+        n = int.from_bytes(data[4:8], "big")
+        return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, 1, 28, 28)
+    return np.frombuffer(data, dtype=np.uint8, offset=8).astype(np.int64)
+
+
+def fashionnet():
+    n = torch.nn
+    return n.Sequential(n.Conv2d(1, 32, 3, padding=1), n.BatchNorm2d(32), n.ReLU(), n.MaxPool2d(2),
+                        n.Conv2d(32, 64, 3, padding=1), n.BatchNorm2d(64), n.ReLU(), n.MaxPool2d(2), n.Flatten(),
+                        n.Linear(3136, 128), n.ReLU(), n.Linear(128, 10))
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
+def test_pytorch_state_dict_scores_the_same(tmp_path):
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    model = fashionnet()
+    norm = lambda x: (torch.from_numpy(x.astype(np.float32)) / 255 - 0.2860) / 0.3530
+    train_x, train_y = load_idx("train-images-idx3-ubyte.gz")[:3200], load_idx("train-labels-idx1-ubyte.gz")[:3200]
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    for i in range(0, 3200, 64):  # a short training run, so accuracy and BN statistics are non-trivial
+        loss = torch.nn.functional.cross_entropy(model(norm(train_x[i:i + 64])), torch.from_numpy(train_y[i:i + 64]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    test_x, test_y = load_idx("t10k-images-idx3-ubyte.gz"), torch.from_numpy(load_idx("t10k-labels-idx1-ubyte.gz"))
+    with torch.no_grad():
+        logits = torch.cat([model(norm(test_x[i:i + 1000])) for i in range(0, 10000, 1000)])
+    torch_loss = torch.nn.functional.cross_entropy(logits, test_y).item()
+    torch_acc = (logits.argmax(1) == test_y).float().mean().item()
+    weights = tmp_path / "torch_fashionnet.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+
+    r = run("eval", "--model", "fashionnet", "--weights", str(weights), "--threads", "2")
+    assert r.returncode == 0, r.stderr
+    ours = json.loads(r.stdout)
+    assert ours["images"] == 10000
+    assert torch_acc > 0.5  # the check means something only if the model learned
+    assert abs(ours["accuracy"] - torch_acc) <= 2e-4, (ours, torch_acc)  # at most 2 argmax near-ties flip
+    assert abs(ours["loss"] - torch_loss) <= 1e-4, (ours, torch_loss)
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
+def test_overfit_one_small_batch(tmp_path):
+    out = tmp_path / "overfit"
+    r = run("train", "--model", "fashionnet", "--limit-train", "64", "--epochs", "200", "--augment", "none",
+            "--limit-test", "100", "--no-progress", "--out", str(out), "--threads", "2")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 200
+    assert lines[-1]["train_loss"] < 0.01, lines[-1]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs"] == 200 and 0 <= summary["test_accuracy"] <= 1
