@@ -95,10 +95,12 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
   }
   if (!result.ok) {
     const Tensor& x = inputs[result.worst_input];
-    result.message = format("gradcheck: input %zu %s, element %lld %s: analytic %.10g vs numeric %.10g (|diff| %.3g > atol %g + rtol %g * |numeric|)",
-                            result.worst_input, shape_str(x.shape()).c_str(), (long long)result.worst_index,
-                            index_str(x.shape(), result.worst_index).c_str(), result.analytic, result.numeric,
-                            result.max_abs_error, opt.atol, opt.rtol);
+    result.message = format(
+        "gradcheck: input %zu %s, element %lld %s: analytic %.10g vs numeric %.10g (|diff| %.3g > atol %g + rtol %g * "
+        "|numeric|)",
+        result.worst_input, shape_str(x.shape()).c_str(), (long long)result.worst_index,
+        index_str(x.shape(), result.worst_index).c_str(), result.analytic, result.numeric, result.max_abs_error,
+        opt.atol, opt.rtol);
   }
   return result;
 }

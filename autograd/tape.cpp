@@ -48,7 +48,9 @@ void prune_tape() {
 }
 
 // Adds g into a pending gradient slot without modifying tensors others may hold.
-void add_pending(Tensor& slot, const Tensor& g) { slot = slot.defined() ? raw::binary(raw::BinaryOp::Add, slot, g) : g; }
+void add_pending(Tensor& slot, const Tensor& g) {
+  slot = slot.defined() ? raw::binary(raw::BinaryOp::Add, slot, g) : g;
+}
 
 Tensor run_hooks(AutogradMeta& meta, Tensor g) {
   for (auto& hook : meta.hooks) {
@@ -113,9 +115,9 @@ std::shared_ptr<Entry> record(OpId op, const std::vector<Tensor>& inputs, const 
 namespace {
 
 struct Engine {
-  std::vector<Entry*> order;                                  // reverse tape order
-  std::vector<std::shared_ptr<AutogradMeta>> leaves;          // leaves reached
-  std::vector<AutogradMeta*> touched;                         // every meta given a pending grad
+  std::vector<Entry*> order;                          // reverse tape order
+  std::vector<std::shared_ptr<AutogradMeta>> leaves;  // leaves reached
+  std::vector<AutogradMeta*> touched;                 // every meta given a pending grad
   std::vector<std::shared_ptr<Entry>> keep_alive;
 
   void collect(const std::shared_ptr<AutogradMeta>& root) {

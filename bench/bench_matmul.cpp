@@ -15,8 +15,8 @@ void bench_gemm(benchmark::State& state, const std::string& variant) {
     fn(false, false, M, N, K, 1.f, a.data<float>(), K, b.data<float>(), N, 0.f, c.data<float>(), N);
     benchmark::DoNotOptimize(c.data<float>());
   }
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(2.0 * M * N * K * state.iterations(), benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * M * N * K * state.iterations(), benchmark::Counter::kIsRate,
+                                                 benchmark::Counter::kIs1000);
 }
 
 void register_all() {

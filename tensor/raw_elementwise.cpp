@@ -28,8 +28,8 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, double alpha, doubl
   Tensor out = empty(shape, {a.dtype(), a.device()});
   GS_DISPATCH_FLOAT(a.dtype(), name, [&] {
     kernels::binary_table<scalar_t>().get()(op, a.data<scalar_t>(), as.data(), b.data<scalar_t>(), bs.data(),
-                                            out.data<scalar_t>(), shape.data(), static_cast<int>(shape.size()),
-                                            alpha, beta);
+                                            out.data<scalar_t>(), shape.data(), static_cast<int>(shape.size()), alpha,
+                                            beta);
   });
   return out;
 }
@@ -80,9 +80,7 @@ void add_(const Tensor& dst, const Tensor& src, double alpha) {
   copy_(dst, binary(BinaryOp::Add, dst, scaled));
 }
 
-void mul_(const Tensor& dst, double value) {
-  copy_(dst, binary_scalar(BinaryOp::Mul, dst, value));
-}
+void mul_(const Tensor& dst, double value) { copy_(dst, binary_scalar(BinaryOp::Mul, dst, value)); }
 
 // ---------------- reductions ----------------
 Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
@@ -123,15 +121,27 @@ Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keep
   if (block && x.is_contiguous()) {
     src = x;
     for (int64_t d = 0; d < nd; ++d) {
-      if (first >= 0 && d < first) outer *= x.shape()[d];
-      else if (first >= 0 && d <= last) r *= x.shape()[d];
-      else if (first >= 0) inner *= x.shape()[d];
-      else outer *= x.shape()[d];
+      if (first >= 0 && d < first)
+        outer *= x.shape()[d];
+      else if (first >= 0 && d <= last)
+        r *= x.shape()[d];
+      else if (first >= 0)
+        inner *= x.shape()[d];
+      else
+        outer *= x.shape()[d];
     }
   } else {
     std::vector<int64_t> perm;
-    for (int64_t d = 0; d < nd; ++d) if (!reduced[d]) { perm.push_back(d); outer *= x.shape()[d]; }
-    for (int64_t d = 0; d < nd; ++d) if (reduced[d]) { perm.push_back(d); r *= x.shape()[d]; }
+    for (int64_t d = 0; d < nd; ++d)
+      if (!reduced[d]) {
+        perm.push_back(d);
+        outer *= x.shape()[d];
+      }
+    for (int64_t d = 0; d < nd; ++d)
+      if (reduced[d]) {
+        perm.push_back(d);
+        r *= x.shape()[d];
+      }
     src = contiguous(permute(x, perm));
   }
   Tensor out = empty(keepdim ? keep_shape : out_shape, {x.dtype(), x.device()});

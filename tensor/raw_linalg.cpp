@@ -117,8 +117,8 @@ Tensor softmax_backward(const Tensor& y, const Tensor& grad_y, int64_t dim, bool
   Tensor out = empty(yc.shape(), {y.dtype(), y.device()});
   int64_t cols = yc.shape().back(), rows = cols ? yc.numel() / cols : 0;
   GS_DISPATCH_FLOAT(y.dtype(), name, [&] {
-    kernels::softmax_backward_table<scalar_t>().get()(yc.data<scalar_t>(), gc.data<scalar_t>(),
-                                                      out.data<scalar_t>(), rows, cols, log);
+    kernels::softmax_backward_table<scalar_t>().get()(yc.data<scalar_t>(), gc.data<scalar_t>(), out.data<scalar_t>(),
+                                                      rows, cols, log);
   });
   return dim_back(out, d, y.dim());
 }
@@ -177,8 +177,8 @@ void scatter_add_(const Tensor& acc, int64_t dim, const Tensor& index, const Ten
   int64_t outer, inner;
   split_dims(acc.shape(), d, outer, inner);
   GS_DISPATCH_ALL(acc.dtype(), "scatter_add_", [&] {
-    kernels::scatter_add<scalar_t>(acc.data<scalar_t>(), ic.data<int64_t>(), sc.data<scalar_t>(), outer,
-                                   acc.shape()[d], index.shape()[d], inner);
+    kernels::scatter_add<scalar_t>(acc.data<scalar_t>(), ic.data<int64_t>(), sc.data<scalar_t>(), outer, acc.shape()[d],
+                                   index.shape()[d], inner);
   });
 }
 
@@ -196,8 +196,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   int64_t outer, inner;
   split_dims(x.shape(), d, outer, inner);
   GS_DISPATCH_ALL(x.dtype(), "index_select", [&] {
-    kernels::index_select<scalar_t>(xc.data<scalar_t>(), ic.data<int64_t>(), out.data<scalar_t>(), outer,
-                                    x.shape()[d], index.numel(), inner);
+    kernels::index_select<scalar_t>(xc.data<scalar_t>(), ic.data<int64_t>(), out.data<scalar_t>(), outer, x.shape()[d],
+                                    index.numel(), inner);
   });
   return out;
 }
@@ -214,8 +214,8 @@ void index_add_(const Tensor& acc, int64_t dim, const Tensor& index, const Tenso
   int64_t outer, inner;
   split_dims(acc.shape(), d, outer, inner);
   GS_DISPATCH_ALL(acc.dtype(), "index_add_", [&] {
-    kernels::index_add<scalar_t>(acc.data<scalar_t>(), ic.data<int64_t>(), sc.data<scalar_t>(), outer,
-                                 acc.shape()[d], index.numel(), inner);
+    kernels::index_add<scalar_t>(acc.data<scalar_t>(), ic.data<int64_t>(), sc.data<scalar_t>(), outer, acc.shape()[d],
+                                 index.numel(), inner);
   });
 }
 

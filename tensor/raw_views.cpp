@@ -34,8 +34,8 @@ Shape infer_shape(const char* op, Shape shape, int64_t numel) {
              shape_str(shape).c_str(), (long long)numel);
     shape[infer] = numel / known;
   }
-  GS_CHECK(shape_numel(shape) == numel, "%s: shape %s is invalid for input of size %lld", op,
-           shape_str(shape).c_str(), (long long)numel);
+  GS_CHECK(shape_numel(shape) == numel, "%s: shape %s is invalid for input of size %lld", op, shape_str(shape).c_str(),
+           (long long)numel);
   return shape;
 }
 
@@ -187,8 +187,8 @@ Tensor expand(const Tensor& t, const Shape& shape_in) {
     GS_CHECK(shape[i] >= 0, "expand: invalid size %lld in %s", (long long)shape[i], shape_str(shape_in).c_str());
     if (i >= off) {
       int64_t src = t.shape()[i - off];
-      GS_CHECK(src == shape[i] || src == 1, "expand: the size %lld at dim %zu of %s cannot become %lld",
-               (long long)src, i - off, shape_str(t.shape()).c_str(), (long long)shape[i]);
+      GS_CHECK(src == shape[i] || src == 1, "expand: the size %lld at dim %zu of %s cannot become %lld", (long long)src,
+               i - off, shape_str(t.shape()).c_str(), (long long)shape[i]);
     }
   }
   return as_strided(t, shape, broadcast_strides(t.shape(), t.strides(), shape), t.offset());

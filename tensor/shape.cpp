@@ -36,8 +36,7 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
   for (size_t i = 0; i < n; ++i) {
     int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
     int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    GS_CHECK(da == db || da == 1 || db == 1,
-             "%s: shapes %s and %s cannot be broadcast (dim %zu: %lld vs %lld)", op,
+    GS_CHECK(da == db || da == 1 || db == 1, "%s: shapes %s and %s cannot be broadcast (dim %zu: %lld vs %lld)", op,
              shape_str(a).c_str(), shape_str(b).c_str(), i, (long long)da, (long long)db);
     out[i] = da == 1 ? db : da;
   }
@@ -55,8 +54,8 @@ Strides broadcast_strides(const Shape& shape, const Strides& strides, const Shap
 
 int normalize_dim(const char* op, int64_t dim, int64_t ndim) {
   int64_t lo = ndim == 0 ? -1 : -ndim, hi = ndim == 0 ? 0 : ndim - 1;
-  GS_CHECK(dim >= lo && dim <= hi, "%s: dim %lld out of range for a %lld-d tensor (expected %lld..%lld)",
-           op, (long long)dim, (long long)ndim, (long long)lo, (long long)hi);
+  GS_CHECK(dim >= lo && dim <= hi, "%s: dim %lld out of range for a %lld-d tensor (expected %lld..%lld)", op,
+           (long long)dim, (long long)ndim, (long long)lo, (long long)hi);
   return static_cast<int>(dim < 0 ? dim + (ndim == 0 ? 1 : ndim) : dim);
 }
 

@@ -31,7 +31,8 @@ Storage::~Storage() {
 
 // ---------------- handle ----------------
 TensorImpl& Tensor::impl() const {
-  if (!impl_) throw Error("tensor: use of an undefined tensor (default-constructed, or a gradient that was never computed)");
+  if (!impl_)
+    throw Error("tensor: use of an undefined tensor (default-constructed, or a gradient that was never computed)");
   return *impl_;
 }
 

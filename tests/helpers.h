@@ -73,15 +73,15 @@ inline void expect_close(const Tensor& actual, const Tensor& expected, double to
 #define EXPECT_GRADCHECK(fn, ...) EXPECT_TRUE(::gs::test::gradcheck_ok(fn, __VA_ARGS__))
 
 // Expects `stmt` to throw an exception whose what() contains `text`.
-#define EXPECT_THROW_MSG(stmt, text)                                                     \
-  do {                                                                                   \
-    bool thrown_ = false;                                                                \
-    try {                                                                                \
-      stmt;                                                                              \
-    } catch (const std::exception& e_) {                                                 \
-      thrown_ = true;                                                                    \
-      EXPECT_NE(std::string(e_.what()).find(text), std::string::npos)                    \
-          << "message was: " << e_.what() << "\nexpected to contain: " << (text);        \
-    }                                                                                    \
-    EXPECT_TRUE(thrown_) << #stmt " did not throw";                                      \
+#define EXPECT_THROW_MSG(stmt, text)                                              \
+  do {                                                                            \
+    bool thrown_ = false;                                                         \
+    try {                                                                         \
+      stmt;                                                                       \
+    } catch (const std::exception& e_) {                                          \
+      thrown_ = true;                                                             \
+      EXPECT_NE(std::string(e_.what()).find(text), std::string::npos)             \
+          << "message was: " << e_.what() << "\nexpected to contain: " << (text); \
+    }                                                                             \
+    EXPECT_TRUE(thrown_) << #stmt " did not throw";                               \
   } while (0)

@@ -93,21 +93,24 @@ Tensor div(const Tensor& a, double b) { return div(a, scalar_like(a, b)); }
 // z = -x;  dx -= g
 Tensor neg(const Tensor& x) {
   Tensor out = raw::unary(UnaryOp::Neg, x);
-  record(OpId::Neg, {x}, {out}, {}, [](BackwardContext& c) { c.accumulate(0, raw::unary(UnaryOp::Neg, c.grad_output())); });
+  record(OpId::Neg, {x}, {out}, {},
+         [](BackwardContext& c) { c.accumulate(0, raw::unary(UnaryOp::Neg, c.grad_output())); });
   return out;
 }
 
 // z = e^x;  dx += g * z
 Tensor exp(const Tensor& x) {
   Tensor out = raw::unary(UnaryOp::Exp, x);
-  record(OpId::Exp, {x}, {out}, {out}, [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::Mul, c.grad_output(), c.saved(0))); });
+  record(OpId::Exp, {x}, {out}, {out},
+         [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::Mul, c.grad_output(), c.saved(0))); });
   return out;
 }
 
 // z = log x;  dx += g / x
 Tensor log(const Tensor& x) {
   Tensor out = raw::unary(UnaryOp::Log, x);
-  record(OpId::Log, {x}, {out}, {x}, [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::Div, c.grad_output(), c.saved(0))); });
+  record(OpId::Log, {x}, {out}, {x},
+         [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::Div, c.grad_output(), c.saved(0))); });
   return out;
 }
 
@@ -123,7 +126,8 @@ Tensor sqrt(const Tensor& x) {
 // z = |x|;  dx += g * sign(x)   (0 at x = 0, as PyTorch)
 Tensor abs(const Tensor& x) {
   Tensor out = raw::unary(UnaryOp::Abs, x);
-  record(OpId::Abs, {x}, {out}, {x}, [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::AbsBackward, c.grad_output(), c.saved(0))); });
+  record(OpId::Abs, {x}, {out}, {x},
+         [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::AbsBackward, c.grad_output(), c.saved(0))); });
   return out;
 }
 
@@ -140,7 +144,8 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
 // z = max(x, 0);  dx += g * (x > 0)   (0 at x = 0, as PyTorch)
 Tensor relu(const Tensor& x) {
   Tensor out = raw::unary(UnaryOp::Relu, x);
-  record(OpId::Relu, {x}, {out}, {x}, [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::ReluBackward, c.grad_output(), c.saved(0))); });
+  record(OpId::Relu, {x}, {out}, {x},
+         [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::ReluBackward, c.grad_output(), c.saved(0))); });
   return out;
 }
 
@@ -156,23 +161,24 @@ Tensor leaky_relu(const Tensor& x, double slope) {
 // z = x Φ(x) (exact erf form);  dx += g * (Φ(x) + x φ(x))
 Tensor gelu(const Tensor& x) {
   Tensor out = raw::unary(UnaryOp::Gelu, x);
-  record(OpId::Gelu, {x}, {out}, {x}, [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::GeluBackward, c.grad_output(), c.saved(0))); });
+  record(OpId::Gelu, {x}, {out}, {x},
+         [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::GeluBackward, c.grad_output(), c.saved(0))); });
   return out;
 }
 
 // z = 1 / (1 + e^-x);  dx += g * z (1 - z)
 Tensor sigmoid(const Tensor& x) {
   Tensor out = raw::unary(UnaryOp::Sigmoid, x);
-  record(OpId::Sigmoid, {x}, {out}, {out}, [](BackwardContext& c) {
-    c.accumulate(0, bin(BinaryOp::SigmoidBackward, c.grad_output(), c.saved(0)));
-  });
+  record(OpId::Sigmoid, {x}, {out}, {out},
+         [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::SigmoidBackward, c.grad_output(), c.saved(0))); });
   return out;
 }
 
 // z = tanh x;  dx += g * (1 - z^2)
 Tensor tanh(const Tensor& x) {
   Tensor out = raw::unary(UnaryOp::Tanh, x);
-  record(OpId::Tanh, {x}, {out}, {out}, [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::TanhBackward, c.grad_output(), c.saved(0))); });
+  record(OpId::Tanh, {x}, {out}, {out},
+         [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::TanhBackward, c.grad_output(), c.saved(0))); });
   return out;
 }
 

@@ -51,9 +51,8 @@ Tensor softmax(const Tensor& x, int64_t dim) {
 // y = log_softmax(x);  dx += g - softmax(x) * sum(g)
 Tensor log_softmax(const Tensor& x, int64_t dim) {
   Tensor out = raw::softmax(x, dim, true);
-  record(OpId::LogSoftmax, {x}, {out}, {out}, [dim](BackwardContext& c) {
-    c.accumulate(0, raw::softmax_backward(c.saved(0), c.grad_output(), dim, true));
-  });
+  record(OpId::LogSoftmax, {x}, {out}, {out},
+         [dim](BackwardContext& c) { c.accumulate(0, raw::softmax_backward(c.saved(0), c.grad_output(), dim, true)); });
   return out;
 }
 
@@ -72,7 +71,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
   int64_t counted = 0;
   for (int64_t v : t.to_vector<int64_t>()) {
     if (v == opt.ignore_index) continue;
-    GS_CHECK(v >= 0 && v < C, "cross_entropy: target %lld is out of range for %lld classes", (long long)v, (long long)C);
+    GS_CHECK(v >= 0 && v < C, "cross_entropy: target %lld is out of range for %lld classes", (long long)v,
+             (long long)C);
     counted++;
   }
   Tensor per_row = empty({N}, {x.dtype(), x.device()});

@@ -7,9 +7,8 @@ namespace gs {
 // y = x viewed as `shape`;  dx += g reshaped back
 Tensor reshape(const Tensor& x, const Shape& shape) {
   Tensor out = raw::reshape(x, shape);
-  record(OpId::Reshape, {x}, {out}, {}, [](BackwardContext& c) {
-    c.accumulate(0, raw::reshape(c.grad_output(), c.input_shapes_[0]));
-  });
+  record(OpId::Reshape, {x}, {out}, {},
+         [](BackwardContext& c) { c.accumulate(0, raw::reshape(c.grad_output(), c.input_shapes_[0])); });
   return out;
 }
 
@@ -35,9 +34,8 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   Tensor out = raw::permute(x, dims);
   std::vector<int64_t> inverse(dims.size());
   for (size_t i = 0; i < dims.size(); ++i) inverse[normalize_dim("permute", dims[i], x.dim())] = i;
-  record(OpId::Permute, {x}, {out}, {}, [inverse](BackwardContext& c) {
-    c.accumulate(0, raw::permute(c.grad_output(), inverse));
-  });
+  record(OpId::Permute, {x}, {out}, {},
+         [inverse](BackwardContext& c) { c.accumulate(0, raw::permute(c.grad_output(), inverse)); });
   return out;
 }
 
@@ -67,9 +65,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   return slice(x, d, start, start + length, 1);
 }
 
-Tensor unsqueeze(const Tensor& x, int64_t dim) {
-  return reshape(x, raw::unsqueeze(x, dim).shape());
-}
+Tensor unsqueeze(const Tensor& x, int64_t dim) { return reshape(x, raw::unsqueeze(x, dim).shape()); }
 Tensor squeeze(const Tensor& x, int64_t dim) { return reshape(x, raw::squeeze(x, dim).shape()); }
 
 // y = x broadcast to shape;  dx += g summed over the broadcast dims

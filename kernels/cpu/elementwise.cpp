@@ -11,14 +11,31 @@
 namespace gs::kernels {
 
 const char* unary_op_name(UnaryOp op) {
-  static const char* names[] = {"neg", "exp", "log", "sqrt", "abs", "relu", "leaky_relu", "gelu",
-                                "sigmoid", "tanh", "clamp", "pow", "sign", "square", "copy"};
+  static const char* names[] = {"neg",     "exp",  "log",   "sqrt", "abs",  "relu",   "leaky_relu", "gelu",
+                                "sigmoid", "tanh", "clamp", "pow",  "sign", "square", "copy"};
   return names[static_cast<int>(op)];
 }
 const char* binary_op_name(BinaryOp op) {
-  static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt",
-                                "le", "gt", "ge", "relu_backward", "leaky_relu_backward", "gelu_backward",
-                                "sigmoid_backward", "tanh_backward", "abs_backward", "clamp_backward"};
+  static const char* names[] = {"add",
+                                "sub",
+                                "mul",
+                                "div",
+                                "pow",
+                                "maximum",
+                                "minimum",
+                                "eq",
+                                "ne",
+                                "lt",
+                                "le",
+                                "gt",
+                                "ge",
+                                "relu_backward",
+                                "leaky_relu_backward",
+                                "gelu_backward",
+                                "sigmoid_backward",
+                                "tanh_backward",
+                                "abs_backward",
+                                "clamp_backward"};
   return names[static_cast<int>(op)];
 }
 
@@ -77,8 +94,8 @@ template <class T> void unary_omp(UnaryOp op, const T* in, T* out, int64_t n, do
 
 // ---------- binary ----------
 template <class T>
-void binary_ref(BinaryOp op, const T* a, const int64_t* as, const T* b, const int64_t* bs, T* out,
-                const int64_t* shape, int ndim, double alpha, double beta) {
+void binary_ref(BinaryOp op, const T* a, const int64_t* as, const T* b, const int64_t* bs, T* out, const int64_t* shape,
+                int ndim, double alpha, double beta) {
   with_binary<T>(op, T(alpha), T(beta), [&](auto f) {
     int64_t n = numel_of(shape, ndim);
     if (n == 0) return;
@@ -104,8 +121,8 @@ bool is_scalar(const int64_t* strides, int ndim) {
 }
 
 template <class T>
-void binary_omp(BinaryOp op, const T* a, const int64_t* as, const T* b, const int64_t* bs, T* out,
-                const int64_t* shape, int ndim, double alpha, double beta) {
+void binary_omp(BinaryOp op, const T* a, const int64_t* as, const T* b, const int64_t* bs, T* out, const int64_t* shape,
+                int ndim, double alpha, double beta) {
   int64_t n = numel_of(shape, ndim);
   if (n == 0) return;
   bool a_flat = is_contiguous(as, shape, ndim), b_flat = is_contiguous(bs, shape, ndim);
@@ -176,8 +193,8 @@ template <class T> const VariantTable<BinaryFn<T>>& binary_table() {
 }
 
 template <class T>
-void where_cpu(const T* cond, const int64_t* cs, const T* a, const int64_t* as, const T* b, const int64_t* bs,
-               T* out, const int64_t* shape, int ndim) {
+void where_cpu(const T* cond, const int64_t* cs, const T* a, const int64_t* as, const T* b, const int64_t* bs, T* out,
+               const int64_t* shape, int ndim) {
   int64_t n = numel_of(shape, ndim);
   if (n == 0) return;
   StridedWalker<3> w{shape, ndim, {cs, as, bs}};
@@ -210,9 +227,9 @@ void copy_strided(const Tin* src, const int64_t* ss, Tout* dst, const int64_t* d
   });
 }
 
-#define GS_INSTANTIATE(T)                                                                                   \
-  template const VariantTable<UnaryFn<T>>& unary_table<T>();                                                \
-  template const VariantTable<BinaryFn<T>>& binary_table<T>();                                              \
+#define GS_INSTANTIATE(T)                                                                                      \
+  template const VariantTable<UnaryFn<T>>& unary_table<T>();                                                   \
+  template const VariantTable<BinaryFn<T>>& binary_table<T>();                                                 \
   template void where_cpu<T>(const T*, const int64_t*, const T*, const int64_t*, const T*, const int64_t*, T*, \
                              const int64_t*, int);
 GS_INSTANTIATE(float)

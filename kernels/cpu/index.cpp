@@ -43,10 +43,10 @@ void index_add(T* acc, const int64_t* index, const T* src, int64_t outer, int64_
     }
 }
 
-#define GS_INSTANTIATE(T)                                                                              \
-  template void gather<T>(const T*, const int64_t*, T*, int64_t, int64_t, int64_t, int64_t);           \
-  template void scatter_add<T>(T*, const int64_t*, const T*, int64_t, int64_t, int64_t, int64_t);      \
-  template void index_select<T>(const T*, const int64_t*, T*, int64_t, int64_t, int64_t, int64_t);     \
+#define GS_INSTANTIATE(T)                                                                          \
+  template void gather<T>(const T*, const int64_t*, T*, int64_t, int64_t, int64_t, int64_t);       \
+  template void scatter_add<T>(T*, const int64_t*, const T*, int64_t, int64_t, int64_t, int64_t);  \
+  template void index_select<T>(const T*, const int64_t*, T*, int64_t, int64_t, int64_t, int64_t); \
   template void index_add<T>(T*, const int64_t*, const T*, int64_t, int64_t, int64_t, int64_t);
 GS_INSTANTIATE(float)
 GS_INSTANTIATE(double)

@@ -21,6 +21,6 @@ inline bool mark_gradcheck_covered(OpId op) {
 
 }  // namespace gs::test
 
-#define GS_GRADCHECK_TEST(OP, NAME)                                                               \
+#define GS_GRADCHECK_TEST(OP, NAME)                                                                             \
   static const bool gs_gradcheck_registered_##OP##_##NAME = ::gs::test::mark_gradcheck_covered(::gs::OpId::OP); \
   TEST(Gradcheck_##OP, NAME)

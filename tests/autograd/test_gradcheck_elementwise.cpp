@@ -39,7 +39,9 @@ GS_GRADCHECK_TEST(Pow, TensorAndScalarExponent) {
   EXPECT_GRADCHECK([](const V& in) { return pow(in[0], 3.0); }, {rand64({5}, 4)});  // negative bases too
 }
 
-GS_GRADCHECK_TEST(Exp, Plain) { EXPECT_GRADCHECK([](const V& in) { return exp(in[0]); }, {transposed64({2, 3}, 1)}); }
+GS_GRADCHECK_TEST(Exp, Plain) {
+  EXPECT_GRADCHECK([](const V& in) { return exp(in[0]); }, {transposed64({2, 3}, 1)});
+}
 
 GS_GRADCHECK_TEST(Log, Positive) {
   EXPECT_GRADCHECK([](const V& in) { return log(in[0]); }, {strided64({3, 2}, 1, 0.2, 3)});
@@ -74,13 +76,17 @@ GS_GRADCHECK_TEST(LeakyRelu, AwayFromKink) {
   EXPECT_GRADCHECK([](const V& in) { return leaky_relu(in[0], 0.1); }, {transposed64({3, 4}, 1, -2, 2, 0.05)});
 }
 
-GS_GRADCHECK_TEST(Gelu, Plain) { EXPECT_GRADCHECK([](const V& in) { return gelu(in[0]); }, {rand64({3, 4}, 1, -3, 3)}); }
+GS_GRADCHECK_TEST(Gelu, Plain) {
+  EXPECT_GRADCHECK([](const V& in) { return gelu(in[0]); }, {rand64({3, 4}, 1, -3, 3)});
+}
 
 GS_GRADCHECK_TEST(Sigmoid, Plain) {
   EXPECT_GRADCHECK([](const V& in) { return sigmoid(in[0]); }, {transposed64({3, 4}, 1, -4, 4)});
 }
 
-GS_GRADCHECK_TEST(Tanh, Plain) { EXPECT_GRADCHECK([](const V& in) { return tanh(in[0]); }, {strided64({2, 3}, 1)}); }
+GS_GRADCHECK_TEST(Tanh, Plain) {
+  EXPECT_GRADCHECK([](const V& in) { return tanh(in[0]); }, {strided64({2, 3}, 1)});
+}
 
 GS_GRADCHECK_TEST(Where, BroadcastCondition) {
   Tensor cond = from_vector<int64_t>({1, 0, 0, 1}, {4});

@@ -113,15 +113,19 @@ TEST(CrossEntropy, KnownValuesAndErrors) {
   EXPECT_NEAR(cross_entropy(logits, from_vector<int64_t>({0, 3}, {2})).item(), std::log(4.0), 1e-12);
   // All rows ignored: the mean is nan, as PyTorch.
   EXPECT_TRUE(std::isnan(cross_entropy(logits, from_vector<int64_t>({-100, -100}, {2})).item()));
-  EXPECT_THROW_MSG(cross_entropy(logits, from_vector<int64_t>({0, 4}, {2})), "cross_entropy: target 4 is out of range for 4 classes");
-  EXPECT_THROW_MSG(cross_entropy(logits, from_vector<double>({0, 1}, {2})), "cross_entropy: target must have dtype i64");
-  EXPECT_THROW_MSG(cross_entropy(zeros({2, 4, 1}), from_vector<int64_t>({0, 1}, {2})), "cross_entropy: logits must be (N, C)");
+  EXPECT_THROW_MSG(cross_entropy(logits, from_vector<int64_t>({0, 4}, {2})),
+                   "cross_entropy: target 4 is out of range for 4 classes");
+  EXPECT_THROW_MSG(cross_entropy(logits, from_vector<double>({0, 1}, {2})),
+                   "cross_entropy: target must have dtype i64");
+  EXPECT_THROW_MSG(cross_entropy(zeros({2, 4, 1}), from_vector<int64_t>({0, 1}, {2})),
+                   "cross_entropy: logits must be (N, C)");
   EXPECT_THROW_MSG(cross_entropy(logits, from_vector<int64_t>({0}, {1})), "cross_entropy: target [1] must be (N)");
 }
 
 GS_GRADCHECK_TEST(MseLoss, Reductions) {
   for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
-    EXPECT_GRADCHECK([r](const V& in) { return mse_loss(in[0], in[1], r); }, {rand64({3, 4}, 1), transposed64({3, 4}, 2)});
+    EXPECT_GRADCHECK([r](const V& in) { return mse_loss(in[0], in[1], r); },
+                     {rand64({3, 4}, 1), transposed64({3, 4}, 2)});
   }
   Tensor a = from_vector<double>({1, 2}, {2}), b = from_vector<double>({3, 2}, {2});
   EXPECT_EQ(mse_loss(a, b).item(), 2.0);

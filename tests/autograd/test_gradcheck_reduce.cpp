@@ -77,7 +77,7 @@ TEST(Reductions, Argmax) {
   Tensor a1 = argmax(y, 1);
   EXPECT_EQ(a1.shape(), (Shape{2, 4}));
   for (int64_t v : a1.to_vector<int64_t>()) EXPECT_EQ(v, 2);
-  EXPECT_EQ(argmax(from_vector<float>({1, 5, 5}, {3}), 0).item(), 1);  // first of ties, as PyTorch
+  EXPECT_EQ(argmax(from_vector<float>({1, 5, 5}, {3}), 0).item(), 1);    // first of ties, as PyTorch
   EXPECT_EQ(argmax(from_vector<float>({1, NAN, 5}, {3}), 0).item(), 1);  // NaN is the max, as PyTorch
 }
 

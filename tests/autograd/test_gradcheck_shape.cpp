@@ -50,8 +50,11 @@ GS_GRADCHECK_TEST(Contiguous, FromTransposed) {
 
 GS_GRADCHECK_TEST(Cat, MixedInputs) {
   Tensor constant = rand64({2, 3}, 9).detach();  // needs no grad
-  EXPECT_GRADCHECK([constant](const V& in) { return cat({in[0], constant, in[1]}, 1); },
-                   {rand64({2, 2}, 1), transposed64({2, 4}, 2)});
+  EXPECT_GRADCHECK(
+      [constant](const V& in) {
+        return cat({in[0], constant, in[1]}, 1);
+      },
+      {rand64({2, 2}, 1), transposed64({2, 4}, 2)});
   EXPECT_GRADCHECK([](const V& in) { return cat({in[0], in[0]}, 0); }, {rand64({2, 3}, 3)});
 }
 

@@ -5,10 +5,10 @@
 TEST(OpCoverage, EveryOpHasAGradcheckTest) {
   std::string missing;
   int count = 0;
-#define GS_CHECK_COVERED(name, str, kind)                                                  \
-  if (!::gs::test::gradcheck_covered_ops().count(::gs::OpId::name)) {                     \
+#define GS_CHECK_COVERED(name, str, kind)                                               \
+  if (!::gs::test::gradcheck_covered_ops().count(::gs::OpId::name)) {                   \
     missing += std::string(missing.empty() ? "" : ", ") + #name + " (\"" + str + "\")"; \
-  }                                                                                        \
+  }                                                                                     \
   count++;
   GS_OP_LIST(GS_CHECK_COVERED)
 #undef GS_CHECK_COVERED

@@ -86,8 +86,10 @@ TEST(Tape, DetachCutsTheGraph) {
 TEST(Tape, NonScalarOutputNeedsASeed) {
   Tensor x = leaf({1, 2, 3});
   Tensor y = mul(x, x);
-  EXPECT_THROW_MSG(backward(y), "backward: output of shape [3] is not a scalar; pass a seed gradient of the same shape");
-  EXPECT_THROW_MSG(backward(y, from_vector<double>({1, 1}, {2})), "backward: seed gradient shape [2] does not match output shape [3]");
+  EXPECT_THROW_MSG(backward(y),
+                   "backward: output of shape [3] is not a scalar; pass a seed gradient of the same shape");
+  EXPECT_THROW_MSG(backward(y, from_vector<double>({1, 1}, {2})),
+                   "backward: seed gradient shape [2] does not match output shape [3]");
   backward(y, from_vector<double>({1, 0, -1}, {3}));
   EXPECT_EQ(vec(x.grad()), (std::vector<double>{2, 0, -6}));
 }
@@ -202,8 +204,8 @@ TEST(Tape, TensorUsedTwiceGetsBothPaths) {
   backward(sum(add(mul(x, x), exp(x))));
   EXPECT_NEAR(x.grad().item(), 6 + std::exp(3.0), 1e-12);
   Tensor a = leaf({2});
-  Tensor b = mul(a, a);   // 4
-  Tensor c = mul(b, a);   // a^3 via b and a
+  Tensor b = mul(a, a);  // 4
+  Tensor c = mul(b, a);  // a^3 via b and a
   backward(sum(add(c, b)));
   EXPECT_NEAR(a.grad().item(), 3 * 4 + 2 * 2, 1e-12);
 }

@@ -36,7 +36,8 @@ template <class T>
   for (size_t i = 0; i < got.size(); ++i) {
     double a = got[i], b = want[i];
     if (std::isnan(a) || std::isnan(b)) {
-      if (std::isnan(a) != std::isnan(b)) return ::testing::AssertionFailure() << "element " << i << ": " << a << " vs " << b;
+      if (std::isnan(a) != std::isnan(b))
+        return ::testing::AssertionFailure() << "element " << i << ": " << a << " vs " << b;
       continue;
     }
     if (std::isinf(a) || std::isinf(b)) {
@@ -49,16 +50,30 @@ template <class T>
   return ::testing::AssertionSuccess();
 }
 
-const std::vector<UnaryOp> kUnaryOps = {UnaryOp::Neg,  UnaryOp::Exp,     UnaryOp::Log,       UnaryOp::Sqrt,
-                                        UnaryOp::Abs,  UnaryOp::Relu,    UnaryOp::LeakyRelu, UnaryOp::Gelu,
-                                        UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Clamp,     UnaryOp::PowScalar,
-                                        UnaryOp::Sign, UnaryOp::Square,  UnaryOp::Copy};
-const std::vector<BinaryOp> kBinaryOps = {
-    BinaryOp::Add,          BinaryOp::Sub,          BinaryOp::Mul,          BinaryOp::Div,
-    BinaryOp::Pow,          BinaryOp::Maximum,      BinaryOp::Minimum,      BinaryOp::Eq,
-    BinaryOp::Ne,           BinaryOp::Lt,           BinaryOp::Le,           BinaryOp::Gt,
-    BinaryOp::Ge,           BinaryOp::ReluBackward, BinaryOp::LeakyReluBackward, BinaryOp::GeluBackward,
-    BinaryOp::SigmoidBackward, BinaryOp::TanhBackward, BinaryOp::AbsBackward, BinaryOp::ClampBackward};
+const std::vector<UnaryOp> kUnaryOps = {UnaryOp::Neg,     UnaryOp::Exp,    UnaryOp::Log,       UnaryOp::Sqrt,
+                                        UnaryOp::Abs,     UnaryOp::Relu,   UnaryOp::LeakyRelu, UnaryOp::Gelu,
+                                        UnaryOp::Sigmoid, UnaryOp::Tanh,   UnaryOp::Clamp,     UnaryOp::PowScalar,
+                                        UnaryOp::Sign,    UnaryOp::Square, UnaryOp::Copy};
+const std::vector<BinaryOp> kBinaryOps = {BinaryOp::Add,
+                                          BinaryOp::Sub,
+                                          BinaryOp::Mul,
+                                          BinaryOp::Div,
+                                          BinaryOp::Pow,
+                                          BinaryOp::Maximum,
+                                          BinaryOp::Minimum,
+                                          BinaryOp::Eq,
+                                          BinaryOp::Ne,
+                                          BinaryOp::Lt,
+                                          BinaryOp::Le,
+                                          BinaryOp::Gt,
+                                          BinaryOp::Ge,
+                                          BinaryOp::ReluBackward,
+                                          BinaryOp::LeakyReluBackward,
+                                          BinaryOp::GeluBackward,
+                                          BinaryOp::SigmoidBackward,
+                                          BinaryOp::TanhBackward,
+                                          BinaryOp::AbsBackward,
+                                          BinaryOp::ClampBackward};
 
 template <class T> void check_unary() {
   const auto& table = unary_table<T>();
@@ -75,7 +90,8 @@ template <class T> void check_unary() {
         double alpha = op == UnaryOp::Clamp ? -0.5 : (op == UnaryOp::PowScalar ? 2.5 : 0.1), beta = 0.75;
         fn(op, in.data(), got.data(), n, alpha, beta);
         ref(op, in.data(), want.data(), n, alpha, beta);
-        EXPECT_TRUE(all_close(got, want, tol<T>())) << "unary " << unary_op_name(op) << " variant " << name << " n=" << n;
+        EXPECT_TRUE(all_close(got, want, tol<T>()))
+            << "unary " << unary_op_name(op) << " variant " << name << " n=" << n;
       }
     }
   }
@@ -129,7 +145,8 @@ template <class T> void check_binary() {
         int64_t n = shape_numel(out_shape);
         std::vector<T> got(n, T(-7)), want(n, T(-7));
         fn(op, a.data(), as.data(), b.data(), bs.data(), got.data(), out_shape.data(), (int)out_shape.size(), 0.1, 0.5);
-        ref(op, a.data(), as.data(), b.data(), bs.data(), want.data(), out_shape.data(), (int)out_shape.size(), 0.1, 0.5);
+        ref(op, a.data(), as.data(), b.data(), bs.data(), want.data(), out_shape.data(), (int)out_shape.size(), 0.1,
+            0.5);
         EXPECT_TRUE(all_close(got, want, tol<T>()))
             << "binary " << binary_op_name(op) << " variant " << name << " case " << c.what;
       }
@@ -141,7 +158,7 @@ template <class T> void check_reduce() {
   struct Case {
     int64_t outer, r, inner;
   };
-  const std::vector<Case> cases = {{1, 1, 1},  {3, 7, 1},     {2, 5, 3},   {4, 0, 3},   {0, 3, 2},
+  const std::vector<Case> cases = {{1, 1, 1}, {3, 7, 1},    {2, 5, 3},     {4, 0, 3},    {0, 3, 2},
                                    {1, 0, 1}, {64, 100, 7}, {16, 3000, 1}, {8, 50, 100}, {1, 1, 40000}};
   const auto& table = reduce_table<T>();
   ASSERT_GE(table.names().size(), 2u);
@@ -262,7 +279,8 @@ namespace {
 // Restores the default selection even when an assertion fails.
 struct SelectionReset {
   ~SelectionReset() {
-    for (const char* op : {"unary", "binary", "reduce", "matmul", "softmax", "softmax_backward"}) select_variant(op, "");
+    for (const char* op : {"unary", "binary", "reduce", "matmul", "softmax", "softmax_backward"})
+      select_variant(op, "");
   }
 };
 }  // namespace

@@ -20,7 +20,7 @@ TEST(Allocator, InUseAndPeakCounters) {
   AllocatorStats before = alloc.stats();
   alloc.reset_peak();
   {
-    Tensor a = empty({1000});  // 4000 bytes -> 4032
+    Tensor a = empty({1000});               // 4000 bytes -> 4032
     Tensor b = empty({500}, {DType::F64});  // 4000 -> 4032
     AllocatorStats during = alloc.stats();
     EXPECT_EQ(during.bytes_in_use - before.bytes_in_use, 8064);

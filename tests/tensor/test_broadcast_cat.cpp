@@ -10,7 +10,8 @@ TEST(Broadcast, Shapes) {
   EXPECT_EQ(broadcast_shapes("op", {2, 3, 4}, {4}), (Shape{2, 3, 4}));
   EXPECT_EQ(broadcast_shapes("op", {}, {2, 2}), (Shape{2, 2}));
   EXPECT_EQ(broadcast_shapes("op", {5, 1, 0}, {1, 3, 1}), (Shape{5, 3, 0}));
-  EXPECT_THROW_MSG(broadcast_shapes("add", {2, 3}, {4}), "add: shapes [2,3] and [4] cannot be broadcast (dim 1: 3 vs 4)");
+  EXPECT_THROW_MSG(broadcast_shapes("add", {2, 3}, {4}),
+                   "add: shapes [2,3] and [4] cannot be broadcast (dim 1: 3 vs 4)");
   EXPECT_THROW_MSG(raw::binary(raw::BinaryOp::Mul, zeros({2, 3}), zeros({3, 2})), "mul: shapes [2,3] and [3,2]");
   EXPECT_EQ(broadcast_strides({3, 1}, {1, 1}, {2, 3, 4}), (Strides{0, 1, 0}));
 }
@@ -26,7 +27,8 @@ TEST(Broadcast, BinaryValues) {
   // A transposed (non-contiguous) operand gives the same values as its contiguous copy.
   Tensor m = raw::reshape(arange(0, 6), {2, 3});
   Tensor t = raw::transpose(m, 0, 1);
-  test::expect_close(raw::binary(raw::BinaryOp::Mul, t, t), raw::binary(raw::BinaryOp::Mul, raw::contiguous(t), raw::contiguous(t)), 0);
+  test::expect_close(raw::binary(raw::BinaryOp::Mul, t, t),
+                     raw::binary(raw::BinaryOp::Mul, raw::contiguous(t), raw::contiguous(t)), 0);
   // In-place add broadcasts the source only.
   Tensor acc = zeros({2, 3});
   raw::add_(acc, from_vector<float>({1, 2, 3}, {3}), 2.0);
@@ -52,7 +54,8 @@ TEST(CatStack, Values) {
 
 TEST(CatStack, Errors) {
   Tensor a = zeros({2, 2});
-  EXPECT_THROW_MSG(raw::cat({a, zeros({3, 3})}, 0), "cat: tensor 1 has shape [3,3], which does not match [2,2] outside dim 0");
+  EXPECT_THROW_MSG(raw::cat({a, zeros({3, 3})}, 0),
+                   "cat: tensor 1 has shape [3,3], which does not match [2,2] outside dim 0");
   EXPECT_THROW_MSG(raw::cat({a, zeros({2})}, 0), "cat: tensor 1 has 1 dims");
   EXPECT_THROW_MSG(raw::cat({a, zeros({2, 2}, {DType::F64})}, 0), "cat: dtype mismatch");
   EXPECT_THROW_MSG(raw::cat({}, 0), "cat: expected at least one tensor");

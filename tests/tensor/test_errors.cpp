@@ -13,7 +13,8 @@ TEST(Errors, OpNameAndShapes) {
   EXPECT_THROW_MSG(raw::mm(zeros({2}), zeros({2, 2})), "matmul: mm expects 2-d operands, got [2] and [2,2]");
   EXPECT_THROW_MSG(raw::gather(zeros({2, 3}), 1, from_vector<int64_t>({0, 5, 0, 1, 1, 1}, {2, 3})),
                    "gather: index 5 is out of range for dim 1 of size 3");
-  EXPECT_THROW_MSG(raw::index_select(zeros({2, 3}), 0, zeros({2})), "index_select: index must have dtype i64, got f32[2]");
+  EXPECT_THROW_MSG(raw::index_select(zeros({2, 3}), 0, zeros({2})),
+                   "index_select: index must have dtype i64, got f32[2]");
 }
 
 TEST(Errors, DimOutOfRange) {
@@ -48,7 +49,8 @@ TEST(Errors, CudaDeviceWithoutBackend) {
     return;
   }
   // With a CUDA backend, mixing devices is the error.
-  EXPECT_THROW_MSG(raw::binary(raw::BinaryOp::Add, zeros({2}), on_gpu), "expected all tensors on one device, got cpu and cuda:0");
+  EXPECT_THROW_MSG(raw::binary(raw::BinaryOp::Add, zeros({2}), on_gpu),
+                   "expected all tensors on one device, got cpu and cuda:0");
 }
 
 TEST(Errors, DeviceParse) {
