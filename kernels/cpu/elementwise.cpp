@@ -99,7 +99,7 @@ void binary_ref(BinaryOp op, const T* a, const int64_t* as, const T* b, const in
   with_binary<T>(op, T(alpha), T(beta), [&](auto f) {
     int64_t n = numel_of(shape, ndim);
     if (n == 0) return;
-    StridedWalker<2> w{shape, ndim, {as, bs}};
+    StridedWalker<2> w{shape, ndim, {as, bs}, {}};
     w.seek(0);
     for (int64_t i = 0; i < n; ++i, w.next()) out[i] = f(a[w.off[0]], b[w.off[1]]);
   });
@@ -197,7 +197,7 @@ void where_cpu(const T* cond, const int64_t* cs, const T* a, const int64_t* as, 
                const int64_t* shape, int ndim) {
   int64_t n = numel_of(shape, ndim);
   if (n == 0) return;
-  StridedWalker<3> w{shape, ndim, {cs, as, bs}};
+  StridedWalker<3> w{shape, ndim, {cs, as, bs}, {}};
   w.seek(0);
   for (int64_t i = 0; i < n; ++i, w.next()) out[i] = cond[w.off[0]] != T(0) ? a[w.off[1]] : b[w.off[2]];
 }

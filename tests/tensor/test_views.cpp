@@ -150,3 +150,16 @@ TEST(Views, ContiguousCopiesOnlyWhenNeeded) {
   EXPECT_TRUE(raw::slice(x, 0, 1, 3).is_contiguous());
   EXPECT_FALSE(raw::slice(x, 1, 1, 3).is_contiguous());
 }
+
+TEST(Views, LargeStridedCopies) {
+  // Above the kernels' parallel threshold: every thread's block of rows lands in the right place.
+  Tensor x = grid(300, 301);
+  Tensor c = raw::contiguous(raw::transpose(x, 0, 1));  // [301,300]
+  auto v = c.to_vector<float>();
+  bool ok = true;
+  for (int64_t i = 0; i < 301 && ok; ++i)
+    for (int64_t j = 0; j < 300 && ok; ++j) ok = v[i * 300 + j] == float(j * 301 + i);
+  EXPECT_TRUE(ok);
+  Tensor s = raw::contiguous(raw::slice(x, 1, 0, 301, 3));  // [300,101], stride 3 inside rows
+  EXPECT_EQ(s.to_vector<float>()[5 * 101 + 7], float(5 * 301 + 21));
+}
