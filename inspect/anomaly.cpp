@@ -1,0 +1,133 @@
+// The NaN/Inf origin detector: tape hooks that test every output and every input gradient.
+#include "inspect/anomaly.h"
+
+#include "inspect/stats.h"
+
+namespace gs::inspect {
+
+std::string AnomalyReport::message() const {
+  std::string text = format("non-finite %s at step %lld: %s%s (%s) tape entry #%lld, %s %d: %s",
+                            backward ? "gradient in backward" : "forward output", (long long)step, op.c_str(),
+                            backward ? " backward" : "", module.empty() ? "no module" : module.c_str(), (long long)entry,
+                            backward ? "gradient of input" : "output", output_index, output.c_str());
+  for (const auto& line : inputs) text += "\n  " + line;
+  if (non_finite_inputs.empty()) {
+    text += backward ? "\n  every incoming gradient and saved tensor was finite: this backward formula made it"
+                     : "\n  every input was finite: this op made it";
+  }
+  return text;
+}
+
+AnomalyDetector::AnomalyDetector(bool throw_on_first) : throw_on_first_(throw_on_first) {
+  forward_hook_ = add_forward_hook([this](const Entry& e, const std::vector<Tensor>& outs) { on_forward(e, outs); });
+  backward_hook_ = add_backward_hook([this](const Entry& e, const std::vector<Tensor>& gout,
+                                            const std::vector<Tensor>& gin) { on_backward(e, gout, gin); });
+}
+
+AnomalyDetector::~AnomalyDetector() {
+  remove_hook(forward_hook_);
+  remove_hook(backward_hook_);
+}
+
+void AnomalyDetector::watch_parameters(const std::vector<std::pair<std::string, Tensor>>& named) {
+  for (const auto& [name, t] : named) {
+    if (t.impl().autograd) parameters_[t.impl().autograd.get()] = {name, t};
+  }
+}
+
+void AnomalyDetector::set_step(int64_t step) {
+  step_ = step;
+  produced_.clear();
+}
+
+namespace {
+std::string tensor_line(const std::string& label, const Tensor& t, bool& non_finite) {
+  TensorStats s = tensor_stats(t, false);
+  non_finite = s.non_finite() > 0;
+  return format("%s %s: %s, %s", label.c_str(), shape_str(t.shape()).c_str(),
+                non_finite ? "ALREADY NON-FINITE" : "finite", s.str().c_str());
+}
+}  // namespace
+
+std::string AnomalyDetector::describe_input(const std::shared_ptr<AutogradMeta>& meta, bool& non_finite) const {
+  non_finite = false;
+  if (!meta) return "needs no grad (data or constant; see the saved tensors below)";
+  if (auto p = parameters_.find(meta.get()); p != parameters_.end()) {
+    return tensor_line("parameter " + p->second.first, p->second.second, non_finite);
+  }
+  if (auto it = produced_.find(meta.get()); it != produced_.end() && it->second.meta.lock() == meta) {
+    return "output of " + it->second.what + ": finite (checked when it was made)";
+  }
+  return meta->name.empty() ? "a leaf tensor that requires grad" : "leaf " + meta->name;
+}
+
+void AnomalyDetector::found(AnomalyReport report) {
+  if (!first_) first_ = report;
+  if (throw_on_first_) throw AnomalyError(std::move(report));
+}
+
+void AnomalyDetector::on_forward(const Entry& entry, const std::vector<Tensor>& outputs) {
+  if (!enabled_ || first_) return;
+  for (size_t o = 0; o < outputs.size(); ++o) {
+    if (all_finite(outputs[o])) continue;
+    AnomalyReport r;
+    r.op = op_name(entry.op);
+    r.module = entry.scope;
+    r.step = step_;
+    r.entry = entry.seq;
+    r.output_index = int(o);
+    r.output = format("%s %s", shape_str(outputs[o].shape()).c_str(), tensor_stats(outputs[o], false).str().c_str());
+    for (size_t i = 0; i < entry.inputs.size(); ++i) {
+      bool bad = false;
+      r.inputs.push_back(format("input %zu %s: ", i, shape_str(entry.input_shapes[i]).c_str()) +
+                         describe_input(entry.inputs[i], bad));
+      if (bad) r.non_finite_inputs.push_back(int(r.inputs.size() - 1));
+    }
+    for (size_t i = 0; i < entry.saved.size(); ++i) {
+      if (!entry.saved[i].defined() || entry.saved[i].dtype() == DType::I64) continue;
+      bool bad = false;
+      r.inputs.push_back(tensor_line(format("saved %zu", i), entry.saved[i], bad));
+      if (bad) r.non_finite_inputs.push_back(int(r.inputs.size() - 1));
+    }
+    found(std::move(r));
+    return;
+  }
+  std::string what = format("#%lld %s (%s)", (long long)entry.seq, op_name(entry.op), entry.scope.c_str());
+  for (const auto& out : outputs) {
+    const auto& meta = out.impl().autograd;
+    if (meta) produced_[meta.get()] = {meta, entry.seq, what};
+  }
+}
+
+void AnomalyDetector::on_backward(const Entry& entry, const std::vector<Tensor>& grad_outputs,
+                                  const std::vector<Tensor>& grad_inputs) {
+  if (!enabled_ || first_) return;
+  for (size_t i = 0; i < grad_inputs.size(); ++i) {
+    if (!grad_inputs[i].defined() || all_finite(grad_inputs[i])) continue;
+    AnomalyReport r;
+    r.backward = true;
+    r.op = op_name(entry.op);
+    r.module = entry.scope;
+    r.step = step_;
+    r.entry = entry.seq;
+    r.output_index = int(i);
+    r.output = format("%s %s", shape_str(grad_inputs[i].shape()).c_str(), tensor_stats(grad_inputs[i], false).str().c_str());
+    for (size_t o = 0; o < grad_outputs.size(); ++o) {
+      bool bad = false;
+      r.inputs.push_back(tensor_line(format("incoming gradient of output %zu", o), grad_outputs[o], bad));
+      if (bad) r.non_finite_inputs.push_back(int(r.inputs.size() - 1));
+    }
+    // Saved tensors are gone once the entry is freed; the context's copy is what ran, but the
+    // entry still holds them while its hooks run (they are cleared afterwards).
+    for (size_t s = 0; s < entry.saved.size(); ++s) {
+      if (!entry.saved[s].defined() || entry.saved[s].dtype() == DType::I64) continue;
+      bool bad = false;
+      r.inputs.push_back(tensor_line(format("saved %zu", s), entry.saved[s], bad));
+      if (bad) r.non_finite_inputs.push_back(int(r.inputs.size() - 1));
+    }
+    found(std::move(r));
+    return;
+  }
+}
+
+}  // namespace gs::inspect

@@ -1,0 +1,323 @@
+// The Inspector: hooks, per-step records and the sinks (TensorBoard, probes.jsonl, console).
+#include "inspect/probes.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "autograd/tape.h"
+#include "tensor/raw_ops.h"
+
+namespace gs::inspect {
+
+using nlohmann::json;
+
+bool matches_any(const std::vector<std::string>& patterns, const std::string& name) {
+  if (patterns.empty()) return true;
+  for (const auto& p : patterns) {
+    if (fnmatch(p.c_str(), name.c_str(), 0) == 0) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> split_patterns(const std::vector<std::string>& flags) {
+  std::vector<std::string> out;
+  for (const auto& flag : flags) {
+    size_t start = 0;
+    while (start <= flag.size()) {
+      size_t comma = flag.find(',', start);
+      if (comma == std::string::npos) comma = flag.size();
+      if (comma > start) out.push_back(flag.substr(start, comma - start));
+      start = comma + 1;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+std::string module_of(const std::string& param_name) {
+  size_t dot = param_name.rfind('.');
+  return dot == std::string::npos ? "" : param_name.substr(0, dot);
+}
+
+// sqrt(sum (a - b)^2) over two same-shaped tensors, in double, reading only.
+double distance(const Tensor& a, const Tensor& b) {
+  Tensor ca = raw::contiguous(a), cb = raw::contiguous(b);
+  double sum = 0;
+  int64_t n = ca.numel();
+  if (ca.dtype() == DType::F32) {
+    const float *pa = ca.data<float>(), *pb = cb.data<float>();
+    for (int64_t i = 0; i < n; ++i) sum += (double(pa[i]) - pb[i]) * (double(pa[i]) - pb[i]);
+  } else {
+    const double *pa = ca.data<double>(), *pb = cb.data<double>();
+    for (int64_t i = 0; i < n; ++i) sum += (pa[i] - pb[i]) * (pa[i] - pb[i]);
+  }
+  return std::sqrt(sum);
+}
+
+json stats_json(const TensorStats& s, bool activation) {
+  auto num = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
+  json j{{"mean", num(s.mean)}, {"std", num(s.std)}, {"nan", s.nan}, {"inf", s.pos_inf + s.neg_inf}};
+  if (activation) {
+    j["min"] = num(s.min);
+    j["max"] = num(s.max);
+    j["zero_fraction"] = s.fraction_zero();
+  } else {
+    j["norm"] = num(s.norm);
+    j["max_abs"] = num(s.max_abs);
+  }
+  return j;
+}
+
+}  // namespace
+
+io::HistogramSummary histogram_summary(const TensorStats& s) {
+  io::HistogramSummary h;
+  const auto& edges = histogram_upper_edges();
+  h.min = s.min;
+  h.max = s.max;
+  h.num = double(s.finite);
+  h.sum = s.sum;
+  h.sum_squares = s.sum_squares;
+  h.bucket_limit.assign(edges.begin(), edges.end());
+  h.bucket.assign(s.histogram.begin(), s.histogram.end());
+  return h;
+}
+
+Inspector::Inspector(nn::ModulePtr model, ProbeOptions options) : model_(std::move(model)), options_(std::move(options)) {
+  GS_CHECK(options_.every >= 0, "probes: --probe-every must be >= 0, got %lld", (long long)options_.every);
+  if (options_.every > 0) {
+    for (auto& [path, module] : model_->named_modules()) {
+      if (path.empty() || !matches_any(options_.patterns, path)) continue;
+      int index = int(modules_.size());
+      modules_.push_back({path, module->type_name()});
+      int id = module->register_forward_hook([this, index](nn::Module&, const Tensor&, const Tensor& output) {
+        if (!sampling_) return;
+        ModuleProbe& m = modules_[index];
+        m.act = tensor_stats(output, options_.histograms);
+        m.has_act = true;
+        if (!output.requires_grad() || !GradMode::is_enabled()) return;
+        Tensor out = output;
+        register_hook(out, [this, index](const Tensor& grad) {
+          if (sampling_) {
+            modules_[index].grad = tensor_stats(grad, options_.histograms);
+            modules_[index].has_grad = true;
+          }
+          return Tensor();  // keep the gradient as it is
+        });
+      });
+      forward_hooks_.emplace_back(module.get(), id);
+    }
+    NoGradGuard no_grad;
+    for (auto& [name, p] : model_->named_parameters()) {
+      if (!matches_any(options_.patterns, name) && !matches_any(options_.patterns, module_of(name))) continue;
+      ParamProbe probe;
+      probe.name = name;
+      probe.param = p;
+      probe.init = raw::clone(p);
+      params_.push_back(std::move(probe));
+    }
+    GS_CHECK(!modules_.empty() || !params_.empty(), "probes: no module or parameter matches --probe %s",
+             options_.patterns.empty() ? "" : options_.patterns[0].c_str());
+  }
+  if (active()) {
+    anomaly_ = std::make_unique<AnomalyDetector>(true);
+    anomaly_->watch_parameters(model_->named_parameters());
+    anomaly_->set_enabled(false);
+  }
+  if (options_.every > 0 && !options_.tensorboard_dir.empty()) {
+    tensorboard_ = std::make_unique<io::EventWriter>(options_.tensorboard_dir);
+  }
+  if (options_.every > 0 && !options_.jsonl_path.empty()) {
+    jsonl_.open(options_.jsonl_path, options_.append ? std::ios::app : std::ios::trunc);
+    GS_CHECK(jsonl_.good(), "probes: cannot write '%s'", options_.jsonl_path.c_str());
+  }
+  epoch_dead_.assign(modules_.size(), 0);
+  epoch_grad_sq_.assign(params_.size(), 0);
+  epoch_update_sq_.assign(params_.size(), 0);
+  epoch_weight_sq_.assign(params_.size(), 0);
+}
+
+Inspector::~Inspector() {
+  for (auto& [module, id] : forward_hooks_) module->remove_forward_hook(id);
+}
+
+void Inspector::begin_step(int64_t step) {
+  sampling_ = options_.every > 0 && step % options_.every == 0;
+  step_ = StepProbe{};
+  step_.step = step;
+  for (auto& m : modules_) m.has_act = m.has_grad = false;
+  for (auto& p : params_) p.has_grad = p.has_update = false;
+  if (anomaly_) {
+    anomaly_->set_step(step);
+    anomaly_->set_enabled(sampling_ || options_.detect_anomaly);
+  }
+}
+
+void Inspector::after_forward(const Tensor& loss) {
+  if (sampling_) step_.loss = loss.item();
+}
+
+void Inspector::after_backward() {
+  if (!sampling_) return;
+  double total = 0;
+  for (auto& p : params_) {
+    Tensor g = p.param.grad();
+    if (!g.defined()) continue;
+    p.grad = tensor_stats(g, options_.histograms);
+    p.has_grad = true;
+    total += p.grad.sum_squares;
+  }
+  step_.grad_norm = std::sqrt(total);
+}
+
+void Inspector::after_clip() {
+  if (!sampling_) return;
+  double total = 0;
+  NoGradGuard no_grad;
+  for (auto& p : params_) {
+    Tensor g = p.param.grad();
+    if (g.defined()) total += tensor_stats(g, false).sum_squares;
+    p.before_step = raw::clone(p.param);
+  }
+  step_.grad_norm_clipped = std::sqrt(total);
+}
+
+void Inspector::after_step(double lr) {
+  if (anomaly_) anomaly_->set_enabled(false);
+  if (!sampling_) return;
+  sampling_ = false;  // evaluation forwards after the step are not probed
+  step_.lr = lr;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    ParamProbe& p = params_[i];
+    p.weight_norm = tensor_stats(p.param, false).norm;
+    p.update_norm = distance(p.param, p.before_step);
+    p.update_ratio = p.weight_norm > 0 ? p.update_norm / p.weight_norm : 0;
+    p.distance_from_init = distance(p.param, p.init);
+    p.has_update = true;
+    p.before_step = Tensor();
+    epoch_grad_sq_[i] += p.has_grad ? p.grad.sum_squares : 0;
+    epoch_update_sq_[i] += p.update_norm * p.update_norm;
+    epoch_weight_sq_[i] += p.weight_norm * p.weight_norm;
+  }
+  for (size_t i = 0; i < modules_.size(); ++i) epoch_dead_[i] += modules_[i].has_act ? modules_[i].act.fraction_zero() : 0;
+  ++epoch_samples_;
+  write_record();
+}
+
+void Inspector::write_record() {
+  const int64_t step = step_.step;
+  if (jsonl_.is_open()) {
+    auto num = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
+    json line{{"step", step}, {"loss", num(step_.loss)}, {"lr", num(step_.lr)},
+              {"grad_norm", num(step_.grad_norm)}, {"grad_norm_clipped", num(step_.grad_norm_clipped)}};
+    json modules = json::object(), params = json::object();
+    for (const auto& m : modules_) {
+      json j = json::object();
+      if (m.has_act) j["act"] = stats_json(m.act, true);
+      if (m.has_grad) j["grad"] = stats_json(m.grad, false);
+      modules[m.path] = j;
+    }
+    for (const auto& p : params_) {
+      json j{{"weight_norm", num(p.weight_norm)}, {"update_norm", num(p.update_norm)},
+             {"update_ratio", num(p.update_ratio)}, {"distance_from_init", num(p.distance_from_init)}};
+      if (p.has_grad) j["grad"] = stats_json(p.grad, false);
+      params[p.name] = j;
+    }
+    line["modules"] = modules;
+    line["params"] = params;
+    jsonl_ << line.dump() << "\n";
+    jsonl_.flush();
+  }
+  if (!tensorboard_) return;
+  io::EventWriter& tb = *tensorboard_;
+  tb.add_scalar("train/loss", step_.loss, step);
+  tb.add_scalar("train/lr", step_.lr, step);
+  tb.add_scalar("train/grad_norm", step_.grad_norm, step);
+  tb.add_scalar("train/grad_norm_clipped", step_.grad_norm_clipped, step);
+  for (const auto& m : modules_) {
+    if (m.has_act) {
+      const std::string t = "act/" + m.path + "/";
+      tb.add_scalar(t + "mean", m.act.mean, step);
+      tb.add_scalar(t + "std", m.act.std, step);
+      tb.add_scalar(t + "min", m.act.min, step);
+      tb.add_scalar(t + "max", m.act.max, step);
+      tb.add_scalar(t + "zero_fraction", m.act.fraction_zero(), step);
+      tb.add_scalar(t + "nonfinite", double(m.act.non_finite()), step);
+      if (options_.histograms) tb.add_histogram("act/" + m.path, histogram_summary(m.act), step);
+    }
+    if (m.has_grad) {
+      const std::string t = "actgrad/" + m.path + "/";
+      tb.add_scalar(t + "norm", m.grad.norm, step);
+      tb.add_scalar(t + "mean", m.grad.mean, step);
+      tb.add_scalar(t + "std", m.grad.std, step);
+      tb.add_scalar(t + "max_abs", m.grad.max_abs, step);
+      tb.add_scalar(t + "nonfinite", double(m.grad.non_finite()), step);
+      if (options_.histograms) tb.add_histogram("actgrad/" + m.path, histogram_summary(m.grad), step);
+    }
+  }
+  for (const auto& p : params_) {
+    if (p.has_grad) {
+      const std::string t = "grad/" + p.name + "/";
+      tb.add_scalar(t + "norm", p.grad.norm, step);
+      tb.add_scalar(t + "mean", p.grad.mean, step);
+      tb.add_scalar(t + "std", p.grad.std, step);
+      tb.add_scalar(t + "max_abs", p.grad.max_abs, step);
+      tb.add_scalar(t + "nonfinite", double(p.grad.non_finite()), step);
+      if (options_.histograms) tb.add_histogram("grad/" + p.name, histogram_summary(p.grad), step);
+    }
+    const std::string t = "param/" + p.name + "/";
+    tb.add_scalar(t + "weight_norm", p.weight_norm, step);
+    tb.add_scalar(t + "update_norm", p.update_norm, step);
+    tb.add_scalar(t + "update_ratio", p.update_ratio, step);
+    tb.add_scalar(t + "distance_from_init", p.distance_from_init, step);
+  }
+  tb.flush();
+}
+
+std::string Inspector::end_epoch(int64_t epoch) {
+  if (epoch_samples_ == 0) return "";
+  const double n = double(epoch_samples_);
+  std::string text = format("probes, epoch %lld (%lld sampled steps, means):\n", (long long)epoch,
+                            (long long)epoch_samples_);
+  text += format("  %-14s %-12s %7s %11s %11s  %s\n", "layer", "type", "dead%", "grad norm", "upd/weight",
+                 "log10(upd/weight) -6 .. 0");
+  for (size_t i = 0; i < modules_.size(); ++i) {
+    double grad_sq = 0, update_sq = 0, weight_sq = 0;
+    bool has_params = false;
+    for (size_t k = 0; k < params_.size(); ++k) {
+      if (module_of(params_[k].name) != modules_[i].path) continue;
+      has_params = true;
+      grad_sq += epoch_grad_sq_[k] / n;
+      update_sq += epoch_update_sq_[k] / n;
+      weight_sq += epoch_weight_sq_[k] / n;
+    }
+    std::string grad_col = has_params ? format("%.3e", std::sqrt(grad_sq)) : "-";
+    std::string ratio_col = "-", bar;
+    if (has_params && weight_sq > 0) {
+      double ratio = std::sqrt(update_sq / weight_sq);
+      ratio_col = format("%.3e", ratio);
+      int width = ratio > 0 ? int(std::clamp((std::log10(ratio) + 6) * 4, 0.0, 24.0)) : 0;
+      bar = std::string(size_t(width), '#');
+    }
+    text += format("  %-14s %-12s %6.1f%% %11s %11s  %s\n", modules_[i].path.c_str(), modules_[i].type.c_str(),
+                   100 * epoch_dead_[i] / n, grad_col.c_str(), ratio_col.c_str(), bar.c_str());
+  }
+  if (tensorboard_) {
+    for (size_t i = 0; i < modules_.size(); ++i) {
+      tensorboard_->add_scalar("epoch/dead_fraction/" + modules_[i].path, epoch_dead_[i] / n, epoch);
+    }
+    tensorboard_->flush();
+  }
+  std::fill(epoch_dead_.begin(), epoch_dead_.end(), 0);
+  std::fill(epoch_grad_sq_.begin(), epoch_grad_sq_.end(), 0);
+  std::fill(epoch_update_sq_.begin(), epoch_update_sq_.end(), 0);
+  std::fill(epoch_weight_sq_.begin(), epoch_weight_sq_.end(), 0);
+  epoch_samples_ = 0;
+  return text;
+}
+
+}  // namespace gs::inspect
