@@ -20,6 +20,9 @@ std::map<CLI::App*, std::function<void()>>& actions() {
   static std::map<CLI::App*, std::function<void()>> a;
   return a;
 }
+}  // namespace
+
+void register_action(CLI::App* cmd, std::function<void()> action) { actions()[cmd] = std::move(action); }
 
 // Flags shared by every command that builds a model and its data.
 void add_model_data_flags(CLI::App* cmd, train::TrainConfig& c) {
@@ -31,7 +34,46 @@ void add_model_data_flags(CLI::App* cmd, train::TrainConfig& c) {
   cmd->add_option("--threads", c.threads, "CPU threads (0: OMP_NUM_THREADS or all cores)")->capture_default_str();
   cmd->add_option("--kernel", c.kernels, "kernel variants, e.g. matmul=ref,conv2d=im2col (as GS_KERNELS)");
 }
-}  // namespace
+
+void add_optimizer_data_flags(CLI::App* cmd, train::TrainConfig& c) {
+  cmd->add_option("--batch", c.batch_size, "batch size")->capture_default_str();
+  cmd->add_option("--optimizer", c.optimizer, "sgd | adam | adamw | rprop | rmsprop")->capture_default_str();
+  cmd->add_option("--momentum", c.momentum, "momentum (sgd, rmsprop)")->capture_default_str();
+  cmd->add_option("--weight-decay", c.weight_decay, "weight decay (decoupled for adamw)")->capture_default_str();
+  cmd->add_flag("--nesterov", c.nesterov, "Nesterov momentum (sgd)");
+  cmd->add_option("--beta1", c.beta1, "Adam beta1")->capture_default_str();
+  cmd->add_option("--beta2", c.beta2, "Adam beta2")->capture_default_str();
+  cmd->add_option("--clip-norm", c.clip_norm, "clip the global gradient norm to this (0: off)")->capture_default_str();
+  cmd->add_option("--clip-value", c.clip_value, "clip each gradient element to ±this (0: off)")->capture_default_str();
+  cmd->add_option("--label-smoothing", c.label_smoothing, "cross-entropy label smoothing")->capture_default_str();
+  cmd->add_option("--augment", c.augment, "augmentation: none | comma list of crop:P, flip, rotate:DEG, jitter:S")
+      ->capture_default_str();
+  cmd->add_option("--seed", c.seed, "seed for init, shuffling, augmentation and dropout")->capture_default_str();
+  cmd->add_option("--limit-train", c.limit_train, "train on a stratified subset of N images (0: all)")->capture_default_str();
+  cmd->add_option("--val-fraction", c.val_fraction, "fraction of the training set held out for validation")
+      ->capture_default_str();
+  cmd->add_option("--weights", c.weights, "initial weights: a state_dict or checkpoint .safetensors");
+}
+
+train::TrainConfig resolve_config(CLI::App* cmd, const train::TrainConfig& given_config, const std::string& config_file) {
+  if (config_file.empty()) return given_config;
+  // Start from the file, then apply only the flags given on this command line.
+  train::TrainConfig from_file = train::TrainConfig::from_file(config_file);
+  nlohmann::json given = nlohmann::json::parse(given_config.to_json()), base = nlohmann::json::parse(from_file.to_json());
+  for (auto* opt : cmd->get_options()) {
+    if (opt->count() == 0) continue;
+    // "--limit-train" -> "limit_train"; three flags are named differently from their keys.
+    std::string key = opt->get_name();
+    while (!key.empty() && key[0] == '-') key.erase(0, 1);
+    for (auto& ch : key) ch = ch == '-' ? '_' : ch;
+    if (key == "batch") key = "batch_size";
+    if (key == "kernel") key = "kernels";
+    if (key == "no_progress") key = "progress";
+    if (given.contains(key)) base[key] = given[key];
+    if (key == "lr" && given.contains("lr_auto")) base["lr_auto"] = given["lr_auto"];  // --lr auto|<value>
+  }
+  return train::TrainConfig::from_json(base.dump(), config_file);
+}
 
 void add_train(CLI::App& app) {
   auto config = std::make_shared<train::TrainConfig>();
@@ -41,54 +83,38 @@ void add_train(CLI::App& app) {
   add_model_data_flags(cmd, c);
   cmd->add_option("--config", *config_file, "repeat a run: its config.json (other flags given here override it)");
   cmd->add_option("--epochs", c.epochs, "epochs")->capture_default_str();
-  cmd->add_option("--batch", c.batch_size, "batch size")->capture_default_str();
-  cmd->add_option("--optimizer", c.optimizer, "sgd | adam | adamw | rprop | rmsprop")->capture_default_str();
-  cmd->add_option("--lr", c.lr, "learning rate (peak lr for onecycle)")->capture_default_str();
-  cmd->add_option("--momentum", c.momentum, "momentum (sgd, rmsprop)")->capture_default_str();
-  cmd->add_option("--weight-decay", c.weight_decay, "weight decay (decoupled for adamw)")->capture_default_str();
-  cmd->add_flag("--nesterov", c.nesterov, "Nesterov momentum (sgd)");
-  cmd->add_option("--beta1", c.beta1, "Adam beta1")->capture_default_str();
-  cmd->add_option("--beta2", c.beta2, "Adam beta2")->capture_default_str();
+  add_optimizer_data_flags(cmd, c);
+  auto lr_text = std::make_shared<std::string>();
+  cmd->add_option("--lr", *lr_text,
+                  "learning rate (peak lr for onecycle), or auto: run the LR range test first and use its suggestion")
+      ->default_str(std::to_string(c.lr));
   cmd->add_option("--schedule", c.schedule,
                   "lr schedule, stepped per batch: none | step:step_size=N,gamma=G | multistep:milestones=A|B,gamma=G | "
                   "exp:gamma=G | cosine | cosine_restarts:T_0=N | onecycle | cyclic:base_lr=A,max_lr=B,mode=triangular2; "
                   "prefix warmup=N+ to ramp up first")
       ->capture_default_str();
-  cmd->add_option("--clip-norm", c.clip_norm, "clip the global gradient norm to this (0: off)")->capture_default_str();
-  cmd->add_option("--clip-value", c.clip_value, "clip each gradient element to ±this (0: off)")->capture_default_str();
-  cmd->add_option("--label-smoothing", c.label_smoothing, "cross-entropy label smoothing")->capture_default_str();
-  cmd->add_option("--augment", c.augment, "augmentation: none | comma list of crop:P, flip, rotate:DEG, jitter:S")
-      ->capture_default_str();
-  cmd->add_option("--seed", c.seed, "seed for init, shuffling, augmentation and dropout")->capture_default_str();
   cmd->add_option("--out", c.out, "run directory")->capture_default_str();
-  cmd->add_option("--limit-train", c.limit_train, "train on a stratified subset of N images (0: all)")->capture_default_str();
   cmd->add_option("--limit-test", c.limit_test, "evaluate on a stratified subset of N test images (0: all)")
       ->capture_default_str();
-  cmd->add_option("--val-fraction", c.val_fraction, "fraction of the training set held out for validation")
-      ->capture_default_str();
-  cmd->add_option("--weights", c.weights, "initial weights: a state_dict or checkpoint .safetensors");
   cmd->add_option("--resume", c.resume, "continue from a checkpoint (e.g. runs/x/last.safetensors)");
   cmd->add_flag("!--no-progress", c.progress, "no progress bar");
-  actions()[cmd] = [config, config_file, cmd] {
-    train::TrainConfig run = *config;
-    if (!config_file->empty()) {
-      // Start from the file, then apply only the flags given on this command line.
-      train::TrainConfig from_file = train::TrainConfig::from_file(*config_file);
-      nlohmann::json given = nlohmann::json::parse(run.to_json()), base = nlohmann::json::parse(from_file.to_json());
-      for (auto* opt : cmd->get_options()) {
-        if (opt->count() == 0) continue;
-        // "--limit-train" -> "limit_train"; three flags are named differently from their keys.
-        std::string key = opt->get_name();
-        while (!key.empty() && key[0] == '-') key.erase(0, 1);
-        for (auto& ch : key) ch = ch == '-' ? '_' : ch;
-        if (key == "batch") key = "batch_size";
-        if (key == "kernel") key = "kernels";
-        if (key == "no_progress") key = "progress";
-        if (given.contains(key)) base[key] = given[key];
+  actions()[cmd] = [config, config_file, lr_text, cmd] {
+    train::TrainConfig given = *config;
+    if (!lr_text->empty()) {
+      if (*lr_text == "auto") {
+        given.lr_auto = true;
+      } else {
+        try {
+          size_t used = 0;
+          given.lr = std::stod(*lr_text, &used);
+          if (used != lr_text->size()) throw std::invalid_argument("trailing characters");
+        } catch (const std::exception&) {
+          throw Error("train: --lr must be a number or 'auto', got '" + *lr_text + "'");
+        }
+        given.lr_auto = false;
       }
-      run = train::TrainConfig::from_json(base.dump(), *config_file);
     }
-    train::Trainer(run).run();
+    train::Trainer(resolve_config(cmd, given, *config_file)).run();
   };
 }
 

@@ -15,6 +15,7 @@ struct TrainConfig {
   int64_t batch_size = 64;
   std::string optimizer = "adamw";
   double lr = 2e-3;
+  bool lr_auto = false;               // --lr auto: run the LR range test first; lr then holds its suggestion
   double momentum = 0.9;             // sgd, rmsprop
   double weight_decay = 5e-4;
   bool nesterov = false;

@@ -21,6 +21,7 @@
 #include "tensor/random.h"
 #include "tensor/raw_ops.h"
 #include "train/checkpoint.h"
+#include "train/lr_finder.h"
 #include "train/progress.h"
 
 #ifdef GS_OPENMP
@@ -128,6 +129,18 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   nn::ModulePtr model = build_model(c, image_shape[1], train_full.num_classes, image_shape[2]);
   if (!c.weights.empty()) load_weights(c.weights, *model);
   auto optimizer = optim::make_optimizer(c.optimizer, model->parameters(), c.optimizer_hyper());
+  if (c.lr_auto && c.resume.empty()) {
+    // --lr auto: the LR range test on this model and loader (it restores weights, optimizer and RNG, so
+    // the run that follows is the one `--lr <suggestion>` would give); config.json records both.
+    LRFinderResult found = lr_find_on_loader(*model, *optimizer, train_loader, c, {});
+    GS_CHECK(found.suggested_lr > 0, "train: --lr auto: the LR range test found no suggestion (%zu points)",
+             found.points.size());
+    write_lr_find_outputs(c.out + "/lr_find", found);
+    std::fprintf(stderr, "lr-find: valley %.3g, steepest %.3g, minimum/10 %.3g -> lr %.3g\n", found.suggestions.valley,
+                 found.suggestions.steepest, found.suggestions.minimum, found.suggested_lr);
+    config_.lr = found.suggested_lr;
+    optimizer->set_lr(c.lr);
+  }
   int64_t steps_per_epoch = train_loader.batches_per_epoch();
   auto scheduler = optim::make_scheduler(c.schedule, *optimizer, steps_per_epoch, c.epochs);
 
