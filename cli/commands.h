@@ -13,6 +13,7 @@ namespace gs::cli {
 void add_train(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_info(CLI::App& app);
+void add_export(CLI::App& app);  // cli/export_command.cpp
 void add_lr_find(CLI::App& app);  // cli/lr_find_command.cpp
 void run_selected(CLI::App& app);
 

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   gs::cli::add_train(app);
   gs::cli::add_eval(app);
   gs::cli::add_info(app);
+  gs::cli::add_export(app);
   gs::cli::add_lr_find(app);
   try {
     app.parse(argc, argv);
