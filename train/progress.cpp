@@ -41,8 +41,8 @@ void ProgressBar::update(int64_t done, double loss, double accuracy, double imag
 }
 
 void ProgressBar::finish(const std::string& summary) {
-  if (!enabled_) return;
-  std::fprintf(stderr, "%s%s %s\n", tty_ ? "\r\033[K" : "", label_.c_str(), summary.c_str());
+  // The epoch summary is a log line, printed with or without the bar.
+  std::fprintf(stderr, "%s%s %s\n", enabled_ && tty_ ? "\r\033[K" : "", label_.c_str(), summary.c_str());
   std::fflush(stderr);
 }
 

@@ -11,7 +11,7 @@ class ProgressBar {
  public:
   ProgressBar(std::string label, int64_t total, bool enabled);
   void update(int64_t done, double loss, double accuracy, double images_per_s);
-  void finish(const std::string& summary);
+  void finish(const std::string& summary);  // always printed: one log line per epoch
 
  private:
   std::string label_;
