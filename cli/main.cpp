@@ -6,17 +6,20 @@
 
 #include "cli/commands.h"
 #include "tensor/error.h"
+#include "train/run_info.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"gradscope " GS_VERSION " — a C++ autodiff and CNN training engine in which every gradient can be seen.\n"
                "Run `gradscope <command> --help` for the flags of a command."};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("gradscope ") + GS_VERSION);
+  gs::train::set_command_line(argc, argv);  // recorded in each run's run.json
   gs::cli::add_train(app);
   gs::cli::add_eval(app);
   gs::cli::add_info(app);
   gs::cli::add_export(app);
   gs::cli::add_lr_find(app);
+  gs::cli::add_runs(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

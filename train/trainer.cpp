@@ -23,6 +23,7 @@
 #include "train/checkpoint.h"
 #include "train/lr_finder.h"
 #include "train/progress.h"
+#include "train/run_info.h"
 
 #ifdef GS_OPENMP
 #include <omp.h>
@@ -129,6 +130,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   nn::ModulePtr model = build_model(c, image_shape[1], train_full.num_classes, image_shape[2]);
   if (!c.weights.empty()) load_weights(c.weights, *model);
   auto optimizer = optim::make_optimizer(c.optimizer, model->parameters(), c.optimizer_hyper());
+  json run_extra = json::object();  // run.json additions
   if (c.lr_auto && c.resume.empty()) {
     // --lr auto: the LR range test on this model and loader (it restores weights, optimizer and RNG, so
     // the run that follows is the one `--lr <suggestion>` would give); config.json records both.
@@ -140,6 +142,12 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
                  found.suggestions.steepest, found.suggestions.minimum, found.suggested_lr);
     config_.lr = found.suggested_lr;
     optimizer->set_lr(c.lr);
+    run_extra["lr_find"] = {{"valley", found.suggestions.valley},
+                            {"steepest", found.suggestions.steepest},
+                            {"minimum", found.suggestions.minimum},
+                            {"method", found.method},
+                            {"suggested_lr", found.suggested_lr},
+                            {"steps", found.points.size()}};
   }
   int64_t steps_per_epoch = train_loader.batches_per_epoch();
   auto scheduler = optim::make_scheduler(c.schedule, *optimizer, steps_per_epoch, c.epochs);
@@ -147,6 +155,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   fs::create_directories(c.out);
   const std::string config_json = c.to_json();
   io::write_file_atomic(c.out + "/config.json", config_json + "\n");
+  io::write_file_atomic(c.out + "/run.json", run_info_json(c, threads, run_extra).dump(2) + "\n");
 
   int64_t start_epoch = 0;
   double best_metric = -1;

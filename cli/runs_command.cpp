@@ -1,0 +1,32 @@
+// `gradscope runs [DIR]`: a table of the run directories under DIR (default runs/) with their key
+// metrics; `gradscope runs --diff A B`: two runs' config and run.json differences, final metrics and curves.
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.h"
+#include "train/runs.h"
+
+namespace gs::cli {
+
+void add_runs(CLI::App& app) {
+  auto root = std::make_shared<std::string>("runs");
+  auto diff = std::make_shared<std::vector<std::string>>();
+  CLI::App* cmd = app.add_subcommand("runs", "list run directories with their metrics, or compare two (--diff A B)");
+  cmd->add_option("dir", *root, "folder holding run directories")->capture_default_str();
+  cmd->add_option("--diff", *diff, "compare two run directories: config, run info, final metrics, curves")
+      ->expected(2);
+  register_action(cmd, [root, diff] {
+    if (diff->size() == 2) {
+      std::printf("%s", train::runs_diff(train::load_run((*diff)[0]), train::load_run((*diff)[1])).c_str());
+      return;
+    }
+    auto runs = train::list_runs(*root);
+    if (runs.empty()) {
+      std::printf("no run directories (folders with a config.json) under %s\n", root->c_str());
+      return;
+    }
+    std::printf("%s", train::runs_table(runs).c_str());
+  });
+}
+
+}  // namespace gs::cli
