@@ -16,6 +16,7 @@ void add_info(CLI::App& app);
 void add_export(CLI::App& app);  // cli/export_command.cpp
 void add_lr_find(CLI::App& app);  // cli/lr_find_command.cpp
 void add_runs(CLI::App& app);     // cli/runs_command.cpp
+void add_search(CLI::App& app);   // cli/search_command.cpp
 void run_selected(CLI::App& app);
 
 // What run_selected runs when `cmd` was chosen.

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   gs::cli::add_export(app);
   gs::cli::add_lr_find(app);
   gs::cli::add_runs(app);
+  gs::cli::add_search(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

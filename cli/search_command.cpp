@@ -1,0 +1,253 @@
+// `gradscope search`: hyperparameter search over any `train` setting (train/search.h). Each trial is a
+// separate `gradscope train --config <out>/trial_NNN/config.json` process, --parallel K at a time;
+// --early-stop median kills a trial whose validation curve falls below the median of finished ones.
+// Writes <out>/search.jsonl (one line per finished trial), results.txt and best_config.json; re-running
+// the same command resumes (finished trials are skipped).
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "cli/commands.h"
+#include "io/safetensors.h"
+#include "tensor/error.h"
+#include "train/runs.h"
+#include "train/search.h"
+
+extern char** environ;
+
+namespace gs::cli {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+struct SearchFlags {
+  train::TrainConfig base;
+  std::string base_file, space_file, out = "runs/search", objective = "val_acc", early_stop = "none";
+  train::SearchOptions options{.strategy = "tpe"};
+};
+
+// The per-epoch objective of a trial directory (losses negated, so higher is always better).
+std::vector<double> objective_curve(const std::string& dir, const std::string& key) {
+  std::vector<double> curve;
+  std::ifstream in(fs::path(dir) / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    try {
+      json m = json::parse(line);
+      double v = m.value(key, json()).is_number() ? m[key].get<double>() : NAN;
+      curve.push_back(key.ends_with("loss") ? -v : v);
+    } catch (const std::exception&) {
+      break;  // a line being written
+    }
+  }
+  return curve;
+}
+
+double best_of(const std::vector<double>& curve) {
+  double best = NAN;
+  for (double v : curve)
+    if (std::isfinite(v) && !(v <= best)) best = v;
+  return best;
+}
+
+pid_t spawn_train(const std::string& exe, const std::string& config_path, const std::string& log_path) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  std::vector<std::string> args{exe, "train", "--config", config_path, "--no-progress"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  GS_CHECK(rc == 0, "search: cannot start '%s train' (%s)", exe.c_str(), std::strerror(rc));
+  return pid;
+}
+
+std::string trial_dir(const std::string& out, int64_t id) { return format("%s/trial_%03lld", out.c_str(), (long long)id); }
+
+void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
+  train::SearchSpace space = train::SearchSpace::from_file(f.space_file);
+  train::SearchOptions options = f.options;
+  GS_CHECK(f.early_stop == "none" || f.early_stop == "median", "search: --early-stop is none or median, got '%s'",
+           f.early_stop.c_str());
+  fs::create_directories(f.out);
+
+  // Same search or a different one? The meta file pins what resuming must not change.
+  json meta{{"space", space.to_json()},
+            {"strategy", options.strategy},
+            {"seed", options.seed},
+            {"objective", f.objective},
+            {"base_config", json::parse(base.to_json())}};
+  meta["base_config"].erase("out");
+  std::string meta_path = f.out + "/search_meta.json";
+  if (fs::exists(meta_path)) {
+    std::ifstream in(meta_path);
+    json old = json::parse(in);
+    GS_CHECK(old == meta, "search: %s holds a different search (space, strategy, seed, objective or base config "
+             "differ); use another --out", f.out.c_str());
+  } else {
+    io::write_file_atomic(meta_path, meta.dump(2) + "\n");
+  }
+
+  // Resume: finished trials from search.jsonl, and their curves for the median rule.
+  std::vector<train::Trial> previous;
+  std::string jsonl_path = f.out + "/search.jsonl";
+  std::string jsonl_text;
+  {
+    std::ifstream in(jsonl_path);
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty()) continue;
+      try {
+        previous.push_back(train::trial_from_json(json::parse(line)));
+        jsonl_text += line + "\n";
+      } catch (const std::exception&) {
+        break;  // a torn last line: that trial runs again
+      }
+    }
+  }
+  auto finished_curves = std::make_shared<std::vector<std::vector<double>>>();
+  for (const auto& t : previous)
+    if (t.status == "ok") finished_curves->push_back(objective_curve(trial_dir(f.out, t.id), f.objective));
+  if (!previous.empty())
+    std::fprintf(stderr, "gradscope search: resuming %s: %zu trials already finished\n", f.out.c_str(), previous.size());
+
+  const std::string exe = fs::read_symlink("/proc/self/exe").string();
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  auto evaluate = [&](const std::vector<train::Trial>& batch) {
+    struct Running {
+      pid_t pid;
+      std::string dir;
+      std::chrono::steady_clock::time_point start;
+      bool done = false, pruned = false;
+      int status = 0;
+    };
+    std::vector<Running> running;
+    for (const auto& t : batch) {
+      train::TrainConfig c = space.apply(base, t.params);
+      c.out = trial_dir(f.out, t.id);
+      c.progress = false;
+      if (c.threads == 0) c.threads = int(std::max(1u, cores / unsigned(options.parallel)));
+      fs::remove_all(c.out);  // a trial interrupted last time starts over
+      fs::create_directories(c.out);
+      io::write_file_atomic(c.out + "/config.json", c.to_json() + "\n");
+      std::fprintf(stderr, "trial %lld: %s\n", (long long)t.id, t.params.dump().c_str());
+      running.push_back({spawn_train(exe, c.out + "/config.json", c.out + "/train.log"), c.out,
+                         std::chrono::steady_clock::now()});
+    }
+    size_t left = running.size();
+    while (left > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      for (auto& r : running) {
+        if (r.done) continue;
+        if (waitpid(r.pid, &r.status, WNOHANG) == r.pid) {
+          r.done = true;
+          --left;
+        } else if (f.early_stop == "median" && train::median_stop(objective_curve(r.dir, f.objective), *finished_curves)) {
+          kill(r.pid, SIGTERM);
+          waitpid(r.pid, &r.status, 0);
+          r.done = r.pruned = true;
+          --left;
+        }
+      }
+    }
+    std::vector<train::TrialResult> results;
+    for (auto& r : running) {
+      train::TrialResult res;
+      res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - r.start).count();
+      std::vector<double> curve = objective_curve(r.dir, f.objective);
+      res.objective = best_of(curve);
+      bool ok = WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0;
+      res.status = r.pruned ? "pruned" : ok ? "ok" : "failed";
+      if (!ok && !r.pruned) res.objective = NAN;
+      if (res.status == "ok") finished_curves->push_back(curve);
+      results.push_back(res);
+    }
+    return results;
+  };
+  auto on_trial = [&](const train::Trial& t) {
+    jsonl_text += train::trial_to_json(t).dump() + "\n";
+    io::write_file_atomic(jsonl_path, jsonl_text);
+    std::fprintf(stderr, "trial %lld: %s, %s %s (%.1fs)%s\n", (long long)t.id, t.status.c_str(), f.objective.c_str(),
+                 std::isfinite(t.objective) ? format("%.4f", t.objective).c_str() : "-", t.seconds,
+                 t.status == "failed" ? format(" - see %s/train.log", trial_dir(f.out, t.id).c_str()).c_str() : "");
+  };
+  std::vector<train::Trial> trials = train::run_search(space, options, evaluate, previous, on_trial);
+
+  // Results, best first; the best trial's config ready for `train --config`.
+  std::vector<train::Trial> order = train::ranked(trials);
+  std::string table = format("%-5s %-6s %-7s %-10s", "rank", "trial", "status", f.objective.c_str());
+  for (const auto& p : space.params) table += format(" %-14s", p.name.c_str());
+  table += "\n";
+  for (size_t i = 0; i < order.size(); ++i) {
+    const auto& t = order[i];
+    table += format("%-5zu %-6lld %-7s %-10s", i + 1, (long long)t.id, t.status.c_str(),
+                    std::isfinite(t.objective) ? format("%.4f", t.objective).c_str() : "-");
+    for (const auto& p : space.params) {
+      const json& v = t.params[p.name];
+      table += format(" %-14s", v.is_number_float() ? format("%.4g", v.get<double>()).c_str() : v.dump().c_str());
+    }
+    table += "\n";
+  }
+  std::printf("%s", table.c_str());
+  io::write_file_atomic(f.out + "/results.txt", table);
+  if (!order.empty() && std::isfinite(order[0].objective)) {
+    train::TrainConfig best = space.apply(base, order[0].params);
+    best.out = f.out + "/best";
+    io::write_file_atomic(f.out + "/best_config.json", best.to_json() + "\n");
+    std::printf("best: trial %lld, %s %.4f; config: %s/best_config.json (gradscope train --config %s/best_config.json)\n",
+                (long long)order[0].id, f.objective.c_str(), order[0].objective, f.out.c_str(), f.out.c_str());
+  }
+}
+}  // namespace
+
+void add_search(CLI::App& app) {
+  auto f = std::make_shared<SearchFlags>();
+  f->base.val_fraction = 0.1;  // the default objective is validation accuracy
+  f->base.progress = false;
+  CLI::App* cmd = app.add_subcommand("search", "hyperparameter search (grid, random, TPE) over train settings, one "
+                                               "train process per trial; resumable");
+  train::TrainConfig& c = f->base;
+  add_model_data_flags(cmd, c);
+  add_optimizer_data_flags(cmd, c);
+  cmd->add_option("--space", f->space_file,
+                  "search space JSON: {\"lr\": {\"type\": \"loguniform\", \"low\": 1e-4, \"high\": 0.1}, \"batch\": "
+                  "{\"type\": \"choice\", \"values\": [32, 64]}, ...} (uniform, loguniform, int, choice)")
+      ->required();
+  cmd->add_option("--config", f->base_file, "base config.json for every trial (flags given here override it)");
+  cmd->add_option("--epochs", c.epochs, "epochs per trial")->capture_default_str();
+  cmd->add_option("--lr", c.lr, "learning rate when not searched")->capture_default_str();
+  cmd->add_option("--schedule", c.schedule, "lr schedule when not searched (see train --help)")->capture_default_str();
+  cmd->add_option("--limit-test", c.limit_test, "evaluate on a stratified subset of N test images (0: all)")
+      ->capture_default_str();
+  cmd->add_option("--strategy", f->options.strategy, "grid | random | tpe")
+      ->check(CLI::IsMember({"grid", "random", "tpe"}))
+      ->capture_default_str();
+  cmd->add_option("--trials", f->options.trials, "number of trials (grid: at most the grid size)")->capture_default_str();
+  cmd->add_option("--parallel", f->options.parallel, "trials run at once")->capture_default_str();
+  cmd->add_option("--search-seed", f->options.seed, "seed of the strategy's proposals")->capture_default_str();
+  cmd->add_option("--grid-points", f->options.grid_points, "grid: values per continuous parameter")->capture_default_str();
+  cmd->add_option("--objective", f->objective,
+                  "metrics.jsonl key to maximise, best over epochs (val_acc; a *_loss key is minimised)")
+      ->capture_default_str();
+  cmd->add_option("--early-stop", f->early_stop, "none | median (stop a trial below the median of finished ones)")
+      ->capture_default_str();
+  cmd->add_option("--out", f->out, "search directory: trial_NNN/, search.jsonl, results.txt, best_config.json")
+      ->capture_default_str();
+  register_action(cmd, [f, cmd] { run_search_command(*f, resolve_config(cmd, f->base, f->base_file)); });
+}
+
+}  // namespace gs::cli

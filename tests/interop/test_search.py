@@ -1,0 +1,108 @@
+"""lr-find, train --lr auto, run records (run.json, `runs`, `runs --diff`) and `search` end to end on
+small Fashion-MNIST subsets with the mlp (a few seconds per training run)."""
+import csv
+import json
+import os
+import subprocess
+import xml.dom.minidom
+
+import pytest
+
+FASHION = "/usr/share/datasets/fashion-mnist"
+SMALL = ["--model", "mlp", "--limit-train", "300", "--limit-test", "100", "--threads", "2"]
+
+
+def gradscope():
+    build = os.environ.get("GS_BUILD_DIR")
+    if not build:
+        pytest.skip("GS_BUILD_DIR is not set (ctest sets it; for a manual run point it at your build dir)")
+    path = os.path.join(build, "gradscope")
+    assert os.path.exists(path), f"{path} is missing: build the gradscope target"
+    return path
+
+
+def run(*args):
+    return subprocess.run([gradscope(), *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(autouse=True)
+def need_data():
+    if not os.path.exists(f"{FASHION}/train-images-idx3-ubyte.gz"):
+        pytest.skip("SKIPPED LOUDLY: Fashion-MNIST not installed (bash scripts/setup.sh)")
+
+
+def test_lr_find_writes_curve_plot_and_suggestion(tmp_path):
+    out = tmp_path / "lrf"
+    small = SMALL[:4] + SMALL[6:]  # lr-find evaluates nothing: no --limit-test
+    r = run("lr-find", *small, "--optimizer", "sgd", "--steps", "40", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    lines = {l.split(":")[0]: l.split(":", 1)[1].strip() for l in r.stdout.splitlines() if ":" in l}
+    suggested = float(lines["suggested lr"])
+    assert suggested == pytest.approx(float(lines["valley"]), rel=1e-2)
+    for k in ["steepest", "minimum/10"]:
+        assert float(lines[k]) > 0
+    rows = list(csv.DictReader(open(out / "lr_find.csv")))
+    assert 5 <= len(rows) <= 40 and float(rows[0]["lr"]) == pytest.approx(1e-7)
+    lrs = [float(x["lr"]) for x in rows]
+    assert lrs == sorted(lrs)
+    svg = xml.dom.minidom.parse(str(out / "lr_find.svg"))
+    texts = [t.firstChild.data for t in svg.getElementsByTagName("text") if t.firstChild]
+    assert any("(suggested)" in t and t.startswith("valley") for t in texts), texts
+    r = run("lr-find", *small, "--suggestion", "median")
+    assert r.returncode == 2
+
+
+def test_train_lr_auto_and_run_records(tmp_path):
+    a, b = tmp_path / "auto", tmp_path / "fixed"
+    r = run("train", *SMALL, "--epochs", "1", "--optimizer", "sgd", "--lr", "auto", "--val-fraction", "0.1",
+            "--out", str(a))
+    assert r.returncode == 0, r.stderr
+    config = json.load(open(a / "config.json"))
+    info = json.load(open(a / "run.json"))
+    assert config["lr_auto"] is True
+    assert config["lr"] == pytest.approx(info["lr_find"]["suggested_lr"])
+    assert (a / "lr_find" / "lr_find.svg").exists()
+    assert info["command_line"][1:4] == ["train", "--model", "mlp"]
+    assert info["seed"] == 0 and info["threads"] == 2 and info["gradscope_version"]
+    assert info["git_commit"] and len(info["data_files"]) == 4
+    assert all(len(f["fnv1a64"]) == 16 for f in info["data_files"])
+
+    r = run("train", "--config", str(a / "config.json"), "--lr", "0.05", "--out", str(b))
+    assert r.returncode == 0, r.stderr
+    assert json.load(open(b / "config.json"))["lr"] == 0.05
+    assert json.load(open(b / "config.json"))["lr_auto"] is False
+
+    r = run("runs", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "auto" in r.stdout and "fixed" in r.stdout and "(auto)" in r.stdout, r.stdout
+    r = run("runs", "--diff", str(a), str(b))
+    assert r.returncode == 0, r.stderr
+    assert "lr_auto" in r.stdout and "0.05" in r.stdout and "test_acc" in r.stdout, r.stdout
+
+
+def test_search_random_parallel_resume_and_best_config(tmp_path):
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"lr": {"type": "loguniform", "low": 1e-3, "high": 0.3},
+                                 "batch": {"type": "choice", "values": [32, 64]}}))
+    out = tmp_path / "search"
+    common = ["search", "--space", str(space), "--strategy", "random", "--parallel", "2", *SMALL, "--epochs", "2",
+              "--optimizer", "sgd", "--out", str(out)]
+    r = run(*common, "--trials", "2")
+    assert r.returncode == 0, r.stderr
+    r = run(*common, "--trials", "4", "--early-stop", "median")
+    assert r.returncode == 0, r.stderr
+    assert "resuming" in r.stderr and "2 trials already finished" in r.stderr
+    trials = [json.loads(l) for l in open(out / "search.jsonl")]
+    assert [t["id"] for t in trials] == [0, 1, 2, 3]
+    for t in trials:
+        cfg = json.load(open(out / f"trial_{t['id']:03d}" / "config.json"))
+        assert cfg["lr"] == pytest.approx(t["params"]["lr"]) and cfg["batch_size"] == t["params"]["batch"]
+        assert cfg["val_fraction"] == 0.1
+    best = max((t for t in trials if t["objective"] is not None), key=lambda t: t["objective"])
+    best_cfg = json.load(open(out / "best_config.json"))
+    assert best_cfg["lr"] == pytest.approx(best["params"]["lr"])
+    # The table is sorted by the objective, best first.
+    table = [l.split() for l in open(out / "results.txt").read().splitlines()[1:]]
+    assert int(table[0][1]) == best["id"]
+    r = run("search", "--space", str(space), "--strategy", "tpe", *SMALL, "--out", str(out), "--trials", "4")
+    assert r.returncode == 2 and "different search" in r.stderr
