@@ -88,8 +88,8 @@ void run_export(const ExportFlags& f) {
     } catch (const std::exception&) {
       used = 0;
     }
-    GS_CHECK(used == f.batch.size() && options.batch > 0, "export: --batch '%s' is neither 'dynamic' nor a positive size",
-             f.batch.c_str());
+    GS_CHECK(used == f.batch.size() && options.batch > 0,
+             "export: --batch '%s' is neither 'dynamic' nor a positive size", f.batch.c_str());
   }
   Shape example{options.batch > 0 ? options.batch : 1, image[0], image[1], image[2]};
   onnx::ExportResult r = onnx::export_model(*model, zeros(example), f.onnx_path, options);
@@ -98,9 +98,9 @@ void run_export(const ExportFlags& f) {
   for (int64_t d : image) input.push_back(d);
   output.push_back(options.batch > 0 ? nlohmann::json(options.batch) : nlohmann::json("batch"));
   for (size_t i = 1; i < r.output_shape.size(); ++i) output.push_back(r.output_shape[i]);
-  nlohmann::json out{{"onnx", f.onnx_path}, {"opset", options.opset}, {"nodes", r.nodes},
-                     {"initializers", r.initializers}, {"input", input}, {"output", output},
-                     {"softmax", options.softmax}};
+  nlohmann::json out{
+      {"onnx", f.onnx_path}, {"opset", options.opset}, {"nodes", r.nodes},          {"initializers", r.initializers},
+      {"input", input},      {"output", output},       {"softmax", options.softmax}};
   std::printf("%s\n", out.dump().c_str());
 }
 

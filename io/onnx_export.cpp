@@ -48,8 +48,7 @@ namespace pb = ::onnx;
 constexpr int64_t kMinOpset = 13;  // Softmax/Flatten/Reshape semantics used here are those of opset 13+
 
 // The layer as exactly T (not a subclass, whose forward may differ), else null.
-template <class T>
-const T* exactly(const nn::Module& m) {
+template <class T> const T* exactly(const nn::Module& m) {
   return typeid(m) == typeid(T) ? static_cast<const T*>(&m) : nullptr;
 }
 
@@ -189,8 +188,8 @@ class GraphBuilder {
 
   const Shape& input_shape(const nn::Module& m, const std::string& path) {
     auto it = input_shapes_.find(&m);
-    GS_CHECK(it != input_shapes_.end(), "onnx export: %s at '%s' did not run on the example input", m.type_name().c_str(),
-             shown(path).c_str());
+    GS_CHECK(it != input_shapes_.end(), "onnx export: %s at '%s' did not run on the example input",
+             m.type_name().c_str(), shown(path).c_str());
     return it->second;
   }
 
@@ -274,8 +273,8 @@ class GraphBuilder {
   std::string emit_adaptive_avg_pool(const nn::AdaptiveAvgPool2d& pool, const std::string& path,
                                      const std::string& label, const std::string& x) {
     const Shape& s = input_shape(pool, path);
-    GS_CHECK(s.size() == 4, "onnx export: AdaptiveAvgPool2d at '%s': input %s is not (N, C, H, W)",
-             shown(path).c_str(), shape_str(s).c_str());
+    GS_CHECK(s.size() == 4, "onnx export: AdaptiveAvgPool2d at '%s': input %s is not (N, C, H, W)", shown(path).c_str(),
+             shape_str(s).c_str());
     int64_t h = s[2], w = s[3], oh = pool.out_h(), ow = pool.out_w();
     if (oh == 1 && ow == 1) return node("GlobalAveragePool", label, {x});
     GS_CHECK(h % oh == 0 && w % ow == 0,
@@ -356,6 +355,9 @@ ShapeRecording record_shapes(nn::Module& module, const Tensor& example_input) {
     restore();
     throw Error(std::string("onnx export: the example input ") + shape_str(example_input.shape()) +
                 " does not run through the model: " + e.what());
+  } catch (...) {
+    restore();
+    throw;
   }
   restore();
   return rec;
@@ -393,8 +395,9 @@ std::string export_model_bytes(nn::Module& module, const Tensor& example_input, 
   GS_CHECK(options.batch >= 0, "onnx export: batch %lld must be 0 (dynamic) or positive", (long long)options.batch);
   GS_CHECK(example_input.defined() && example_input.dim() >= 2 && example_input.dtype() == DType::F32,
            "onnx export: the example input must be an f32 tensor (N, C, ...), got %s",
-           example_input.defined() ? (shape_str(example_input.shape()) + " " + dtype_name(example_input.dtype())).c_str()
-                                   : "an undefined tensor");
+           example_input.defined()
+               ? (shape_str(example_input.shape()) + " " + dtype_name(example_input.dtype())).c_str()
+               : "an undefined tensor");
 
   ShapeRecording rec = record_shapes(module, example_input);
 

@@ -20,11 +20,11 @@
 namespace gs::onnx {
 
 struct ExportOptions {
-  int64_t opset = 17;           // ONNX default-domain opset; 13 up to what the linked ONNX knows
-  int64_t batch = 0;            // 0: dynamic batch dimension "batch"; N > 0: fixed batch size N
-  bool softmax = false;         // append Softmax over the last axis (output = probabilities)
+  int64_t opset = 17;    // ONNX default-domain opset; 13 up to what the linked ONNX knows
+  int64_t batch = 0;     // 0: dynamic batch dimension "batch"; N > 0: fixed batch size N
+  bool softmax = false;  // append Softmax over the last axis (output = probabilities)
   std::string graph_name = "gradscope";
-  std::string doc;              // free text stored as the model's doc_string (e.g. the model name)
+  std::string doc;  // free text stored as the model's doc_string (e.g. the model name)
 };
 
 struct ExportResult {

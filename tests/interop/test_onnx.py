@@ -107,8 +107,9 @@ def randomise(model, seed):
         for mod in model.modules():
             if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
                 n = mod.num_features
-                mod.weight.copy_(0.5 + torch.rand(n, generator=g))
-                mod.bias.copy_(0.3 * torch.randn(n, generator=g))
+                if mod.affine:
+                    mod.weight.copy_(0.5 + torch.rand(n, generator=g))
+                    mod.bias.copy_(0.3 * torch.randn(n, generator=g))
                 mod.running_mean.copy_(0.5 * torch.randn(n, generator=g))
                 mod.running_var.copy_(0.2 + 2 * torch.rand(n, generator=g))
                 mod.num_batches_tracked.fill_(7)
@@ -241,6 +242,44 @@ def test_spec_model_with_every_other_layer(tmp_path):
             assert_close(f"spec batch {batch}: onnxruntime vs torch", got, model(torch.from_numpy(x)).numpy())
 
 
+SPEC_RESHAPES = {"layers": [
+    {"type": "conv2d", "in": 3, "out": 4, "kernel": 3, "padding": 1},
+    {"type": "batchnorm2d", "features": 4, "affine": False},
+    {"type": "linear", "in": 8, "out": 5, "bias": False},  # on (N, 4, 8, 8): Transpose + MatMul
+    {"type": "flatten", "start_dim": 2},  # (N, 4, 40): Reshape keeping the batch symbolic
+    {"type": "linear", "in": 40, "out": 6},  # MatMul + Add
+    {"type": "relu"},
+    {"type": "flatten"},
+    {"type": "linear", "in": 24, "out": 3, "bias": False},  # Gemm without bias
+]}
+
+
+def spec_reshapes_torch():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4, affine=False), nn.Linear(8, 5, bias=False),
+                         nn.Flatten(2), nn.Linear(40, 6), nn.ReLU(), nn.Flatten(), nn.Linear(24, 3, bias=False))
+
+
+def test_spec_model_with_linear_on_images_and_partial_flatten(tmp_path):
+    spec = tmp_path / "net.json"
+    spec.write_text(json.dumps(SPEC_RESHAPES))
+    torch.manual_seed(10)
+    model = randomise(spec_reshapes_torch(), 11)
+    weights = tmp_path / "weights.safetensors"
+    save_state_dict(model, weights)
+    path, info = export(tmp_path, "--model-spec", str(spec), "--weights", str(weights), "--input-shape", "3x8x8")
+    assert info["output"] == ["batch", 3]
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert {"Transpose", "MatMul", "Reshape", "Gemm"} <= set(ops), ops
+    rng = np.random.default_rng(12)
+    for batch in (1, 7):
+        x = rng.standard_normal((batch, 3, 8, 8)).astype(np.float32)
+        got = ort_outputs(path, x)
+        assert_close(f"reshapes batch {batch}: onnxruntime vs gradscope", got,
+                     gs_outputs(str(spec), 0, 0, 0, weights, x, tmp_path))
+        with torch.no_grad():
+            assert_close(f"reshapes batch {batch}: onnxruntime vs torch", got, model(torch.from_numpy(x)).numpy())
+
+
 def test_unsupported_layout_is_a_clear_error(tmp_path):
     spec = tmp_path / "uneven.json"
     spec.write_text(json.dumps({"layers": [{"type": "conv2d", "in": 1, "out": 2, "kernel": 3},
@@ -276,6 +315,9 @@ def test_weight_errors_name_the_tensor(tmp_path):
     wrong_dtype = dict(state, **{"0.bias": state["0.bias"].double()})
     err = run_with(wrong_dtype)
     assert "'0.bias'" in err and "f64" in err and "f32" in err, err
+    (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
+    r = gradscope("export", "--weights", str(tmp_path / "bad.safetensors"), *args)
+    assert r.returncode == 2 and "bad.safetensors" in r.stderr, r.stderr
     r = gradscope("export", "--weights", str(tmp_path / "nope.safetensors"), *args)
     assert r.returncode == 2 and "nope.safetensors" in r.stderr, r.stderr
     assert not (tmp_path / "x.onnx").exists()

@@ -68,7 +68,8 @@ TEST(OnnxExport, FashionnetNamesFollowStateDictAndModulePaths) {
     if (key.find("num_batches_tracked") == std::string::npos) expected.push_back(key);
   }
   EXPECT_EQ(inits, expected);
-  EXPECT_EQ(node_names(model), (std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"}));
+  EXPECT_EQ(node_names(model),
+            (std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"}));
   EXPECT_EQ(model.graph().node(9).op_type(), "Gemm");
   EXPECT_EQ(int_attribute(model.graph().node(9), "transB"), 1);
   EXPECT_EQ(model.graph().node(1).op_type(), "BatchNormalization");

@@ -17,9 +17,10 @@ int main(int argc, char** argv) {
   }
   try {
     std::string model = argv[2];
-    gs::nn::ModulePtr net = model.size() > 5 && model.substr(model.size() - 5) == ".json"
-                                ? gs::nn::load_model_spec(model)
-                                : gs::nn::make_model(model, std::stoll(argv[3]), std::stoll(argv[4]), std::stoll(argv[5]));
+    gs::nn::ModulePtr net =
+        model.size() > 5 && model.substr(model.size() - 5) == ".json"
+            ? gs::nn::load_model_spec(model)
+            : gs::nn::make_model(model, std::stoll(argv[3]), std::stoll(argv[4]), std::stoll(argv[5]));
     net->load_state_dict(gs::io::load_safetensors(argv[6]).tensors);
     net->eval();
     gs::NoGradGuard no_grad;
