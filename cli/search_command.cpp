@@ -1,8 +1,8 @@
 // `gradscope search`: hyperparameter search over any `train` setting (train/search.h). Each trial is a
 // separate `gradscope train --config <out>/trial_NNN/config.json` process, --parallel K at a time;
 // --early-stop median kills a trial whose validation curve falls below the median of finished ones.
-// Writes <out>/search.jsonl (one line per finished trial), results.txt and best_config.json; re-running
-// the same command resumes (finished trials are skipped).
+// Writes <out>/search.jsonl (one line per finished trial), results.txt, best_config.json and TensorBoard
+// HParams events (train/hparams.h); re-running the same command resumes (finished trials are skipped).
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -21,6 +21,7 @@
 #include "cli/commands.h"
 #include "io/safetensors.h"
 #include "tensor/error.h"
+#include "train/hparams.h"
 #include "train/runs.h"
 #include "train/search.h"
 
@@ -101,6 +102,7 @@ void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
              "differ); use another --out", f.out.c_str());
   } else {
     io::write_file_atomic(meta_path, meta.dump(2) + "\n");
+    train::write_hparams_experiment(f.out, space, f.objective);  // TensorBoard's HParams tab
   }
 
   // Resume: finished trials from search.jsonl, and their curves for the median rule.
@@ -165,7 +167,8 @@ void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
       }
     }
     std::vector<train::TrialResult> results;
-    for (auto& r : running) {
+    for (size_t i = 0; i < running.size(); ++i) {
+      Running& r = running[i];
       train::TrialResult res;
       res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - r.start).count();
       std::vector<double> curve = objective_curve(r.dir, f.objective);
@@ -174,6 +177,7 @@ void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
       res.status = r.pruned ? "pruned" : ok ? "ok" : "failed";
       if (!ok && !r.pruned) res.objective = NAN;
       if (res.status == "ok") finished_curves->push_back(curve);
+      train::write_hparams_session(r.dir, space, batch[i].params, f.objective, curve, res.status != "failed");
       results.push_back(res);
     }
     return results;

@@ -106,3 +106,28 @@ def test_search_random_parallel_resume_and_best_config(tmp_path):
     assert int(table[0][1]) == best["id"]
     r = run("search", "--space", str(space), "--strategy", "tpe", *SMALL, "--out", str(out), "--trials", "4")
     assert r.returncode == 2 and "different search" in r.stderr
+
+    # TensorBoard HParams: the experiment in the search directory, a session per trial with its values,
+    # the objective per epoch and its status, as the hparams plugin reads them.
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    def hparams(d):
+        acc = event_accumulator.EventAccumulator(str(d))
+        acc.Reload()
+        return acc, {tag: plugin_data_pb2.HParamsPluginData.FromString(content)
+                     for tag, content in acc.PluginTagToContent("hparams").items()}
+
+    _, exp = hparams(out)
+    infos = {h.name: h for h in exp["_hparams_/experiment"].experiment.hparam_infos}
+    assert infos["lr"].domain_interval.min_value == pytest.approx(1e-3)
+    assert [v.number_value for v in infos["batch"].domain_discrete.values] == [32, 64]
+    assert exp["_hparams_/experiment"].experiment.metric_infos[0].name.tag == "val_acc"
+    for t in trials:
+        acc, session = hparams(out / f"trial_{t['id']:03d}")
+        start = session["_hparams_/session_start_info"].session_start_info
+        assert start.hparams["lr"].number_value == pytest.approx(t["params"]["lr"])
+        assert start.hparams["batch"].number_value == t["params"]["batch"]
+        assert session["_hparams_/session_end_info"].session_end_info.status == 1  # STATUS_SUCCESS
+        values = [e.value for e in acc.Scalars("val_acc")]
+        assert max(values) == pytest.approx(t["objective"], abs=1e-6)
