@@ -96,6 +96,15 @@ void add_train(CLI::App& app) {
   cmd->add_option("--out", c.out, "run directory")->capture_default_str();
   cmd->add_option("--limit-test", c.limit_test, "evaluate on a stratified subset of N test images (0: all)")
       ->capture_default_str();
+  cmd->add_option("--probe-every", c.probe_every,
+                  "every N steps record per-layer activation, gradient and update statistics to probes.jsonl and "
+                  "TensorBoard event files in --out, and check for NaN/Inf (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--probe", c.probe, "probe only modules / parameters matching these globs (repeatable or a comma list)");
+  cmd->add_flag("--detect-anomaly", c.detect_anomaly,
+                "check every op's output and every backward gradient for NaN/Inf; stop at the first, naming op and module");
+  cmd->add_flag("--tensorboard,!--no-tensorboard", c.tensorboard,
+                "with --probe-every: write TensorBoard events (scalars, histograms, images) into --out (default on)");
   cmd->add_option("--resume", c.resume, "continue from a checkpoint (e.g. runs/x/last.safetensors)");
   cmd->add_flag("!--no-progress", c.progress, "no progress bar");
   actions()[cmd] = [config, config_file, lr_text, cmd] {

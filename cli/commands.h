@@ -15,6 +15,7 @@ void add_eval(CLI::App& app);
 void add_info(CLI::App& app);
 void add_export(CLI::App& app);  // cli/export_command.cpp
 void add_lr_find(CLI::App& app);  // cli/lr_find_command.cpp
+void add_grads(CLI::App& app);    // cli/grads_command.cpp
 void add_runs(CLI::App& app);     // cli/runs_command.cpp
 void add_search(CLI::App& app);   // cli/search_command.cpp
 void run_selected(CLI::App& app);

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   gs::cli::add_info(app);
   gs::cli::add_export(app);
   gs::cli::add_lr_find(app);
+  gs::cli::add_grads(app);
   gs::cli::add_runs(app);
   gs::cli::add_search(app);
   try {

@@ -93,7 +93,10 @@ Inspector::Inspector(nn::ModulePtr model, ProbeOptions options) : model_(std::mo
     for (auto& [path, module] : model_->named_modules()) {
       if (path.empty() || !matches_any(options_.patterns, path)) continue;
       int index = int(modules_.size());
-      modules_.push_back({path, module->type_name()});
+      ModuleProbe probe;
+      probe.path = path;
+      probe.type = module->type_name();
+      modules_.push_back(std::move(probe));
       int id = module->register_forward_hook([this, index](nn::Module&, const Tensor&, const Tensor& output) {
         if (!sampling_) return;
         ModuleProbe& m = modules_[index];

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace gs::train {
 
@@ -35,6 +36,12 @@ struct TrainConfig {
   std::string resume;                 // checkpoint to continue from
   std::string kernels;                // "op=variant,..." as GS_KERNELS
   bool progress = true;
+  // Probes (inspect/probes.h): per-layer statistics every probe_every steps to <out>/probes.jsonl and,
+  // unless tensorboard is off, TensorBoard event files in <out>; detect_anomaly checks every step.
+  int64_t probe_every = 0;            // 0 = off
+  std::vector<std::string> probe;     // module / parameter globs (empty = all)
+  bool detect_anomaly = false;        // stop at the first op (forward or backward) that makes NaN/Inf
+  bool tensorboard = true;            // event files when probing
 
   std::string to_json() const;
   static TrainConfig from_json(const std::string& text, const std::string& source);

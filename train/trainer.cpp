@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "autograd/ops.h"
+#include "inspect/probes.h"
 #include "io/safetensors.h"
 #include "io/transforms.h"
 #include "kernels/registry.h"
@@ -179,6 +180,21 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
                (long long)val.size(), (long long)test.size(), (long long)model->num_parameters(), c.optimizer.c_str(),
                c.lr, (long long)c.batch_size, threads, c.out.c_str());
 
+  // ---- probes (inspect/probes.h): --probe-every, --probe, --detect-anomaly, --tensorboard ----
+  inspect::ProbeOptions probe_options;
+  probe_options.every = c.probe_every;
+  probe_options.patterns = inspect::split_patterns(c.probe);
+  probe_options.detect_anomaly = c.detect_anomaly;
+  probe_options.tensorboard_dir = c.tensorboard ? c.out : "";
+  probe_options.jsonl_path = c.out + "/probes.jsonl";
+  probe_options.append = !c.resume.empty();
+  inspect::Inspector probes(model, probe_options);
+  io::Batch prediction_sample;  // a fixed test batch, drawn with its predictions at each epoch end
+  if (probes.tensorboard()) {
+    test_loader.start_epoch(0);
+    test_loader.next(prediction_sample);
+  }
+
   TrainResult result;
   int64_t eval_every = std::max<int64_t>(1, c.epochs / 20);
   double total_images = 0, total_train_seconds = 0;
@@ -192,13 +208,20 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
     int64_t seen = 0, correct = 0, step = 0;
     io::Batch batch;
     while (train_loader.next(batch)) {
+      const int64_t global_step = (epoch - 1) * steps_per_epoch + step;
+      probes.begin_step(global_step);
       Tensor logits = (*model)(batch.images);
       Tensor loss = cross_entropy(logits, batch.labels, {.label_smoothing = c.label_smoothing});
+      probes.after_forward(loss);
+      if (global_step == 0) probes.log_images("first_batch", batch.images, 0, batch.labels.to_vector<int64_t>());
       optimizer->zero_grad();
       backward(loss);
+      probes.after_backward();
       if (c.clip_value > 0) optim::clip_grad_value(model->parameters(), c.clip_value);
       if (c.clip_norm > 0) optim::clip_grad_norm(model->parameters(), c.clip_norm);
+      probes.after_clip();
       optimizer->step();
+      probes.after_step(optimizer->lr());
       if (scheduler) scheduler->step();
       int64_t n = batch.labels.numel();
       double l = loss.item();
@@ -228,6 +251,16 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
                       do_eval ? format("%.4f", test_result.loss).c_str() : "-",
                       do_eval ? format("%.2f%%", 100 * test_result.accuracy).c_str() : "-", epoch_seconds,
                       seen / epoch_seconds));
+
+    std::string probe_table = probes.end_epoch(epoch);
+    if (!probe_table.empty()) std::fputs(probe_table.c_str(), stderr);
+    if (io::EventWriter* tb = probes.tensorboard()) {
+      tb->add_scalar("epoch/train_loss", train_loss, epoch);
+      tb->add_scalar("epoch/train_acc", train_acc, epoch);
+      if (do_eval) tb->add_scalar("epoch/test_loss", test_result.loss, epoch);
+      if (do_eval) tb->add_scalar("epoch/test_acc", test_result.accuracy, epoch);
+      probes.log_predictions(*model, prediction_sample.images, prediction_sample.labels, epoch);
+    }
 
     // ---- logs and checkpoints (each file written whole, atomically) ----
     std::ostringstream line;

@@ -126,3 +126,80 @@ def test_known_event_file_reads_back(tmp_path):
     pixels = decode_png(image.encoded_image_string)
     assert pixels.shape == (2, 3, 3)
     assert pixels.reshape(-1).tolist() == [i * 10 for i in range(18)]
+
+
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+def train(*args):
+    binary = os.path.join(build_dir(), "gradscope")
+    assert os.path.exists(binary), f"{binary} missing: build the gradscope target"
+    return subprocess.run([binary, "train", *args], capture_output=True, text=True, timeout=600)
+
+
+def f32(x):
+    return float(np.float32(x))
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
+def test_probed_training_run_matches_probes_jsonl(tmp_path):
+    out = tmp_path / "run"
+    r = train("--model", "mlp", "--epochs", "1", "--batch", "64", "--limit-train", "256", "--limit-test", "64",
+              "--probe-every", "2", "--clip-norm", "0.5", "--no-progress", "--threads", "1", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "probes, epoch 1" in r.stderr and "upd/weight" in r.stderr, r.stderr
+    lines = [json.loads(l) for l in (out / "probes.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines] == [0, 2]  # 256 / 64 = 4 steps, every 2nd sampled
+    with open(out / "metrics.jsonl") as f:
+        assert "probe" not in f.read()  # probe records stay out of metrics.jsonl
+    acc = load(str(out))
+    tags = acc.Tags()
+    expected = {"train/loss", "train/lr", "train/grad_norm", "train/grad_norm_clipped"}
+    for m, rec in lines[0]["modules"].items():
+        expected |= {f"act/{m}/{k}" for k in ["mean", "std", "min", "max", "zero_fraction", "nonfinite"]}
+        if "grad" in rec:
+            expected |= {f"actgrad/{m}/{k}" for k in ["norm", "mean", "std", "max_abs", "nonfinite"]}
+    for p in lines[0]["params"]:
+        expected |= {f"grad/{p}/{k}" for k in ["norm", "mean", "std", "max_abs", "nonfinite"]}
+        expected |= {f"param/{p}/{k}" for k in ["weight_norm", "update_norm", "update_ratio", "distance_from_init"]}
+    epoch_tags = {t for t in tags["scalars"] if t.startswith("epoch/")}
+    assert set(tags["scalars"]) - epoch_tags == expected
+    assert {"epoch/train_loss", "epoch/train_acc", "epoch/test_loss", "epoch/test_acc"} <= epoch_tags
+    assert "act/2" in tags["histograms"] and "grad/1.weight" in tags["histograms"]
+    assert sorted(tags["images"]) == ["first_batch", "predictions"]
+
+    def value(line, tag):
+        kind, rest = tag.split("/", 1)
+        if kind == "train":
+            return line[rest]
+        name, stat = rest.rsplit("/", 1)
+        if kind == "act":
+            return line["modules"][name]["act"][stat.replace("nonfinite", "nan")]
+        if kind == "actgrad":
+            return line["modules"][name]["grad"][stat.replace("nonfinite", "nan")]
+        if kind == "grad":
+            return line["params"][name]["grad"][stat.replace("nonfinite", "nan")]
+        return line["params"][name][stat]
+
+    for tag in expected:
+        events = acc.Scalars(tag)
+        assert [e.step for e in events] == [0, 2], tag
+        for e, line in zip(events, lines):
+            want = value(line, tag)
+            assert e.value == pytest.approx(f32(want), rel=1e-6, abs=1e-30), (tag, e.step, e.value, want)
+    # Histogram counts add up to the finite elements of the tensor they describe.
+    (h0, h2) = acc.Histograms("act/2")
+    assert [h0.step, h2.step] == [0, 2]
+    assert sum(h0.histogram_value.bucket) == h0.histogram_value.num == 64 * 256
+    (batch_image,) = acc.Images("first_batch")
+    assert batch_image.step == 0 and batch_image.width > 28 and batch_image.height > 28
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
+def test_blow_up_stops_at_the_first_non_finite_op(tmp_path):
+    r = train("--model", "mlp", "--epochs", "1", "--batch", "64", "--limit-train", "512", "--limit-test", "64",
+              "--optimizer", "sgd", "--lr", "1e30", "--schedule", "none", "--detect-anomaly", "--no-progress",
+              "--threads", "1", "--out", str(tmp_path / "boom"))
+    assert r.returncode != 0
+    assert "non-finite" in r.stderr and "tape entry #" in r.stderr, r.stderr
+    assert "at step 1:" in r.stderr, r.stderr  # step 0 is finite; its update of 1e30 overflows the next forward
