@@ -14,11 +14,13 @@ void add_lr_find(CLI::App& app) {
   auto config_file = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>("runs/lr_find");
   CLI::App* cmd = app.add_subcommand(
-      "lr-find", "LR range test: exponential lr sweep over mini-batches; prints the suggested lr, writes a CSV and SVG plot");
+      "lr-find",
+      "LR range test: exponential lr sweep over mini-batches; prints the suggested lr, writes a CSV and SVG plot");
   train::TrainConfig& c = *config;
   add_model_data_flags(cmd, c);
   add_optimizer_data_flags(cmd, c);
-  cmd->add_option("--config", *config_file, "take model/data/optimizer from a run's config.json (flags given override)");
+  cmd->add_option("--config", *config_file,
+                  "take model/data/optimizer from a run's config.json (flags given override)");
   cmd->add_option("--start-lr", options->start_lr, "first lr of the sweep")->capture_default_str();
   cmd->add_option("--end-lr", options->end_lr, "last lr of the sweep")->capture_default_str();
   cmd->add_option("--steps", options->num_steps, "mini-batches in the sweep")->capture_default_str();

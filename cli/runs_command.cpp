@@ -13,8 +13,7 @@ void add_runs(CLI::App& app) {
   auto diff = std::make_shared<std::vector<std::string>>();
   CLI::App* cmd = app.add_subcommand("runs", "list run directories with their metrics, or compare two (--diff A B)");
   cmd->add_option("dir", *root, "folder holding run directories")->capture_default_str();
-  cmd->add_option("--diff", *diff, "compare two run directories: config, run info, final metrics, curves")
-      ->expected(2);
+  cmd->add_option("--diff", *diff, "compare two run directories: config, run info, final metrics, curves")->expected(2);
   register_action(cmd, [root, diff] {
     if (diff->size() == 2) {
       std::printf("%s", train::runs_diff(train::load_run((*diff)[0]), train::load_run((*diff)[1])).c_str());

@@ -78,7 +78,9 @@ pid_t spawn_train(const std::string& exe, const std::string& config_path, const 
   return pid;
 }
 
-std::string trial_dir(const std::string& out, int64_t id) { return format("%s/trial_%03lld", out.c_str(), (long long)id); }
+std::string trial_dir(const std::string& out, int64_t id) {
+  return format("%s/trial_%03lld", out.c_str(), (long long)id);
+}
 
 void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
   train::SearchSpace space = train::SearchSpace::from_file(f.space_file);
@@ -98,8 +100,10 @@ void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
   if (fs::exists(meta_path)) {
     std::ifstream in(meta_path);
     json old = json::parse(in);
-    GS_CHECK(old == meta, "search: %s holds a different search (space, strategy, seed, objective or base config "
-             "differ); use another --out", f.out.c_str());
+    GS_CHECK(old == meta,
+             "search: %s holds a different search (space, strategy, seed, objective or base config "
+             "differ); use another --out",
+             f.out.c_str());
   } else {
     io::write_file_atomic(meta_path, meta.dump(2) + "\n");
     train::write_hparams_experiment(f.out, space, f.objective);  // TensorBoard's HParams tab
@@ -125,7 +129,8 @@ void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
   for (const auto& t : previous)
     if (t.status == "ok") finished_curves->push_back(objective_curve(trial_dir(f.out, t.id), f.objective));
   if (!previous.empty())
-    std::fprintf(stderr, "gradscope search: resuming %s: %zu trials already finished\n", f.out.c_str(), previous.size());
+    std::fprintf(stderr, "gradscope search: resuming %s: %zu trials already finished\n", f.out.c_str(),
+                 previous.size());
 
   const std::string exe = fs::read_symlink("/proc/self/exe").string();
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -147,8 +152,8 @@ void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
       fs::create_directories(c.out);
       io::write_file_atomic(c.out + "/config.json", c.to_json() + "\n");
       std::fprintf(stderr, "trial %lld: %s\n", (long long)t.id, t.params.dump().c_str());
-      running.push_back({spawn_train(exe, c.out + "/config.json", c.out + "/train.log"), c.out,
-                         std::chrono::steady_clock::now()});
+      running.push_back(
+          {spawn_train(exe, c.out + "/config.json", c.out + "/train.log"), c.out, std::chrono::steady_clock::now()});
     }
     size_t left = running.size();
     while (left > 0) {
@@ -158,7 +163,8 @@ void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
         if (waitpid(r.pid, &r.status, WNOHANG) == r.pid) {
           r.done = true;
           --left;
-        } else if (f.early_stop == "median" && train::median_stop(objective_curve(r.dir, f.objective), *finished_curves)) {
+        } else if (f.early_stop == "median" &&
+                   train::median_stop(objective_curve(r.dir, f.objective), *finished_curves)) {
           kill(r.pid, SIGTERM);
           waitpid(r.pid, &r.status, 0);
           r.done = r.pruned = true;
@@ -212,8 +218,9 @@ void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
     train::TrainConfig best = space.apply(base, order[0].params);
     best.out = f.out + "/best";
     io::write_file_atomic(f.out + "/best_config.json", best.to_json() + "\n");
-    std::printf("best: trial %lld, %s %.4f; config: %s/best_config.json (gradscope train --config %s/best_config.json)\n",
-                (long long)order[0].id, f.objective.c_str(), order[0].objective, f.out.c_str(), f.out.c_str());
+    std::printf(
+        "best: trial %lld, %s %.4f; config: %s/best_config.json (gradscope train --config %s/best_config.json)\n",
+        (long long)order[0].id, f.objective.c_str(), order[0].objective, f.out.c_str(), f.out.c_str());
   }
 }
 }  // namespace
@@ -222,8 +229,9 @@ void add_search(CLI::App& app) {
   auto f = std::make_shared<SearchFlags>();
   f->base.val_fraction = 0.1;  // the default objective is validation accuracy
   f->base.progress = false;
-  CLI::App* cmd = app.add_subcommand("search", "hyperparameter search (grid, random, TPE) over train settings, one "
-                                               "train process per trial; resumable");
+  CLI::App* cmd = app.add_subcommand("search",
+                                     "hyperparameter search (grid, random, TPE) over train settings, one "
+                                     "train process per trial; resumable");
   train::TrainConfig& c = f->base;
   add_model_data_flags(cmd, c);
   add_optimizer_data_flags(cmd, c);
@@ -240,10 +248,12 @@ void add_search(CLI::App& app) {
   cmd->add_option("--strategy", f->options.strategy, "grid | random | tpe")
       ->check(CLI::IsMember({"grid", "random", "tpe"}))
       ->capture_default_str();
-  cmd->add_option("--trials", f->options.trials, "number of trials (grid: at most the grid size)")->capture_default_str();
+  cmd->add_option("--trials", f->options.trials, "number of trials (grid: at most the grid size)")
+      ->capture_default_str();
   cmd->add_option("--parallel", f->options.parallel, "trials run at once")->capture_default_str();
   cmd->add_option("--search-seed", f->options.seed, "seed of the strategy's proposals")->capture_default_str();
-  cmd->add_option("--grid-points", f->options.grid_points, "grid: values per continuous parameter")->capture_default_str();
+  cmd->add_option("--grid-points", f->options.grid_points, "grid: values per continuous parameter")
+      ->capture_default_str();
   cmd->add_option("--objective", f->objective,
                   "metrics.jsonl key to maximise, best over epochs (val_acc; a *_loss key is minimised)")
       ->capture_default_str();

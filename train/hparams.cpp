@@ -50,16 +50,18 @@ void varint_field(std::string& out, int field, uint64_t v) {
 // google.protobuf.Value
 std::string pb_value(const json& v) {
   std::string out;
-  if (v.is_number()) double_field(out, 2, v.get<double>());
-  else if (v.is_boolean()) varint_field(out, 4, v.get<bool>() ? 1 : 0);
-  else if (v.is_string()) bytes_field(out, 3, v.get<std::string>());
-  else bytes_field(out, 3, v.dump());
+  if (v.is_number())
+    double_field(out, 2, v.get<double>());
+  else if (v.is_boolean())
+    varint_field(out, 4, v.get<bool>() ? 1 : 0);
+  else if (v.is_string())
+    bytes_field(out, 3, v.get<std::string>());
+  else
+    bytes_field(out, 3, v.dump());
   return out;
 }
 
-double now_secs() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+double now_secs() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
 // A Summary holding one hparams plugin value (no tensor: the plugin reads the metadata's content).
 std::string hparams_summary(const std::string& tag, const std::string& plugin_data) {

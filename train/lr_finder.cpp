@@ -10,6 +10,7 @@
 #include "autograd/ops.h"
 #include "io/dataloader.h"
 #include "io/safetensors.h"
+#include "io/tensorboard.h"
 #include "io/transforms.h"
 #include "optim/clip.h"
 #include "tensor/random.h"
@@ -203,6 +204,14 @@ void write_lr_find_outputs(const std::string& dir, const LRFinderResult& r) {
   for (const auto& p : r.points) csv << p.step << "," << p.lr << "," << p.loss << "," << p.smoothed_loss << "\n";
   io::write_file_atomic(dir + "/lr_find.csv", csv.str());
   io::write_file_atomic(dir + "/lr_find.svg", lr_find_svg(r));
+  // TensorBoard: the curve against the step (the lr is its own scalar: TensorBoard plots by step).
+  io::EventWriter tb(dir, ".lr_find");
+  for (const auto& p : r.points) {
+    tb.add_scalar("lr_find/loss", p.loss, p.step);
+    tb.add_scalar("lr_find/smoothed_loss", p.smoothed_loss, p.step);
+    tb.add_scalar("lr_find/lr", p.lr, p.step);
+  }
+  tb.add_scalar("lr_find/suggested_lr", r.suggested_lr, 0);
 }
 
 std::string lr_find_svg(const LRFinderResult& r) {
@@ -246,7 +255,8 @@ std::string lr_find_svg(const LRFinderResult& r) {
     s << "<text x=\"" << left - 6 << "\" y=\"" << y + 4 << "\" text-anchor=\"end\">" << format("%.3g", v)
       << "</text>\n";
   }
-  s << "<text x=\"" << (left + W - right) / 2 << "\" y=\"" << H - 12 << "\" text-anchor=\"middle\">learning rate (log scale)</text>\n";
+  s << "<text x=\"" << (left + W - right) / 2 << "\" y=\"" << H - 12
+    << "\" text-anchor=\"middle\">learning rate (log scale)</text>\n";
   s << "<text x=\"16\" y=\"" << (top + H - bottom) / 2 << "\" text-anchor=\"middle\" transform=\"rotate(-90 16 "
     << (top + H - bottom) / 2 << ")\">loss</text>\n";
   // raw loss faint, smoothed loss bold

@@ -10,7 +10,7 @@
 //   steepest  the lr where d(smoothed loss)/d(log10 lr) is most negative
 //   minimum   the lr of the lowest smoothed loss, divided by 10
 // lr_find_for_config() builds the model, data and optimizer a `train` config describes and runs it;
-// write_lr_find_outputs() writes curve.csv and curve.svg into a directory.
+// write_lr_find_outputs() writes the curve (CSV, SVG, TensorBoard scalars) into a directory.
 #pragma once
 #include <functional>
 #include <string>
@@ -27,9 +27,9 @@ struct LRFinderOptions {
   double start_lr = 1e-7;
   double end_lr = 10;
   int64_t num_steps = 100;
-  double smooth_beta = 0.98;    // EMA weight of the past (fastai)
-  double diverge_factor = 4.0;  // stop when smoothed loss > factor * best smoothed loss
-  std::string suggestion = "valley";  // valley | steepest | minimum
+  double smooth_beta = 0.98;             // EMA weight of the past (fastai)
+  double diverge_factor = 4.0;           // stop when smoothed loss > factor * best smoothed loss
+  std::string suggestion = "valley";     // valley | steepest | minimum
   double clip_norm = 0, clip_value = 0;  // applied before each step, as the trainer does
 };
 
@@ -76,7 +76,8 @@ LRFinderResult lr_find_for_config(const TrainConfig& config, const LRFinderOptio
 LRFinderResult lr_find_on_loader(nn::Module& model, optim::Optimizer& optimizer, io::DataLoader& loader,
                                  const TrainConfig& config, const LRFinderOptions& options);
 
-// <dir>/lr_find.csv (step,lr,loss,smoothed_loss) and <dir>/lr_find.svg (log-lr plot, suggestions marked).
+// <dir>/lr_find.csv (step,lr,loss,smoothed_loss), <dir>/lr_find.svg (log-lr plot, suggestions marked) and
+// TensorBoard scalars lr_find/{loss,smoothed_loss,lr,suggested_lr} in an events file there.
 void write_lr_find_outputs(const std::string& dir, const LRFinderResult& result);
 std::string lr_find_svg(const LRFinderResult& result);
 

@@ -35,8 +35,7 @@ std::string hex64(uint64_t v) {
 }
 
 // Regular files directly in `dir` whose names satisfy keep().
-template <class Keep>
-void add_files(const fs::path& dir, Keep keep, std::vector<std::string>& out) {
+template <class Keep> void add_files(const fs::path& dir, Keep keep, std::vector<std::string>& out) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return;
   for (const auto& e : fs::directory_iterator(dir, ec))

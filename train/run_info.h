@@ -36,6 +36,7 @@ struct DataFile {
 std::vector<DataFile> dataset_files(const std::string& data_spec);
 
 // The run.json object. `extra` is merged in at the top level (e.g. the lr_find result of --lr auto).
-nlohmann::json run_info_json(const TrainConfig& config, int threads, const nlohmann::json& extra = nlohmann::json::object());
+nlohmann::json run_info_json(const TrainConfig& config, int threads,
+                             const nlohmann::json& extra = nlohmann::json::object());
 
 }  // namespace gs::train

@@ -116,7 +116,8 @@ std::vector<RunRecord> list_runs(const std::string& root) {
   std::vector<std::string> dirs;
   if (fs::exists(fs::path(root) / "config.json")) dirs.push_back(root);
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
     if (it.depth() >= 3) it.disable_recursion_pending();
     if (it->is_directory() && fs::exists(it->path() / "config.json")) dirs.push_back(it->path().string());
   }
@@ -141,7 +142,8 @@ std::string runs_table(const std::vector<RunRecord>& runs) {
     std::string lr = num(as_number(c.value("lr", json())));
     if (c.value("lr_auto", false)) lr += " (auto)";
     int64_t done = r.summary.is_object() ? r.summary.value("epochs", int64_t(0)) : int64_t(r.metrics.size());
-    double test_acc = r.summary.is_object() ? as_number(r.summary.value("test_accuracy", json())) : r.last_metric("test_acc");
+    double test_acc =
+        r.summary.is_object() ? as_number(r.summary.value("test_accuracy", json())) : r.last_metric("test_acc");
     double wall = r.summary.is_object() ? as_number(r.summary.value("wall_seconds", json())) : NAN;
     rows.push_back({r.name, model, c.value("optimizer", std::string("?")), lr,
                     std::to_string(c.value("batch_size", int64_t(0))),

@@ -10,10 +10,10 @@ namespace gs::train {
 
 struct RunRecord {
   std::string dir;
-  std::string name;                    // dir relative to the listed root
-  nlohmann::json config;               // config.json
-  nlohmann::json run;                  // run.json (null for runs made before it existed)
-  nlohmann::json summary;              // summary.json (null while a run is going or was killed)
+  std::string name;                     // dir relative to the listed root
+  nlohmann::json config;                // config.json
+  nlohmann::json run;                   // run.json (null for runs made before it existed)
+  nlohmann::json summary;               // summary.json (null while a run is going or was killed)
   std::vector<nlohmann::json> metrics;  // metrics.jsonl, one object per epoch
 
   // The last finite value of `key` over the epochs (NaN if none), and the best (max) of it.

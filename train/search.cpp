@@ -104,7 +104,8 @@ json Strategy::propose(int64_t id, const std::vector<Trial>& done) const {
 json Strategy::propose_tpe(Generator& g, const std::vector<Trial>& done) const {
   // Split the finished trials: the best gamma fraction model l(x) ("good"), the rest g(x).
   std::vector<Trial> sorted = ranked(done);
-  size_t n_good = std::clamp<size_t>(size_t(std::ceil(options_.tpe_gamma * double(sorted.size()))), 1, sorted.size() - 1);
+  size_t n_good =
+      std::clamp<size_t>(size_t(std::ceil(options_.tpe_gamma * double(sorted.size()))), 1, sorted.size() - 1);
   // One candidate drawn from l per round, scored by sum over parameters of log l(x) - log g(x)
   // (the independent-parameter TPE: the ratio maximises expected improvement under TPE's model).
   std::vector<double> score(size_t(options_.tpe_candidates), 0.0);
@@ -114,8 +115,10 @@ json Strategy::propose_tpe(Generator& g, const std::vector<Trial>& done) const {
     std::vector<int64_t> good_k, bad_k;
     for (size_t i = 0; i < sorted.size(); ++i) {
       const json& v = sorted[i].params.at(p.name);
-      if (p.categorical()) (i < n_good ? good_k : bad_k).push_back(choice_index(p, v));
-      else (i < n_good ? good_u : bad_u).push_back(std::clamp(p.to_unit(v), 0.0, 1.0));
+      if (p.categorical())
+        (i < n_good ? good_k : bad_k).push_back(choice_index(p, v));
+      else
+        (i < n_good ? good_u : bad_u).push_back(std::clamp(p.to_unit(v), 0.0, 1.0));
     }
     for (size_t c = 0; c < candidates.size(); ++c) {
       if (p.categorical()) {
@@ -169,7 +172,9 @@ std::vector<Trial> run_search(const SearchSpace& space, const SearchOptions& opt
 }
 
 std::vector<Trial> ranked(std::vector<Trial> trials) {
-  auto key = [](const Trial& t) { return t.status != "failed" && std::isfinite(t.objective) ? t.objective : -INFINITY; };
+  auto key = [](const Trial& t) {
+    return t.status != "failed" && std::isfinite(t.objective) ? t.objective : -INFINITY;
+  };
   std::stable_sort(trials.begin(), trials.end(), [&](const Trial& a, const Trial& b) { return key(a) > key(b); });
   return trials;
 }

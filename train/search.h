@@ -28,7 +28,7 @@ namespace gs::train {
 
 struct Trial {
   int64_t id = 0;
-  nlohmann::json params;  // {name: value}
+  nlohmann::json params;   // {name: value}
   double objective = NAN;  // higher is better (validation accuracy by default)
   std::string status;      // "ok", "pruned" (stopped early; objective is its best so far), "failed"
   double seconds = 0;
@@ -44,8 +44,8 @@ struct SearchOptions {
   std::string strategy = "random";  // grid | random | tpe
   int64_t trials = 12;              // budget (grid: at most the grid's size)
   uint64_t seed = 0;
-  int parallel = 1;                 // trials proposed per batch
-  int grid_points = 3;              // per continuous parameter
+  int parallel = 1;     // trials proposed per batch
+  int grid_points = 3;  // per continuous parameter
   // TPE: random trials before modelling, fraction of trials counted as good, candidates scored per proposal.
   int64_t tpe_startup = 5;
   double tpe_gamma = 0.25;

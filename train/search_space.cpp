@@ -84,10 +84,15 @@ SearchSpace SearchSpace::from_json(const std::string& text, const std::string& s
                "%s: choice '%s' needs a non-empty \"values\" array", source.c_str(), name);
       for (const auto& v : d["values"]) p.values.push_back(v);
     } else {
-      if (type == "uniform") p.kind = ParamSpec::Kind::Uniform;
-      else if (type == "loguniform" || type == "log_uniform") p.kind = ParamSpec::Kind::LogUniform;
-      else if (type == "int" || type == "randint") p.kind = ParamSpec::Kind::Int;
-      else GS_CHECK(false, "%s: '%s' has unknown type '%s' (uniform, loguniform, int, choice)", source.c_str(), name, type.c_str());
+      if (type == "uniform")
+        p.kind = ParamSpec::Kind::Uniform;
+      else if (type == "loguniform" || type == "log_uniform")
+        p.kind = ParamSpec::Kind::LogUniform;
+      else if (type == "int" || type == "randint")
+        p.kind = ParamSpec::Kind::Int;
+      else
+        GS_CHECK(false, "%s: '%s' has unknown type '%s' (uniform, loguniform, int, choice)", source.c_str(), name,
+                 type.c_str());
       GS_CHECK(d.contains("low") && d.contains("high") && d["low"].is_number() && d["high"].is_number(),
                "%s: '%s' needs numbers \"low\" and \"high\"", source.c_str(), name);
       p.low = d["low"];
@@ -95,8 +100,8 @@ SearchSpace SearchSpace::from_json(const std::string& text, const std::string& s
       p.log = d.value("log", false);
       GS_CHECK(p.low < p.high || (p.kind == ParamSpec::Kind::Int && p.low <= p.high),
                "%s: '%s' needs low < high, got %g and %g", source.c_str(), name, p.low, p.high);
-      GS_CHECK((p.kind != ParamSpec::Kind::LogUniform && !p.log) || p.low > 0, "%s: '%s' is on a log scale: low must be > 0",
-               source.c_str(), name);
+      GS_CHECK((p.kind != ParamSpec::Kind::LogUniform && !p.log) || p.low > 0,
+               "%s: '%s' is on a log scale: low must be > 0", source.c_str(), name);
     }
     space.params.push_back(std::move(p));
   }
@@ -145,10 +150,13 @@ std::vector<json> SearchSpace::grid(int points) const {
       for (int i = 0; i < points; ++i) {
         double t = points == 1 ? 0.5 : double(i) / (points - 1);
         json v;
-        if (p.kind == ParamSpec::Kind::Uniform) v = p.low + t * (p.high - p.low);
-        else if (p.kind == ParamSpec::Kind::LogUniform) v = std::exp(std::log(p.low) + t * (std::log(p.high) - std::log(p.low)));
-        else v = int64_t(std::llround(p.log ? std::exp(std::log(p.low) + t * (std::log(p.high) - std::log(p.low)))
-                                            : p.low + t * (p.high - p.low)));
+        if (p.kind == ParamSpec::Kind::Uniform)
+          v = p.low + t * (p.high - p.low);
+        else if (p.kind == ParamSpec::Kind::LogUniform)
+          v = std::exp(std::log(p.low) + t * (std::log(p.high) - std::log(p.low)));
+        else
+          v = int64_t(std::llround(p.log ? std::exp(std::log(p.low) + t * (std::log(p.high) - std::log(p.low)))
+                                         : p.low + t * (p.high - p.low)));
         if (std::find(axis.begin(), axis.end(), v) == axis.end()) axis.push_back(v);
       }
     }

@@ -48,6 +48,12 @@ def test_lr_find_writes_curve_plot_and_suggestion(tmp_path):
     svg = xml.dom.minidom.parse(str(out / "lr_find.svg"))
     texts = [t.firstChild.data for t in svg.getElementsByTagName("text") if t.firstChild]
     assert any("(suggested)" in t and t.startswith("valley") for t in texts), texts
+    from tensorboard.backend.event_processing import event_accumulator
+    acc = event_accumulator.EventAccumulator(str(out))
+    acc.Reload()
+    smoothed = [e.value for e in acc.Scalars("lr_find/smoothed_loss")]
+    assert smoothed == pytest.approx([float(x["smoothed_loss"]) for x in rows], rel=1e-5)
+    assert acc.Scalars("lr_find/suggested_lr")[0].value == pytest.approx(suggested, rel=1e-2)
     r = run("lr-find", *small, "--suggestion", "median")
     assert r.returncode == 2
 

@@ -83,7 +83,8 @@ TEST(LRFinder, SuggestionInsideTheGoodRangeOfNoisyLeastSquares) {
         auto opt = optim::make_optimizer("sgd", q.model->parameters(), {{"lr", 0.1}, {"momentum", momentum}});
         train::LRFinderOptions o;
         o.suggestion = method;
-        train::LRFinderResult r = train::lr_find(*q.model, *opt, [&] { return q.loss(); }, o);
+        train::LRFinderResult r = train::lr_find(
+            *q.model, *opt, [&] { return q.loss(); }, o);
         ASSERT_GT(r.points.size(), 20u);
         EXPECT_TRUE(r.diverged);
         EXPECT_EQ(r.method, method);
@@ -138,7 +139,8 @@ TEST(LRFinder, StopsWhenSmoothedLossExceedsFourTimesBest) {
   lenient.diverge_factor = 1e30;
   lenient.end_lr = 0.1;
   lenient.num_steps = 30;
-  train::LRFinderResult full = train::lr_find(*q.model, *opt, [&] { return q.loss(); }, lenient);
+  train::LRFinderResult full = train::lr_find(
+      *q.model, *opt, [&] { return q.loss(); }, lenient);
   EXPECT_FALSE(full.diverged);
   EXPECT_EQ(full.points.size(), 30u);
 }
@@ -171,7 +173,8 @@ TEST(LRFinder, RestoresWeightsBuffersOptimizerAndRng) {
 
     auto after = model->state_dict();
     ASSERT_EQ(after.size(), before_model.size());
-    for (size_t i = 0; i < after.size(); ++i) EXPECT_TRUE(same_bits(after[i].second, before_model[i])) << after[i].first;
+    for (size_t i = 0; i < after.size(); ++i)
+      EXPECT_TRUE(same_bits(after[i].second, before_model[i])) << after[i].first;
     auto opt_after = opt->state_dict();
     ASSERT_EQ(opt_after.size(), opt_state.size()) << name;
     for (size_t i = 0; i < opt_after.size(); ++i) {

@@ -37,8 +37,8 @@ void fake_run(const fs::path& dir, double lr, const std::vector<double>& val_acc
                       1.0 / double(i + 1), val_acc[i], val_acc[i] - 0.01, lr);
   write(dir / "metrics.jsonl", metrics);
   if (finished)
-    write(dir / "summary.json", format("{\"epochs\":%zu,\"test_accuracy\":%g,\"wall_seconds\":3.5}", val_acc.size(),
-                                       val_acc.back() - 0.01));
+    write(dir / "summary.json",
+          format("{\"epochs\":%zu,\"test_accuracy\":%g,\"wall_seconds\":3.5}", val_acc.size(), val_acc.back() - 0.01));
   write(dir / "run.json", "{\"git_commit\":\"abc1234\",\"gradscope_version\":\"0.1.0\"}");
 }
 }  // namespace
@@ -66,7 +66,8 @@ TEST(RunInfo, DatasetFilesOfEachSpecKind) {
   EXPECT_EQ(idx[0].bytes, 3u);
   EXPECT_EQ(idx[0].fnv1a64.size(), 16u);
   EXPECT_NE(idx[0].fnv1a64, idx[1].fnv1a64);
-  auto pair = train::dataset_files("idx:" + (dir / "README").string() + "," + (dir / "train-labels-idx1-ubyte.gz").string());
+  auto pair =
+      train::dataset_files("idx:" + (dir / "README").string() + "," + (dir / "train-labels-idx1-ubyte.gz").string());
   EXPECT_EQ(pair.size(), 2u);
   write(dir / "folder" / "cat" / "1.png", "x");
   write(dir / "folder" / "dog" / "2.png", "y");
@@ -148,10 +149,10 @@ TEST(Runs, DiffShowsChangedConfigFinalMetricsAndCurves) {
   std::string d = train::runs_diff(train::load_run((root / "a").string()), train::load_run((root / "b").string()));
   EXPECT_NE(d.find("lr "), std::string::npos) << d;
   EXPECT_NE(d.find("epochs "), std::string::npos) << d;
-  EXPECT_EQ(d.find("\nout "), std::string::npos) << d;  // out always differs: not shown
+  EXPECT_EQ(d.find("\nout "), std::string::npos) << d;      // out always differs: not shown
   EXPECT_EQ(d.find("\nmomentum"), std::string::npos) << d;  // same in both: not shown
-  EXPECT_NE(d.find("80.00%"), std::string::npos) << d;    // B's final val acc
-  EXPECT_NE(d.find("▁█"), std::string::npos) << d;        // A's val acc curve
+  EXPECT_NE(d.find("80.00%"), std::string::npos) << d;      // B's final val acc
+  EXPECT_NE(d.find("▁█"), std::string::npos) << d;          // A's val acc curve
   fs::remove_all(root);
 }
 
