@@ -139,6 +139,7 @@ void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
       pid_t pid;
       std::string dir;
       std::chrono::steady_clock::time_point start;
+      size_t epochs = 0;
       bool done = false, pruned = false;
       int status = 0;
     };
@@ -152,9 +153,14 @@ void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
       fs::create_directories(c.out);
       io::write_file_atomic(c.out + "/config.json", c.to_json() + "\n");
       std::fprintf(stderr, "trial %lld: %s\n", (long long)t.id, t.params.dump().c_str());
-      running.push_back(
-          {spawn_train(exe, c.out + "/config.json", c.out + "/train.log"), c.out, std::chrono::steady_clock::now()});
+      running.push_back({spawn_train(exe, c.out + "/config.json", c.out + "/train.log"), c.out,
+                         std::chrono::steady_clock::now(), size_t(c.epochs)});
     }
+    // The median rule on the epochs logged so far; a trial that logged its last epoch is not pruned.
+    auto prune = [&](const std::string& dir, size_t epochs) {
+      std::vector<double> curve = objective_curve(dir, f.objective);
+      return curve.size() < epochs && train::median_stop(curve, *finished_curves);
+    };
     size_t left = running.size();
     while (left > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -163,8 +169,7 @@ void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
         if (waitpid(r.pid, &r.status, WNOHANG) == r.pid) {
           r.done = true;
           --left;
-        } else if (f.early_stop == "median" &&
-                   train::median_stop(objective_curve(r.dir, f.objective), *finished_curves)) {
+        } else if (f.early_stop == "median" && prune(r.dir, r.epochs)) {
           kill(r.pid, SIGTERM);
           waitpid(r.pid, &r.status, 0);
           r.done = r.pruned = true;
