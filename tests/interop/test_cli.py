@@ -1,64 +1,34 @@
 """The gradscope command end to end: exit codes, the overfit check, and a PyTorch state_dict
 (saved with safetensors) scored by `gradscope eval` exactly as PyTorch scores it."""
-import gzip
 import json
 import os
-import subprocess
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
 
-FASHION = "/usr/share/datasets/fashion-mnist"
+from gs_interop import FASHION, fashionnet, gradscope, load_idx
 
-
-def gradscope():
-    build = os.environ.get("GS_BUILD_DIR")
-    if not build:
-        pytest.skip("GS_BUILD_DIR is not set (ctest sets it; for a manual run point it at your build dir)")
-    path = os.path.join(build, "gradscope")
-    assert os.path.exists(path), f"{path} is missing: build the gradscope target"
-    return path
-
-
-def run(*args, **kw):
-    return subprocess.run([gradscope(), *args], capture_output=True, text=True, timeout=600, **kw)
 
 
 def test_help_and_exit_codes(tmp_path):
-    r = run("--help")
+    r = gradscope("--help")
     assert r.returncode == 0 and "train" in r.stdout and "eval" in r.stdout
-    r = run("train", "--help")
+    r = gradscope("train", "--help")
     assert r.returncode == 0
     for flag in ["--model", "--epochs", "--batch", "--optimizer", "--lr", "--schedule", "--clip-norm", "--seed",
                  "--threads", "--out", "--limit-train", "--val-fraction", "--resume", "--weights"]:
         assert flag in r.stdout, flag
-    r = run("train", "--bogus")
+    r = gradscope("train", "--bogus")
     assert r.returncode == 2 and "--bogus" in r.stderr
-    r = run("train", "--data", f"idx:{tmp_path}/nope-images,{tmp_path}/nope-labels", "--out", str(tmp_path / "x"))
+    r = gradscope("train", "--data", f"idx:{tmp_path}/nope-images,{tmp_path}/nope-labels", "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "nope-images" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-    r = run("train", "--model", "alexnet", "--limit-train", "64", "--out", str(tmp_path / "y"))
+    r = gradscope("train", "--model", "alexnet", "--limit-train", "64", "--out", str(tmp_path / "y"))
     assert r.returncode == 2 and "alexnet" in r.stderr and "fashionnet" in r.stderr, r.stderr
-    r = run("eval", "--model", "fashionnet", "--weights", str(tmp_path / "missing.safetensors"))
+    r = gradscope("eval", "--model", "fashionnet", "--weights", str(tmp_path / "missing.safetensors"))
     assert r.returncode == 2 and "missing.safetensors" in r.stderr, r.stderr
-
-
-def load_idx(name):
-    with gzip.open(os.path.join(FASHION, name), "rb") as f:
-        data = f.read()
-    if "images" in name:
-        n = int.from_bytes(data[4:8], "big")
-        return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, 1, 28, 28)
-    return np.frombuffer(data, dtype=np.uint8, offset=8).astype(np.int64)
-
-
-def fashionnet():
-    n = torch.nn
-    return n.Sequential(n.Conv2d(1, 32, 3, padding=1), n.BatchNorm2d(32), n.ReLU(), n.MaxPool2d(2),
-                        n.Conv2d(32, 64, 3, padding=1), n.BatchNorm2d(64), n.ReLU(), n.MaxPool2d(2), n.Flatten(),
-                        n.Linear(3136, 128), n.ReLU(), n.Linear(128, 10))
 
 
 @pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
@@ -83,7 +53,7 @@ def test_pytorch_state_dict_scores_the_same(tmp_path):
     weights = tmp_path / "torch_fashionnet.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
 
-    r = run("eval", "--model", "fashionnet", "--weights", str(weights), "--threads", "2")
+    r = gradscope("eval", "--model", "fashionnet", "--weights", str(weights), "--threads", "2")
     assert r.returncode == 0, r.stderr
     ours = json.loads(r.stdout)
     assert ours["images"] == 10000
@@ -95,7 +65,7 @@ def test_pytorch_state_dict_scores_the_same(tmp_path):
 @pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
 def test_overfit_one_small_batch(tmp_path):
     out = tmp_path / "overfit"
-    r = run("train", "--model", "fashionnet", "--limit-train", "64", "--epochs", "200", "--augment", "none",
+    r = gradscope("train", "--model", "fashionnet", "--limit-train", "64", "--epochs", "200", "--augment", "none",
             "--limit-test", "100", "--no-progress", "--out", str(out), "--threads", "2")
     assert r.returncode == 0, r.stderr
     lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]

@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 from safetensors.torch import load_file, save_file
 
+from gs_interop import BasicBlock, fashionnet, lenet5, mlp, resnet8
+
 ATOL = 1e-4
 
 
@@ -32,54 +34,6 @@ def tool_path():
 def run_tool(*args):
     proc = subprocess.run([tool_path(), *map(str, args)], capture_output=True, text=True, timeout=120)
     return proc
-
-
-# ---- torch equivalents of layers/zoo.h ----
-
-class BasicBlock(nn.Module):
-    """torchvision.models.resnet.BasicBlock (same names and layout), with a non-inplace ReLU."""
-
-    def __init__(self, inplanes, planes, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU()
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = None
-        if stride != 1 or inplanes != planes:
-            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
-
-    def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        identity = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + identity)
-
-
-def mlp(c, k, s):
-    return nn.Sequential(nn.Flatten(), nn.Linear(c * s * s, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
-                         nn.Linear(128, k))
-
-
-def lenet5(c, k, s):
-    m = (s // 2 - 4) // 2
-    return nn.Sequential(nn.Conv2d(c, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
-                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * m * m, 120), nn.ReLU(), nn.Linear(120, 84),
-                         nn.ReLU(), nn.Linear(84, k))
-
-
-def fashionnet(c, k, s):
-    m = s // 4
-    return nn.Sequential(nn.Conv2d(c, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(64 * m * m, 128), nn.ReLU(), nn.Linear(128, k))
-
-
-def resnet8(c, k, s):
-    return nn.Sequential(nn.Conv2d(c, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-                         BasicBlock(16, 16), BasicBlock(16, 32, 2), BasicBlock(32, 64, 2),
-                         nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(64, k))
 
 
 # (name, builder, in_channels, num_classes, image_size, expected parameter count from layers/zoo.h)

@@ -2,7 +2,6 @@
 onnxruntime runs to gradscope's eval-mode outputs (tests/interop/tools_onnx/gs_onnx_tool) and to
 PyTorch's, for every zoo model and a spec model covering the other layers; weight errors name the
 tensor; and a trained checkpoint exported to ONNX scores the same test accuracy as `gradscope eval`."""
-import gzip
 import json
 import os
 import subprocess
@@ -16,21 +15,9 @@ from safetensors.numpy import load_file as load_numpy, save_file as save_numpy
 from safetensors.torch import save_file
 from torch import nn
 
+from gs_interop import FASHION, build_dir, fashionnet, gradscope, lenet5, load_idx, mlp, resnet8
+
 ATOL = 1e-4
-FASHION = "/usr/share/datasets/fashion-mnist"
-
-
-def build_dir():
-    build = os.environ.get("GS_BUILD_DIR")
-    if not build:
-        pytest.skip("GS_BUILD_DIR is not set (ctest sets it; for a manual run point it at your build dir)")
-    return build
-
-
-def gradscope(*args):
-    path = os.path.join(build_dir(), "gradscope")
-    assert os.path.exists(path), f"{path} is missing: build the gradscope target"
-    return subprocess.run([path, *args], capture_output=True, text=True, timeout=600)
 
 
 def gs_outputs(model, c, k, s, weights, x, tmp_path):
@@ -46,54 +33,6 @@ def gs_outputs(model, c, k, s, weights, x, tmp_path):
 def ort_outputs(path, x):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(None, {"input": x})[0]
-
-
-# ---- torch equivalents of layers/zoo.h ----
-
-class BasicBlock(nn.Module):
-    """torchvision.models.resnet.BasicBlock (same names and layout)."""
-
-    def __init__(self, inplanes, planes, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU()
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = None
-        if stride != 1 or inplanes != planes:
-            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
-
-    def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        identity = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + identity)
-
-
-def mlp(c, k, s):
-    return nn.Sequential(nn.Flatten(), nn.Linear(c * s * s, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
-                         nn.Linear(128, k))
-
-
-def lenet5(c, k, s):
-    m = (s // 2 - 4) // 2
-    return nn.Sequential(nn.Conv2d(c, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
-                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * m * m, 120), nn.ReLU(), nn.Linear(120, 84),
-                         nn.ReLU(), nn.Linear(84, k))
-
-
-def fashionnet(c, k, s):
-    m = s // 4
-    return nn.Sequential(nn.Conv2d(c, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(64 * m * m, 128), nn.ReLU(), nn.Linear(128, k))
-
-
-def resnet8(c, k, s):
-    return nn.Sequential(nn.Conv2d(c, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-                         BasicBlock(16, 16), BasicBlock(16, 32, 2), BasicBlock(32, 64, 2),
-                         nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(64, k))
 
 
 MODELS = [("mlp", mlp, 1, 10, 28), ("lenet5", lenet5, 1, 10, 28), ("fashionnet", fashionnet, 1, 10, 28),
@@ -321,15 +260,6 @@ def test_weight_errors_name_the_tensor(tmp_path):
     r = gradscope("export", "--weights", str(tmp_path / "nope.safetensors"), *args)
     assert r.returncode == 2 and "nope.safetensors" in r.stderr, r.stderr
     assert not (tmp_path / "x.onnx").exists()
-
-
-def load_idx(name):
-    with gzip.open(os.path.join(FASHION, name), "rb") as f:
-        data = f.read()
-    if "images" in name:
-        n = int.from_bytes(data[4:8], "big")
-        return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, 1, 28, 28)
-    return np.frombuffer(data, dtype=np.uint8, offset=8).astype(np.int64)
 
 
 @pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
