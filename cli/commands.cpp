@@ -8,6 +8,7 @@
 
 #include "io/dataloader.h"
 #include "io/dataset.h"
+#include "kernels/cpu/all_tables.h"
 #include "kernels/registry.h"
 #include "layers/zoo.h"
 #include "train/checkpoint.h"
@@ -162,6 +163,7 @@ void add_info(CLI::App& app) {
   };
   CLI::App* kernels_cmd = app.add_subcommand("kernels", "list kernel variants (select with --kernel or GS_KERNELS)");
   actions()[kernels_cmd] = [] {
+    kernels::register_all_cpu_tables();
     for (const auto& [op, variants] : kernels::list_variants()) {
       std::printf("%-24s", op.c_str());
       for (const auto& v : variants) std::printf(" %s", v.c_str());
