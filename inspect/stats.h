@@ -2,7 +2,7 @@
 // fraction exactly zero, NaN/Inf counts and a fixed-bucket histogram. Probes (probes.h) and the
 // anomaly detector (anomaly.h) use these; nothing here writes to the tensor it reads.
 //
-//   TensorStats s = inspect::tensor_stats(x);           // one pass, accumulated in double
+//   TensorStats s = inspect::tensor_stats(x);   // one pass; f32 sums in float partials of 16 values, then double
 //   if (s.nan + s.pos_inf + s.neg_inf) ...              // non-finite values are counted, not summed
 //   bool ok = inspect::all_finite(x);                   // the cheap check (no statistics)
 #pragma once

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "tensor/random.h"
 #include "tensor/raw_ops.h"
 #include "tensor/tensor.h"
 
@@ -86,4 +87,21 @@ TEST(Stats, StridedViewsAreRead) {
   Tensor t = from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
   Tensor tt = raw::transpose(t, 0, 1);
   EXPECT_EQ(tensor_stats(tt).sum, 21);
+}
+
+TEST(Stats, ChunkedFastPathMatchesTheGeneralPath) {
+  // > 3 chunks of 2^16; one chunk holds a NaN (general path), the others are finite (fast path).
+  Generator g(11);
+  Tensor f = randn({200003}, {}, &g);
+  f.data<float>()[70000] = NAN;
+  f.data<float>()[5] = 0.0f;
+  Tensor d = raw::to_dtype(f, DType::F64);
+  TensorStats a = tensor_stats(f), b = tensor_stats(d);
+  EXPECT_EQ(a.histogram, b.histogram);
+  EXPECT_EQ(a.nan, 1);
+  EXPECT_EQ(a.zeros, b.zeros);
+  EXPECT_EQ(a.min, b.min);
+  EXPECT_EQ(a.max, b.max);
+  EXPECT_NEAR(a.sum, b.sum, 1e-6 * std::sqrt(b.sum_squares));
+  EXPECT_NEAR(a.sum_squares, b.sum_squares, 1e-6 * b.sum_squares);  // f32 partials of 16 values
 }
