@@ -123,11 +123,21 @@ void accumulate_finite_f32(const float* p, int64_t n, bool histogram, Partial& s
         zero_lane[k] += v == 0.0f;
       }
     }
-    for (int k = 0; k < kLanes; ++k) {
-      s.sum += sum[k];
-      s.sum_squares += sum_squares[k];
-      zeros += zero_lane[k];
+    bool overflow = false;
+    for (int k = 0; k < kLanes; ++k) overflow |= !std::isfinite(sum_squares[k]) || !std::isfinite(sum[k]);
+    if (overflow) {  // |x| above ~1e19: float squares overflow, so this block is summed in double
+      for (int j = 0; j < kBlock; ++j) {
+        double d = q[j];
+        s.sum += d;
+        s.sum_squares += d * d;
+      }
+    } else {
+      for (int k = 0; k < kLanes; ++k) {
+        s.sum += sum[k];
+        s.sum_squares += sum_squares[k];
+      }
     }
+    for (int k = 0; k < kLanes; ++k) zeros += zero_lane[k];
     if (histogram) {
       uint8_t bucket[kBlock];
       for (int j = 0; j < kBlock; ++j) bucket[j] = uint8_t(float_bucket(std::bit_cast<uint32_t>(q[j])));

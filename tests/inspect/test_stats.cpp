@@ -105,3 +105,12 @@ TEST(Stats, ChunkedFastPathMatchesTheGeneralPath) {
   EXPECT_NEAR(a.sum, b.sum, 1e-6 * std::sqrt(b.sum_squares));
   EXPECT_NEAR(a.sum_squares, b.sum_squares, 1e-6 * b.sum_squares);  // f32 partials of 16 values
 }
+
+TEST(Stats, HugeFiniteValuesDoNotOverflowTheSums) {
+  std::vector<float> v(1024, 3e30f);
+  v[7] = -3e30f;
+  TensorStats s = tensor_stats(from_vector<float>(v, {1024}));
+  EXPECT_EQ(s.non_finite(), 0);
+  EXPECT_TRUE(std::isfinite(s.std) && std::isfinite(s.norm)) << s.str();
+  EXPECT_NEAR(s.norm, 3e30 * std::sqrt(1024.0), 1e25);
+}
