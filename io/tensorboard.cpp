@@ -4,6 +4,8 @@
 // encoded_image_string=4} and HistogramProto{min..sum_squares=1..5, bucket_limit=6, bucket=7}.
 #include "io/tensorboard.h"
 
+#include "io/protobuf_wire.h"
+
 #include <unistd.h>
 
 #include <array>
@@ -34,36 +36,7 @@ const std::array<uint32_t, 256>& crc_table() {
   return table;
 }
 
-// ---- protobuf wire format: varints, tags, length-delimited fields, fixed 32/64 ----
-void put_varint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(char((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(char(v));
-}
-void put_tag(std::string& out, int field, int wire_type) { put_varint(out, (uint64_t(field) << 3) | wire_type); }
-void put_bytes(std::string& out, int field, const std::string& bytes) {
-  put_tag(out, field, 2);
-  put_varint(out, bytes.size());
-  out += bytes;
-}
-void put_double(std::string& out, int field, double v) {
-  put_tag(out, field, 1);
-  char b[8];
-  std::memcpy(b, &v, 8);  // little-endian hosts only (x86-64, aarch64)
-  out.append(b, 8);
-}
-void put_float(std::string& out, int field, float v) {
-  put_tag(out, field, 5);
-  char b[4];
-  std::memcpy(b, &v, 4);
-  out.append(b, 4);
-}
-void put_int(std::string& out, int field, int64_t v) {
-  put_tag(out, field, 0);
-  put_varint(out, uint64_t(v));
-}
+using namespace pb;  // the wire format: io/protobuf_wire.h
 void put_packed_doubles(std::string& out, int field, const std::vector<double>& values) {
   std::string body;
   for (double v : values) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "io/protobuf_wire.h"
 #include "io/tensorboard.h"
 #include "tensor/error.h"
 
@@ -15,49 +16,19 @@ namespace gs::train {
 
 namespace {
 using nlohmann::json;
-
-// ---- protobuf wire format ----
-void varint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out += char((v & 0x7F) | 0x80);
-    v >>= 7;
-  }
-  out += char(v);
-}
-void key(std::string& out, int field, int wire) { varint(out, uint64_t(field) << 3 | uint64_t(wire)); }
-void bytes_field(std::string& out, int field, const std::string& data) {
-  key(out, field, 2);
-  varint(out, data.size());
-  out += data;
-}
-void double_field(std::string& out, int field, double v) {
-  key(out, field, 1);
-  char b[8];
-  std::memcpy(b, &v, 8);  // little-endian hosts only (x86-64, aarch64)
-  out.append(b, 8);
-}
-void float_field(std::string& out, int field, float v) {
-  key(out, field, 5);
-  char b[4];
-  std::memcpy(b, &v, 4);
-  out.append(b, 4);
-}
-void varint_field(std::string& out, int field, uint64_t v) {
-  key(out, field, 0);
-  varint(out, v);
-}
+namespace pb = io::pb;
 
 // google.protobuf.Value
 std::string pb_value(const json& v) {
   std::string out;
   if (v.is_number())
-    double_field(out, 2, v.get<double>());
+    pb::put_double(out, 2, v.get<double>());
   else if (v.is_boolean())
-    varint_field(out, 4, v.get<bool>() ? 1 : 0);
+    pb::put_int(out, 4, v.get<bool>() ? 1 : 0);
   else if (v.is_string())
-    bytes_field(out, 3, v.get<std::string>());
+    pb::put_bytes(out, 3, v.get<std::string>());
   else
-    bytes_field(out, 3, v.dump());
+    pb::put_bytes(out, 3, v.dump());
   return out;
 }
 
@@ -66,23 +37,23 @@ double now_secs() { return std::chrono::duration<double>(std::chrono::system_clo
 // A Summary holding one hparams plugin value (no tensor: the plugin reads the metadata's content).
 std::string hparams_summary(const std::string& tag, const std::string& plugin_data) {
   std::string plugin;
-  bytes_field(plugin, 1, "hparams");
-  bytes_field(plugin, 2, plugin_data);
+  pb::put_bytes(plugin, 1, "hparams");
+  pb::put_bytes(plugin, 2, plugin_data);
   std::string metadata;
-  bytes_field(metadata, 1, plugin);
+  pb::put_bytes(metadata, 1, plugin);
   std::string value;
-  bytes_field(value, 1, tag);
-  bytes_field(value, 9, metadata);
+  pb::put_bytes(value, 1, tag);
+  pb::put_bytes(value, 9, metadata);
   std::string summary;
-  bytes_field(summary, 1, value);
+  pb::put_bytes(summary, 1, value);
   return summary;
 }
 std::string scalar_summary(const std::string& tag, double v) {
   std::string value;
-  bytes_field(value, 1, tag);
-  float_field(value, 2, float(v));
+  pb::put_bytes(value, 1, tag);
+  pb::put_float(value, 2, float(v));
   std::string summary;
-  bytes_field(summary, 1, value);
+  pb::put_bytes(summary, 1, value);
   return summary;
 }
 
@@ -94,15 +65,15 @@ class Records {
     out_.open(path_, std::ios::binary | std::ios::trunc);
     GS_CHECK(out_.good(), "hparams: cannot write '%s'", path_.c_str());
     std::string event;
-    double_field(event, 1, now_secs());
-    bytes_field(event, 3, "brain.Event:2");
+    pb::put_double(event, 1, now_secs());
+    pb::put_bytes(event, 3, "brain.Event:2");
     record(event);
   }
   void summary(const std::string& summary, int64_t step) {
     std::string event;
-    double_field(event, 1, now_secs());
-    varint_field(event, 2, uint64_t(step));
-    bytes_field(event, 5, summary);
+    pb::put_double(event, 1, now_secs());
+    pb::put_int(event, 2, uint64_t(step));
+    pb::put_bytes(event, 5, summary);
     record(event);
   }
 
@@ -127,30 +98,30 @@ void write_hparams_experiment(const std::string& dir, const SearchSpace& space, 
   std::string experiment;
   for (const auto& p : space.params) {
     std::string info;
-    bytes_field(info, 1, p.name);
+    pb::put_bytes(info, 1, p.name);
     if (p.categorical()) {
       bool numbers = true, strings = true;
       for (const auto& v : p.values) numbers &= v.is_number(), strings &= v.is_string();
-      varint_field(info, 4, numbers ? 3 : strings ? 1 : 0);  // DATA_TYPE_FLOAT64 / STRING
+      pb::put_int(info, 4, numbers ? 3 : strings ? 1 : 0);  // DATA_TYPE_FLOAT64 / STRING
       std::string list;
-      for (const auto& v : p.values) bytes_field(list, 1, pb_value(v));
-      bytes_field(info, 5, list);
+      for (const auto& v : p.values) pb::put_bytes(list, 1, pb_value(v));
+      pb::put_bytes(info, 5, list);
     } else {
-      varint_field(info, 4, 3);
+      pb::put_int(info, 4, 3);
       std::string interval;
-      double_field(interval, 1, p.low);
-      double_field(interval, 2, p.high);
-      bytes_field(info, 6, interval);
+      pb::put_double(interval, 1, p.low);
+      pb::put_double(interval, 2, p.high);
+      pb::put_bytes(info, 6, interval);
     }
-    bytes_field(experiment, 4, info);
+    pb::put_bytes(experiment, 4, info);
   }
   std::string name, metric_info;
-  bytes_field(name, 2, metric);
-  bytes_field(metric_info, 1, name);
-  bytes_field(experiment, 5, metric_info);
-  double_field(experiment, 3, now_secs());
+  pb::put_bytes(name, 2, metric);
+  pb::put_bytes(metric_info, 1, name);
+  pb::put_bytes(experiment, 5, metric_info);
+  pb::put_double(experiment, 3, now_secs());
   std::string data;
-  bytes_field(data, 2, experiment);
+  pb::put_bytes(data, 2, experiment);
   Records(dir).summary(hparams_summary("_hparams_/experiment", data), 0);
 }
 
@@ -161,21 +132,21 @@ void write_hparams_session(const std::string& trial_dir, const SearchSpace& spac
   for (const auto& p : space.params) {
     if (!params.contains(p.name)) continue;
     std::string entry;
-    bytes_field(entry, 1, p.name);
-    bytes_field(entry, 2, pb_value(params[p.name]));
-    bytes_field(start, 1, entry);
+    pb::put_bytes(entry, 1, p.name);
+    pb::put_bytes(entry, 2, pb_value(params[p.name]));
+    pb::put_bytes(start, 1, entry);
   }
-  double_field(start, 5, now_secs());
+  pb::put_double(start, 5, now_secs());
   std::string start_data;
-  bytes_field(start_data, 3, start);
+  pb::put_bytes(start_data, 3, start);
   records.summary(hparams_summary("_hparams_/session_start_info", start_data), 0);
   for (size_t e = 0; e < curve.size(); ++e)
     if (std::isfinite(curve[e])) records.summary(scalar_summary(metric, curve[e]), int64_t(e + 1));
   std::string end;
-  varint_field(end, 1, success ? 1 : 2);  // STATUS_SUCCESS / STATUS_FAILURE
-  double_field(end, 2, now_secs());
+  pb::put_int(end, 1, success ? 1 : 2);  // STATUS_SUCCESS / STATUS_FAILURE
+  pb::put_double(end, 2, now_secs());
   std::string end_data;
-  bytes_field(end_data, 4, end);
+  pb::put_bytes(end_data, 4, end);
   records.summary(hparams_summary("_hparams_/session_end_info", end_data), int64_t(curve.size()));
 }
 
