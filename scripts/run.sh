@@ -7,4 +7,10 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)" --target gradscope
-exec ./build/gradscope train --model fashionnet --data fashion-mnist --out runs/fashionnet "$@"
+# Defaults first; a flag given on the command line (e.g. --out) replaces the default.
+defaults=(--model fashionnet --data fashion-mnist --out runs/fashionnet)
+args=()
+for ((i = 0; i < ${#defaults[@]}; i += 2)); do
+  [[ " $* " == *" ${defaults[i]} "* || " $* " == *" ${defaults[i]}="* ]] || args+=("${defaults[i]}" "${defaults[i + 1]}")
+done
+exec ./build/gradscope train "${args[@]}" "$@"
