@@ -101,34 +101,32 @@ def test_describe_matches_torch(name, builder, c, k, s, count):
     assert info["repr"] == repr(model)
 
 
-@pytest.mark.parametrize("name,builder,c,k,s,count", MODELS, ids=IDS)
-def test_eval_output_and_gradients_match_torch(tmp_path, name, builder, c, k, s, count):
-    model, weights, inputs, x, w = prepare(tmp_path, builder, c, k, s)
+def compare_run(tmp_path, model, name, c, k, s, weights, inputs, x, w, *mode):
+    """Runs the tool on the same weights and input, then torch in the same mode; compares the
+    output and every parameter gradient of sum(output * w). Returns the tool's tensors."""
     out_path = tmp_path / "out.safetensors"
-    proc = run_tool("run", name, c, k, s, weights, inputs, out_path)
+    proc = run_tool("run", name, c, k, s, weights, inputs, out_path, *mode)
     assert proc.returncode == 0, proc.stderr
     got = load_file(str(out_path))
-    model.eval()
+    model.train(bool(mode))
     y = model(x)
     close("output", got["output"], y)
     (y * w).sum().backward()
     for pname, p in model.named_parameters():
         close(f"grad.{pname}", got[f"grad.{pname}"], p.grad)
+    return got
+
+
+@pytest.mark.parametrize("name,builder,c,k,s,count", MODELS, ids=IDS)
+def test_eval_output_and_gradients_match_torch(tmp_path, name, builder, c, k, s, count):
+    model, weights, inputs, x, w = prepare(tmp_path, builder, c, k, s)
+    compare_run(tmp_path, model, name, c, k, s, weights, inputs, x, w)
 
 
 @pytest.mark.parametrize("name,builder,c,k,s,count", MODELS, ids=IDS)
 def test_train_step_matches_torch(tmp_path, name, builder, c, k, s, count):
     model, weights, inputs, x, w = prepare(tmp_path, builder, c, k, s, seed=3)
-    out_path = tmp_path / "out.safetensors"
-    proc = run_tool("run", name, c, k, s, weights, inputs, out_path, "train")
-    assert proc.returncode == 0, proc.stderr
-    got = load_file(str(out_path))
-    model.train()
-    y = model(x)
-    close("output", got["output"], y)
-    (y * w).sum().backward()
-    for pname, p in model.named_parameters():
-        close(f"grad.{pname}", got[f"grad.{pname}"], p.grad)
+    got = compare_run(tmp_path, model, name, c, k, s, weights, inputs, x, w, "train")
     # Running statistics (unbiased variance) and num_batches_tracked after one training forward.
     for key, t in model.state_dict().items():
         if t.dtype == torch.int64:
