@@ -1,9 +1,12 @@
 // train, eval, models, kernels.
 #include "cli/commands.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <utility>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "io/dataloader.h"
@@ -172,11 +175,30 @@ void add_info(CLI::App& app) {
   };
 }
 
+namespace {
+std::vector<std::pair<int, AddCommand>>& registered_commands() {
+  static std::vector<std::pair<int, AddCommand>> commands;
+  return commands;
+}
+}  // namespace
+
+CommandRegistration::CommandRegistration(int order, AddCommand add) { registered_commands().emplace_back(order, add); }
+
+void add_all_commands(CLI::App& app) {
+  auto commands = registered_commands();
+  std::stable_sort(commands.begin(), commands.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [order, add] : commands) add(app);
+}
+
 void run_selected(CLI::App& app) {
   for (auto* sub : app.get_subcommands()) {
     auto it = actions().find(sub);
     if (it != actions().end()) it->second();
   }
 }
+
+const CommandRegistration register_train{10, add_train};
+const CommandRegistration register_eval{20, add_eval};
+const CommandRegistration register_info{30, add_info};
 
 }  // namespace gs::cli

@@ -10,14 +10,16 @@
 
 namespace gs::cli {
 
-void add_train(CLI::App& app);
-void add_eval(CLI::App& app);
-void add_info(CLI::App& app);
-void add_export(CLI::App& app);  // cli/export_command.cpp
-void add_lr_find(CLI::App& app);  // cli/lr_find_command.cpp
-void add_grads(CLI::App& app);    // cli/grads_command.cpp
-void add_runs(CLI::App& app);     // cli/runs_command.cpp
-void add_search(CLI::App& app);   // cli/search_command.cpp
+// Each subcommand file registers its add_* function once, at namespace scope:
+//   static const gs::cli::CommandRegistration reg{40, add_doctor};
+// main() calls them in ascending order (the order of `gradscope --help`). cli/ sources are
+// compiled straight into the executable, so these static registrations are never dropped.
+using AddCommand = void (*)(CLI::App& app);
+struct CommandRegistration {
+  CommandRegistration(int order, AddCommand add);
+};
+// Adds every registered subcommand to the app.
+void add_all_commands(CLI::App& app);
 void run_selected(CLI::App& app);
 
 // What run_selected runs when `cmd` was chosen.

@@ -121,4 +121,6 @@ void add_export(CLI::App& app) {
   register_action(cmd, [flags] { run_export(*flags); });
 }
 
+const CommandRegistration register_export{50, add_export};
+
 }  // namespace gs::cli

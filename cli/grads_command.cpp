@@ -86,4 +86,6 @@ void add_grads(CLI::App& app) {
   });
 }
 
+const CommandRegistration register_grads{60, add_grads};
+
 }  // namespace gs::cli

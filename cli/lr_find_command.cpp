@@ -49,4 +49,6 @@ void add_lr_find(CLI::App& app) {
   });
 }
 
+const CommandRegistration register_lr_find{40, add_lr_find};
+
 }  // namespace gs::cli

@@ -1,4 +1,4 @@
-// gradscope: the command line. Subcommands: train, eval, models, kernels.
+// gradscope: the command line. Subcommands register themselves (cli/commands.h).
 // Exit codes: 0 ok; 2 bad usage or bad input (one clear line on stderr); 1 internal error.
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -14,14 +14,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("gradscope ") + GS_VERSION);
   gs::train::set_command_line(argc, argv);  // recorded in each run's run.json
-  gs::cli::add_train(app);
-  gs::cli::add_eval(app);
-  gs::cli::add_info(app);
-  gs::cli::add_export(app);
-  gs::cli::add_lr_find(app);
-  gs::cli::add_grads(app);
-  gs::cli::add_runs(app);
-  gs::cli::add_search(app);
+  gs::cli::add_all_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

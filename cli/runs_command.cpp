@@ -28,4 +28,6 @@ void add_runs(CLI::App& app) {
   });
 }
 
+const CommandRegistration register_runs{80, add_runs};
+
 }  // namespace gs::cli

@@ -269,4 +269,6 @@ void add_search(CLI::App& app) {
   register_action(cmd, [f, cmd] { run_search_command(*f, resolve_config(cmd, f->base, f->base_file)); });
 }
 
+const CommandRegistration register_search{45, add_search};
+
 }  // namespace gs::cli
