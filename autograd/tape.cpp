@@ -53,7 +53,9 @@ void add_pending(Tensor& slot, const Tensor& g) {
 }
 
 Tensor run_hooks(AutogradMeta& meta, Tensor g) {
-  for (auto& hook : meta.hooks) {
+  // A copy: a hook may remove itself (or others) while running.
+  auto hooks_now = meta.hooks;
+  for (auto& [id, hook] : hooks_now) {
     Tensor replaced = hook(g);
     if (replaced.defined()) {
       GS_CHECK(replaced.shape() == g.shape(), "hook: a gradient hook returned shape %s for a gradient of shape %s",
@@ -252,7 +254,7 @@ std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs
   for (size_t i = 0; i < inputs.size(); ++i) {
     AutogradMeta& meta = *inputs[i].impl().autograd;
     hook_counts.push_back(static_cast<int>(meta.hooks.size()));
-    meta.hooks.push_back([&result, i](const Tensor& g) {
+    meta.hooks.emplace_back(0, [&result, i](const Tensor& g) {
       result[i] = result[i].defined() ? raw::binary(raw::BinaryOp::Add, result[i], g) : g;
       return Tensor();
     });
@@ -279,9 +281,16 @@ std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs
   return result;
 }
 
-void register_hook(Tensor& t, GradHook hook) {
+int register_hook(Tensor& t, GradHook hook) {
   GS_CHECK(t.requires_grad(), "register_hook: tensor of shape %s does not require grad", shape_str(t.shape()).c_str());
-  t.ensure_autograd_meta().hooks.push_back(std::move(hook));
+  int id = hooks().next_id++;
+  t.ensure_autograd_meta().hooks.emplace_back(id, std::move(hook));
+  return id;
+}
+
+void remove_hook(Tensor& t, int id) {
+  if (!t.defined() || !t.impl().autograd) return;
+  std::erase_if(t.impl().autograd->hooks, [id](const auto& h) { return h.first == id; });
 }
 
 int add_forward_hook(ForwardHook hook) {

@@ -77,8 +77,10 @@ void backward(const Tensor& output, const Tensor& seed = Tensor(), bool retain_g
 std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs, const Tensor& seed = Tensor(),
                          bool retain_graph = false);
 
-// Hook on a tensor's gradient (runs when the gradient is complete, before it flows on).
-void register_hook(Tensor& t, GradHook hook);
+// Hook on a tensor's gradient (runs when the gradient is complete, before it flows on). Returns an
+// id for remove_hook(t, id); removing twice, or a hook of another tensor, does nothing.
+int register_hook(Tensor& t, GradHook hook);
+void remove_hook(Tensor& t, int id);
 
 // Hook points for inspect/: called for every recorded entry (forward) and every entry whose
 // backward ran (with the output gradients and the input gradients it produced).

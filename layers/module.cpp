@@ -23,6 +23,20 @@ Tensor Module::operator()(const Tensor& x) {
     y = forward(x);
   }
   for (auto& [id, hook] : forward_hooks_) hook(*this, x, y);
+  if (!backward_hooks_.empty() && y.requires_grad()) {
+    // The tensor hook holds the module weakly (when a shared_ptr owns it): a graph that outlives
+    // its module calls nothing.
+    std::weak_ptr<Module> weak = weak_from_this();
+    Module* self = weak.expired() ? this : nullptr;
+    register_hook(y, [weak, self](const Tensor& grad) {
+      std::shared_ptr<Module> owner = weak.lock();
+      Module* module = owner ? owner.get() : self;
+      if (!module) return Tensor();
+      auto hooks_now = module->backward_hooks_;  // a hook may remove itself
+      for (auto& [id, hook] : hooks_now) hook(*module, grad);
+      return Tensor();
+    });
+  }
   return y;
 }
 
@@ -33,6 +47,15 @@ int Module::register_forward_hook(ForwardHook hook) {
 
 void Module::remove_forward_hook(int id) {
   std::erase_if(forward_hooks_, [id](const auto& h) { return h.first == id; });
+}
+
+int Module::register_backward_hook(BackwardHook hook) {
+  backward_hooks_.emplace_back(next_hook_id_, std::move(hook));
+  return next_hook_id_++;
+}
+
+void Module::remove_backward_hook(int id) {
+  std::erase_if(backward_hooks_, [id](const auto& h) { return h.first == id; });
 }
 
 // ---- registration ----

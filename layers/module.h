@@ -84,6 +84,12 @@ class Module : public std::enable_shared_from_this<Module> {
   using ForwardHook = std::function<void(Module& module, const Tensor& input, const Tensor& output)>;
   int register_forward_hook(ForwardHook hook);
   void remove_forward_hook(int id);
+  // Called with the gradient of this module's output during backward (the output of each call
+  // through operator() made while the hook was registered; removal takes effect at once, even for
+  // graphs already recorded). Returns an id; ids are unique across both kinds of module hook.
+  using BackwardHook = std::function<void(Module& module, const Tensor& grad_output)>;
+  int register_backward_hook(BackwardHook hook);
+  void remove_backward_hook(int id);
 
  protected:
   // Sets requires_grad and names the tensor in AutogradMeta::name (the full dotted path once the
@@ -109,6 +115,7 @@ class Module : public std::enable_shared_from_this<Module> {
   std::string name_in_parent_;
   bool training_ = true;
   std::vector<std::pair<int, ForwardHook>> forward_hooks_;
+  std::vector<std::pair<int, BackwardHook>> backward_hooks_;
   int next_hook_id_ = 0;
 };
 

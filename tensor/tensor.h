@@ -101,7 +101,7 @@ struct AutogradMeta {
   Tensor grad;                    // leaves (and retain_grad tensors): accumulated gradient
   Tensor pending_grad;            // the gradient being summed during one backward pass
   std::shared_ptr<Entry> entry;   // the tape entry that produced this tensor (null: leaf)
-  std::vector<GradHook> hooks;
+  std::vector<std::pair<int, GradHook>> hooks;  // (id from register_hook, hook), in registration order
   std::string name;               // parameter name, when a module registered it
 };
 

@@ -112,6 +112,32 @@ TEST(Tape, HookReplacesGradient) {
   EXPECT_THROW_MSG(backward(sum(mul(w, 2.0))), "hook: a gradient hook returned shape [5] for a gradient of shape [1]");
 }
 
+TEST(Tape, TensorHooksAreRemovableById) {
+  Tensor x = leaf({1, 2});
+  int first = 0, second = 0;
+  int id1 = register_hook(x, [&](const Tensor&) { ++first; return Tensor(); });
+  int id2 = register_hook(x, [&](const Tensor& g) { ++second; return raw::binary_scalar(raw::BinaryOp::Mul, g, 2.0); });
+  EXPECT_NE(id1, id2);
+  backward(sum(mul(x, 3.0)));
+  EXPECT_EQ(vec(x.grad()), (std::vector<double>{6, 6}));
+  remove_hook(x, id2);
+  remove_hook(x, id2);  // twice: nothing happens
+  x.zero_grad();
+  backward(sum(mul(x, 3.0)));
+  EXPECT_EQ(first, 2);
+  EXPECT_EQ(second, 1);
+  EXPECT_EQ(vec(x.grad()), (std::vector<double>{3, 3}));
+  // A hook that removes itself while running: called once, the others still run.
+  int self_calls = 0;
+  int self_id = 0;
+  self_id = register_hook(x, [&](const Tensor&) { ++self_calls; remove_hook(x, self_id); return Tensor(); });
+  x.zero_grad();
+  backward(sum(mul(x, 3.0)));
+  backward(sum(mul(x, 3.0)));
+  EXPECT_EQ(self_calls, 1);
+  EXPECT_EQ(first, 4);
+}
+
 TEST(Tape, RetainGradOnNonLeaf) {
   Tensor x = leaf({1, 2});
   Tensor y = mul(x, x);

@@ -122,6 +122,41 @@ TEST(Module, ForwardHooksSeeInputAndOutput) {
   EXPECT_EQ(calls, 1);
 }
 
+TEST(Module, BackwardHooksSeeOutputGradientAndAreRemovable) {
+  auto net = make_model("mlp");
+  auto seq = std::dynamic_pointer_cast<Sequential>(net);
+  ASSERT_TRUE(seq);
+  std::vector<std::string> seen;
+  std::vector<double> hooked_norms;
+  std::vector<int> ids;
+  for (auto& [path, m] : net->named_modules()) {
+    if (m->type_name() != "Linear") continue;
+    ids.push_back(m->register_backward_hook([&, path](Module& mod, const Tensor& g) {
+      seen.push_back(path + ":" + mod.type_name());
+      hooked_norms.push_back(sum(g * g).item());
+    }));
+  }
+  ASSERT_EQ(ids.size(), 3u);
+  // The last layer's output gradient, seen independently through retain_grad.
+  Tensor x = randn({4, 1, 28, 28});
+  Tensor logits = (*net)(x);
+  logits.retain_grad();
+  backward(sum(logits * logits));
+  ASSERT_EQ(seen.size(), 3u);  // reverse order: the last Linear's gradient is complete first
+  std::string last_path = net->named_modules().back().first;
+  EXPECT_EQ(seen.front(), last_path + ":Linear");
+  double expect = sum(logits.grad() * logits.grad()).item();
+  EXPECT_NEAR(hooked_norms.front(), expect, 1e-6 * expect);
+  // Removing one hook after the forward pass already ran: it is not called in that backward.
+  auto last = net->named_modules().back().second;
+  Tensor logits2 = (*net)(x);
+  last->remove_backward_hook(ids.back());
+  seen.clear();
+  backward(sum(logits2));
+  EXPECT_EQ(seen.size(), 2u);
+  for (auto& s : seen) EXPECT_NE(s, last_path + ":Linear");
+}
+
 TEST(Module, ToDtypeConvertsInPlaceAndKeepsI64Buffers) {
   auto net = make_model("fashionnet");
   auto conv = std::dynamic_pointer_cast<Sequential>(net)->at<Conv2d>(0);
