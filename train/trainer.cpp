@@ -172,6 +172,20 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
     }
     GS_CHECK(start_epoch < c.epochs, "train: checkpoint %s already has %lld epochs (--epochs %lld)", c.resume.c_str(),
              (long long)start_epoch, (long long)c.epochs);
+    // Probe records of steps after the checkpoint (an epoch that ran but did not finish) would be
+    // logged again: keep only the steps the checkpoint covers.
+    const std::string probes_path = c.out + "/probes.jsonl";
+    if (fs::exists(probes_path)) {
+      std::ifstream in(probes_path);
+      std::string kept;
+      for (std::string line; std::getline(in, line);) {
+        if (line.empty()) continue;
+        json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
+        if (record.is_discarded()) break;  // a line cut short by the crash: nothing after it counts
+        if (record.value("step", int64_t(0)) < start_epoch * steps_per_epoch) kept += line + "\n";
+      }
+      io::write_file_atomic(probes_path, kept);
+    }
   }
 
   std::fprintf(stderr, "gradscope train: %s on %s (%lld train / %lld val / %lld test images), %lld params, %s lr %g, "

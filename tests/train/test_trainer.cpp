@@ -2,6 +2,7 @@
 // the same metrics.jsonl, a resumed run continues exactly, checkpoints round-trip.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -71,15 +72,26 @@ TEST(Trainer, ResumeContinuesExactly) {
   train::TrainConfig c = small_config(full);
   c.model = "fashionnet";  // batch norm buffers and AdamW state must both survive the checkpoint
   c.limit_train = 256;
+  c.probe_every = 2;       // probes.jsonl must read as one run too
+  c.tensorboard = false;
   train::Trainer(c).run();
 
+  // Epochs 1-2, then epoch 3 "crashes" after logging its probes but before its checkpoint counts:
+  // resuming from the epoch-2 checkpoint must drop epoch 3's probe lines, not repeat them.
   train::TrainConfig interrupted = c;
   interrupted.out = part;
   train::Trainer(interrupted).run(/*stop_after_epoch=*/2);
+  fs::copy_file(part + "/last.safetensors", part + "/epoch2.safetensors");
+  train::TrainConfig crashed = interrupted;
+  crashed.resume = part + "/epoch2.safetensors";
+  train::Trainer(crashed).run();
   train::TrainConfig resumed = interrupted;
-  resumed.resume = part + "/last.safetensors";
+  resumed.resume = part + "/epoch2.safetensors";
   train::Trainer(resumed).run();
   EXPECT_EQ(read_file(full + "/metrics.jsonl"), read_file(part + "/metrics.jsonl"));
+  std::string probes_full = read_file(full + "/probes.jsonl");
+  EXPECT_EQ(std::count(probes_full.begin(), probes_full.end(), '\n'), 3 * 4 / 2);  // 3 epochs x 4 steps / 2
+  EXPECT_EQ(probes_full, read_file(part + "/probes.jsonl"));
   fs::remove_all(full);
   fs::remove_all(part);
 }
