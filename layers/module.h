@@ -84,6 +84,7 @@ class Module : public std::enable_shared_from_this<Module> {
   using ForwardHook = std::function<void(Module& module, const Tensor& input, const Tensor& output)>;
   int register_forward_hook(ForwardHook hook);
   void remove_forward_hook(int id);
+  bool has_forward_hooks() const { return !forward_hooks_.empty(); }
   // Called with the gradient of this module's output during backward (the output of each call
   // through operator() made while the hook was registered; removal takes effect at once, even for
   // graphs already recorded). Returns an id; ids are unique across both kinds of module hook.
