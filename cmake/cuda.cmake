@@ -12,7 +12,7 @@ elseif(GS_CUDA)
 endif()
 if(GS_HAVE_CUDA)
   set(CMAKE_CUDA_ARCHITECTURES 80 90)
-  set(CMAKE_CUDA_STANDARD 20)
+  # CMake 3.25 knows no CUDA20 dialect for nvcc: cmake/cuda_rooms.cmake passes -std=c++20 itself.
   enable_language(CUDA)
   find_package(CUDAToolkit REQUIRED)
 endif()

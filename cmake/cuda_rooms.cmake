@@ -1,0 +1,41 @@
+# The CUDA backend's sources join the kernels room: kernels/cuda/*.cu are compiled by nvcc for
+# sm_80 and sm_90 (cmake/cuda.cmake) with every nvcc warning an error, and gs_kernels links
+# the CUDA runtime and cuBLAS (cuDNN too, as the conv2d bar variant, when the toolkit has it).
+if(NOT GS_HAVE_CUDA)
+  return()
+endif()
+
+file(GLOB GS_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kernels/cuda/*.cu)
+target_sources(gs_kernels PRIVATE ${GS_CUDA_SOURCES})
+
+# The directory-wide options (-Wall, -march=native, ...) are gcc's: give them to C++ only and
+# hand nvcc its own (host-compiler warnings through -Xcompiler, nvcc warnings as errors).
+get_target_property(_gs_kernel_opts gs_kernels COMPILE_OPTIONS)
+set(_gs_cxx_opts "")
+foreach(opt IN LISTS _gs_kernel_opts)
+  list(APPEND _gs_cxx_opts "$<$<COMPILE_LANGUAGE:CXX>:${opt}>")
+endforeach()
+set_target_properties(gs_kernels PROPERTIES COMPILE_OPTIONS "${_gs_cxx_opts}")
+target_compile_options(gs_kernels PRIVATE
+  "$<$<COMPILE_LANGUAGE:CUDA>:SHELL:--Werror all-warnings>"
+  "$<$<COMPILE_LANGUAGE:CUDA>:SHELL:-Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-Werror>"
+  "$<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr>")
+set_target_properties(gs_kernels PROPERTIES CUDA_ARCHITECTURES "80;90" POSITION_INDEPENDENT_CODE ON)
+# CMake 3.25 does not know nvcc 13's C++20 flag (it reports "dialect CUDA20 not supported"): say it.
+set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+set_target_properties(gs_kernels PROPERTIES CUDA_STANDARD 20 CUDA_STANDARD_REQUIRED ON)
+if(GS_CCACHE)
+  set_target_properties(gs_kernels PROPERTIES CUDA_COMPILER_LAUNCHER ${GS_CCACHE})
+endif()
+target_link_libraries(gs_kernels PUBLIC CUDA::cudart CUDA::cublas)
+
+# cuDNN: the conv2d bar variant, only where the header and the library are really there.
+find_path(GS_CUDNN_INCLUDE cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+find_library(GS_CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR})
+if(GS_CUDNN_INCLUDE AND GS_CUDNN_LIBRARY)
+  target_include_directories(gs_kernels PRIVATE ${GS_CUDNN_INCLUDE})
+  target_link_libraries(gs_kernels PUBLIC ${GS_CUDNN_LIBRARY})
+  target_compile_definitions(gs_kernels PRIVATE GS_CUDNN=1)
+  message(STATUS "gradscope: cuDNN found (${GS_CUDNN_LIBRARY}): conv2d gets the cudnn variant")
+endif()

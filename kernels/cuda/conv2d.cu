@@ -1,0 +1,272 @@
+// conv2d on CUDA: "im2col" (im2col / col2im kernels + the selected cuda.matmul variant, per
+// image and group; col2im gathers, so no atomics) and "cudnn" (cuDNN's convolution, the bar,
+// when the build found cuDNN). Index maths: im2col_element / col2im_element in index_math.h.
+#include "kernels/cuda/block_reduce.cuh"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/index_math.h"
+#include "kernels/cuda/ops.h"
+#include "kernels/cuda/runtime.h"
+
+#if GS_CUDNN
+#include <cudnn.h>
+#endif
+
+namespace gs::kernels::cuda {
+
+namespace {
+cudaStream_t stream() { return compute_stream(current_device()); }
+
+// A device scratch buffer from the caching allocator, given back on scope exit.
+struct Scratch {
+  explicit Scratch(size_t nbytes) : device(current_device()), ptr(nbytes ? device_allocate(nbytes, device) : nullptr) {}
+  ~Scratch() {
+    if (ptr) device_release(ptr, device);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  float* f() const { return static_cast<float*>(ptr); }
+  int device;
+  void* ptr;
+};
+
+ConvGeom group_geom(const Conv2dShape& s) {
+  return {s.C / s.groups, s.H, s.W, s.R, s.S, s.P, s.Q, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h,
+          s.dilation_w};
+}
+
+__global__ void im2col_kernel(ConvGeom g, const float* x, float* col) {
+  const int64_t PQ = g.P * g.Q, n = g.C * g.R * g.S * PQ;
+  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
+    col[i] = im2col_element(g, x, i / PQ, i % PQ);
+}
+__global__ void col2im_kernel(ConvGeom g, const float* col, float* gx) {
+  const int64_t n = g.C * g.H * g.W;
+  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
+    gx[i] = col2im_element(g, col, i / (g.H * g.W), (i / g.W) % g.H, i % g.W);
+}
+// y (N,K,PQ) += bias[k]
+__global__ void add_bias_kernel(float* y, const float* bias, int64_t n, int64_t K, int64_t PQ) {
+  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
+    y[i] += bias[(i / PQ) % K];
+}
+// gbias[k] = sum over n, pq of gy (N,K,PQ): a block per channel.
+__global__ void bias_grad_kernel(const float* gy, float* gbias, int64_t N, int64_t K, int64_t PQ) {
+  __shared__ float shared[kWarpSize];
+  for (int64_t k = blockIdx.x; k < K; k += gridDim.x) {
+    float s = 0.0f;
+    for (int64_t j = threadIdx.x; j < N * PQ; j += blockDim.x) s += gy[((j / PQ) * K + k) * PQ + j % PQ];
+    s = block_reduce(ReduceOp::Sum, s, shared);
+    if (threadIdx.x == 0) gbias[k] = s;
+  }
+}
+
+void im2col(const ConvGeom& g, const float* x, float* col) {
+  int64_t n = g.C * g.R * g.S * g.P * g.Q;
+  im2col_kernel<<<blocks_for(n, kBlockThreads), kBlockThreads, 0, stream()>>>(g, x, col);
+  CUDA_CHECK_LAUNCH();
+}
+
+void conv2d_im2col(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y) {
+  const ConvGeom g = group_geom(s);
+  const int64_t Kg = s.K / s.groups, CRS = g.C * s.R * s.S, PQ = s.P * s.Q;
+  if (s.N * s.K * PQ == 0) return;
+  Scratch col(static_cast<size_t>(CRS * PQ) * sizeof(float));
+  auto gemm = gemm_table().get();
+  for (int64_t n = 0; n < s.N; ++n) {
+    for (int64_t grp = 0; grp < s.groups; ++grp) {
+      im2col(g, x + (n * s.C + grp * g.C) * s.H * s.W, col.f());
+      gemm(false, false, Kg, PQ, CRS, 1.0f, w + grp * Kg * CRS, CRS, col.f(), PQ, 0.0f,
+           y + (n * s.K + grp * Kg) * PQ, PQ);
+    }
+  }
+  if (bias) {
+    int64_t n = s.N * s.K * PQ;
+    add_bias_kernel<<<blocks_for(n, kBlockThreads), kBlockThreads, 0, stream()>>>(y, bias, n, s.K, PQ);
+    CUDA_CHECK_LAUNCH();
+  }
+}
+
+void conv2d_backward_data_im2col(const Conv2dShape& s, const float* gy, const float* w, float* gx) {
+  const ConvGeom g = group_geom(s);
+  const int64_t Kg = s.K / s.groups, CRS = g.C * s.R * s.S, PQ = s.P * s.Q;
+  if (s.N * s.C * s.H * s.W == 0) return;
+  Scratch col(static_cast<size_t>(CRS * PQ) * sizeof(float));
+  auto gemm = gemm_table().get();
+  const int64_t plane = g.C * s.H * s.W;
+  for (int64_t n = 0; n < s.N; ++n) {
+    for (int64_t grp = 0; grp < s.groups; ++grp) {
+      gemm(true, false, CRS, PQ, Kg, 1.0f, w + grp * Kg * CRS, CRS, gy + (n * s.K + grp * Kg) * PQ, PQ, 0.0f, col.f(),
+           PQ);
+      col2im_kernel<<<blocks_for(plane, kBlockThreads), kBlockThreads, 0, stream()>>>(
+          g, col.f(), gx + (n * s.C + grp * g.C) * s.H * s.W);
+      CUDA_CHECK_LAUNCH();
+    }
+  }
+}
+
+void conv2d_backward_weight_im2col(const Conv2dShape& s, const float* x, const float* gy, float* gw, float* gbias) {
+  const ConvGeom g = group_geom(s);
+  const int64_t Kg = s.K / s.groups, CRS = g.C * s.R * s.S, PQ = s.P * s.Q;
+  if (gw) {
+    if (s.N == 0 || PQ == 0) {
+      fill_f32(gw, s.K * CRS, 0.0f, current_device());
+    } else {
+      Scratch col(static_cast<size_t>(CRS * PQ) * sizeof(float));
+      auto gemm = gemm_table().get();
+      for (int64_t n = 0; n < s.N; ++n) {
+        for (int64_t grp = 0; grp < s.groups; ++grp) {
+          im2col(g, x + (n * s.C + grp * g.C) * s.H * s.W, col.f());
+          gemm(false, true, Kg, CRS, PQ, 1.0f, gy + (n * s.K + grp * Kg) * PQ, PQ, col.f(), PQ, n == 0 ? 0.0f : 1.0f,
+               gw + grp * Kg * CRS, CRS);
+        }
+      }
+    }
+  }
+  if (gbias && s.K > 0) {
+    int64_t blocks = s.K < kMaxBlocks ? s.K : kMaxBlocks;
+    bias_grad_kernel<<<blocks, kBlockThreads, 0, stream()>>>(gy, gbias, s.N, s.K, PQ);
+    CUDA_CHECK_LAUNCH();
+  }
+}
+
+#if GS_CUDNN
+#define CUDNN_CHECK(call)                                                                             \
+  do {                                                                                                \
+    cudnnStatus_t gs_cudnn_st_ = (call);                                                              \
+    if (gs_cudnn_st_ != CUDNN_STATUS_SUCCESS)                                                         \
+      ::gs::kernels::cuda::throw_cuda_error(__FILE__, __LINE__, #call, cudnnGetErrorString(gs_cudnn_st_)); \
+  } while (0)
+
+cudnnHandle_t cudnn_handle() {
+  static thread_local cudnnHandle_t handle = [] {
+    cudnnHandle_t h = nullptr;
+    CUDNN_CHECK(cudnnCreate(&h));
+    return h;
+  }();
+  CUDNN_CHECK(cudnnSetStream(handle, stream()));
+  return handle;
+}
+
+// Descriptors of one convolution, destroyed on scope exit.
+struct CudnnConv {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  explicit CudnnConv(const Conv2dShape& s) {
+    auto i = [](int64_t v) { return static_cast<int>(v); };
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&bias));
+    CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
+    CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, i(s.N), i(s.C), i(s.H), i(s.W)));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, i(s.N), i(s.K), i(s.P), i(s.Q)));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, i(s.K), 1, 1));
+    CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, i(s.K), i(s.C / s.groups), i(s.R),
+                                           i(s.S)));
+    CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, i(s.pad_h), i(s.pad_w), i(s.stride_h), i(s.stride_w),
+                                                i(s.dilation_h), i(s.dilation_w), CUDNN_CROSS_CORRELATION,
+                                                CUDNN_DATA_FLOAT));
+    CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv, i(s.groups)));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH));  // no TF32: compare against f32 references
+  }
+  ~CudnnConv() {
+    cudnnDestroyTensorDescriptor(x);
+    cudnnDestroyTensorDescriptor(y);
+    cudnnDestroyTensorDescriptor(bias);
+    cudnnDestroyFilterDescriptor(w);
+    cudnnDestroyConvolutionDescriptor(conv);
+  }
+  CudnnConv(const CudnnConv&) = delete;
+  CudnnConv& operator=(const CudnnConv&) = delete;
+};
+
+void conv2d_cudnn(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y) {
+  if (s.N * s.K * s.P * s.Q == 0) return;
+  CudnnConv d(s);
+  cudnnHandle_t h = cudnn_handle();
+  cudnnConvolutionFwdAlgoPerf_t perf[8];
+  int found = 0;
+  CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, 8, &found, perf));
+  if (found == 0) throw std::runtime_error("conv2d (cudnn): no forward algorithm for this shape");
+  size_t ws = 0;
+  CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, perf[0].algo, &ws));
+  Scratch workspace(ws);
+  const float one = 1.0f, zero = 0.0f;
+  CUDNN_CHECK(cudnnConvolutionForward(h, &one, d.x, x, d.w, w, d.conv, perf[0].algo, workspace.ptr, ws, &zero, d.y, y));
+  if (bias) CUDNN_CHECK(cudnnAddTensor(h, &one, d.bias, bias, &one, d.y, y));
+}
+
+void conv2d_backward_data_cudnn(const Conv2dShape& s, const float* gy, const float* w, float* gx) {
+  if (s.N * s.C * s.H * s.W == 0) return;
+  CudnnConv d(s);
+  cudnnHandle_t h = cudnn_handle();
+  cudnnConvolutionBwdDataAlgoPerf_t perf[8];
+  int found = 0;
+  CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x, 8, &found, perf));
+  if (found == 0) throw std::runtime_error("conv2d_backward_data (cudnn): no algorithm for this shape");
+  size_t ws = 0;
+  CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, perf[0].algo, &ws));
+  Scratch workspace(ws);
+  const float one = 1.0f, zero = 0.0f;
+  CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, d.w, w, d.y, gy, d.conv, perf[0].algo, workspace.ptr, ws, &zero,
+                                           d.x, gx));
+}
+
+void conv2d_backward_weight_cudnn(const Conv2dShape& s, const float* x, const float* gy, float* gw, float* gbias) {
+  CudnnConv d(s);
+  cudnnHandle_t h = cudnn_handle();
+  const float one = 1.0f, zero = 0.0f;
+  if (gw) {
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[8];
+    int found = 0;
+    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w, 8, &found, perf));
+    if (found == 0) throw std::runtime_error("conv2d_backward_weight (cudnn): no algorithm for this shape");
+    size_t ws = 0;
+    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w, perf[0].algo, &ws));
+    Scratch workspace(ws);
+    CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, d.x, x, d.y, gy, d.conv, perf[0].algo, workspace.ptr, ws,
+                                               &zero, d.w, gw));
+  }
+  if (gbias) CUDNN_CHECK(cudnnConvolutionBackwardBias(h, &one, d.y, gy, &zero, d.bias, gbias));
+}
+#endif
+}  // namespace
+
+const VariantTable<Conv2dFn<float>>& conv2d_table() {
+  static const VariantTable<Conv2dFn<float>> table = [] {
+    VariantTable<Conv2dFn<float>> t("cuda.conv2d");
+    t.add("im2col", &conv2d_im2col);
+#if GS_CUDNN
+    t.add("cudnn", &conv2d_cudnn);
+#endif
+    return t;
+  }();
+  return table;
+}
+
+const VariantTable<Conv2dBackwardDataFn<float>>& conv2d_backward_data_table() {
+  static const VariantTable<Conv2dBackwardDataFn<float>> table = [] {
+    VariantTable<Conv2dBackwardDataFn<float>> t("cuda.conv2d_backward_data");
+    t.add("im2col", &conv2d_backward_data_im2col);
+#if GS_CUDNN
+    t.add("cudnn", &conv2d_backward_data_cudnn);
+#endif
+    return t;
+  }();
+  return table;
+}
+
+const VariantTable<Conv2dBackwardWeightFn<float>>& conv2d_backward_weight_table() {
+  static const VariantTable<Conv2dBackwardWeightFn<float>> table = [] {
+    VariantTable<Conv2dBackwardWeightFn<float>> t("cuda.conv2d_backward_weight");
+    t.add("im2col", &conv2d_backward_weight_im2col);
+#if GS_CUDNN
+    t.add("cudnn", &conv2d_backward_weight_cudnn);
+#endif
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace gs::kernels::cuda

@@ -1,0 +1,130 @@
+// Elementwise CUDA kernels: unary maps, binary maps with broadcasting, where, strided copies
+// with dtype casts, axpy. Grid-stride loops; per-element index maths in index_math.h and the
+// formulas in elementwise_ops.h (both also run by the host tests).
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/elementwise_ops.h"
+#include "kernels/cuda/index_math.h"
+#include "kernels/cuda/ops.h"
+#include "kernels/cuda/runtime.h"
+
+namespace gs::kernels::cuda {
+
+namespace {
+cudaStream_t stream() { return compute_stream(current_device()); }
+int64_t grid(int64_t n) { return blocks_for(n, kBlockThreads); }
+
+Layout make_layout(const char* op, const int64_t* shape, int ndim, std::initializer_list<const int64_t*> strides) {
+  if (ndim > kMaxDims)
+    throw std::invalid_argument(std::string(op) + " (cuda): rank " + std::to_string(ndim) + " is above the CUDA limit " +
+                                std::to_string(kMaxDims));
+  Layout l;
+  l.ndim = ndim;
+  for (int d = 0; d < ndim; ++d) l.shape[d] = shape[d];
+  int k = 0;
+  for (const int64_t* s : strides) {
+    for (int d = 0; d < ndim; ++d) l.strides[k][d] = s[d];
+    ++k;
+  }
+  return l;
+}
+int64_t numel(const int64_t* shape, int ndim) {
+  int64_t n = 1;
+  for (int d = 0; d < ndim; ++d) n *= shape[d];
+  return n;
+}
+
+__global__ void unary_kernel(UnaryOp op, const float* in, float* out, int64_t n, float alpha, float beta) {
+  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
+    out[i] = unary_apply(op, in[i], alpha, beta);
+}
+void unary_grid(UnaryOp op, const float* in, float* out, int64_t n, double alpha, double beta) {
+  if (n <= 0) return;
+  unary_kernel<<<grid(n), kBlockThreads, 0, stream()>>>(op, in, out, n, static_cast<float>(alpha),
+                                                        static_cast<float>(beta));
+  CUDA_CHECK_LAUNCH();
+}
+
+// out is contiguous; operand 0 is a, 1 is b.
+__global__ void binary_kernel(BinaryOp op, const float* a, const float* b, float* out, Layout l, int64_t n,
+                              float alpha, float beta) {
+  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
+    out[i] = binary_apply(op, a[layout_offset(l, 0, i)], b[layout_offset(l, 1, i)], alpha, beta);
+}
+void binary_grid(BinaryOp op, const float* a, const int64_t* a_strides, const float* b, const int64_t* b_strides,
+                 float* out, const int64_t* shape, int ndim, double alpha, double beta) {
+  int64_t n = numel(shape, ndim);
+  if (n <= 0) return;
+  Layout l = make_layout(binary_op_name(op), shape, ndim, {a_strides, b_strides});
+  binary_kernel<<<grid(n), kBlockThreads, 0, stream()>>>(op, a, b, out, l, n, static_cast<float>(alpha),
+                                                         static_cast<float>(beta));
+  CUDA_CHECK_LAUNCH();
+}
+
+__global__ void where_kernel(const float* c, const float* a, const float* b, float* out, Layout l, int64_t n) {
+  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
+    out[i] = c[layout_offset(l, 0, i)] != 0.0f ? a[layout_offset(l, 1, i)] : b[layout_offset(l, 2, i)];
+}
+
+// Operand 0 is the source, 1 the destination.
+template <class Tin, class Tout> __global__ void copy_kernel(const Tin* src, Tout* dst, Layout l, int64_t n) {
+  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
+    dst[layout_offset(l, 1, i)] = static_cast<Tout>(src[layout_offset(l, 0, i)]);
+}
+
+__global__ void axpy_kernel(float* dst, const float* src, float alpha, int64_t n) {
+  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
+    dst[i] += alpha * src[i];
+}
+}  // namespace
+
+const VariantTable<UnaryFn<float>>& unary_table() {
+  static const VariantTable<UnaryFn<float>> table = [] {
+    VariantTable<UnaryFn<float>> t("cuda.unary");
+    t.add("grid", &unary_grid);
+    return t;
+  }();
+  return table;
+}
+
+const VariantTable<BinaryFn<float>>& binary_table() {
+  static const VariantTable<BinaryFn<float>> table = [] {
+    VariantTable<BinaryFn<float>> t("cuda.binary");
+    t.add("grid", &binary_grid);
+    return t;
+  }();
+  return table;
+}
+
+void where(const float* cond, const int64_t* c_strides, const float* a, const int64_t* a_strides, const float* b,
+           const int64_t* b_strides, float* out, const int64_t* shape, int ndim) {
+  int64_t n = numel(shape, ndim);
+  if (n <= 0) return;
+  Layout l = make_layout("where", shape, ndim, {c_strides, a_strides, b_strides});
+  where_kernel<<<grid(n), kBlockThreads, 0, stream()>>>(cond, a, b, out, l, n);
+  CUDA_CHECK_LAUNCH();
+}
+
+template <class Tin, class Tout>
+void copy_strided(const Tin* src, const int64_t* src_strides, Tout* dst, const int64_t* dst_strides,
+                  const int64_t* shape, int ndim) {
+  int64_t n = numel(shape, ndim);
+  if (n <= 0) return;
+  Layout l = make_layout("copy_", shape, ndim, {src_strides, dst_strides});
+  copy_kernel<Tin, Tout><<<grid(n), kBlockThreads, 0, stream()>>>(src, dst, l, n);
+  CUDA_CHECK_LAUNCH();
+}
+template void copy_strided<float, float>(const float*, const int64_t*, float*, const int64_t*, const int64_t*, int);
+template void copy_strided<int64_t, int64_t>(const int64_t*, const int64_t*, int64_t*, const int64_t*,
+                                             const int64_t*, int);
+template void copy_strided<float, int64_t>(const float*, const int64_t*, int64_t*, const int64_t*, const int64_t*,
+                                           int);
+template void copy_strided<int64_t, float>(const int64_t*, const int64_t*, float*, const int64_t*, const int64_t*,
+                                           int);
+
+void axpy(float* dst, const float* src, float alpha, int64_t n) {
+  if (n <= 0) return;
+  axpy_kernel<<<grid(n), kBlockThreads, 0, stream()>>>(dst, src, alpha, n);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace gs::kernels::cuda

@@ -1,0 +1,65 @@
+// GEMM on CUDA, row-major as kernels/cpu/gemm.h: "tiled" (our shared-memory tiled kernel, a
+// block per 16x16 tile of C, K walked through shared memory; the phases are the __host__
+// __device__ functions of index_math.h) and "cublas" (cuBLAS sgemm, the bar and the default).
+#include <climits>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/index_math.h"
+#include "kernels/cuda/ops.h"
+#include "kernels/cuda/runtime.h"
+
+namespace gs::kernels::cuda {
+
+namespace {
+cudaStream_t stream() { return compute_stream(current_device()); }
+
+__global__ void gemm_tiled_kernel(GemmArgs a) {
+  __shared__ float tile_a[kGemmTile][kGemmTile];
+  __shared__ float tile_b[kGemmTile][kGemmTile];
+  const int ty = threadIdx.y, tx = threadIdx.x;
+  const int64_t by = blockIdx.y, bx = blockIdx.x;
+  float acc = 0.0f;
+  for (int64_t t = 0; t < gemm_k_steps(a.K); ++t) {
+    gemm_load_tiles(a, by, bx, t, ty, tx, tile_a, tile_b);
+    __syncthreads();
+    acc = gemm_tile_dot(tile_a, tile_b, ty, tx, acc);
+    __syncthreads();
+  }
+  gemm_store(a, by, bx, ty, tx, acc);
+}
+
+void gemm_tiled(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  GemmArgs args{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
+  int64_t grid_y = (M + kGemmTile - 1) / kGemmTile, grid_x = (N + kGemmTile - 1) / kGemmTile;
+  if (grid_y > 65535) throw std::invalid_argument("matmul (cuda tiled): M = " + std::to_string(M) + " is too large");
+  dim3 grid(static_cast<unsigned>(grid_x), static_cast<unsigned>(grid_y));
+  dim3 block(kGemmTile, kGemmTile);
+  gemm_tiled_kernel<<<grid, block, 0, stream()>>>(args);
+  CUDA_CHECK_LAUNCH();
+}
+
+// Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
+void gemm_cublas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  for (int64_t v : {M, N, K, lda, ldb, ldc}) {
+    if (v > INT_MAX) throw std::invalid_argument("matmul (cublas): size " + std::to_string(v) + " exceeds int");
+  }
+  CUBLAS_CHECK(cublasSgemm(cublas_handle(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                           static_cast<int>(N), static_cast<int>(M), static_cast<int>(K), &alpha, B,
+                           static_cast<int>(ldb), A, static_cast<int>(lda), &beta, C, static_cast<int>(ldc)));
+}
+}  // namespace
+
+const VariantTable<GemmFn<float>>& gemm_table() {
+  static const VariantTable<GemmFn<float>> table = [] {
+    VariantTable<GemmFn<float>> t("cuda.matmul");
+    t.add("cublas", &gemm_cublas).add("tiled", &gemm_tiled);
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace gs::kernels::cuda

@@ -1,0 +1,66 @@
+// The CUDA kernels' host entry points, in plain C++ (no CUDA headers), for tensor/ to dispatch
+// to. Same signatures as the CPU kernels (kernels/cpu/*.h), f32 only, all pointers on the
+// device; op names carry a "cuda." prefix so `--kernel cuda.matmul=tiled` picks a CUDA variant
+// without touching the CPU selection. Defined in kernels/cuda/*.cu (only when GS_CUDA=1).
+#pragma once
+#include <cstdint>
+
+#include "kernels/cpu/batchnorm.h"
+#include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/pool.h"
+#include "kernels/cpu/reduce.h"
+#include "kernels/cpu/softmax.h"
+#include "kernels/cuda/optim_math.h"
+
+namespace gs::kernels::cuda {
+
+// ---- elementwise (elementwise.cu): shape/stride arrays are host memory, rank <= kMaxDims ----
+const VariantTable<UnaryFn<float>>& unary_table();    // "cuda.unary": grid
+const VariantTable<BinaryFn<float>>& binary_table();  // "cuda.binary": grid
+void where(const float* cond, const int64_t* c_strides, const float* a, const int64_t* a_strides, const float* b,
+           const int64_t* b_strides, float* out, const int64_t* shape, int ndim);
+// dst (shape, dst_strides) = src (shape, src_strides); Tin/Tout each float or int64_t.
+template <class Tin, class Tout>
+void copy_strided(const Tin* src, const int64_t* src_strides, Tout* dst, const int64_t* dst_strides,
+                  const int64_t* shape, int ndim);
+// dst[i] += alpha * src[i], n contiguous elements
+void axpy(float* dst, const float* src, float alpha, int64_t n);
+
+// ---- reductions and softmax (reduce.cu) ----
+const VariantTable<ReduceFn<float>>& reduce_table();                     // "cuda.reduce": block, thread
+const VariantTable<SoftmaxFn<float>>& softmax_table();                   // "cuda.softmax": block
+const VariantTable<SoftmaxBackwardFn<float>>& softmax_backward_table();  // "cuda.softmax_backward": block
+void cross_entropy_forward(const float* logits, const int64_t* target, float* loss, float* log_probs, int64_t rows,
+                           int64_t cols, double smoothing, int64_t ignore_index);
+void cross_entropy_backward(const float* log_probs, const int64_t* target, const float* grad_loss,
+                            float* grad_logits, int64_t rows, int64_t cols, double smoothing, int64_t ignore_index);
+
+// ---- GEMM and convolution (gemm.cu, conv2d.cu) ----
+const VariantTable<GemmFn<float>>& gemm_table();  // "cuda.matmul": cublas (default), tiled
+const VariantTable<Conv2dFn<float>>& conv2d_table();  // "cuda.conv2d": im2col (default), cudnn
+const VariantTable<Conv2dBackwardDataFn<float>>& conv2d_backward_data_table();
+const VariantTable<Conv2dBackwardWeightFn<float>>& conv2d_backward_weight_table();
+
+// ---- batch norm, pooling, dropout (nn.cu) ----
+const VariantTable<BatchNormFn<float>>& batch_norm_table();  // "cuda.batch_norm": block
+const VariantTable<BatchNormBackwardFn<float>>& batch_norm_backward_table();
+const VariantTable<MaxPool2dFn<float>>& max_pool2d_table();  // "cuda.max_pool2d": direct
+const VariantTable<MaxPool2dBackwardFn<float>>& max_pool2d_backward_table();
+const VariantTable<AvgPool2dFn<float>>& avg_pool2d_table();
+const VariantTable<AvgPool2dBackwardFn<float>>& avg_pool2d_backward_table();
+const VariantTable<AdaptiveAvgPool2dFn<float>>& adaptive_avg_pool2d_table();
+const VariantTable<AdaptiveAvgPool2dBackwardFn<float>>& adaptive_avg_pool2d_backward_table();
+// mask (n) = dropout_mask_element(seed, offset, i, p, keep_scale) (kernels/cuda/philox.h)
+void dropout_mask(float* mask, int64_t n, float p, float keep_scale, uint64_t seed, uint64_t offset);
+
+// ---- fused optimizer steps over flat buffers of n elements (optim.cu) ----
+void sgd_step(const SgdConsts& s, float* p, const float* g, float* buf, int64_t n);
+void adam_step(const AdamConsts& s, float* p, const float* g, float* m, float* v, float* vmax, int64_t n);
+void rprop_step(const RpropConsts& s, float* p, const float* g, float* prev, float* step_size, int64_t n);
+
+// Builds every CUDA variant table (for `gradscope kernels`).
+void register_all_tables();
+
+}  // namespace gs::kernels::cuda

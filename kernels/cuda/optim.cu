@@ -1,0 +1,43 @@
+// Fused optimizer steps on CUDA: one kernel per parameter buffer runs the whole update of each
+// element (optim_math.h, shared with the host tests) instead of a chain of elementwise ops.
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/index_math.h"
+#include "kernels/cuda/ops.h"
+#include "kernels/cuda/runtime.h"
+
+namespace gs::kernels::cuda {
+
+namespace {
+cudaStream_t stream() { return compute_stream(current_device()); }
+
+__global__ void sgd_kernel(SgdConsts s, float* p, const float* g, float* buf, int64_t n) {
+  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
+    sgd_element(s, p[i], g[i], buf ? buf + i : nullptr);
+}
+__global__ void adam_kernel(AdamConsts s, float* p, const float* g, float* m, float* v, float* vmax, int64_t n) {
+  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
+    adam_element(s, p[i], g[i], m[i], v[i], vmax ? vmax + i : nullptr);
+}
+__global__ void rprop_kernel(RpropConsts s, float* p, const float* g, float* prev, float* step_size, int64_t n) {
+  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
+    rprop_element(s, p[i], g[i], prev[i], step_size[i]);
+}
+}  // namespace
+
+void sgd_step(const SgdConsts& s, float* p, const float* g, float* buf, int64_t n) {
+  if (n <= 0) return;
+  sgd_kernel<<<blocks_for(n, kBlockThreads), kBlockThreads, 0, stream()>>>(s, p, g, buf, n);
+  CUDA_CHECK_LAUNCH();
+}
+void adam_step(const AdamConsts& s, float* p, const float* g, float* m, float* v, float* vmax, int64_t n) {
+  if (n <= 0) return;
+  adam_kernel<<<blocks_for(n, kBlockThreads), kBlockThreads, 0, stream()>>>(s, p, g, m, v, vmax, n);
+  CUDA_CHECK_LAUNCH();
+}
+void rprop_step(const RpropConsts& s, float* p, const float* g, float* prev, float* step_size, int64_t n) {
+  if (n <= 0) return;
+  rprop_kernel<<<blocks_for(n, kBlockThreads), kBlockThreads, 0, stream()>>>(s, p, g, prev, step_size, n);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace gs::kernels::cuda

@@ -1,0 +1,60 @@
+// One element of each fused optimizer step as a __host__ __device__ function: the CUDA kernels
+// in kernels/cuda/optim.cu run them over flat parameter buffers; tests/kernels checks them on
+// the CPU against the optimizers of optim/ (torch 1.13's algorithms, as documented there).
+#pragma once
+#include <cmath>
+
+#include "kernels/cuda/hd.h"
+
+namespace gs::kernels::cuda {
+
+// SGD: g += wd p; buf = first ? g : momentum buf + (1 - dampening) g; g = nesterov ? g + momentum buf : buf.
+struct SgdConsts {
+  float lr, wd, momentum, keep;  // keep = 1 - dampening
+  bool has_buf, nesterov, first;
+};
+GS_HD void sgd_element(const SgdConsts& s, float& p, float g, float* buf) {
+  float d = g;
+  if (s.wd != 0.0f) d = d + s.wd * p;
+  if (s.has_buf) {
+    *buf = s.first ? d : *buf * s.momentum + s.keep * d;
+    d = s.nesterov ? d + s.momentum * *buf : *buf;
+  }
+  p = p + (-s.lr) * d;
+}
+
+// Adam / AdamW (decoupled): constants precomputed on the host as optim/adam.cpp does.
+struct AdamConsts {
+  float neg_step_size, bias_correction2_sqrt, beta1, beta2, one_minus_beta1, one_minus_beta2, eps, wd, decay;
+  bool l2, decoupled, amsgrad;
+};
+GS_HD void adam_element(const AdamConsts& s, float& p, float g, float& m, float& v, float* vmax) {
+  if (s.decoupled) p = p * s.decay;
+  if (s.l2) g = g + s.wd * p;
+  m = m * s.beta1 + s.one_minus_beta1 * g;
+  v = v * s.beta2 + s.one_minus_beta2 * g * g;
+  float second = v;
+  if (s.amsgrad) {
+    *vmax = *vmax > v ? *vmax : v;
+    second = *vmax;
+  }
+  const float denom = std::sqrt(second) / s.bias_correction2_sqrt + s.eps;
+  p = p + s.neg_step_size * m / denom;
+}
+
+// Rprop: step sizes grow/shrink by the sign of g * prev, clamped; p -= sign(g) step.
+struct RpropConsts {
+  float eta_minus, eta_plus, step_min, step_max;
+};
+GS_HD void rprop_element(const RpropConsts& s, float& p, float g, float& prev, float& step_size) {
+  const float product = g * prev;
+  const float factor = product > 0.0f ? s.eta_plus : product < 0.0f ? s.eta_minus : 1.0f;
+  float step = step_size * factor;
+  step = step < s.step_min ? s.step_min : (step > s.step_max ? s.step_max : step);
+  step_size = step;
+  const float gi = factor == s.eta_minus ? 0.0f : g;
+  p = p + -1.0f * static_cast<float>((gi > 0.0f) - (gi < 0.0f)) * step;
+  prev = gi;
+}
+
+}  // namespace gs::kernels::cuda
