@@ -56,13 +56,21 @@ void add_optimizer_data_flags(CLI::App* cmd, train::TrainConfig& c) {
   cmd->add_option("--limit-train", c.limit_train, "train on a stratified subset of N images (0: all)")->capture_default_str();
   cmd->add_option("--val-fraction", c.val_fraction, "fraction of the training set held out for validation")
       ->capture_default_str();
+  cmd->add_option("--exclude-list", c.exclude_list,
+                  "leave out these training images: a file of indices in file order, one per line or a CSV with the "
+                  "index first (e.g. the outliers.csv of `gradscope inspect outliers`)");
   cmd->add_option("--weights", c.weights, "initial weights: a state_dict or checkpoint .safetensors");
 }
 
 train::TrainConfig resolve_config(CLI::App* cmd, const train::TrainConfig& given_config, const std::string& config_file) {
   if (config_file.empty()) return given_config;
-  // Start from the file, then apply only the flags given on this command line.
-  train::TrainConfig from_file = train::TrainConfig::from_file(config_file);
+  return resolve_config_json(cmd, given_config, train::TrainConfig::from_file(config_file).to_json(), config_file);
+}
+
+train::TrainConfig resolve_config_json(CLI::App* cmd, const train::TrainConfig& given_config, const std::string& base_json,
+                                       const std::string& source) {
+  // Start from the base config, then apply only the flags given on this command line.
+  train::TrainConfig from_file = train::TrainConfig::from_json(base_json, source);
   nlohmann::json given = nlohmann::json::parse(given_config.to_json()), base = nlohmann::json::parse(from_file.to_json());
   for (auto* opt : cmd->get_options()) {
     if (opt->count() == 0) continue;
@@ -76,7 +84,7 @@ train::TrainConfig resolve_config(CLI::App* cmd, const train::TrainConfig& given
     if (given.contains(key)) base[key] = given[key];
     if (key == "lr" && given.contains("lr_auto")) base["lr_auto"] = given["lr_auto"];  // --lr auto|<value>
   }
-  return train::TrainConfig::from_json(base.dump(), config_file);
+  return train::TrainConfig::from_json(base.dump(), source);
 }
 
 void add_train(CLI::App& app) {
@@ -108,7 +116,8 @@ void add_train(CLI::App& app) {
   cmd->add_flag("--detect-anomaly", c.detect_anomaly,
                 "check every op's output and every backward gradient for NaN/Inf; stop at the first, naming op and module");
   cmd->add_flag("--tensorboard,!--no-tensorboard", c.tensorboard,
-                "with --probe-every: write TensorBoard events (scalars, histograms, images) into --out (default on)");
+                "write TensorBoard events into --out: epoch losses and accuracies, the first batch, predictions on a fixed "
+                "sample; with --probe-every also per-layer scalars and histograms (default on)");
   cmd->add_option("--resume", c.resume, "continue from a checkpoint (e.g. runs/x/last.safetensors)");
   cmd->add_flag("!--no-progress", c.progress, "no progress bar");
   actions()[cmd] = [config, config_file, lr_text, cmd] {

@@ -27,10 +27,14 @@ void register_action(CLI::App* cmd, std::function<void()> action);
 // --model, --model-spec, --data, --threads, --kernel.
 void add_model_data_flags(CLI::App* cmd, train::TrainConfig& c);
 // --batch, --optimizer, --momentum, --weight-decay, --nesterov, --beta1, --beta2, --clip-norm, --clip-value,
-// --label-smoothing, --augment, --seed, --limit-train, --val-fraction, --weights (all but --lr).
+// --label-smoothing, --augment, --seed, --limit-train, --val-fraction, --exclude-list, --weights (all but --lr).
 void add_optimizer_data_flags(CLI::App* cmd, train::TrainConfig& c);
 // `given` with --config <file> applied under it: the file's values, then only the flags given on the
 // command line. Without a file, `given` itself.
 train::TrainConfig resolve_config(CLI::App* cmd, const train::TrainConfig& given, const std::string& config_file);
+// The same with the base config given as JSON text (e.g. the config a training checkpoint carries);
+// `source` names it in errors.
+train::TrainConfig resolve_config_json(CLI::App* cmd, const train::TrainConfig& given, const std::string& base_json,
+                                       const std::string& source);
 
 }  // namespace gs::cli

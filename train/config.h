@@ -31,6 +31,7 @@ struct TrainConfig {
   std::string out = "runs/latest";
   int64_t limit_train = 0;            // 0 = all; else a stratified subset of this size
   int64_t limit_test = 0;             // 0 = all; else a stratified subset of the test set
+  std::string exclude_list;           // training-set indices (file order) to leave out (train/exclude_list.h)
   double val_fraction = 0.0;          // held out of the training set
   std::string weights;                // initial weights (state_dict or checkpoint .safetensors)
   std::string resume;                 // checkpoint to continue from
@@ -41,7 +42,7 @@ struct TrainConfig {
   int64_t probe_every = 0;            // 0 = off
   std::vector<std::string> probe;     // module / parameter globs (empty = all)
   bool detect_anomaly = false;        // stop at the first op (forward or backward) that makes NaN/Inf
-  bool tensorboard = true;            // event files when probing
+  bool tensorboard = true;            // event files (epoch curves, images; probe data with probe_every)
 
   std::string to_json() const;
   static TrainConfig from_json(const std::string& text, const std::string& source);

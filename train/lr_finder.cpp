@@ -16,6 +16,7 @@
 #include "tensor/random.h"
 #include "tensor/raw_ops.h"
 #include "train/checkpoint.h"
+#include "train/exclude_list.h"
 #include "train/trainer.h"
 
 namespace gs::train {
@@ -156,7 +157,7 @@ LRFinderResult lr_find_for_config(const TrainConfig& c, const LRFinderOptions& o
            c.val_fraction);
   apply_runtime_settings(c.threads, c.kernels);
   manual_seed(c.seed);
-  io::Dataset train_full = io::load_dataset(c.data, true);
+  io::Dataset train_full = load_training_set(c);  // minus --exclude-list
   io::Dataset train = train_full, val;
   if (c.val_fraction > 0) std::tie(train, val) = io::split_validation(train_full, c.val_fraction, c.seed);
   if (c.limit_train > 0 && c.limit_train < train.size()) train = io::stratified_subset(train, c.limit_train, c.seed);

@@ -22,6 +22,7 @@
 #include "tensor/random.h"
 #include "tensor/raw_ops.h"
 #include "train/checkpoint.h"
+#include "train/exclude_list.h"
 #include "train/lr_finder.h"
 #include "train/progress.h"
 #include "train/run_info.h"
@@ -111,7 +112,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   manual_seed(c.seed);
 
   // ---- data ----
-  io::Dataset train_full = io::load_dataset(c.data, true);
+  io::Dataset train_full = load_training_set(c);  // minus --exclude-list
   io::Dataset test = io::load_dataset(c.data, false);
   io::Dataset train = train_full, val;
   if (c.val_fraction > 0) std::tie(train, val) = io::split_validation(train_full, c.val_fraction, c.seed);
