@@ -1,0 +1,188 @@
+// The doctor's verdict rules on hand-made numbers: each check with numbers that must pass it and
+// numbers that must fail it, plus the hashing and dead-unit helpers on tensors with known answers.
+// The same checks on real (small) models and data are in tests/train/test_doctor.cpp.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "inspect/doctor_checks.h"
+#include "tensor/tensor.h"
+
+using namespace gs;
+using inspect::Verdict;
+
+namespace {
+inspect::DataSummary clean_data() {
+  inspect::DataSummary d;
+  d.train_size = 1000, d.test_size = 200, d.num_classes = 10;
+  d.label_min = 0, d.label_max = 9;
+  d.class_counts.assign(10, 100);
+  d.mean = 0.01, d.std = 1.02;
+  return d;
+}
+}  // namespace
+
+TEST(DoctorChecks, DataCleanIsOk) {
+  auto r = inspect::check_data(clean_data());
+  EXPECT_EQ(r.verdict, Verdict::Ok) << r.summary;
+  EXPECT_TRUE(r.suggestions.empty());
+  EXPECT_EQ(r.evidence["duplicates_train_test"], 0);
+}
+
+TEST(DoctorChecks, DataFailures) {
+  auto d = clean_data();
+  d.non_finite = 3;
+  EXPECT_EQ(inspect::check_data(d).verdict, Verdict::Problem);
+  d = clean_data();
+  d.label_max = 10;  // 10 classes: labels must stop at 9
+  auto r = inspect::check_data(d);
+  EXPECT_EQ(r.verdict, Verdict::Problem);
+  EXPECT_NE(r.summary.find("labels span 0..10"), std::string::npos) << r.summary;
+  d = clean_data();
+  d.mean = 0.29, d.std = 0.35;  // [0,1] pixels, not normalised
+  EXPECT_EQ(inspect::check_data(d).verdict, Verdict::Warning);
+  d.mean = 73, d.std = 90;  // raw 0..255 pixels
+  EXPECT_EQ(inspect::check_data(d).verdict, Verdict::Problem);
+  d = clean_data();
+  d.class_counts[3] = 5;  // 20x imbalance
+  EXPECT_EQ(inspect::check_data(d).verdict, Verdict::Warning);
+  d.class_counts[3] = 0;
+  EXPECT_EQ(inspect::check_data(d).verdict, Verdict::Problem);
+  d = clean_data();
+  d.duplicates_train_test = 1;  // 0.5% of the test set: reported, tolerated
+  EXPECT_EQ(inspect::check_data(d).verdict, Verdict::Ok);
+  d.duplicates_train_test = 50;  // 25%
+  r = inspect::check_data(d);
+  EXPECT_EQ(r.verdict, Verdict::Problem);
+  EXPECT_NE(r.summary.find("50 test images"), std::string::npos) << r.summary;
+}
+
+TEST(DoctorChecks, ImageHashesFindExactDuplicatesOnly) {
+  Tensor a = from_vector<float>({0, 1, 2, 3, 4, 5, 6, 7}, {4, 2});  // 4 images of 2 pixels
+  Tensor b = from_vector<float>({2, 3, 9, 9, 6, 7.0001f, 0, 1}, {4, 2});
+  auto ha = inspect::image_hashes(a), hb = inspect::image_hashes(b);
+  EXPECT_EQ(inspect::count_shared(ha, hb), 2);  // {2,3} and {0,1}; {6,7.0001} is not {6,7}
+  EXPECT_EQ(inspect::count_repeats(ha), 0);
+  Tensor c = from_vector<float>({1, 1, 2, 2, 1, 1, 1, 1}, {4, 2});
+  EXPECT_EQ(inspect::count_repeats(inspect::image_hashes(c)), 2);
+}
+
+TEST(DoctorChecks, FinalLayer) {
+  auto ok = inspect::check_final_layer({"Flatten", "Linear", "ReLU", "Linear"}, true, 0.5);
+  EXPECT_EQ(ok.verdict, Verdict::Ok) << ok.summary;
+  for (const char* act : {"ReLU", "Sigmoid", "Softmax"}) {
+    auto bad = inspect::check_final_layer({"Flatten", "Linear", "ReLU", "Linear", act}, true, 0.0);
+    EXPECT_EQ(bad.verdict, Verdict::Problem) << act;
+    EXPECT_NE(bad.summary.find(act), std::string::npos) << bad.summary;
+    ASSERT_FALSE(bad.suggestions.empty());
+    EXPECT_NE(bad.suggestions[0].find("Remove the final"), std::string::npos);
+  }
+  // Dropout or Flatten after the last Linear is harmless.
+  EXPECT_EQ(inspect::check_final_layer({"Linear", "Dropout"}, true, 0.5).verdict, Verdict::Ok);
+  // A loss that does not expect logits (not cross-entropy) may take a sigmoid.
+  EXPECT_EQ(inspect::check_final_layer({"Linear", "Sigmoid"}, false, 0.0).verdict, Verdict::Ok);
+}
+
+TEST(DoctorChecks, LossAtInit) {
+  EXPECT_EQ(inspect::check_loss_at_init(std::log(10.0) + 0.05, 10).verdict, Verdict::Ok);
+  EXPECT_EQ(inspect::check_loss_at_init(std::log(10.0) * 1.35, 10).verdict, Verdict::Warning);
+  auto high = inspect::check_loss_at_init(9.0, 10);
+  EXPECT_EQ(high.verdict, Verdict::Problem);
+  EXPECT_NE(high.summary.find("confidently wrong"), std::string::npos);
+  EXPECT_EQ(inspect::check_loss_at_init(0.5, 10).verdict, Verdict::Problem);
+  EXPECT_EQ(inspect::check_loss_at_init(NAN, 10).verdict, Verdict::Problem);
+}
+
+TEST(DoctorChecks, OverfitBatch) {
+  auto ok = inspect::check_overfit_batch({2.3, 1.0, 0.2, 0.04}, 32, 200);
+  EXPECT_EQ(ok.verdict, Verdict::Ok);
+  EXPECT_EQ(ok.evidence["reached_at_step"], 3);
+  auto stuck = inspect::check_overfit_batch({2.3, 2.2, 2.1, 2.05}, 32, 3);
+  EXPECT_EQ(stuck.verdict, Verdict::Problem);
+  EXPECT_NE(stuck.suggestions[0].find("likely a bug in the model, loss or labels"), std::string::npos);
+  EXPECT_EQ(inspect::check_overfit_batch({2.3, 0.5, 0.1}, 32, 2).verdict, Verdict::Warning);
+  auto nan = inspect::check_overfit_batch({2.3, 50, NAN}, 32, 200);
+  EXPECT_EQ(nan.verdict, Verdict::Problem);
+  EXPECT_NE(nan.summary.find("non-finite at step 2"), std::string::npos);
+}
+
+TEST(DoctorChecks, Gradients) {
+  inspect::LayerGradNorms g;
+  g.layers = {"0.weight", "2.weight", "4.weight"};
+  g.at_init = {0.5, 0.8, 1.2};
+  g.after = {0.4, 0.6, 0.9};
+  g.total_per_step = {1.5, 1.4, 1.2};
+  g.steps = 2;
+  EXPECT_EQ(inspect::check_gradients(g).verdict, Verdict::Ok);
+  auto vanish = g;
+  vanish.at_init = {1e-5, 1e-3, 0.1};  // last / first = 1e4
+  auto r = inspect::check_gradients(vanish);
+  EXPECT_EQ(r.verdict, Verdict::Problem);
+  EXPECT_NE(r.summary.find("vanishing"), std::string::npos) << r.summary;
+  auto tiny = g;
+  tiny.after = {1e-9, 0.6, 0.9};
+  EXPECT_EQ(inspect::check_gradients(tiny).verdict, Verdict::Problem);
+  auto explode = g;
+  explode.total_per_step = {1.5, 40, 900};
+  r = inspect::check_gradients(explode);
+  EXPECT_EQ(r.verdict, Verdict::Problem);
+  EXPECT_NE(r.summary.find("exploding"), std::string::npos) << r.summary;
+  auto nan = g;
+  nan.after = {NAN, 0.6, 0.9};
+  EXPECT_EQ(inspect::check_gradients(nan).verdict, Verdict::Problem);
+}
+
+TEST(DoctorChecks, DeadUnitMask) {
+  // [N=2, C=3, 2x1]: channel 0 is zero everywhere, channel 1 fires once, channel 2 always.
+  Tensor act = from_vector<float>({0, 0, 0, 0.5f, 1, 2, /* image 2 */ 0, 0, 0, 0, 3, 0}, {2, 3, 2, 1});
+  std::vector<char> alive;
+  inspect::accumulate_alive_units(act, alive);
+  EXPECT_NEAR(inspect::dead_fraction(alive), 1.0 / 3, 1e-12);
+  Tensor features = from_vector<float>({0, 1, 0, 0, 0, 0}, {2, 3});  // [N=2, F=3]
+  std::vector<char> alive2;
+  inspect::accumulate_alive_units(features, alive2);
+  EXPECT_NEAR(inspect::dead_fraction(alive2), 2.0 / 3, 1e-12);
+  Tensor more = from_vector<float>({0, 0, 4}, {1, 3});  // a later batch wakes unit 2
+  inspect::accumulate_alive_units(more, alive2);
+  EXPECT_NEAR(inspect::dead_fraction(alive2), 1.0 / 3, 1e-12);
+}
+
+TEST(DoctorChecks, DeadUnitVerdicts) {
+  EXPECT_EQ(inspect::check_dead_units({{"2", 128, 0.02, 0.08}}, 512).verdict, Verdict::Ok);
+  EXPECT_EQ(inspect::check_dead_units({{"2", 128, 0.02, 0.4}}, 512).verdict, Verdict::Warning);
+  auto r = inspect::check_dead_units({{"2", 128, 0.02, 0.1}, {"4", 64, 0.95, 0.9}}, 512);
+  EXPECT_EQ(r.verdict, Verdict::Problem);
+  EXPECT_NE(r.summary.find("4 with 95%"), std::string::npos) << r.summary;
+  EXPECT_EQ(inspect::check_dead_units({}, 512).verdict, Verdict::Ok);
+}
+
+TEST(DoctorChecks, LearningRate) {
+  EXPECT_EQ(inspect::check_learning_rate({2e-3, 1e-3, "valley", 0.5, 100}).verdict, Verdict::Ok);
+  auto high = inspect::check_learning_rate({10, 1e-3, "valley", 0.5, 80});
+  EXPECT_EQ(high.verdict, Verdict::Problem);
+  EXPECT_NE(high.summary.find("diverged"), std::string::npos);
+  EXPECT_EQ(inspect::check_learning_rate({0.05, 1e-3, "valley", 0, 100}).verdict, Verdict::Problem);
+  EXPECT_EQ(inspect::check_learning_rate({1e-5, 1e-3, "valley", 0, 100}).verdict, Verdict::Warning);
+  EXPECT_EQ(inspect::check_learning_rate({1e-3, 0, "valley", 0, 3}).verdict, Verdict::Warning);
+}
+
+TEST(DoctorChecks, Fit) {
+  // Healthy: both losses fall, small gap.
+  std::vector<inspect::EpochPoint> good = {{0.9, 0.8, 0.7, 0.72}, {0.6, 0.62, 0.8, 0.79}, {0.5, 0.55, 0.83, 0.81}};
+  EXPECT_EQ(inspect::check_fit(good, 2.3, 10, 4000).verdict, Verdict::Ok);
+  // Overfitting: train keeps falling, validation turns up, gap grows.
+  std::vector<inspect::EpochPoint> over = {{0.6, 0.6, 0.8, 0.8}, {0.3, 0.55, 0.9, 0.82}, {0.1, 0.7, 0.97, 0.81}};
+  auto r = inspect::check_fit(over, 2.3, 10, 4000);
+  EXPECT_EQ(r.verdict, Verdict::Warning);
+  EXPECT_NE(r.summary.find("overfitting"), std::string::npos);
+  // Chance-level validation: shuffled labels look like this.
+  std::vector<inspect::EpochPoint> chance = {{2.3, 2.31, 0.11, 0.1}, {2.25, 2.33, 0.14, 0.09}};
+  r = inspect::check_fit(chance, 2.31, 10, 4000);
+  EXPECT_EQ(r.verdict, Verdict::Problem);
+  EXPECT_NE(r.suggestions[0].find("labels match the inputs"), std::string::npos);
+  // Underfitting: loss still high.
+  std::vector<inspect::EpochPoint> under = {{2.0, 1.9, 0.4, 0.45}, {1.6, 1.5, 0.5, 0.55}};
+  EXPECT_EQ(inspect::check_fit(under, 2.3, 10, 4000).verdict, Verdict::Warning);
+  std::vector<inspect::EpochPoint> nan = {{NAN, NAN, NAN, NAN}};
+  EXPECT_EQ(inspect::check_fit(nan, 2.3, 10, 4000).verdict, Verdict::Problem);
+}
