@@ -39,3 +39,16 @@ if(GS_CUDNN_INCLUDE AND GS_CUDNN_LIBRARY)
   target_compile_definitions(gs_kernels PRIVATE GS_CUDNN=1)
   message(STATUS "gradscope: cuDNN found (${GS_CUDNN_LIBRARY}): conv2d gets the cudnn variant")
 endif()
+
+# bench/cuda/bench_cuda_kernels.cpp: the CUDA variants timed with CUDA events. Added once every
+# room exists (a deferred call at the end of the top-level CMakeLists).
+function(gs_add_cuda_bench)
+  if(NOT GS_BUILD_BENCH OR NOT TARGET gs_autograd)
+    return()
+  endif()
+  find_package(benchmark REQUIRED)
+  add_executable(bench_cuda_kernels ${CMAKE_SOURCE_DIR}/bench/cuda/bench_cuda_kernels.cpp)
+  target_link_libraries(bench_cuda_kernels PRIVATE gs_autograd benchmark::benchmark CUDA::cudart)
+  set_target_properties(bench_cuda_kernels PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
+endfunction()
+cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL gs_add_cuda_bench)

@@ -4,6 +4,7 @@
 
 #include "autograd/nn_ops.h"
 #include "layers/init.h"
+#include "tensor/raw_ops.h"
 
 namespace gs::nn {
 
@@ -45,7 +46,13 @@ Tensor BatchNormBase::forward(const Tensor& x) {
            shape_str(x.shape()).c_str(), (long long)x.size(1), type_name().c_str(), (long long)options_.num_features);
   bool use_batch_stats = is_training() || !options_.track_running_stats;
   if (is_training() && options_.track_running_stats) {
-    num_batches_tracked_.data<int64_t>()[0] += 1;
+    if (num_batches_tracked_.device().is_cpu()) {
+      num_batches_tracked_.data<int64_t>()[0] += 1;
+    } else {  // a counter on the GPU: bump a host copy and write it back
+      Tensor host = num_batches_tracked_.to(Device::cpu());
+      host.data<int64_t>()[0] += 1;
+      raw::copy_(num_batches_tracked_, host);
+    }
   }
   // The functional op takes (N, C) or (N, C, H, W): a 3-d (N, C, L) input runs as (N, C, L, 1).
   if (x.dim() == 3) {

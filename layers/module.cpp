@@ -263,13 +263,19 @@ void replace_data(const Tensor& t, const Tensor& data) {
 }
 }  // namespace
 
+// Parameters and buffers keep their identity (optimizers and hooks hold the same handles);
+// only their storage moves. Gradients are dropped, as after to(DType).
 void Module::to(Device device) {
-  NamedTensors all = state_dict();
-  for (auto& [n, t] : all) {
-    GS_CHECK(device.is_cpu() || t.device() == device, "to (%s): moving '%s' to %s is not supported yet (cpu only)",
-             type_name().c_str(), n.c_str(), device.str().c_str());
+  NoGradGuard no_grad;
+  for (auto& [n, t] : state_dict()) {
+    if (t.device() == device) continue;
+    try {
+      replace_data(t, t.to(device));
+    } catch (const Error& e) {
+      throw Error(format("to (%s): moving '%s' to %s failed: %s", type_name().c_str(), n.c_str(),
+                         device.str().c_str(), e.what()));
+    }
   }
-  // Everything is already on the cpu: nothing to move. A cuda path replaces data via replace_data.
 }
 
 void Module::to(DType dtype) {

@@ -158,7 +158,7 @@ Tensor& Optimizer::state_tensor(int64_t index, const std::string& key, const Ten
   auto it = slot.find(key);
   if (created) *created = it == slot.end();
   if (it != slot.end()) return it->second;
-  Tensor t = full(param.shape(), fill, {param.dtype()});
+  Tensor t = full(param.shape(), fill, {param.dtype(), param.device()});
   return slot.emplace(key, t).first->second;
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "autograd/tape.h"
+#include "optim/cuda_steps.h"
 #include "optim/optimizers.h"
 
 namespace gs::optim {
@@ -67,6 +68,7 @@ void Rprop::step() {
     increment_step(index);
     Tensor prev = state_tensor(index, "prev", param, 0.0);
     Tensor step_size = state_tensor(index, "step_size", param, group->lr);
+    if (cuda_steps::rprop(param, grad, prev, step_size, s.eta_minus, s.eta_plus, s.step_min, s.step_max)) continue;
     GS_DISPATCH_FLOAT(param.dtype(), "rprop", [&] {
       rprop_update<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), prev.data<scalar_t>(),
                              step_size.data<scalar_t>(), param.numel(), s);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "autograd/tape.h"
+#include "optim/cuda_steps.h"
 #include "optim/optimizers.h"
 
 namespace gs::optim {
@@ -55,6 +56,9 @@ void SGD::step() {
     Tensor buf;
     bool first = false;
     if (momentum != 0) buf = state_tensor(index, "momentum_buffer", param, 0.0, &first);
+    if (cuda_steps::sgd(param, grad, buf, group->lr, group->weight_decay, momentum, option(*group, "dampening"),
+                        nesterov, first))
+      continue;
     GS_DISPATCH_FLOAT(param.dtype(), "sgd", [&] {
       sgd_update<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(),
                            buf.defined() ? buf.data<scalar_t>() : nullptr, param.numel(), group->lr,

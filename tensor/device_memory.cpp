@@ -5,20 +5,26 @@
 
 namespace gs {
 
+// The CUDA backend (tensor/cuda_backend.cpp; null in a build without CUDA).
+DeviceMemory* cuda_device_memory();
+
 namespace {
-DeviceMemory* g_cuda_backend = nullptr;
+DeviceMemory*& cuda_backend() {
+  static DeviceMemory* backend = cuda_device_memory();
+  return backend;
 }
+}  // namespace
 
 DeviceMemory& device_memory(Device device) {
-  GS_CHECK(!device.is_cuda() || g_cuda_backend != nullptr,
+  GS_CHECK(!device.is_cuda() || cuda_backend() != nullptr,
            "device %s: this gradscope build has no CUDA backend (built without CUDA, or no GPU driver); use the cpu",
            device.str().c_str());
   GS_CHECK(device.is_cuda(), "device %s: the cpu is not a DeviceMemory backend", device.str().c_str());
-  return *g_cuda_backend;
+  return *cuda_backend();
 }
 
 void register_device_memory(Device::Kind kind, DeviceMemory* backend) {
-  if (kind == Device::Kind::CUDA) g_cuda_backend = backend;
+  if (kind == Device::Kind::CUDA) cuda_backend() = backend;
 }
 
 Device Device::parse(const std::string& text) {

@@ -9,9 +9,14 @@ namespace gs::raw {
 
 Tensor unary(UnaryOp op, const Tensor& x, double alpha, double beta) {
   const char* name = kernels::unary_op_name(op);
-  detail::require_cpu(name, {&x});
+  Device device = detail::op_device(name, {&x});
   Tensor in = contiguous(x);
   Tensor out = empty(x.shape(), {x.dtype(), x.device()});
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(name, x);
+    GS_ON_CUDA(kernels::cuda::unary_table().get()(op, in.data<float>(), out.data<float>(), out.numel(), alpha, beta));
+    return out;
+  }
   GS_DISPATCH_FLOAT(x.dtype(), name, [&] {
     kernels::unary_table<scalar_t>().get()(op, in.data<scalar_t>(), out.data<scalar_t>(), out.numel(), alpha, beta);
   });
@@ -20,12 +25,19 @@ Tensor unary(UnaryOp op, const Tensor& x, double alpha, double beta) {
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, double alpha, double beta) {
   const char* name = kernels::binary_op_name(op);
-  detail::require_cpu(name, {&a, &b});
+  Device device = detail::op_device(name, {&a, &b});
   check_same_dtype(name, a, b);
   Shape shape = broadcast_shapes(name, a.shape(), b.shape());
   Strides as = broadcast_strides(a.shape(), a.strides(), shape);
   Strides bs = broadcast_strides(b.shape(), b.strides(), shape);
   Tensor out = empty(shape, {a.dtype(), a.device()});
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(name, a);
+    GS_ON_CUDA(kernels::cuda::binary_table().get()(op, a.data<float>(), as.data(), b.data<float>(), bs.data(),
+                                                    out.data<float>(), shape.data(), static_cast<int>(shape.size()),
+                                                    alpha, beta));
+    return out;
+  }
   GS_DISPATCH_FLOAT(a.dtype(), name, [&] {
     kernels::binary_table<scalar_t>().get()(op, a.data<scalar_t>(), as.data(), b.data<scalar_t>(), bs.data(),
                                             out.data<scalar_t>(), shape.data(), static_cast<int>(shape.size()), alpha,
@@ -39,7 +51,7 @@ Tensor binary_scalar(BinaryOp op, const Tensor& a, double b) {
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
-  detail::require_cpu("where", {&cond, &a, &b});
+  Device device = detail::op_device("where", {&cond, &a, &b});
   check_same_dtype("where", a, b);
   Tensor c = to_dtype(cond, a.dtype());
   Shape shape = broadcast_shapes("where", broadcast_shapes("where", c.shape(), a.shape()), b.shape());
@@ -47,6 +59,12 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Strides as = broadcast_strides(a.shape(), a.strides(), shape);
   Strides bs = broadcast_strides(b.shape(), b.strides(), shape);
   Tensor out = empty(shape, {a.dtype(), a.device()});
+  if (device.is_cuda()) {
+    detail::require_cuda_f32("where", a);
+    GS_ON_CUDA(kernels::cuda::where(c.data<float>(), cs.data(), a.data<float>(), as.data(), b.data<float>(),
+                                    bs.data(), out.data<float>(), shape.data(), static_cast<int>(shape.size())));
+    return out;
+  }
   GS_DISPATCH_FLOAT(a.dtype(), "where", [&] {
     kernels::where_cpu<scalar_t>(c.data<scalar_t>(), cs.data(), a.data<scalar_t>(), as.data(), b.data<scalar_t>(),
                                  bs.data(), out.data<scalar_t>(), shape.data(), static_cast<int>(shape.size()));
@@ -65,12 +83,17 @@ template <class T> void axpy(T* d, const T* s, T a, int64_t n) {
 }  // namespace
 
 void add_(const Tensor& dst, const Tensor& src, double alpha) {
-  detail::require_cpu("add_", {&dst, &src});
+  Device device = detail::op_device("add_", {&dst, &src});
   check_same_dtype("add_", dst, src);
   Shape shape = broadcast_shapes("add_", dst.shape(), src.shape());
   GS_CHECK(shape == dst.shape(), "add_: %s does not broadcast to the destination %s", shape_str(src.shape()).c_str(),
            shape_str(dst.shape()).c_str());
   if (dst.is_contiguous() && src.is_contiguous() && src.shape() == dst.shape()) {
+    if (device.is_cuda()) {
+      detail::require_cuda_f32("add_", dst);
+      GS_ON_CUDA(kernels::cuda::axpy(dst.data<float>(), src.data<float>(), static_cast<float>(alpha), dst.numel()));
+      return;
+    }
     GS_DISPATCH_FLOAT(dst.dtype(), "add_", [&] {
       axpy(dst.data<scalar_t>(), src.data<scalar_t>(), static_cast<scalar_t>(alpha), dst.numel());
     });
@@ -86,7 +109,7 @@ void mul_(const Tensor& dst, double value) { copy_(dst, binary_scalar(BinaryOp::
 Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
   static const char* names[] = {"sum", "mean", "max", "min"};
   const char* name = names[static_cast<int>(op)];
-  detail::require_cpu(name, {&x});
+  Device device = detail::op_device(name, {&x});
   int64_t nd = x.dim();
   std::vector<bool> reduced(nd, dims.empty());
   for (int64_t d : dims) {
@@ -145,6 +168,11 @@ Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keep
     src = contiguous(permute(x, perm));
   }
   Tensor out = empty(keepdim ? keep_shape : out_shape, {x.dtype(), x.device()});
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(name, x);
+    GS_ON_CUDA(kernels::cuda::reduce_table().get()(op, src.data<float>(), out.data<float>(), outer, r, inner));
+    return out;
+  }
   GS_DISPATCH_FLOAT(x.dtype(), name, [&] {
     kernels::reduce_table<scalar_t>().get()(op, src.data<scalar_t>(), out.data<scalar_t>(), outer, r, inner);
   });

@@ -24,7 +24,7 @@ GemmOperand gemm_operand(const Tensor& x) {
 }  // namespace
 
 Tensor mm(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b) {
-  detail::require_cpu("matmul", {&a_in, &b_in});
+  Device device = detail::op_device("matmul", {&a_in, &b_in});
   check_same_dtype("matmul", a_in, b_in);
   GS_CHECK(a_in.dim() == 2 && b_in.dim() == 2, "matmul: mm expects 2-d operands, got %s and %s",
            shape_str(a_in.shape()).c_str(), shape_str(b_in.shape()).c_str());
@@ -35,6 +35,13 @@ Tensor mm(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b) {
            shape_str(b.shape()).c_str());
   Tensor out = empty({M, N}, {a.dtype(), a.device()});
   GemmOperand ga = gemm_operand(a), gb = gemm_operand(b);
+  if (device.is_cuda()) {
+    detail::require_cuda_f32("matmul", a);
+    GS_ON_CUDA(kernels::cuda::gemm_table().get()(ga.trans, gb.trans, M, N, K, 1.0f, ga.t.data<float>(), ga.ld,
+                                                  gb.t.data<float>(), gb.ld, 0.0f, out.data<float>(),
+                                                  std::max<int64_t>(1, N)));
+    return out;
+  }
   GS_DISPATCH_FLOAT(a.dtype(), "matmul", [&] {
     kernels::gemm_table<scalar_t>().get()(ga.trans, gb.trans, M, N, K, scalar_t(1), ga.t.data<scalar_t>(), ga.ld,
                                           gb.t.data<scalar_t>(), gb.ld, scalar_t(0), out.data<scalar_t>(),
@@ -94,12 +101,17 @@ Tensor dim_back(const Tensor& y, int d, int64_t nd) {
 
 Tensor softmax(const Tensor& x, int64_t dim, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
-  detail::require_cpu(name, {&x});
+  Device device = detail::op_device(name, {&x});
   if (x.dim() == 0) return reshape(softmax(reshape(x, {1}), 0, log), {});
   int d = normalize_dim(name, dim, x.dim());
   Tensor in = dim_last(x, d);
   Tensor out = empty(in.shape(), {x.dtype(), x.device()});
   int64_t cols = in.shape().back(), rows = cols ? in.numel() / cols : 0;
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(name, x);
+    GS_ON_CUDA(kernels::cuda::softmax_table().get()(in.data<float>(), out.data<float>(), rows, cols, log));
+    return dim_back(out, d, x.dim());
+  }
   GS_DISPATCH_FLOAT(x.dtype(), name, [&] {
     kernels::softmax_table<scalar_t>().get()(in.data<scalar_t>(), out.data<scalar_t>(), rows, cols, log);
   });
@@ -108,7 +120,7 @@ Tensor softmax(const Tensor& x, int64_t dim, bool log) {
 
 Tensor softmax_backward(const Tensor& y, const Tensor& grad_y, int64_t dim, bool log) {
   const char* name = log ? "log_softmax_backward" : "softmax_backward";
-  detail::require_cpu(name, {&y, &grad_y});
+  Device device = detail::op_device(name, {&y, &grad_y});
   GS_CHECK(y.shape() == grad_y.shape(), "%s: output %s and gradient %s differ in shape", name,
            shape_str(y.shape()).c_str(), shape_str(grad_y.shape()).c_str());
   if (y.dim() == 0) return reshape(softmax_backward(reshape(y, {1}), reshape(grad_y, {1}), 0, log), {});
@@ -116,6 +128,12 @@ Tensor softmax_backward(const Tensor& y, const Tensor& grad_y, int64_t dim, bool
   Tensor yc = dim_last(y, d), gc = dim_last(grad_y, d);
   Tensor out = empty(yc.shape(), {y.dtype(), y.device()});
   int64_t cols = yc.shape().back(), rows = cols ? yc.numel() / cols : 0;
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(name, y);
+    GS_ON_CUDA(kernels::cuda::softmax_backward_table().get()(yc.data<float>(), gc.data<float>(), out.data<float>(),
+                                                              rows, cols, log));
+    return dim_back(out, d, y.dim());
+  }
   GS_DISPATCH_FLOAT(y.dtype(), name, [&] {
     kernels::softmax_backward_table<scalar_t>().get()(yc.data<scalar_t>(), gc.data<scalar_t>(), out.data<scalar_t>(),
                                                       rows, cols, log);

@@ -5,6 +5,7 @@
 #include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/pool.h"
+#include "kernels/cpu/softmax.h"
 #include "tensor/random.h"
 #include "tensor/raw_common.h"
 #include "tensor/raw_ops.h"
@@ -92,7 +93,7 @@ Tensor like(const Shape& shape, const Tensor& t) { return empty(shape, {t.dtype(
 
 Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, const Conv2dParams& p) {
   const char* op = "conv2d";
-  detail::require_cpu(op, {&x_in, &w_in, &bias_in});
+  Device device = detail::op_device(op, {&x_in, &w_in, &bias_in});
   kernels::Conv2dShape s = check_conv(op, x_in.shape(), w_in.shape(), p);
   check_same_dtype(op, x_in, w_in);
   Tensor bias;
@@ -104,32 +105,44 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, con
   }
   Tensor x = contiguous(x_in), w = contiguous(w_in);
   Tensor y = like({s.N, s.K, s.P, s.Q}, x);
-  GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(op, x);
+    GS_ON_CUDA(kernels::cuda::conv2d_table().get()(s, x.data<float>(), w.data<float>(),
+                                            bias.defined() ? bias.data<float>() : nullptr, y.data<float>()));
+  } else {
+    GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
     kernels::conv2d_table<scalar_t>().get()(s, x.data<scalar_t>(), w.data<scalar_t>(),
                                             bias.defined() ? bias.data<scalar_t>() : nullptr, y.data<scalar_t>());
-  });
+    });
+  }
   return y;
 }
 
 Tensor conv2d_backward_data(const Tensor& gy_in, const Tensor& w_in, const Shape& x_shape, const Conv2dParams& p) {
   const char* op = "conv2d_backward_data";
-  detail::require_cpu(op, {&gy_in, &w_in});
+  Device device = detail::op_device(op, {&gy_in, &w_in});
   kernels::Conv2dShape s = check_conv(op, x_shape, w_in.shape(), p);
   check_same_dtype(op, gy_in, w_in);
   check_grad_shape(op, gy_in, {s.N, s.K, s.P, s.Q});
   Tensor gy = contiguous(gy_in), w = contiguous(w_in);
   Tensor gx = like(x_shape, gy);
-  GS_DISPATCH_FLOAT(gy.dtype(), op, [&] {
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(op, gy);
+    GS_ON_CUDA(kernels::cuda::conv2d_backward_data_table().get()(s, gy.data<float>(), w.data<float>(),
+                                                          gx.data<float>()));
+  } else {
+    GS_DISPATCH_FLOAT(gy.dtype(), op, [&] {
     kernels::conv2d_backward_data_table<scalar_t>().get()(s, gy.data<scalar_t>(), w.data<scalar_t>(),
                                                           gx.data<scalar_t>());
-  });
+    });
+  }
   return gx;
 }
 
 Conv2dParamGrads conv2d_backward_params(const Tensor& x_in, const Tensor& gy_in, const Shape& w_shape,
                                         const Conv2dParams& p, bool need_weight, bool need_bias) {
   const char* op = "conv2d_backward_weight";
-  detail::require_cpu(op, {&x_in, &gy_in});
+  Device device = detail::op_device(op, {&x_in, &gy_in});
   kernels::Conv2dShape s = check_conv(op, x_in.shape(), w_shape, p);
   check_same_dtype(op, x_in, gy_in);
   check_grad_shape(op, gy_in, {s.N, s.K, s.P, s.Q});
@@ -138,66 +151,96 @@ Conv2dParamGrads conv2d_backward_params(const Tensor& x_in, const Tensor& gy_in,
   Tensor x = contiguous(x_in), gy = contiguous(gy_in);
   if (need_weight) grads.weight = like(w_shape, x);
   if (need_bias) grads.bias = like({s.K}, x);
-  GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(op, x);
+    GS_ON_CUDA(kernels::cuda::conv2d_backward_weight_table().get()(s, x.data<float>(), gy.data<float>(),
+                                                            need_weight ? grads.weight.data<float>() : nullptr,
+                                                            need_bias ? grads.bias.data<float>() : nullptr));
+  } else {
+    GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
     kernels::conv2d_backward_weight_table<scalar_t>().get()(s, x.data<scalar_t>(), gy.data<scalar_t>(),
                                                             need_weight ? grads.weight.data<scalar_t>() : nullptr,
                                                             need_bias ? grads.bias.data<scalar_t>() : nullptr);
-  });
+    });
+  }
   return grads;
 }
 
 MaxPool2dResult max_pool2d(const Tensor& x_in, const Pool2dParams& p) {
   const char* op = "max_pool2d";
-  detail::require_cpu(op, {&x_in});
+  Device device = detail::op_device(op, {&x_in});
   kernels::Pool2dShape s = check_pool(op, x_in, p);
   Tensor x = contiguous(x_in);
   MaxPool2dResult r{like({s.N, s.C, s.P, s.Q}, x), empty({s.N, s.C, s.P, s.Q}, {DType::I64, x.device()})};
-  GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(op, x);
+    GS_ON_CUDA(kernels::cuda::max_pool2d_table().get()(s, x.data<float>(), r.out.data<float>(),
+                                                r.argmax.data<int64_t>()));
+  } else {
+    GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
     kernels::max_pool2d_table<scalar_t>().get()(s, x.data<scalar_t>(), r.out.data<scalar_t>(),
                                                 r.argmax.data<int64_t>());
-  });
+    });
+  }
   return r;
 }
 
 Tensor max_pool2d_backward(const Tensor& gy_in, const Tensor& argmax_in, const Shape& x_shape, const Pool2dParams& p) {
   const char* op = "max_pool2d_backward";
-  detail::require_cpu(op, {&gy_in, &argmax_in});
+  Device device = detail::op_device(op, {&gy_in, &argmax_in});
   kernels::Pool2dShape s = check_pool(op, empty(x_shape, {gy_in.dtype()}), p);
   check_grad_shape(op, gy_in, {s.N, s.C, s.P, s.Q});
   check_dtype(op, argmax_in, DType::I64, "argmax");
   check_grad_shape(op, argmax_in, {s.N, s.C, s.P, s.Q});
   Tensor gy = contiguous(gy_in), argmax = contiguous(argmax_in);
   Tensor gx = like(x_shape, gy);
-  GS_DISPATCH_FLOAT(gy.dtype(), op, [&] {
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(op, gy);
+    GS_ON_CUDA(kernels::cuda::max_pool2d_backward_table().get()(s, gy.data<float>(), argmax.data<int64_t>(),
+                                                         gx.data<float>()));
+  } else {
+    GS_DISPATCH_FLOAT(gy.dtype(), op, [&] {
     kernels::max_pool2d_backward_table<scalar_t>().get()(s, gy.data<scalar_t>(), argmax.data<int64_t>(),
                                                          gx.data<scalar_t>());
-  });
+    });
+  }
   return gx;
 }
 
 Tensor avg_pool2d(const Tensor& x_in, const Pool2dParams& p, bool count_include_pad) {
   const char* op = "avg_pool2d";
-  detail::require_cpu(op, {&x_in});
+  Device device = detail::op_device(op, {&x_in});
   kernels::Pool2dShape s = check_pool(op, x_in, p);
   Tensor x = contiguous(x_in);
   Tensor y = like({s.N, s.C, s.P, s.Q}, x);
-  GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(op, x);
+    GS_ON_CUDA(kernels::cuda::avg_pool2d_table().get()(s, x.data<float>(), y.data<float>(), count_include_pad));
+  } else {
+    GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
     kernels::avg_pool2d_table<scalar_t>().get()(s, x.data<scalar_t>(), y.data<scalar_t>(), count_include_pad);
-  });
+    });
+  }
   return y;
 }
 
 Tensor avg_pool2d_backward(const Tensor& gy_in, const Shape& x_shape, const Pool2dParams& p, bool count_include_pad) {
   const char* op = "avg_pool2d_backward";
-  detail::require_cpu(op, {&gy_in});
+  Device device = detail::op_device(op, {&gy_in});
   kernels::Pool2dShape s = check_pool(op, empty(x_shape, {gy_in.dtype()}), p);
   check_grad_shape(op, gy_in, {s.N, s.C, s.P, s.Q});
   Tensor gy = contiguous(gy_in);
   Tensor gx = like(x_shape, gy);
-  GS_DISPATCH_FLOAT(gy.dtype(), op, [&] {
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(op, gy);
+    GS_ON_CUDA(kernels::cuda::avg_pool2d_backward_table().get()(s, gy.data<float>(), gx.data<float>(),
+                                                         count_include_pad));
+  } else {
+    GS_DISPATCH_FLOAT(gy.dtype(), op, [&] {
     kernels::avg_pool2d_backward_table<scalar_t>().get()(s, gy.data<scalar_t>(), gx.data<scalar_t>(),
                                                          count_include_pad);
-  });
+    });
+  }
   return gx;
 }
 
@@ -214,27 +257,37 @@ kernels::Pool2dShape adaptive_shape(const char* op, const Shape& xs, int64_t out
 
 Tensor adaptive_avg_pool2d(const Tensor& x_in, int64_t out_h, int64_t out_w) {
   const char* op = "adaptive_avg_pool2d";
-  detail::require_cpu(op, {&x_in});
+  Device device = detail::op_device(op, {&x_in});
   kernels::Pool2dShape s = adaptive_shape(op, x_in.shape(), out_h, out_w);
   Tensor x = contiguous(x_in);
   Tensor y = like({s.N, s.C, s.P, s.Q}, x);
-  GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(op, x);
+    GS_ON_CUDA(kernels::cuda::adaptive_avg_pool2d_table().get()(s, x.data<float>(), y.data<float>()));
+  } else {
+    GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
     kernels::adaptive_avg_pool2d_table<scalar_t>().get()(s, x.data<scalar_t>(), y.data<scalar_t>());
-  });
+    });
+  }
   return y;
 }
 
 Tensor adaptive_avg_pool2d_backward(const Tensor& gy_in, const Shape& x_shape) {
   const char* op = "adaptive_avg_pool2d_backward";
-  detail::require_cpu(op, {&gy_in});
+  Device device = detail::op_device(op, {&gy_in});
   GS_CHECK(gy_in.dim() == 4, "%s: gradient must be 4-d, got %s", op, str(gy_in.shape()).c_str());
   kernels::Pool2dShape s = adaptive_shape(op, x_shape, gy_in.shape()[2], gy_in.shape()[3]);
   check_grad_shape(op, gy_in, {s.N, s.C, s.P, s.Q});
   Tensor gy = contiguous(gy_in);
   Tensor gx = like(x_shape, gy);
-  GS_DISPATCH_FLOAT(gy.dtype(), op, [&] {
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(op, gy);
+    GS_ON_CUDA(kernels::cuda::adaptive_avg_pool2d_backward_table().get()(s, gy.data<float>(), gx.data<float>()));
+  } else {
+    GS_DISPATCH_FLOAT(gy.dtype(), op, [&] {
     kernels::adaptive_avg_pool2d_backward_table<scalar_t>().get()(s, gy.data<scalar_t>(), gx.data<scalar_t>());
-  });
+    });
+  }
   return gx;
 }
 
@@ -263,7 +316,7 @@ BatchNormResult batch_norm(const Tensor& x_in, const Tensor& weight_in, const Te
                            const Tensor& running_mean, const Tensor& running_var, bool training, double momentum,
                            double eps) {
   const char* op = "batch_norm";
-  detail::require_cpu(op, {&x_in, &weight_in, &bias_in, &running_mean, &running_var});
+  Device device = detail::op_device(op, {&x_in, &weight_in, &bias_in, &running_mean, &running_var});
   GS_CHECK(x_in.dim() >= 2, "%s: input must be (N,C) or (N,C,H,W), got %s", op, str(x_in.shape()).c_str());
   check_channel_vector(op, x_in, weight_in, "weight");
   check_channel_vector(op, x_in, bias_in, "bias");
@@ -287,12 +340,20 @@ BatchNormResult batch_norm(const Tensor& x_in, const Tensor& weight_in, const Te
   r.out = like(x.shape(), x);
   r.save_mean = like({s.C}, x);
   r.save_invstd = like({s.C}, x);
-  GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(op, x);
+    GS_ON_CUDA(kernels::cuda::batch_norm_table().get()(
+        s, x.data<float>(), ptr_or_null<float>(weight), ptr_or_null<float>(bias), ptr_or_null<float>(rm),
+        ptr_or_null<float>(rv), r.out.data<float>(), r.save_mean.data<float>(), r.save_invstd.data<float>(),
+        r.used_batch_stats, momentum, eps));
+  } else {
+    GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
     kernels::batch_norm_table<scalar_t>().get()(
         s, x.data<scalar_t>(), ptr_or_null<scalar_t>(weight), ptr_or_null<scalar_t>(bias), ptr_or_null<scalar_t>(rm),
         ptr_or_null<scalar_t>(rv), r.out.data<scalar_t>(), r.save_mean.data<scalar_t>(), r.save_invstd.data<scalar_t>(),
         r.used_batch_stats, momentum, eps);
-  });
+    });
+  }
   if (training && rm.defined() && !rm.is_same(running_mean)) copy_(running_mean, rm);
   if (training && rv.defined() && !rv.is_same(running_var)) copy_(running_var, rv);
   return r;
@@ -302,7 +363,7 @@ BatchNormGrads batch_norm_backward(const Tensor& x_in, const Tensor& gy_in, cons
                                    const Tensor& save_mean, const Tensor& save_invstd, bool used_batch_stats,
                                    bool need_input, bool need_weight, bool need_bias) {
   const char* op = "batch_norm_backward";
-  detail::require_cpu(op, {&x_in, &gy_in, &weight_in, &save_mean, &save_invstd});
+  Device device = detail::op_device(op, {&x_in, &gy_in, &weight_in, &save_mean, &save_invstd});
   check_grad_shape(op, gy_in, x_in.shape());
   check_same_dtype(op, x_in, gy_in);
   check_channel_vector(op, x_in, weight_in, "weight");
@@ -316,25 +377,84 @@ BatchNormGrads batch_norm_backward(const Tensor& x_in, const Tensor& gy_in, cons
   if (need_weight) g.weight = like({s.C}, x);
   if (need_bias) g.bias = like({s.C}, x);
   if (!need_input && !need_weight && !need_bias) return g;
-  GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(op, x);
+    GS_ON_CUDA(kernels::cuda::batch_norm_backward_table().get()(
+        s, x.data<float>(), gy.data<float>(), ptr_or_null<float>(weight), mean.data<float>(),
+        invstd.data<float>(), ptr_or_null<float>(g.input), ptr_or_null<float>(g.weight),
+        ptr_or_null<float>(g.bias), used_batch_stats));
+  } else {
+    GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
     kernels::batch_norm_backward_table<scalar_t>().get()(
         s, x.data<scalar_t>(), gy.data<scalar_t>(), ptr_or_null<scalar_t>(weight), mean.data<scalar_t>(),
         invstd.data<scalar_t>(), ptr_or_null<scalar_t>(g.input), ptr_or_null<scalar_t>(g.weight),
         ptr_or_null<scalar_t>(g.bias), used_batch_stats);
-  });
+    });
+  }
   return g;
+}
+
+// ---------------- cross-entropy rows ----------------
+
+CrossEntropyRows cross_entropy_rows(const Tensor& logits, const Tensor& target, double smoothing,
+                                    int64_t ignore_index) {
+  const char* op = "cross_entropy";
+  Device device = detail::op_device(op, {&logits, &target});
+  Tensor x = contiguous(logits), t = contiguous(target);
+  const int64_t N = x.shape()[0], C = x.shape()[1];
+  CrossEntropyRows r{like({N}, x), like({N, C}, x)};
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(op, x);
+    GS_ON_CUDA(kernels::cuda::cross_entropy_forward(x.data<float>(), t.data<int64_t>(), r.loss.data<float>(),
+                                                    r.log_probs.data<float>(), N, C, smoothing, ignore_index));
+    return r;
+  }
+  GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
+    kernels::cross_entropy_forward<scalar_t>(x.data<scalar_t>(), t.data<int64_t>(), r.loss.data<scalar_t>(),
+                                             r.log_probs.data<scalar_t>(), N, C, smoothing, ignore_index);
+  });
+  return r;
+}
+
+Tensor cross_entropy_rows_backward(const Tensor& log_probs, const Tensor& target, const Tensor& grad_rows,
+                                   double smoothing, int64_t ignore_index) {
+  const char* op = "cross_entropy_backward";
+  Device device = detail::op_device(op, {&log_probs, &target, &grad_rows});
+  Tensor lp = contiguous(log_probs), t = contiguous(target), g = contiguous(grad_rows);
+  const int64_t N = lp.shape()[0], C = lp.shape()[1];
+  Tensor dx = like({N, C}, lp);
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(op, lp);
+    GS_ON_CUDA(kernels::cuda::cross_entropy_backward(lp.data<float>(), t.data<int64_t>(), g.data<float>(),
+                                                     dx.data<float>(), N, C, smoothing, ignore_index));
+    return dx;
+  }
+  GS_DISPATCH_FLOAT(lp.dtype(), op, [&] {
+    kernels::cross_entropy_backward<scalar_t>(lp.data<scalar_t>(), t.data<int64_t>(), g.data<scalar_t>(),
+                                              dx.data<scalar_t>(), N, C, smoothing, ignore_index);
+  });
+  return dx;
 }
 
 // ---------------- dropout ----------------
 
 DropoutResult dropout(const Tensor& x, double p, bool training, Generator* gen) {
   const char* op = "dropout";
-  detail::require_cpu(op, {&x});
+  Device device = detail::op_device(op, {&x});
   GS_CHECK(p >= 0 && p <= 1, "%s: p must be in [0, 1], got %g", op, p);
   GS_CHECK(is_floating(x.dtype()), "%s: input must be f32 or f64, got %s", op, dtype_name(x.dtype()));
   if (!training || p == 0) return {x, Tensor()};
   Generator& g = gen ? *gen : default_generator();
   Tensor mask = like(x.shape(), x);
+  if (device.is_cuda()) {
+    // A Philox counter-based mask (kernels/cuda/philox.h): element i is a function of (seed, i),
+    // the seed one draw of the generator, so a seeded run is reproducible on the GPU too.
+    detail::require_cuda_f32(op, x);
+    [[maybe_unused]] const uint64_t seed = g.next_u64();
+    GS_ON_CUDA(kernels::cuda::dropout_mask(mask.data<float>(), mask.numel(), static_cast<float>(p),
+                                           static_cast<float>(p < 1 ? 1.0 / (1.0 - p) : 0.0), seed, 0));
+    return {binary(BinaryOp::Mul, x, mask), mask};
+  }
   // One uniform draw per element in logical order: the same seed gives the same mask.
   const double keep_scale = p < 1 ? 1.0 / (1.0 - p) : 0.0;
   GS_DISPATCH_FLOAT(x.dtype(), op, [&] {

@@ -68,6 +68,17 @@ BatchNormGrads batch_norm_backward(const Tensor& x, const Tensor& gy, const Tens
                                    const Tensor& save_invstd, bool used_batch_stats, bool need_input, bool need_weight,
                                    bool need_bias);
 
+// ---- softmax cross-entropy over rows of (N, C) logits, i64 targets (N) ----
+struct CrossEntropyRows {
+  Tensor loss;       // (N): per-row loss, 0 for ignored rows
+  Tensor log_probs;  // (N, C): saved for backward
+};
+CrossEntropyRows cross_entropy_rows(const Tensor& logits, const Tensor& target, double smoothing,
+                                    int64_t ignore_index);
+// (N, C) = (softmax - q) * grad_rows[n]; 0 for ignored rows
+Tensor cross_entropy_rows_backward(const Tensor& log_probs, const Tensor& target, const Tensor& grad_rows,
+                                   double smoothing, int64_t ignore_index);
+
 // ---- dropout ----
 struct DropoutResult {
   Tensor out;

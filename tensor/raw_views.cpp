@@ -196,11 +196,38 @@ Tensor expand(const Tensor& t, const Shape& shape_in) {
 
 // ---------------- copies ----------------
 void copy_(const Tensor& dst, const Tensor& src) {
-  detail::require_cpu("copy_", {&dst, &src});
   Shape target = broadcast_shapes("copy_", src.shape(), dst.shape());
   GS_CHECK(target == dst.shape(), "copy_: source %s does not broadcast to destination %s",
            shape_str(src.shape()).c_str(), shape_str(dst.shape()).c_str());
+  if (src.device() != dst.device()) {  // across devices: move the source over, then copy there
+    copy_(dst, src.to(dst.device()));
+    return;
+  }
+  Device device = detail::op_device("copy_", {&dst, &src});
   Strides ss = broadcast_strides(src.shape(), src.strides(), dst.shape());
+  if (device.is_cuda()) {
+    GS_CHECK(dst.dtype() != DType::F64 && src.dtype() != DType::F64, "copy_: f64 is not supported on %s (f32, i64)",
+             device.str().c_str());
+    GS_ON_CUDA([&] {
+      const int nd = static_cast<int>(dst.dim());
+      void* d = dst.raw_data();
+      const void* s = src.raw_data();
+      const bool df = dst.dtype() == DType::F32, sf = src.dtype() == DType::F32;
+      if (sf && df)
+        kernels::cuda::copy_strided(static_cast<const float*>(s), ss.data(), static_cast<float*>(d),
+                                    dst.strides().data(), dst.shape().data(), nd);
+      else if (sf)
+        kernels::cuda::copy_strided(static_cast<const float*>(s), ss.data(), static_cast<int64_t*>(d),
+                                    dst.strides().data(), dst.shape().data(), nd);
+      else if (df)
+        kernels::cuda::copy_strided(static_cast<const int64_t*>(s), ss.data(), static_cast<float*>(d),
+                                    dst.strides().data(), dst.shape().data(), nd);
+      else
+        kernels::cuda::copy_strided(static_cast<const int64_t*>(s), ss.data(), static_cast<int64_t*>(d),
+                                    dst.strides().data(), dst.shape().data(), nd);
+    }());
+    return;
+  }
   GS_DISPATCH_ALL(dst.dtype(), "copy_", [&] {
     using out_t = scalar_t;
     GS_DISPATCH_ALL(src.dtype(), "copy_", [&] {

@@ -9,6 +9,7 @@
 #include "tensor/allocator.h"
 #include "tensor/device_memory.h"
 #include "tensor/random.h"
+#include "tensor/raw_ops.h"
 
 namespace gs {
 
@@ -84,7 +85,7 @@ template <class F> void for_each_offset(const Shape& shape, const Strides& strid
 }  // namespace
 
 template <class T> std::vector<T> Tensor::to_vector() const {
-  GS_CHECK(device().is_cpu(), "to_vector: tensor is on %s; move it to the cpu first", device().str().c_str());
+  if (device().is_cuda()) return to(Device::cpu()).to_vector<T>();
   std::vector<T> out;
   out.reserve(numel());
   GS_DISPATCH_ALL(dtype(), "to_vector", [&] {
@@ -145,6 +146,18 @@ Tensor Tensor::detach() const {
   auto p = std::make_shared<TensorImpl>(impl());
   p->autograd = nullptr;
   return Tensor(p);
+}
+
+Tensor Tensor::to(Device target) const {
+  if (device() == target) return *this;
+  Tensor src = raw::contiguous(*this);
+  Tensor out = empty(shape(), {dtype(), target});
+  const size_t nbytes = static_cast<size_t>(numel()) * dtype_size(dtype());
+  if (nbytes == 0) return out;
+  // The non-cpu side's backend does the copy (it knows both kinds of memory).
+  DeviceMemory& backend = device_memory(target.is_cpu() ? device() : target);
+  backend.copy(out.raw_data(), target, src.raw_data(), device(), nbytes);
+  return out;
 }
 
 std::string Tensor::describe() const {
@@ -349,8 +362,13 @@ Tensor empty(const Shape& shape, TensorOptions opt) {
 }
 
 namespace {
+// Values made on the host; a tensor for another device is filled there and then moved.
 template <class F> Tensor fill_cpu(const Shape& shape, TensorOptions opt, const char* op, F value_at) {
-  GS_CHECK(opt.device.is_cpu(), "%s: creation on %s is not available in this build", op, opt.device.str().c_str());
+  if (!opt.device.is_cpu()) {
+    TensorOptions host = opt;
+    host.device = Device::cpu();
+    return fill_cpu(shape, host, op, value_at).to(opt.device);
+  }
   Tensor t = empty(shape, opt);
   int64_t n = t.numel();
   GS_DISPATCH_ALL(opt.dtype, op, [&] {
@@ -428,8 +446,10 @@ Device common_device(const char* op, std::initializer_list<const Tensor*> tensor
       first = t;
       continue;
     }
-    GS_CHECK(t->device() == first->device(), "%s: expected all tensors on one device, got %s and %s", op,
-             first->device().str().c_str(), t->device().str().c_str());
+    GS_CHECK(t->device() == first->device(),
+             "%s: expected all tensors on one device, got %s and %s (move one with .to(device); modules with "
+             "Module::to)",
+             op, first->device().str().c_str(), t->device().str().c_str());
   }
   return first ? first->device() : Device::cpu();
 }

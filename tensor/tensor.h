@@ -79,6 +79,10 @@ class Tensor {
   AutogradMeta& ensure_autograd_meta();
   // Same data and metadata, no autograd state: the result is a leaf that requires no grad.
   Tensor detach() const;
+  // The same values on `device`: this tensor itself when already there, else a contiguous copy
+  // that is a leaf requiring no grad (parameters move with Module::to). Copies that touch the
+  // host wait for the transfer. Without a CUDA build or GPU: a gs::Error that says why.
+  Tensor to(Device device) const;
 
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
   TensorImpl& impl() const;

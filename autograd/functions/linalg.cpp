@@ -3,6 +3,7 @@
 
 #include "autograd/ops.h"
 #include "kernels/cpu/softmax.h"
+#include "tensor/raw_nn.h"
 #include "tensor/raw_ops.h"
 
 namespace gs {
@@ -75,12 +76,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
              (long long)C);
     counted++;
   }
-  Tensor per_row = empty({N}, {x.dtype(), x.device()});
-  Tensor log_probs = empty({N, C}, {x.dtype(), x.device()});
-  GS_DISPATCH_FLOAT(x.dtype(), "cross_entropy", [&] {
-    kernels::cross_entropy_forward<scalar_t>(x.data<scalar_t>(), t.data<int64_t>(), per_row.data<scalar_t>(),
-                                             log_probs.data<scalar_t>(), N, C, opt.label_smoothing, opt.ignore_index);
-  });
+  raw::CrossEntropyRows rows = raw::cross_entropy_rows(x, t, opt.label_smoothing, opt.ignore_index);
+  Tensor per_row = rows.loss, log_probs = rows.log_probs;
   Tensor out;
   double scale = 1.0;
   if (opt.reduction == Reduction::None) {
@@ -99,12 +96,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
     Tensor g_rows = reduction == Reduction::None
                         ? raw::contiguous(c.grad_output())
                         : raw::contiguous(raw::expand(raw::binary_scalar(BinaryOp::Mul, c.grad_output(), scale), {N}));
-    Tensor dx = empty({N, C}, {c.saved(0).dtype(), c.saved(0).device()});
-    GS_DISPATCH_FLOAT(dx.dtype(), "cross_entropy_backward", [&] {
-      kernels::cross_entropy_backward<scalar_t>(c.saved(0).data<scalar_t>(), c.saved(1).data<int64_t>(),
-                                                g_rows.data<scalar_t>(), dx.data<scalar_t>(), N, C, eps, ignore);
-    });
-    c.accumulate(0, dx);
+    c.accumulate(0, raw::cross_entropy_rows_backward(c.saved(0), c.saved(1), g_rows, eps, ignore));
   });
   return out;
 }

@@ -99,7 +99,10 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correct
 }
 
 Tensor argmax(const Tensor& x, int64_t dim) {
-  if (x.dim() == 0) return zeros({}, {DType::I64});
+  if (x.dim() == 0) return zeros({}, {DType::I64, x.device()});
+  // No CUDA argmax kernel yet: a CUDA tensor is reduced on the host (it is only used for
+  // metrics such as accuracy) and the indices are moved back.
+  if (x.device().is_cuda()) return argmax(x.to(Device::cpu()), dim).to(x.device());
   int d = normalize_dim("argmax", dim, x.dim());
   // Move `dim` last, keeping the other dims in order: the result needs no un-permuting.
   std::vector<int64_t> perm;

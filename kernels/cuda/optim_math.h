@@ -13,6 +13,11 @@ struct SgdConsts {
   float lr, wd, momentum, keep;  // keep = 1 - dampening
   bool has_buf, nesterov, first;
 };
+inline SgdConsts make_sgd_consts(double lr, double wd, double momentum, double dampening, bool has_buf, bool nesterov,
+                                 bool first) {
+  return {static_cast<float>(lr), static_cast<float>(wd), static_cast<float>(momentum),
+          static_cast<float>(1 - dampening), has_buf, nesterov, first};
+}
 GS_HD void sgd_element(const SgdConsts& s, float& p, float g, float* buf) {
   float d = g;
   if (s.wd != 0.0f) d = d + s.wd * p;
@@ -28,6 +33,26 @@ struct AdamConsts {
   float neg_step_size, bias_correction2_sqrt, beta1, beta2, one_minus_beta1, one_minus_beta2, eps, wd, decay;
   bool l2, decoupled, amsgrad;
 };
+// t: the step count after this step's increment.
+inline AdamConsts make_adam_consts(double lr, double wd, double beta1, double beta2, double eps, int64_t t,
+                                   bool decoupled, bool amsgrad) {
+  const double bias_correction1 = 1 - std::pow(beta1, static_cast<double>(t));
+  const double bias_correction2 = 1 - std::pow(beta2, static_cast<double>(t));
+  AdamConsts s{};
+  s.neg_step_size = static_cast<float>(-(lr / bias_correction1));
+  s.bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
+  s.beta1 = static_cast<float>(beta1);
+  s.beta2 = static_cast<float>(beta2);
+  s.one_minus_beta1 = static_cast<float>(1 - beta1);
+  s.one_minus_beta2 = static_cast<float>(1 - beta2);
+  s.eps = static_cast<float>(eps);
+  s.wd = static_cast<float>(wd);
+  s.decay = static_cast<float>(1 - lr * wd);
+  s.l2 = !decoupled && wd != 0;
+  s.decoupled = decoupled && wd != 0;
+  s.amsgrad = amsgrad;
+  return s;
+}
 GS_HD void adam_element(const AdamConsts& s, float& p, float g, float& m, float& v, float* vmax) {
   if (s.decoupled) p = p * s.decay;
   if (s.l2) g = g + s.wd * p;

@@ -1,0 +1,136 @@
+// Google Benchmark cases for the CUDA kernel variants (kernels/cuda): every variant of matmul,
+// conv2d, reduce, softmax, batch norm, pooling and the elementwise kernels, through the same raw
+// front-ends training uses. Timed with CUDA events around each iteration (manual time), after a
+// warm-up; counters give GFLOP/s or GB/s. Without a GPU it prints why and exits 0 (skipped).
+#include <benchmark/benchmark.h>
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <functional>
+#include <string>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/ops.h"
+#include "kernels/registry.h"
+#include "tensor/cuda.h"
+#include "tensor/raw_nn.h"
+#include "tensor/raw_ops.h"
+
+namespace gs {
+namespace {
+
+Device gpu() { return Device::cuda(0); }
+Tensor rand_gpu(const Shape& shape) { return rand(shape).to(gpu()); }
+
+// Times fn with a CUDA event pair per iteration on the compute stream every kernel is queued
+// on, after a warm-up. `flops` / `bytes` per call give the rate counters.
+void run_timed(benchmark::State& state, const std::function<void()>& fn, double flops, double bytes) {
+  for (int i = 0; i < 3; ++i) fn();  // warm-up: first-use costs (cuBLAS handles, cuDNN plans, allocator)
+  cuda::synchronize();
+  cudaStream_t stream = kernels::cuda::compute_stream(0);
+  cudaEvent_t start, stop;
+  CUDA_CHECK(cudaEventCreate(&start));
+  CUDA_CHECK(cudaEventCreate(&stop));
+  for (auto _ : state) {
+    CUDA_CHECK(cudaEventRecord(start, stream));
+    fn();
+    CUDA_CHECK(cudaEventRecord(stop, stream));
+    CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    state.SetIterationTime(ms / 1e3);
+  }
+  CUDA_CHECK(cudaEventDestroy(start));
+  CUDA_CHECK(cudaEventDestroy(stop));
+  if (flops > 0) state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  if (bytes > 0) state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void register_variants(const std::string& op, const std::string& label,
+                       const std::function<void(benchmark::State&)>& body) {
+  for (const auto& variant : kernels::list_variants()[op]) {
+    benchmark::RegisterBenchmark((op + "/" + variant + "/" + label).c_str(),
+                                 [op, variant, body](benchmark::State& state) {
+                                   kernels::select_variant(op, variant);
+                                   body(state);
+                                   kernels::select_variant(op, "");
+                                 })
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond);
+  }
+}
+
+void register_all() {
+  kernels::cuda::register_all_tables();
+  for (int64_t n : {256, 1024, 4096}) {
+    register_variants("cuda.matmul", std::to_string(n), [n](benchmark::State& s) {
+      Tensor a = rand_gpu({n, n}), b = rand_gpu({n, n});
+      run_timed(s, [&] { raw::mm(a, b); }, 2.0 * n * n * n, 0);
+    });
+  }
+  // fashionnet's two convolutions at batch 64, forward and both backward kernels.
+  struct ConvShape {
+    Shape x, w;
+  };
+  for (const ConvShape& c : {ConvShape{{64, 1, 28, 28}, {32, 1, 3, 3}}, ConvShape{{64, 32, 14, 14}, {64, 32, 3, 3}}}) {
+    const std::string label = shape_str(c.x) + "x" + shape_str(c.w);
+    const double flops = 2.0 * c.x[0] * c.w[0] * c.x[2] * c.x[3] * c.w[1] * c.w[2] * c.w[3];
+    Conv2dParams p;
+    p.pad_h = p.pad_w = 1;
+    register_variants("cuda.conv2d", label, [c, p, flops](benchmark::State& s) {
+      Tensor x = rand_gpu(c.x), w = rand_gpu(c.w), b = rand_gpu({c.w[0]});
+      run_timed(s, [&] { raw::conv2d(x, w, b, p); }, flops, 0);
+    });
+    register_variants("cuda.conv2d_backward_data", label, [c, p, flops](benchmark::State& s) {
+      Tensor w = rand_gpu(c.w), gy = rand_gpu({c.x[0], c.w[0], c.x[2], c.x[3]});
+      run_timed(s, [&] { raw::conv2d_backward_data(gy, w, c.x, p); }, flops, 0);
+    });
+    register_variants("cuda.conv2d_backward_weight", label, [c, p, flops](benchmark::State& s) {
+      Tensor x = rand_gpu(c.x), gy = rand_gpu({c.x[0], c.w[0], c.x[2], c.x[3]});
+      run_timed(s, [&] { raw::conv2d_backward_params(x, gy, c.w, p, true, true); }, flops, 0);
+    });
+  }
+  const int64_t n = int64_t(1) << 24;
+  register_variants("cuda.binary", "add_16M", [n](benchmark::State& s) {
+    Tensor a = rand_gpu({n}), b = rand_gpu({n});
+    run_timed(s, [&] { raw::binary(raw::BinaryOp::Add, a, b); }, 0, 12.0 * n);
+  });
+  register_variants("cuda.unary", "relu_16M", [n](benchmark::State& s) {
+    Tensor a = rand_gpu({n});
+    run_timed(s, [&] { raw::unary(raw::UnaryOp::Relu, a); }, 0, 8.0 * n);
+  });
+  for (auto dims : {std::vector<int64_t>{1}, std::vector<int64_t>{0}}) {
+    register_variants("cuda.reduce", dims[0] == 1 ? "sum_rows_4096x4096" : "sum_cols_4096x4096", [dims](benchmark::State& s) {
+      Tensor a = rand_gpu({4096, 4096});
+      run_timed(s, [&] { raw::reduce(raw::ReduceOp::Sum, a, dims, false); }, 0, 4.0 * 4096 * 4096);
+    });
+  }
+  register_variants("cuda.softmax", "65536x10", [](benchmark::State& s) {
+    Tensor a = rand_gpu({65536, 10});
+    run_timed(s, [&] { raw::softmax(a, 1, true); }, 0, 8.0 * 65536 * 10);
+  });
+  register_variants("cuda.batch_norm", "64x64x14x14", [](benchmark::State& s) {
+    Tensor x = rand_gpu({64, 64, 14, 14}), w = rand_gpu({64}), b = rand_gpu({64});
+    Tensor rm = rand_gpu({64}), rv = rand_gpu({64});
+    run_timed(s, [&] { raw::batch_norm(x, w, b, rm, rv, true, 0.1, 1e-5); }, 0, 3.0 * 4 * 64 * 64 * 14 * 14);
+  });
+  register_variants("cuda.max_pool2d", "64x32x28x28", [](benchmark::State& s) {
+    Tensor x = rand_gpu({64, 32, 28, 28});
+    run_timed(s, [&] { raw::max_pool2d(x, Pool2dParams{}); }, 0, 4.0 * 64 * 32 * 28 * 28 * 1.5);
+  });
+}
+
+}  // namespace
+}  // namespace gs
+
+int main(int argc, char** argv) {
+  if (!gs::cuda::is_available()) {
+    std::printf("bench_cuda_kernels: skipped, no CUDA device: %s\n", gs::cuda::unavailable_reason().c_str());
+    return 0;
+  }
+  gs::register_all();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,187 @@
+// Every CUDA kernel variant against the CPU, forward and backward (cuda label). Without a GPU
+// each test skips with the reason ("no CUDA device: ..."): ctest counts them as skipped.
+#include "autograd/nn_ops.h"
+#include "kernels/cuda/philox.h"
+#include "tensor/raw_nn.h"
+#include "tests/cuda/cuda_test_helpers.h"
+
+namespace gs::test {
+namespace {
+
+TEST(CudaOps, UnaryOps) {
+  GS_REQUIRE_CUDA();
+  Tensor x = randf({7, 33}, 1).set_requires_grad(true);
+  Tensor pos = randf({7, 33}, 2, 0.2, 3).set_requires_grad(true);
+  expect_cuda_matches_cpu([](auto& v) { return relu(v[0]); }, {x}, 1e-6, "relu");
+  expect_cuda_matches_cpu([](auto& v) { return leaky_relu(v[0], 0.1); }, {x}, 1e-6, "leaky_relu");
+  expect_cuda_matches_cpu([](auto& v) { return gelu(v[0]); }, {x}, 1e-5, "gelu");
+  expect_cuda_matches_cpu([](auto& v) { return sigmoid(v[0]); }, {x}, 1e-5, "sigmoid");
+  expect_cuda_matches_cpu([](auto& v) { return tanh(v[0]); }, {x}, 1e-5, "tanh");
+  expect_cuda_matches_cpu([](auto& v) { return exp(v[0]); }, {x}, 1e-5, "exp");
+  expect_cuda_matches_cpu([](auto& v) { return abs(v[0]); }, {x}, 1e-6, "abs");
+  expect_cuda_matches_cpu([](auto& v) { return clamp(v[0], -0.5, 0.7); }, {x}, 1e-6, "clamp");
+  expect_cuda_matches_cpu([](auto& v) { return log(v[0]); }, {pos}, 1e-5, "log");
+  expect_cuda_matches_cpu([](auto& v) { return sqrt(v[0]); }, {pos}, 1e-5, "sqrt");
+  expect_cuda_matches_cpu([](auto& v) { return pow(v[0], 3.0); }, {pos}, 1e-5, "pow");
+}
+
+TEST(CudaOps, BinaryOpsWithBroadcasting) {
+  GS_REQUIRE_CUDA();
+  Tensor a = randf({4, 1, 6}, 3).set_requires_grad(true);
+  Tensor b = randf({5, 1}, 4, 0.5, 2).set_requires_grad(true);
+  Tensor at = raw::transpose(randf({6, 5, 4}, 5), 0, 2).set_requires_grad(true);  // non-contiguous (4,5,6)
+  expect_cuda_matches_cpu([](auto& v) { return add(v[0], v[1]); }, {a, b}, 1e-6, "add");
+  expect_cuda_matches_cpu([](auto& v) { return sub(v[0], v[1]); }, {a, b}, 1e-6, "sub");
+  expect_cuda_matches_cpu([](auto& v) { return mul(v[0], v[1]); }, {a, b}, 1e-6, "mul");
+  expect_cuda_matches_cpu([](auto& v) { return div(v[0], v[1]); }, {a, b}, 1e-5, "div");
+  expect_cuda_matches_cpu([](auto& v) { return mul(v[0], v[1]); }, {at, b}, 1e-6, "mul (transposed)");
+  expect_cuda_matches_cpu([](auto& v) { return where(v[0], v[1], v[2]); },
+                          {raw::binary_scalar(raw::BinaryOp::Gt, randf({4, 5, 6}, 6), 0.0), at, b}, 1e-6, "where");
+}
+
+TEST(CudaOps, ReductionsEveryVariant) {
+  GS_REQUIRE_CUDA();
+  Tensor x = randf({6, 300, 5}, 7).set_requires_grad(true);
+  for (const auto& variant : cuda_variants("cuda.reduce")) {
+    VariantScope scope("cuda.reduce", variant);
+    const std::string v = "reduce=" + variant;
+    expect_cuda_matches_cpu([](auto& t) { return sum(t[0], {1}); }, {x}, 1e-4, v + " sum dim 1");
+    expect_cuda_matches_cpu([](auto& t) { return mean(t[0], {0, 2}); }, {x}, 1e-5, v + " mean dims 0,2");
+    expect_cuda_matches_cpu([](auto& t) { return max(t[0], {2}); }, {x}, 0, v + " max dim 2");
+    expect_cuda_matches_cpu([](auto& t) { return min(t[0]); }, {x}, 0, v + " min all");
+    expect_cuda_matches_cpu([](auto& t) { return sum(t[0]); }, {x}, 1e-3, v + " sum all");
+  }
+}
+
+TEST(CudaOps, MatmulEveryVariant) {
+  GS_REQUIRE_CUDA();
+  Tensor a = randf({37, 41}, 8).set_requires_grad(true), b = randf({41, 23}, 9).set_requires_grad(true);
+  Tensor batched = randf({3, 37, 41}, 10).set_requires_grad(true);
+  auto variants = cuda_variants("cuda.matmul");
+  ASSERT_GE(variants.size(), 2u);  // tiled and cublas
+  for (const auto& variant : variants) {
+    VariantScope scope("cuda.matmul", variant);
+    expect_cuda_matches_cpu([](auto& t) { return matmul(t[0], t[1]); }, {a, b}, 1e-4, "matmul=" + variant);
+    expect_cuda_matches_cpu([](auto& t) { return matmul(transpose(t[1], 0, 1), transpose(t[0], 0, 1)); }, {a, b},
+                            1e-4, "matmul=" + variant + " transposed");
+    expect_cuda_matches_cpu([](auto& t) { return matmul(t[0], t[1]); }, {batched, b}, 1e-4,
+                            "matmul=" + variant + " batched");
+  }
+}
+
+TEST(CudaOps, SoftmaxAndCrossEntropy) {
+  GS_REQUIRE_CUDA();
+  Tensor x = randf({9, 300}, 11, -5, 5).set_requires_grad(true);
+  expect_cuda_matches_cpu([](auto& t) { return softmax(t[0], -1); }, {x}, 1e-5, "softmax");
+  expect_cuda_matches_cpu([](auto& t) { return log_softmax(t[0], 0); }, {x}, 1e-5, "log_softmax dim 0");
+  Tensor target = from_vector<int64_t>({3, 0, 299, 5, -100, 7, 8, 1, 2}, {9});
+  for (double smoothing : {0.0, 0.1}) {
+    CrossEntropyOptions o;
+    o.label_smoothing = smoothing;
+    expect_cuda_matches_cpu([o](auto& t) { return cross_entropy(t[0], t[1], o); }, {x, target}, 1e-5,
+                            "cross_entropy smoothing " + std::to_string(smoothing));
+  }
+}
+
+TEST(CudaOps, Conv2dEveryVariant) {
+  GS_REQUIRE_CUDA();
+  struct Case {
+    Shape x, w;
+    Conv2dParams p;
+  };
+  Conv2dParams strided;
+  strided.stride_h = strided.stride_w = 2, strided.pad_h = strided.pad_w = 1, strided.dilation_h = 2;
+  Conv2dParams grouped;
+  grouped.groups = 2, grouped.pad_h = grouped.pad_w = 1;
+  std::vector<Case> cases{{{2, 3, 9, 8}, {4, 3, 3, 3}, {}}, {{2, 4, 11, 10}, {6, 4, 3, 3}, strided},
+                          {{2, 4, 7, 7}, {6, 2, 3, 3}, grouped}};
+  for (const char* table : {"cuda.conv2d", "cuda.conv2d_backward_data", "cuda.conv2d_backward_weight"}) {
+    for (const auto& variant : cuda_variants(table)) {
+      VariantScope scope(table, variant);
+      for (size_t c = 0; c < cases.size(); ++c) {
+        const Case& k = cases[c];
+        Tensor x = randf(k.x, 20 + c).set_requires_grad(true), w = randf(k.w, 30 + c).set_requires_grad(true);
+        Tensor bias = randf({k.w[0]}, 40 + c).set_requires_grad(true);
+        Conv2dParams p = k.p;
+        expect_cuda_matches_cpu([p](auto& t) { return conv2d(t[0], t[1], t[2], p); }, {x, w, bias}, 1e-4,
+                                std::string(table) + "=" + variant + " case " + std::to_string(c));
+      }
+    }
+  }
+}
+
+TEST(CudaOps, BatchNormTrainAndEval) {
+  GS_REQUIRE_CUDA();
+  Tensor x = randf({8, 5, 6, 7}, 50).set_requires_grad(true);
+  Tensor weight = randf({5}, 51, 0.5, 1.5).set_requires_grad(true), bias = randf({5}, 52).set_requires_grad(true);
+  for (bool training : {true, false}) {
+    // Running statistics are updated in place: each device gets its own copy, compared after.
+    Tensor rm_cpu = randf({5}, 53), rv_cpu = randf({5}, 54, 0.5, 2);
+    Tensor rm_gpu = rm_cpu.to(gpu()), rv_gpu = rv_cpu.to(gpu());
+    expect_cuda_matches_cpu(
+        [&](auto& t) {
+          bool on_gpu = t[0].device().is_cuda();
+          return batch_norm(t[0], t[1], t[2], on_gpu ? rm_gpu : rm_cpu, on_gpu ? rv_gpu : rv_cpu, training, 0.1,
+                            1e-5);
+        },
+        {x, weight, bias}, 1e-4, training ? "batch_norm train" : "batch_norm eval");
+    expect_close(rm_gpu, rm_cpu, 1e-5, "running_mean");
+    expect_close(rv_gpu, rv_cpu, 1e-5, "running_var");
+  }
+}
+
+TEST(CudaOps, Pooling) {
+  GS_REQUIRE_CUDA();
+  Tensor x = randf({2, 3, 9, 8}, 60).set_requires_grad(true);
+  Pool2dParams p2;
+  Pool2dParams p3;
+  p3.kernel_h = p3.kernel_w = 3, p3.stride_h = p3.stride_w = 2, p3.pad_h = p3.pad_w = 1;
+  for (auto p : {p2, p3}) {
+    expect_cuda_matches_cpu([p](auto& t) { return max_pool2d(t[0], p); }, {x}, 0, "max_pool2d");
+    expect_cuda_matches_cpu([p](auto& t) { return avg_pool2d(t[0], p, true); }, {x}, 1e-6, "avg_pool2d pad");
+    expect_cuda_matches_cpu([p](auto& t) { return avg_pool2d(t[0], p, false); }, {x}, 1e-6, "avg_pool2d nopad");
+  }
+  expect_cuda_matches_cpu([](auto& t) { return adaptive_avg_pool2d(t[0], 3, 2); }, {x}, 1e-6, "adaptive_avg_pool2d");
+}
+
+TEST(CudaOps, DropoutMaskIsPhiloxOfTheSeed) {
+  GS_REQUIRE_CUDA();
+  Tensor x = ones({1000}).to(gpu());
+  Generator g1(99), g2(99);
+  raw::DropoutResult a = raw::dropout(x, 0.3, true, &g1), b = raw::dropout(x, 0.3, true, &g2);
+  EXPECT_EQ(a.mask.to_vector<float>(), b.mask.to_vector<float>());  // same seed, same mask
+  Generator g3(99);
+  const uint64_t seed = g3.next_u64();
+  std::vector<float> mask = a.mask.to_vector<float>();
+  for (int64_t i = 0; i < 1000; ++i)
+    ASSERT_EQ(mask[i], kernels::cuda::dropout_mask_element(seed, 0, i, 0.3f, static_cast<float>(1.0 / 0.7))) << i;
+  expect_close(a.out, a.mask, 0, "dropout of ones is the mask");
+}
+
+TEST(CudaOps, DevicePlumbing) {
+  GS_REQUIRE_CUDA();
+  Tensor x = randf({3, 4}, 70);
+  Tensor g = x.to(gpu());
+  EXPECT_TRUE(g.device().is_cuda());
+  EXPECT_EQ(g.to(Device::cpu()).to_vector<float>(), x.to_vector<float>());
+  EXPECT_TRUE(g.to(gpu()).is_same(g));
+  Tensor t = raw::transpose(g, 0, 1);  // a non-contiguous view moves as its values
+  EXPECT_EQ(t.to(Device::cpu()).to_vector<float>(), raw::transpose(x, 0, 1).to_vector<float>());
+  EXPECT_EQ(zeros({5}, {DType::F32, gpu()}).to_vector<float>(), std::vector<float>(5, 0.0f));
+  EXPECT_EQ(arange(0, 4, 1, {DType::I64, gpu()}).to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3}));
+  EXPECT_THROW_MSG(raw::binary(raw::BinaryOp::Add, x, g), "expected all tensors on one device, got cpu and cuda:0");
+  EXPECT_THROW_MSG(raw::unary(raw::UnaryOp::Exp, zeros({2}, {DType::F64, gpu()})), "f64");
+  cuda::synchronize();
+  cuda::MemoryStats before = cuda::memory_stats();
+  {
+    Tensor big = empty({1 << 20}, {DType::F32, gpu()});
+    EXPECT_GE(cuda::memory_stats().bytes_in_use, before.bytes_in_use + (4 << 20));
+  }
+  cuda::MemoryStats after = cuda::memory_stats();
+  EXPECT_EQ(after.bytes_in_use, before.bytes_in_use);
+  EXPECT_GE(after.bytes_cached, 4 << 20);  // kept for reuse
+  EXPECT_GE(after.peak_bytes_in_use, before.bytes_in_use + (4 << 20));
+}
+
+}  // namespace
+}  // namespace gs::test
