@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "autograd/tape.h"
+#include "optim/cuda_steps.h"
 #include "optim/optimizers.h"
 
 namespace gs::optim {
@@ -86,6 +87,7 @@ void Adam::step() {
     Tensor v = state_tensor(index, "exp_avg_sq", param, 0.0);
     Tensor vmax;
     if (option(*group, "amsgrad") != 0) vmax = state_tensor(index, "max_exp_avg_sq", param, 0.0);
+    if (cuda_steps::adam(param, grad, m, v, vmax, s.lr, s.wd, s.beta1, s.beta2, s.eps, s.t, s.decoupled)) continue;
     GS_DISPATCH_FLOAT(param.dtype(), name().c_str(), [&] {
       adam_update<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), m.data<scalar_t>(), v.data<scalar_t>(),
                             vmax.defined() ? vmax.data<scalar_t>() : nullptr, param.numel(), s);
