@@ -86,7 +86,7 @@ struct DeadUnitLayer {
   int64_t units = 0;
   double dead_at_init = 0, dead_after = 0;  // fractions; after: after the short training run
 };
-constexpr double kDeadWarning = 0.25, kDeadProblem = 0.6;
+constexpr double kDeadWarning = 0.4, kDeadProblem = 0.7;
 CheckResult check_dead_units(const std::vector<DeadUnitLayer>& layers, int64_t sample_size);
 
 // ---- learning rate ----

@@ -149,7 +149,8 @@ TEST(DoctorChecks, DeadUnitMask) {
 
 TEST(DoctorChecks, DeadUnitVerdicts) {
   EXPECT_EQ(inspect::check_dead_units({{"2", 128, 0.02, 0.08}}, 512).verdict, Verdict::Ok);
-  EXPECT_EQ(inspect::check_dead_units({{"2", 128, 0.02, 0.4}}, 512).verdict, Verdict::Warning);
+  EXPECT_EQ(inspect::check_dead_units({{"2", 128, 0.02, 0.3}}, 512).verdict, Verdict::Ok);
+  EXPECT_EQ(inspect::check_dead_units({{"2", 128, 0.02, 0.5}}, 512).verdict, Verdict::Warning);
   auto r = inspect::check_dead_units({{"2", 128, 0.02, 0.1}, {"4", 64, 0.95, 0.9}}, 512);
   EXPECT_EQ(r.verdict, Verdict::Problem);
   EXPECT_NE(r.summary.find("4 with 95%"), std::string::npos) << r.summary;
