@@ -160,8 +160,8 @@ void run_data(CLI::App* cmd, const DataOptions& o) {
          o.out + "/augmentations.png", written);
   }
 
-  // Metadata of the stored images (before normalisation) and its distributions.
-  inspect::ImageMetadata meta = inspect::image_metadata(data.images);
+  // Metadata (sizes as in the files, pixels before normalisation) and its distributions.
+  inspect::ImageMetadata meta = inspect::image_metadata(data.images, data.source_heights, data.source_widths);
   for (size_t m = 0; m < meta.names.size(); ++m) {
     inspect::Distribution d = inspect::distribution(meta.values[m], o.bins);
     save(inspect::histogram_chart(meta.names[m] + " (" + o.split + ")", d.edges, d.counts),
@@ -345,7 +345,7 @@ void run_outliers(CLI::App* cmd, const CheckpointOptions& o) {
   const std::vector<std::string> names = class_names(l.data);
   train::Predictions p = train::predict(*l.model, l.data, l.norm, o.batch, true);
 
-  inspect::ImageMetadata meta = inspect::image_metadata(l.data.images);
+  inspect::ImageMetadata meta = inspect::image_metadata(l.data.images, l.data.source_heights, l.data.source_widths);
   std::vector<inspect::MetadataOutlier> meta_out = inspect::metadata_outliers(meta);
   std::vector<double> meta_score,
       centroid_raw = inspect::centroid_distances(p.embeddings, p.labels, l.data.num_classes),

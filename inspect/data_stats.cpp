@@ -11,10 +11,14 @@
 
 namespace gs::inspect {
 
-ImageMetadata image_metadata(const Tensor& images) {
+ImageMetadata image_metadata(const Tensor& images, const std::vector<int64_t>& heights,
+                             const std::vector<int64_t>& widths) {
   GS_CHECK(images.dim() == 4, "image_metadata: expects images [N,C,H,W], got %s", shape_str(images.shape()).c_str());
   Tensor x = raw::contiguous(raw::to_dtype(images, DType::F64));
   const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3], HW = H * W;
+  const bool source_sizes = !heights.empty() || !widths.empty();
+  GS_CHECK(!source_sizes || (int64_t(heights.size()) == N && int64_t(widths.size()) == N),
+           "image_metadata: %zu heights and %zu widths for %lld images", heights.size(), widths.size(), (long long)N);
   const double* data = x.data<double>();
   ImageMetadata meta;
   meta.values.assign(meta.names.size(), std::vector<double>(size_t(N)));
@@ -34,9 +38,11 @@ ImageMetadata image_metadata(const Tensor& images) {
       sum_sq += lum * lum;
     }
     const double mean = sum / double(HW);
-    meta.values[0][size_t(n)] = double(H);
-    meta.values[1][size_t(n)] = double(W);
-    meta.values[2][size_t(n)] = double(W) / double(H);
+    const double h = source_sizes ? double(heights[size_t(n)]) : double(H);
+    const double w = source_sizes ? double(widths[size_t(n)]) : double(W);
+    meta.values[0][size_t(n)] = h;
+    meta.values[1][size_t(n)] = w;
+    meta.values[2][size_t(n)] = w / h;
     meta.values[3][size_t(n)] = mean;
     meta.values[4][size_t(n)] = std::sqrt(std::max(0.0, sum_sq / double(HW) - mean * mean));
   }

@@ -23,9 +23,11 @@ struct ImageMetadata {
   int64_t size() const { return values.empty() ? 0 : int64_t(values[0].size()); }
 };
 
-// Metadata of every image of images (N, C, H, W). In-memory data sets hold images of one size
-// (image folders are resized when loaded), so height/width/aspect are those of the stored images.
-ImageMetadata image_metadata(const Tensor& images);
+// Metadata of every image of images (N, C, H, W). In-memory data sets hold images of one size, so
+// height/width/aspect come from heights/widths when given (io::Dataset::source_heights/widths: an
+// image folder's sizes before resizing), else from the stored size.
+ImageMetadata image_metadata(const Tensor& images, const std::vector<int64_t>& heights = {},
+                             const std::vector<int64_t>& widths = {});
 
 struct Distribution {
   int64_t count = 0;

@@ -362,6 +362,10 @@ Dataset subset(const Dataset& d, const std::vector<int64_t>& indices) {
              (long long)n);
     std::memcpy(dst + i * row_bytes, src + static_cast<size_t>(k) * row_bytes, row_bytes);
     ol[i] = l[k];
+    if (d.source_heights.size() == static_cast<size_t>(n)) {
+      out.source_heights.push_back(d.source_heights[static_cast<size_t>(k)]);
+      out.source_widths.push_back(d.source_widths[static_cast<size_t>(k)]);
+    }
   }
   out.num_classes = d.num_classes;
   out.class_names = d.class_names;

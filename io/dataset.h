@@ -22,6 +22,9 @@ struct Dataset {
   int64_t num_classes = 0;
   std::vector<std::string> class_names;
   std::string description;  // "fashion-mnist train (60000 images, /usr/share/datasets/fashion-mnist)"
+  // Image folders: each image's size in its file, before resizing to the common size (subsets keep
+  // them). Empty when every image is stored at its own size (IDX, CIFAR-10).
+  std::vector<int64_t> source_heights, source_widths;
   int64_t size() const { return labels.defined() ? labels.numel() : 0; }
   Shape image_shape() const;                  // (C, H, W)
   std::vector<int64_t> class_counts() const;  // examples per class, num_classes entries

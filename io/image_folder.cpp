@@ -82,6 +82,8 @@ Dataset load_image_folder(const std::string& dir, int64_t height, int64_t width,
         for (int64_t ch = 0; ch < channels; ++ch)
           dst[(ch * height + y) * width + x] = static_cast<float>(src[(y * width + x) * channels + ch]) / 255.0f;
     d.labels.data<int64_t>()[i] = files[static_cast<size_t>(i)].second;
+    d.source_heights.push_back(h);
+    d.source_widths.push_back(w);
   }
   d.num_classes = static_cast<int64_t>(class_dirs.size());
   d.description = "image folder (" + std::to_string(n) + " images, " + std::to_string(d.num_classes) + " classes, " +

@@ -2,14 +2,18 @@
 // quantiles and histograms, z-scores, confusion matrices counted by hand, confused pairs, worst
 // mispredictions, centroid and kNN distances by brute force, percentile ranks.
 #include <gtest/gtest.h>
+#include <stb/stb_image_write.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 
 #include "inspect/data_stats.h"
 #include "inspect/errors.h"
 #include "inspect/outliers.h"
+#include "io/dataset.h"
 #include "tensor/error.h"
 #include "tensor/random.h"
 #include "tensor/raw_ops.h"
@@ -49,6 +53,34 @@ TEST(DataStats, MetadataMatchesNaiveLuminance) {
       EXPECT_NEAR(meta.values[4][size_t(n)], std::sqrt(var), 1e-9);
     }
   }
+}
+
+TEST(DataStats, FolderImagesKeepTheirFileSizes) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("gs_test_folder_sizes_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "a");
+  fs::create_directories(dir / "b");
+  auto write_png = [](const fs::path& path, int h, int w) {
+    std::vector<uint8_t> px(size_t(h * w));
+    for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t(i * 7);
+    ASSERT_TRUE(stbi_write_png(path.string().c_str(), w, h, 1, px.data(), w));
+  };
+  write_png(dir / "a" / "x.png", 10, 20);
+  write_png(dir / "b" / "p.png", 6, 6);
+  write_png(dir / "b" / "q.png", 12, 4);
+  io::Dataset d = io::load_image_folder(dir.string(), 8, 8, 1);
+  EXPECT_EQ(d.source_heights, (std::vector<int64_t>{10, 6, 12}));
+  EXPECT_EQ(d.source_widths, (std::vector<int64_t>{20, 6, 4}));
+  ImageMetadata meta = image_metadata(d.images, d.source_heights, d.source_widths);
+  EXPECT_EQ(meta.values[0], (std::vector<double>{10, 6, 12}));
+  EXPECT_EQ(meta.values[2], (std::vector<double>{2.0, 1.0, 4.0 / 12.0}));
+  EXPECT_EQ(image_metadata(d.images).values[0], (std::vector<double>{8, 8, 8}));  // the stored size
+  io::Dataset sub = io::subset(d, {2, 0});
+  EXPECT_EQ(sub.source_heights, (std::vector<int64_t>{12, 10}));
+  EXPECT_EQ(sub.source_widths, (std::vector<int64_t>{4, 20}));
+  EXPECT_THROW(image_metadata(d.images, {1}, {1}), Error);
+  fs::remove_all(dir);
 }
 
 TEST(DataStats, DistributionQuantilesAndHistogram) {
