@@ -301,7 +301,14 @@ CheckResult check_overfit_batch(const std::vector<double>& losses, int64_t batch
     raise(r, Verdict::Problem);
     r.summary = format("could not overfit one batch of %lld: loss %.3f -> best %.3f in %lld steps",
                        (long long)batch_size, initial, best, (long long)max_steps);
-    r.suggestions = bug_hunt;
+    const double worst = *std::max_element(losses.begin(), losses.end());
+    r.evidence["worst_loss"] = num(worst);
+    if (worst > 1.5 * initial) {
+      // The loss went up on a batch it should memorise: the step size, not the model, is the first suspect.
+      r.summary += format(" (it rose to %.3g on the way: the learning rate looks too high)", worst);
+      r.suggestions.push_back("Lower the learning rate (try /10 until the loss falls steadily on this one batch).");
+    }
+    for (const auto& s : bug_hunt) r.suggestions.push_back(s);
   }
   return r;
 }
@@ -493,7 +500,7 @@ CheckResult check_learning_rate(const LRRangeSummary& s) {
 // ---------------- fit ----------------
 
 CheckResult check_fit(const std::vector<EpochPoint>& curve, double initial_loss, int64_t num_classes,
-                      int64_t train_images) {
+                      int64_t train_images, bool optimisation_sound) {
   CheckResult r = make("fit", "Fit (train vs validation)");
   GS_CHECK(!curve.empty(), "doctor: fit check needs at least one epoch");
   json points = json::array();
@@ -537,11 +544,26 @@ CheckResult check_fit(const std::vector<EpochPoint>& curve, double initial_loss,
              (long long)train_images, initial_loss, end.train_loss, end.val_loss, 100 * end.val_acc);
   if (end.val_acc <= 1.5 * chance) {
     raise(r, Verdict::Problem);
-    r.summary += format(": validation accuracy is at chance (%.0f%%)", 100 * chance);
-    r.suggestions.push_back(
-        "Nothing learned carries over to held-out data: check that the labels match the inputs "
-        "(shuffled or misaligned labels look exactly like this), and that train and validation "
-        "use the same preprocessing.");
+    const std::string labels =
+        "Check that the labels match the inputs (shuffled or misaligned labels look exactly like this), and that "
+        "train and validation use the same preprocessing.";
+    if (optimisation_sound) {
+      // The model can memorise a batch and its gradients and lr are fine, yet nothing carries over.
+      r.summary += format(
+          ": validation accuracy is at chance (%.0f%%) although the model fits a batch and its "
+          "gradients and lr look sound: the labels probably do not match the inputs",
+          100 * chance);
+      r.suggestions.push_back(labels);
+    } else {
+      r.summary += format(
+          ": validation accuracy is at chance (%.0f%%); the overfit, gradient or learning-rate "
+          "check failed too: fix that first",
+          100 * chance);
+      r.suggestions.push_back(
+          "Fix what the overfit-one-batch, gradient and learning-rate checks report first (a "
+          "too-high learning rate looks exactly like this).");
+      r.suggestions.push_back(labels);
+    }
     r.suggestions.push_back(underfit_remedies);
   } else if (drop < 0.1) {
     raise(r, Verdict::Problem);

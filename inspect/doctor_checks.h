@@ -105,7 +105,9 @@ struct EpochPoint {
   double train_loss = 0, val_loss = 0, train_acc = 0, val_acc = 0;
 };
 // `initial_loss`: the training loss before the first update; `curve`: one point per epoch.
+// `optimisation_sound`: the overfit-one-batch, gradient and learning-rate checks found no problem; a
+// chance-level validation accuracy is then blamed on the labels, else on those checks first.
 CheckResult check_fit(const std::vector<EpochPoint>& curve, double initial_loss, int64_t num_classes,
-                      int64_t train_images);
+                      int64_t train_images, bool optimisation_sound = true);
 
 }  // namespace gs::inspect

@@ -451,7 +451,12 @@ DoctorReport run_doctor(const DoctorSetup& setup, const DoctorOptions& options) 
       int64_t(report.lr_find.points.size())};
   done(inspect::check_learning_rate(lr));
   report.fit = measure_fit(setup, options);
-  done(inspect::check_fit(report.fit.curve, report.fit.initial_loss, K, setup.fit_train.size()));
+  bool sound = true;  // overfit one batch, gradients and learning rate
+  for (const auto& check : report.checks) {
+    if (check.name == "overfit_batch" || check.name == "gradients" || check.name == "learning_rate")
+      sound = sound && check.verdict != inspect::Verdict::Problem;
+  }
+  done(inspect::check_fit(report.fit.curve, report.fit.initial_loss, K, setup.fit_train.size(), sound));
   // Dead units: at init (from the init pass) and after the short run (eval mode, as deployed).
   report.dead_units = report.init.relu_layers;
   measure_dead_units(*report.fit.model, false, setup, options, report.dead_units, true);

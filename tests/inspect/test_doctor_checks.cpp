@@ -101,6 +101,11 @@ TEST(DoctorChecks, OverfitBatch) {
   EXPECT_EQ(stuck.verdict, Verdict::Problem);
   EXPECT_NE(stuck.suggestions[0].find("likely a bug in the model, loss or labels"), std::string::npos);
   EXPECT_EQ(inspect::check_overfit_batch({2.3, 0.5, 0.1}, 32, 2).verdict, Verdict::Warning);
+  auto bouncing = inspect::check_overfit_batch({2.3, 40, 9, 2.2}, 32, 3);  // the loss jumped: lr first
+  EXPECT_EQ(bouncing.verdict, Verdict::Problem);
+  EXPECT_NE(bouncing.summary.find("learning rate looks too high"), std::string::npos) << bouncing.summary;
+  EXPECT_NE(bouncing.suggestions[0].find("Lower the learning rate"), std::string::npos);
+  EXPECT_NE(bouncing.suggestions[1].find("likely a bug in the model, loss or labels"), std::string::npos);
   auto nan = inspect::check_overfit_batch({2.3, 50, NAN}, 32, 200);
   EXPECT_EQ(nan.verdict, Verdict::Problem);
   EXPECT_NE(nan.summary.find("non-finite at step 2"), std::string::npos);
@@ -180,7 +185,12 @@ TEST(DoctorChecks, Fit) {
   std::vector<inspect::EpochPoint> chance = {{2.3, 2.31, 0.11, 0.1}, {2.25, 2.33, 0.14, 0.09}};
   r = inspect::check_fit(chance, 2.31, 10, 4000);
   EXPECT_EQ(r.verdict, Verdict::Problem);
-  EXPECT_NE(r.suggestions[0].find("labels match the inputs"), std::string::npos);
+  EXPECT_NE(r.suggestions[0].find("labels match the inputs"), std::string::npos) << r.suggestions[0];
+  EXPECT_NE(r.summary.find("labels probably do not match"), std::string::npos) << r.summary;
+  // The same curve when the lr / gradient / overfit checks failed: those come first.
+  r = inspect::check_fit(chance, 2.31, 10, 4000, /*optimisation_sound=*/false);
+  EXPECT_EQ(r.verdict, Verdict::Problem);
+  EXPECT_NE(r.suggestions[0].find("too-high learning rate"), std::string::npos);
   // Underfitting: loss still high.
   std::vector<inspect::EpochPoint> under = {{2.0, 1.9, 0.4, 0.45}, {1.6, 1.5, 0.5, 0.55}};
   EXPECT_EQ(inspect::check_fit(under, 2.3, 10, 4000).verdict, Verdict::Warning);
