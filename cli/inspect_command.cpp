@@ -88,7 +88,10 @@ void run_data(CLI::App* cmd, const DataOptions& o) {
   GS_CHECK(o.per_class > 0 && o.views >= 0 && o.bins > 0 && o.zoom > 0 && o.limit >= 0,
            "inspect data: --per-class, --bins and --zoom must be positive, --views and --limit non-negative");
   io::Dataset train_full = train::load_training_set(c);
-  io::Dataset data = o.split == "train" ? io::load_dataset(c.data, true) : io::load_dataset(c.data, false);
+  // The training set in file order (train_full lacks the excluded images), or the test set.
+  io::Dataset data = o.split == "test"        ? io::load_dataset(c.data, false)
+                     : c.exclude_list.empty() ? train_full
+                                              : io::load_dataset(c.data, true);
   if (o.limit > 0 && o.limit < data.size()) {
     std::vector<int64_t> first(static_cast<size_t>(o.limit));
     for (int64_t i = 0; i < o.limit; ++i) first[size_t(i)] = i;
@@ -207,7 +210,9 @@ Loaded load_model_and_data(CLI::App* cmd, const CheckpointOptions& o, const std:
   GS_CHECK(o.batch > 0 && o.limit >= 0 && o.top > 0 && o.k > 0 && o.pairs >= 0 && o.zoom > 0,
            "inspect: --batch, --top, --k and --zoom must be positive, --limit and --pairs non-negative");
   io::Dataset train_full = train::load_training_set(l.config);  // as the trainer normalised it
-  l.data = split == "train" ? io::load_dataset(l.config.data, true) : io::load_dataset(l.config.data, false);
+  l.data = split == "test"                 ? io::load_dataset(l.config.data, false)
+           : l.config.exclude_list.empty() ? train_full
+                                           : io::load_dataset(l.config.data, true);
   if (o.limit > 0 && o.limit < l.data.size()) {
     std::vector<int64_t> first(static_cast<size_t>(o.limit));
     for (int64_t i = 0; i < o.limit; ++i) first[size_t(i)] = i;
@@ -495,11 +500,10 @@ void add_inspect(CLI::App& app) {
   outliers_cmd->add_option("--k", outliers->k, "neighbours for the kNN distance")->capture_default_str();
   outliers_cmd->add_option("--out", outliers->out, "output directory (default runs/inspect/outliers)");
 
-  register_action(cmd, [cmd, data_cmd, errors_cmd, outliers_cmd, data, errors, outliers] {
+  register_action(cmd, [data_cmd, errors_cmd, outliers_cmd, data, errors, outliers] {
     if (data_cmd->parsed()) run_data(data_cmd, *data);
     if (errors_cmd->parsed()) run_errors(errors_cmd, *errors);
     if (outliers_cmd->parsed()) run_outliers(outliers_cmd, *outliers);
-    (void)cmd;
   });
 }
 
