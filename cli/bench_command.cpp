@@ -1,0 +1,233 @@
+// `gradscope bench`: whole-model throughput. Training: warm-up steps, then N timed steps of
+// zero_grad / forward / cross-entropy / backward / optimizer step on cached batches (real data or
+// synthetic), reporting images/s, ms per step (and per phase), peak RSS and caching-allocator
+// counters as one JSON line. --inference times eval-mode forward passes instead. Kernel-level
+// benchmarks are the Google Benchmark binaries in bench/; bench/compare_pytorch.py runs this.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "autograd/tape.h"
+#include "cli/commands.h"
+#include "io/dataloader.h"
+#include "optim/optimizer.h"
+#include "tensor/allocator.h"
+#include "tensor/random.h"
+#include "train/trainer.h"
+
+namespace gs::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+struct BenchOptions {
+  int64_t steps = 50;
+  int64_t warmup = 5;
+  bool inference = false;
+  bool synthetic = false;
+  int64_t cached_batches = 16;
+};
+
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+// mean, median, min, max, p90 of a list of durations in ms.
+json summarize(std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  double sum = 0;
+  for (double v : ms) sum += v;
+  const size_t n = ms.size();
+  double median = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+  size_t p90 = std::min(n - 1, static_cast<size_t>(std::ceil(0.9 * n)) - 1);
+  return {{"mean", sum / n}, {"median", median}, {"min", ms.front()}, {"max", ms.back()}, {"p90", ms[p90]}};
+}
+
+// A "Key:   123 kB" line of /proc/self/status in MiB (-1 where /proc is absent).
+double proc_status_mib(const std::string& key) {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(key + ":", 0) == 0) return std::stod(line.substr(key.size() + 1)) / 1024.0;
+  }
+  return -1;
+}
+
+json memory_json(const AllocatorStats& before, const AllocatorStats& after) {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return {{"peak_rss_mib", usage.ru_maxrss / 1024.0},  // ru_maxrss is in KiB on Linux
+          {"rss_mib", proc_status_mib("VmRSS")},
+          {"allocator",
+           {{"bytes_in_use", after.bytes_in_use},
+            {"peak_bytes_in_use", after.peak_bytes_in_use},
+            {"bytes_cached", after.bytes_cached},
+            {"system_allocs_total", after.system_allocs},
+            // Allocations that reached the system allocator during the timed steps: 0 when the caching
+            // allocator serves every buffer of the steady-state step.
+            {"system_allocs_timed", after.system_allocs - before.system_allocs},
+            {"cache_hits_timed", after.cache_hits - before.cache_hits}}}};
+}
+
+// The batches to cycle through: the first `count` of a shuffled epoch of the data set (default
+// normalisation), or synthetic N(0,1) images with uniform labels in the zoo model's native size.
+std::vector<io::Batch> make_batches(const train::TrainConfig& c, const BenchOptions& o, int64_t count,
+                                    int64_t& channels, int64_t& classes, int64_t& size) {
+  std::vector<io::Batch> batches;
+  if (o.synthetic) {
+    channels = c.model == "resnet8" ? 3 : 1;
+    size = c.model == "resnet8" ? 32 : 28;
+    classes = 10;
+    Generator gen(c.seed);
+    for (int64_t i = 0; i < count; ++i) {
+      io::Batch b;
+      b.images = randn({c.batch_size, channels, size, size}, {}, &gen);
+      b.labels = randint(0, classes, {c.batch_size}, &gen);
+      batches.push_back(std::move(b));
+    }
+    return batches;
+  }
+  io::Dataset data = io::load_dataset(c.data, true);
+  const Shape& s = data.images.shape();
+  GS_CHECK(c.batch_size <= data.size(), "bench: --batch %lld is larger than the data set %s (%lld images)",
+           (long long)c.batch_size, c.data.c_str(), (long long)data.size());
+  channels = s[1], size = s[2], classes = data.num_classes;
+  io::DataLoader loader(data, {.batch_size = c.batch_size, .shuffle = true, .drop_last = true, .seed = c.seed, .prefetch = 0},
+                        train::default_normalization(c.data, data));
+  loader.start_epoch(0);
+  io::Batch b;
+  while (static_cast<int64_t>(batches.size()) < count && loader.next(b)) batches.push_back(b);
+  return batches;
+}
+
+void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
+  GS_CHECK(c.batch_size > 0, "bench: --batch must be positive, got %lld", (long long)c.batch_size);
+  GS_CHECK(o.steps > 0, "bench: --steps must be positive, got %lld", (long long)o.steps);
+  GS_CHECK(o.warmup >= 0, "bench: --warmup must be >= 0, got %lld", (long long)o.warmup);
+  GS_CHECK(!o.synthetic || c.model_spec.empty(), "bench: --synthetic needs a zoo --model, not --model-spec");
+  const int threads = train::apply_runtime_settings(c.threads, c.kernels);
+  manual_seed(c.seed);
+
+  int64_t channels = 0, classes = 0, size = 0;
+  auto data_start = Clock::now();
+  std::vector<io::Batch> batches =
+      make_batches(c, o, std::min(o.cached_batches, o.steps + o.warmup), channels, classes, size);
+  const double data_ms = ms_since(data_start);
+  nn::ModulePtr model = train::build_model(c, channels, classes, size);
+
+  json out{{"command", "bench"},
+           {"mode", o.inference ? "inference" : "train"},
+           {"model", c.model_spec.empty() ? c.model : c.model_spec},
+           {"parameters", model->num_parameters()},
+           {"data", o.synthetic ? "synthetic" : c.data},
+           {"input", {channels, size, size}},
+           {"batch", c.batch_size},
+           {"steps", o.steps},
+           {"warmup", o.warmup},
+           {"threads", threads},
+           {"kernels", c.kernels},
+           {"cached_batches", batches.size()},
+           {"data_load_ms", data_ms}};
+
+  std::vector<double> step_ms, forward_ms, backward_ms, optimizer_ms;
+  AllocatorStats before{};
+  double first_loss = NAN, last_loss = NAN;
+  if (o.inference) {
+    model->eval();
+    NoGradGuard no_grad;
+    volatile float sink = 0;
+    for (int64_t i = 0; i < o.warmup + o.steps; ++i) {
+      if (i == o.warmup) before = CpuAllocator::instance().stats();
+      const io::Batch& b = batches[i % batches.size()];
+      auto t0 = Clock::now();
+      Tensor logits = (*model)(b.images);
+      sink = logits.data<float>()[0];  // the result is used
+      if (i >= o.warmup) step_ms.push_back(ms_since(t0));
+    }
+    (void)sink;
+    out["latency_ms"] = summarize(step_ms);
+  } else {
+    model->train();
+    auto optimizer = optim::make_optimizer(c.optimizer, model->parameters(), c.optimizer_hyper());
+    out["optimizer"] = c.optimizer;
+    out["lr"] = c.lr;
+    for (int64_t i = 0; i < o.warmup + o.steps; ++i) {
+      if (i == o.warmup) {
+        before = CpuAllocator::instance().stats();
+        CpuAllocator::instance().reset_peak();
+      }
+      const io::Batch& b = batches[i % batches.size()];
+      auto t0 = Clock::now();
+      optimizer->zero_grad();
+      Tensor loss = cross_entropy((*model)(b.images), b.labels);
+      const double f = ms_since(t0);
+      backward(loss);
+      const double fb = ms_since(t0);
+      optimizer->step();
+      const double l = loss.item();
+      const double total = ms_since(t0);
+      GS_CHECK(std::isfinite(l), "bench: loss became %g at step %lld; lower --lr", l, (long long)i);
+      if (i == 0) first_loss = l;
+      last_loss = l;
+      if (i < o.warmup) continue;
+      step_ms.push_back(total);
+      forward_ms.push_back(f);
+      backward_ms.push_back(fb - f);
+      optimizer_ms.push_back(total - fb);
+    }
+    double total_ms = 0;
+    for (double v : step_ms) total_ms += v;
+    out["images_per_s"] = c.batch_size * static_cast<double>(o.steps) / (total_ms / 1000.0);
+    out["ms_per_step"] = summarize(step_ms);
+    out["phase_ms_mean"] = {{"forward_loss", summarize(forward_ms)["mean"]},
+                            {"backward", summarize(backward_ms)["mean"]},
+                            {"optimizer", summarize(optimizer_ms)["mean"]}};
+    out["first_loss"] = first_loss;
+    out["last_loss"] = last_loss;
+  }
+  if (o.inference) out["images_per_s"] = c.batch_size * 1000.0 / out["latency_ms"]["mean"].get<double>();
+  const json memory = memory_json(before, CpuAllocator::instance().stats());
+  for (auto& [k, v] : memory.items()) out[k] = v;
+  std::printf("%s\n", out.dump().c_str());
+}
+
+void add_bench(CLI::App& app) {
+  auto config = std::make_shared<train::TrainConfig>();
+  auto options = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "whole-model training (or --inference) throughput: images/s, ms/step, peak RSS, allocator counters; prints JSON");
+  train::TrainConfig& c = *config;
+  BenchOptions& o = *options;
+  add_model_data_flags(cmd, c);
+  cmd->add_option("--batch", c.batch_size, "batch size")->capture_default_str();
+  cmd->add_option("--steps", o.steps, "timed steps")->capture_default_str();
+  cmd->add_option("--warmup", o.warmup, "untimed steps first")->capture_default_str();
+  cmd->add_flag("--inference", o.inference, "time eval-mode forward passes (no grad) instead of training steps");
+  cmd->add_flag("--synthetic", o.synthetic,
+                "random N(0,1) images in the zoo model's input size (resnet8 3x32x32, others 1x28x28) instead of --data");
+  cmd->add_option("--cached-batches", o.cached_batches, "distinct batches prepared before timing, then cycled")
+      ->capture_default_str();
+  cmd->add_option("--optimizer", c.optimizer, "sgd | adam | adamw | rprop | rmsprop (train's defaults)")->capture_default_str();
+  cmd->add_option("--lr", c.lr, "learning rate (constant: no schedule)")->capture_default_str();
+  cmd->add_option("--weight-decay", c.weight_decay, "weight decay (decoupled for adamw)")->capture_default_str();
+  cmd->add_option("--momentum", c.momentum, "momentum (sgd, rmsprop)")->capture_default_str();
+  cmd->add_option("--seed", c.seed, "seed for init, data order and synthetic data")->capture_default_str();
+  register_action(cmd, [config, options] {
+    GS_CHECK(options->cached_batches > 0, "bench: --cached-batches must be positive, got %lld",
+             (long long)options->cached_batches);
+    run_bench(*config, *options);
+  });
+}
+
+}  // namespace
+
+const CommandRegistration register_bench{90, add_bench};
+
+}  // namespace gs::cli
