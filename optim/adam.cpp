@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "autograd/tape.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/simd.h"
 #include "optim/cuda_steps.h"
 #include "optim/optimizers.h"
 
@@ -18,31 +20,51 @@ struct AdamStep {
 };
 
 // p, g, m (exp_avg), v (exp_avg_sq): n elements; vmax (max_exp_avg_sq) null without amsgrad.
+// One flat pass per parameter in 64-byte vectors (kernels/cpu/simd.h, whose sqrt is one
+// instruction: a plain std::sqrt loop stays scalar because of errno), the flags folded into
+// constants; OpenMP chunks only for big parameters.
 template <class T>
 void adam_update(T* p, const T* g, T* m, T* v, T* vmax, int64_t n, const AdamStep& s) {
+  using V = kernels::simd::Vec<T>;
+  constexpr int64_t L = kernels::simd::lanes<T>();
   const double bias_correction1 = 1 - std::pow(s.beta1, static_cast<double>(s.t));
   const double bias_correction2 = 1 - std::pow(s.beta2, static_cast<double>(s.t));
   const T neg_step_size = static_cast<T>(-(s.lr / bias_correction1));
   const T bias_correction2_sqrt = static_cast<T>(std::sqrt(bias_correction2));
   const T beta1 = static_cast<T>(s.beta1), beta2 = static_cast<T>(s.beta2);
   const T one_minus_beta1 = static_cast<T>(1 - s.beta1), one_minus_beta2 = static_cast<T>(1 - s.beta2);
-  const T eps = static_cast<T>(s.eps), wd = static_cast<T>(s.wd);
-  const T decay = static_cast<T>(1 - s.lr * s.wd);
-  const bool l2 = !s.decoupled && s.wd != 0, decoupled = s.decoupled && s.wd != 0;
-  parallel_for(n, [&](int64_t i) {
-    T gi = g[i];
-    if (decoupled) p[i] = p[i] * decay;
-    if (l2) gi = gi + wd * p[i];
+  const T eps = static_cast<T>(s.eps);
+  // decoupled (AdamW): p *= 1 - lr wd; L2 (Adam): g += wd p. Either is a no-op at wd = 0.
+  const T decay = static_cast<T>(s.decoupled ? 1 - s.lr * s.wd : 1);
+  const T wd = static_cast<T>(s.decoupled ? 0 : s.wd);
+  auto scalar = [&](int64_t i) {
+    const T pi = p[i] * decay, gi = g[i] + wd * pi;
     m[i] = m[i] * beta1 + one_minus_beta1 * gi;
     v[i] = v[i] * beta2 + one_minus_beta2 * gi * gi;
     T second = v[i];
-    if (vmax) {
-      vmax[i] = std::max(vmax[i], v[i]);
-      second = vmax[i];
+    if (vmax) second = vmax[i] = std::max(vmax[i], v[i]);
+    p[i] = pi + neg_step_size * m[i] / (std::sqrt(second) / bias_correction2_sqrt + eps);
+  };
+  const int64_t vectors = n / L;
+  kernels::parallel_for(vectors, (int64_t(1) << 15) / L, [&](int64_t begin, int64_t end) {
+    for (int64_t j = begin; j < end; ++j) {
+      const int64_t i = j * L;
+      namespace sd = kernels::simd;
+      const V pi = sd::load(p + i) * decay, gi = sd::load(g + i) + pi * wd;
+      const V mi = sd::load(m + i) * beta1 + gi * one_minus_beta1;
+      const V vi = sd::load(v + i) * beta2 + gi * gi * one_minus_beta2;
+      sd::store(m + i, mi);
+      sd::store(v + i, vi);
+      V second = vi;
+      if (vmax) {
+        const V old = sd::load(vmax + i);
+        second = old > vi ? old : vi;
+        sd::store(vmax + i, second);
+      }
+      sd::store(p + i, pi + mi * neg_step_size / (sd::sqrt(second) / bias_correction2_sqrt + eps));
     }
-    const T denom = std::sqrt(second) / bias_correction2_sqrt + eps;
-    p[i] = p[i] + neg_step_size * m[i] / denom;
   });
+  for (int64_t i = vectors * L; i < n; ++i) scalar(i);
 }
 
 std::map<std::string, double> adam_defaults(double beta1, double beta2, double eps, bool amsgrad) {

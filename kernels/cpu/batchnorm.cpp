@@ -6,6 +6,15 @@
 
 namespace gs::kernels {
 
+// batchnorm_vec.cpp: the vector-lane variant
+template <class T>
+void batch_norm_vec(const BatchNormShape& s, const T* x, const T* gamma, const T* beta, T* running_mean,
+                    T* running_var, T* y, T* save_mean, T* save_invstd, bool use_batch_stats, double momentum,
+                    double eps);
+template <class T>
+void batch_norm_backward_vec(const BatchNormShape& s, const T* x, const T* gy, const T* gamma, const T* save_mean,
+                             const T* save_invstd, T* gx, T* ggamma, T* gbeta, bool use_batch_stats);
+
 namespace {
 
 template <class T>
@@ -108,7 +117,7 @@ template <class T>
 const VariantTable<BatchNormFn<T>>& batch_norm_table() {
   static const VariantTable<BatchNormFn<T>> table = [] {
     VariantTable<BatchNormFn<T>> t("batch_norm");
-    t.add("ref", &batch_norm_impl<false, T>).add("omp", &batch_norm_impl<true, T>, true);
+    t.add("ref", &batch_norm_impl<false, T>).add("omp", &batch_norm_impl<true, T>).add("vec", &batch_norm_vec<T>, true);
     return t;
   }();
   return table;
@@ -117,7 +126,8 @@ template <class T>
 const VariantTable<BatchNormBackwardFn<T>>& batch_norm_backward_table() {
   static const VariantTable<BatchNormBackwardFn<T>> table = [] {
     VariantTable<BatchNormBackwardFn<T>> t("batch_norm_backward");
-    t.add("ref", &batch_norm_backward_impl<false, T>).add("omp", &batch_norm_backward_impl<true, T>, true);
+    t.add("ref", &batch_norm_backward_impl<false, T>).add("omp", &batch_norm_backward_impl<true, T>);
+    t.add("vec", &batch_norm_backward_vec<T>, true);
     return t;
   }();
   return table;

@@ -1,6 +1,6 @@
 // Fused batch-norm kernels over x viewed as (N, C, L) with L = H*W (1 for (N,C) input).
-// Variants: "ref" (serial) and "omp" (channels in parallel, the default). f32 sums are
-// accumulated in double.
+// Variants: "ref" (serial), "omp" (channels in parallel) and "vec" (batchnorm_vec.cpp: sums in
+// vector lanes, rows added in double, channels in parallel; the default). ref/omp accumulate in double.
 #pragma once
 #include <cstdint>
 

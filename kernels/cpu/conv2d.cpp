@@ -4,8 +4,10 @@
 #include "kernels/cpu/conv2d.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/conv2d_variants.h"
 #include "kernels/cpu/gemm.h"
 
 #ifdef GS_OPENMP
@@ -304,7 +306,10 @@ template <class T>
 const VariantTable<Conv2dFn<T>>& conv2d_table() {
   static const VariantTable<Conv2dFn<T>> table = [] {
     VariantTable<Conv2dFn<T>> t("conv2d");
-    t.add("ref", &conv2d_ref<T>).add("im2col", &conv2d_im2col<T>, true);
+    t.add("ref", &conv2d_ref<T>).add("im2col", &conv2d_im2col<T>, true).add("direct", &conv2d_direct<T>);
+#ifdef GS_DNNL
+    if constexpr (std::is_same_v<T, float>) t.add("onednn", &conv2d_onednn, true);  // the fastest where linked
+#endif
     return t;
   }();
   return table;
@@ -314,6 +319,10 @@ const VariantTable<Conv2dBackwardDataFn<T>>& conv2d_backward_data_table() {
   static const VariantTable<Conv2dBackwardDataFn<T>> table = [] {
     VariantTable<Conv2dBackwardDataFn<T>> t("conv2d_backward_data");
     t.add("ref", &conv2d_backward_data_ref<T>).add("im2col", &conv2d_backward_data_im2col<T>, true);
+    t.add("direct", &conv2d_backward_data_direct<T>);
+#ifdef GS_DNNL
+    if constexpr (std::is_same_v<T, float>) t.add("onednn", &conv2d_backward_data_onednn, true);
+#endif
     return t;
   }();
   return table;
@@ -323,6 +332,10 @@ const VariantTable<Conv2dBackwardWeightFn<T>>& conv2d_backward_weight_table() {
   static const VariantTable<Conv2dBackwardWeightFn<T>> table = [] {
     VariantTable<Conv2dBackwardWeightFn<T>> t("conv2d_backward_weight");
     t.add("ref", &conv2d_backward_weight_ref<T>).add("im2col", &conv2d_backward_weight_im2col<T>, true);
+    t.add("direct", &conv2d_backward_weight_direct<T>);
+#ifdef GS_DNNL
+    if constexpr (std::is_same_v<T, float>) t.add("onednn", &conv2d_backward_weight_onednn, true);
+#endif
     return t;
   }();
   return table;

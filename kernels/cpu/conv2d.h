@@ -1,6 +1,8 @@
 // 2-d convolution kernels (cross-correlation, as PyTorch): forward, backward-data and
-// backward-weight (+ bias). Variants: "ref" (direct loops, double accumulation, the truth)
-// and "im2col" (im2col + the selected gemm, OpenMP over the batch; the default).
+// backward-weight (+ bias). Variants: "ref" (direct loops, double accumulation, the truth),
+// "im2col" (im2col + the selected gemm, OpenMP over the batch; the default without oneDNN and
+// for f64), "direct" (conv2d_direct.cpp: padded planes, vector register tiles) and, f32 only
+// where oneDNN is linked (GS_DNNL), "onednn" (conv2d_dnnl.cpp; then the f32 default).
 #pragma once
 #include <cstdint>
 

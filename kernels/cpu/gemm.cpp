@@ -5,6 +5,11 @@
 
 namespace gs::kernels {
 
+// gemm_packed.cpp: our blocked, packed GEMM
+template <class T>
+void gemm_packed(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+                 int64_t ldb, T beta, T* C, int64_t ldc);
+
 namespace {
 
 template <class T>
@@ -56,7 +61,7 @@ void gemm_eigen(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, cons
 template <class T> const VariantTable<GemmFn<T>>& gemm_table() {
   static const VariantTable<GemmFn<T>> table = [] {
     VariantTable<GemmFn<T>> t("matmul");
-    t.add("ref", &gemm_ref<T>).add("eigen", &gemm_eigen<T>, true);
+    t.add("ref", &gemm_ref<T>).add("eigen", &gemm_eigen<T>, true).add("packed", &gemm_packed<T>);
     return t;
   }();
   return table;

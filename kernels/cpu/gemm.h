@@ -1,6 +1,7 @@
 // GEMM, row-major, BLAS-style: C (M,N) = alpha * op(A) (M,K) * op(B) (K,N) + beta * C.
 // op(X) = X or X^T by the trans flags; lda/ldb/ldc are row strides of the stored matrices.
-// Variants: "ref" (triple loop, the truth) and "eigen" (Eigen GEMM on mapped memory).
+// Variants: "ref" (triple loop, the truth), "eigen" (Eigen GEMM on mapped memory) and "packed"
+// (gemm_packed.cpp: our own packed panels + 6x32 register micro-kernel, OpenMP stripes).
 #pragma once
 #include <cstdint>
 

@@ -1,5 +1,6 @@
 // Pooling kernels. Each op is written once for one (H,W) plane; "ref" loops the N*C planes
-// serially and "omp" spreads them over threads, so the two differ only in scheduling.
+// serially and "omp" spreads them over threads, so the two differ only in scheduling;
+// max_pool2d's "fast" adds a bounds-free 2x2 stride-2 plane.
 #include "kernels/cpu/pool.h"
 
 #include <algorithm>
@@ -53,6 +54,53 @@ template <bool Parallel, class T>
 void max_pool2d_impl(const Pool2dShape& s, const T* x, T* y, int64_t* argmax) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
   for_each_plane<Parallel>(s, [&](int64_t i) { max_pool_plane(s, x + i * HW, y + i * PQ, argmax + i * PQ); });
+}
+
+// 2x2 windows, stride 2, no padding (every zoo model's pooling): four loads and three compares
+// per output with no bounds or NaN tests; a window holding a NaN goes through the generic code.
+template <class T>
+void max_pool_plane_2x2(const Pool2dShape& s, const T* x, T* y, int64_t* argmax) {
+  for (int64_t p = 0; p < s.P; ++p) {
+    const T* r0 = x + 2 * p * s.W;
+    const T* r1 = r0 + s.W;
+    for (int64_t q = 0; q < s.Q; ++q) {
+      const int64_t w = 2 * q;
+      const T a = r0[w], b = r0[w + 1], c = r1[w], d = r1[w + 1];
+      const int64_t at0 = 2 * p * s.W + w, at2 = at0 + s.W;
+      if (std::isnan(a) || std::isnan(b) || std::isnan(c) || std::isnan(d)) {
+        // the first NaN in window order wins, as in max_pool_plane
+        const T vals[4] = {a, b, c, d};
+        const int64_t ats[4] = {at0, at0 + 1, at2, at2 + 1};
+        int j = 0;
+        while (!std::isnan(vals[j])) ++j;
+        y[p * s.Q + q] = vals[j];
+        argmax[p * s.Q + q] = ats[j];
+        continue;
+      }
+      T best = a;
+      int64_t at = at0;
+      if (b > best) best = b, at = at0 + 1;
+      if (c > best) best = c, at = at2;
+      if (d > best) best = d, at = at2 + 1;
+      y[p * s.Q + q] = best;
+      argmax[p * s.Q + q] = at;
+    }
+  }
+}
+
+template <class T>
+void max_pool2d_fast(const Pool2dShape& s, const T* x, T* y, int64_t* argmax) {
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
+  const bool k2 = s.kernel_h == 2 && s.kernel_w == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 0 &&
+                  s.pad_w == 0;
+  const int64_t planes = s.N * s.C;
+#pragma omp parallel for schedule(static) if (planes * HW > 65536)
+  for (int64_t i = 0; i < planes; ++i) {
+    if (k2)
+      max_pool_plane_2x2(s, x + i * HW, y + i * PQ, argmax + i * PQ);
+    else
+      max_pool_plane(s, x + i * HW, y + i * PQ, argmax + i * PQ);
+  }
 }
 
 template <bool Parallel, class T>
@@ -170,7 +218,20 @@ void adaptive_avg_pool2d_backward_impl(const Pool2dShape& s, const T* gy, T* gx)
   template const VariantTable<FN_TYPE<float>>& NAME##_table<float>(); \
   template const VariantTable<FN_TYPE<double>>& NAME##_table<double>();
 
-GS_POOL_TABLE(MaxPool2dFn, max_pool2d, max_pool2d_impl)
+// max_pool2d also has "fast" (2x2 stride-2 windows without bounds tests; the default).
+template <class T>
+const VariantTable<MaxPool2dFn<T>>& max_pool2d_table() {
+  static const VariantTable<MaxPool2dFn<T>> table = [] {
+    VariantTable<MaxPool2dFn<T>> t("max_pool2d");
+    t.add("ref", &max_pool2d_impl<false, T>).add("omp", &max_pool2d_impl<true, T>);
+    t.add("fast", &max_pool2d_fast<T>, true);
+    return t;
+  }();
+  return table;
+}
+template const VariantTable<MaxPool2dFn<float>>& max_pool2d_table<float>();
+template const VariantTable<MaxPool2dFn<double>>& max_pool2d_table<double>();
+
 GS_POOL_TABLE(MaxPool2dBackwardFn, max_pool2d_backward, max_pool2d_backward_impl)
 GS_POOL_TABLE(AvgPool2dFn, avg_pool2d, avg_pool2d_impl)
 GS_POOL_TABLE(AvgPool2dBackwardFn, avg_pool2d_backward, avg_pool2d_backward_impl)

@@ -1,6 +1,6 @@
 // 2-d pooling kernels over (N,C,H,W) planes: max (with argmax for backward), average
 // (count_include_pad as PyTorch) and adaptive average. Variants: "ref" (serial) and "omp"
-// (planes in parallel, the default).
+// (planes in parallel, the default); max_pool2d also "fast" (2x2/stride-2 path, its default).
 #pragma once
 #include <cstdint>
 

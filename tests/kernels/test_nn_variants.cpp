@@ -2,6 +2,7 @@
 // and f64, on shapes that exercise stride, padding, dilation, groups and 1x1 kernels.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -62,6 +63,14 @@ const ConvCase kConvCases[] = {
     // big enough for im2col to split the batch over threads (per-thread weight-grad partials)
     {"batch_parallel", 5, 8, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1},
     {"batch_parallel_groups", 5, 8, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2},
+    // for the blocked variants: columns past one and two vectors, channel counts off the
+    // 16-channel tile, padding wider than the dilated kernel, stride with dilation, 5x5 stride 3
+    {"wide_odd_channels", 2, 3, 11, 37, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+    {"stride2_dilation2", 2, 5, 13, 13, 7, 3, 3, 2, 2, 2, 2, 2, 2, 1},
+    {"pad_beyond_kernel", 1, 2, 5, 6, 3, 3, 3, 1, 1, 3, 3, 1, 1, 1},
+    {"k5_stride3", 2, 3, 17, 16, 5, 5, 5, 3, 3, 2, 1, 1, 1, 1},
+    {"groups3_odd", 2, 6, 9, 10, 9, 2, 3, 1, 2, 0, 1, 1, 2, 3},
+    {"fashionnet_conv2_batch8", 8, 32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1},
 };
 
 Conv2dShape make_shape(const ConvCase& c) {
@@ -118,11 +127,22 @@ void check_conv_variants() {
 TEST(NnVariants, Conv2dFloat) { check_conv_variants<float>(); }
 TEST(NnVariants, Conv2dDouble) { check_conv_variants<double>(); }
 
-TEST(NnVariants, Conv2dTablesHaveRefAndIm2colDefault) {
-  EXPECT_EQ(conv2d_table<float>().default_name(), "im2col");
-  EXPECT_EQ(conv2d_backward_data_table<float>().default_name(), "im2col");
+// f32 defaults to oneDNN where it is linked (measured fastest on the zoo shapes), else im2col;
+// f64 (gradcheck) always im2col. Every build has the direct variant.
+TEST(NnVariants, Conv2dTablesHaveRefFirstAndTheMeasuredDefault) {
+#ifdef GS_DNNL
+  const char* f32_default = "onednn";
+#else
+  const char* f32_default = "im2col";
+#endif
+  EXPECT_EQ(conv2d_table<float>().default_name(), f32_default);
+  EXPECT_EQ(conv2d_backward_data_table<float>().default_name(), f32_default);
+  EXPECT_EQ(conv2d_backward_weight_table<float>().default_name(), f32_default);
   EXPECT_EQ(conv2d_backward_weight_table<double>().default_name(), "im2col");
   EXPECT_EQ(conv2d_table<float>().names().front(), "ref");
+  for (const auto* names : {&conv2d_table<float>().names(), &conv2d_backward_data_table<double>().names(),
+                            &conv2d_backward_weight_table<float>().names()})
+    EXPECT_NE(std::find(names->begin(), names->end(), "direct"), names->end());
 }
 
 // ---------------- pooling ----------------

@@ -315,8 +315,8 @@ TEST(Selection, UnknownVariantListsKnownOnes) {
   SelectionReset reset;
   select_variant("matmul", "cublas-nope");
   EXPECT_THROW_MSG(gemm_table<float>().get(),
-                   "kernel selection: op 'matmul' has no variant 'cublas-nope' (known: ref, eigen)");
-  EXPECT_THROW_MSG(raw::mm(zeros({2, 2}), zeros({2, 2})), "known: ref, eigen");
+                   "kernel selection: op 'matmul' has no variant 'cublas-nope' (known: ref, eigen, packed)");
+  EXPECT_THROW_MSG(raw::mm(zeros({2, 2}), zeros({2, 2})), "known: ref, eigen, packed");
   EXPECT_THROW_MSG(softmax_table<float>().get("fast"), "op 'softmax' has no variant 'fast' (known: ref, omp)");
 }
 
