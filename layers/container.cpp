@@ -1,5 +1,9 @@
-// Sequential container.
+// Sequential container. In eval mode under no_grad, Conv2d -> BatchNorm2d [-> ReLU] runs as one
+// folded convolution (layers/fused.h).
 #include "layers/container.h"
+
+#include "layers/activation.h"
+#include "layers/fused.h"
 
 namespace gs::nn {
 
@@ -25,7 +29,18 @@ ModulePtr Sequential::operator[](size_t i) const {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
-  for (auto& m : modules_) y = (*m)(y);
+  for (size_t i = 0; i < modules_.size(); ++i) {
+    auto* conv = dynamic_cast<Conv2d*>(modules_[i].get());
+    auto* bn = conv && i + 1 < modules_.size() ? dynamic_cast<BatchNormBase*>(modules_[i + 1].get()) : nullptr;
+    if (bn && can_fuse_conv_bn(*conv, *bn)) {
+      auto* relu = i + 2 < modules_.size() ? dynamic_cast<ReLU*>(modules_[i + 2].get()) : nullptr;
+      const bool with_relu = relu && !relu->has_forward_hooks();
+      y = fused_conv_bn(*conv, *bn, with_relu, y);
+      i += with_relu ? 2 : 1;
+      continue;
+    }
+    y = (*modules_[i])(y);
+  }
   return y;
 }
 
