@@ -177,6 +177,10 @@ def test_inspect_errors_matches_pytorch(run_dir, tmp_path):
     best = max(errors["confused_pairs"], key=lambda p: p["total"])
     assert best["total"] == np.triu(sym).max() == errors["confused_pairs"][0]["total"]
     assert sym[best["a"], best["b"]] == best["total"]
+    # As is well known for Fashion-MNIST, the upper-body garments are the ones confused with each other.
+    upper_body = {0, 2, 4, 6}  # T-shirt/top, Pullover, Coat, Shirt
+    for pair in errors["confused_pairs"][:3]:
+        assert {pair["a"], pair["b"]} <= upper_body, errors["confused_pairs"]
     # Worst mispredictions: wrong, sorted by loss, and the highest-loss wrong ones.
     worst = read_csv(out / "worst.csv")
     assert len(worst) == 16
