@@ -258,3 +258,40 @@ def test_inspect_outliers_and_exclude_list(run_dir, tmp_path):
     r = gradscope("train", *common, "--exclude-list", bad, "--out", tmp_path / "bad")
     assert r.returncode == 2 and "bad.txt line 3" in r.stderr and "out of range" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def write_png(path, pixels):
+    """A grey (H, W) uint8 array as a PNG (filter 0 rows)."""
+    h, w = pixels.shape
+    rows = b"".join(b"\x00" + pixels[y].tobytes() for y in range(h))
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_inspect_data_on_an_image_folder_reports_file_sizes(tmp_path):
+    rng = np.random.default_rng(0)
+    sizes = {"cats": [(20, 30), (24, 24), (16, 40)], "dogs": [(32, 16), (28, 28)]}
+    want = []
+    for label, (name, shapes) in enumerate(sorted(sizes.items())):
+        (tmp_path / "img" / name).mkdir(parents=True)
+        for i, (h, w) in enumerate(shapes):
+            pixels = rng.integers(0, 256, (h, w), dtype=np.uint8)
+            write_png(tmp_path / "img" / name / f"{i}.png", pixels)
+            want.append((label, h, w, pixels.astype(np.float64) / 255))
+    assert read_png(tmp_path / "img" / "cats" / "0.png").shape == (20, 30, 1)  # the reader reads what we wrote
+    out = tmp_path / "data"
+    r = gradscope("inspect", "data", "--data", f"folder:{tmp_path / 'img'}:16x16x1", "--per-class", "3",
+                  "--threads", "1", "--out", out)
+    assert r.returncode == 0, r.stderr
+    rows = read_csv(out / "metadata.csv")
+    assert [(int(r["label"]), int(float(r["height"])), int(float(r["width"]))) for r in rows] == \
+        [(label, h, w) for label, h, w, _ in want]
+    for r, (_, h, w, _) in zip(rows, want):
+        assert float(r["aspect"]) == pytest.approx(w / h)
+    check_png(out / "samples.png", 2 * 16, 3 * 16)
+    check_png(out / "hist_aspect.png", 100, 200)
