@@ -18,6 +18,7 @@
 #include "tensor/random.h"
 #include "tensor/raw_ops.h"
 #include "train/checkpoint.h"
+#include "train/exclude_list.h"
 #include "train/trainer.h"
 
 namespace gs::train {
@@ -97,7 +98,7 @@ DoctorSetup make_doctor_setup(const TrainConfig& config, io::Dataset train, io::
 }
 
 DoctorSetup make_doctor_setup(const TrainConfig& config, const DoctorOptions& options) {
-  io::Dataset train = io::load_dataset(config.data, true);
+  io::Dataset train = load_training_set(config);  // minus --exclude-list, as train does
   io::Dataset test = io::load_dataset(config.data, false);
   auto norm = default_normalization(config.data, train);
   const Shape shape = train.images.shape();

@@ -51,7 +51,7 @@ struct DoctorSetup {
 DoctorSetup make_doctor_setup(const TrainConfig& config, io::Dataset train, io::Dataset test,
                               std::shared_ptr<io::Transform> normalization, std::function<nn::ModulePtr()> make_model,
                               const DoctorOptions& options);
-// Loads config.data, uses default_normalization and build_model as `train` does.
+// Loads config.data (minus config.exclude_list), uses default_normalization and build_model as `train` does.
 DoctorSetup make_doctor_setup(const TrainConfig& config, const DoctorOptions& options);
 
 // ---- measurements (each independent; every one starts from a fresh model) ----
