@@ -37,6 +37,8 @@ void add_model_data_flags(CLI::App* cmd, train::TrainConfig& c) {
       ->capture_default_str();
   cmd->add_option("--threads", c.threads, "CPU threads (0: OMP_NUM_THREADS or all cores)")->capture_default_str();
   cmd->add_option("--kernel", c.kernels, "kernel variants, e.g. matmul=ref,conv2d=im2col (as GS_KERNELS)");
+  cmd->add_option("--device", c.device, "cpu, cuda or cuda:N (a CUDA build with a GPU; see `gradscope cuda`)")
+      ->capture_default_str();
 }
 
 void add_optimizer_data_flags(CLI::App* cmd, train::TrainConfig& c) {
@@ -157,6 +159,7 @@ void add_eval(CLI::App& app) {
     const Shape& s = data.images.shape();
     nn::ModulePtr model = train::build_model(*config, s[1], train_set.num_classes, s[2]);
     train::load_weights(*weights, *model);
+    model->to(train::run_device(*config));
     io::DataLoader loader(data, {.batch_size = *batch, .shuffle = false}, train::default_normalization(config->data, train_set));
     train::EvalResult r = train::evaluate(*model, loader);
     nlohmann::json out{{"weights", *weights}, {"data", config->data}, {"split", *split},

@@ -144,7 +144,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   file.write(header);
   for (const auto& [name, t] : tensors) {
     if (t.numel() == 0) continue;
-    Tensor c = raw::contiguous(t);
+    Tensor c = raw::contiguous(t.to(Device::cpu()));  // tensors on a GPU are written from a host copy
     file.write(c.raw_data(), static_cast<size_t>(c.numel()) * dtype_size(c.dtype()));
   }
   file.commit();

@@ -17,9 +17,9 @@ struct MemoryStats {
   int64_t bytes_in_use = 0, peak_bytes_in_use = 0, bytes_cached = 0, device_allocs = 0, cache_hits = 0;
 };
 
-bool is_built();      // this build has the CUDA backend (GS_CUDA)
-bool is_available();  // built, a driver, and at least one device
-int device_count();   // 0 when not available
+bool is_built();                   // this build has the CUDA backend (GS_CUDA)
+bool is_available();               // built, a driver, and at least one device
+int device_count();                // 0 when not available
 std::string unavailable_reason();  // "" when available
 void synchronize(int device = 0);
 MemoryStats memory_stats(int device = 0);

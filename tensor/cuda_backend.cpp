@@ -45,8 +45,10 @@ class CudaMemory final : public DeviceMemory {
   void fill(void* ptr, int64_t n, DType dtype, double value, Device device) override {
     rethrow("cuda fill", [&] {
       kc::set_device(device.index);
-      if (dtype == DType::F32) return kc::fill_f32(static_cast<float*>(ptr), n, static_cast<float>(value), device.index);
-      if (dtype == DType::I64) return kc::fill_i64(static_cast<int64_t*>(ptr), n, static_cast<int64_t>(value), device.index);
+      if (dtype == DType::F32)
+        return kc::fill_f32(static_cast<float*>(ptr), n, static_cast<float>(value), device.index);
+      if (dtype == DType::I64)
+        return kc::fill_i64(static_cast<int64_t*>(ptr), n, static_cast<int64_t>(value), device.index);
       throw Error(std::string("cuda: dtype ") + dtype_name(dtype) + " is not supported on CUDA (f32 and i64 only)");
     });
   }

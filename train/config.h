@@ -36,6 +36,7 @@ struct TrainConfig {
   std::string weights;                // initial weights (state_dict or checkpoint .safetensors)
   std::string resume;                 // checkpoint to continue from
   std::string kernels;                // "op=variant,..." as GS_KERNELS
+  std::string device = "cpu";         // cpu, cuda or cuda:N: where the model runs (run_device in trainer.h)
   bool progress = true;
   // Probes (inspect/probes.h): per-layer statistics every probe_every steps to <out>/probes.jsonl and,
   // unless tensorboard is off, TensorBoard event files in <out>; detect_anomaly checks every step.

@@ -19,6 +19,7 @@
 #include "optim/clip.h"
 #include "optim/optimizer.h"
 #include "optim/lr_scheduler.h"
+#include "tensor/cuda.h"
 #include "tensor/random.h"
 #include "tensor/raw_ops.h"
 #include "train/checkpoint.h"
@@ -52,7 +53,25 @@ int apply_runtime_settings(int threads, const std::string& kernels) {
 #endif
 }
 
+Device run_device(const TrainConfig& c) {
+  Device device = Device::parse(c.device);
+  if (device.is_cpu()) return device;
+  GS_CHECK(cuda::is_available(), "--device %s: no CUDA device (%s); use --device cpu", c.device.c_str(),
+           cuda::unavailable_reason().c_str());
+  const char* unsupported = c.probe_every > 0 || c.detect_anomaly ? "--probe-every/--detect-anomaly"
+                            : c.tensorboard                      ? "--tensorboard"
+                            : c.clip_norm > 0 || c.clip_value > 0 ? "--clip-norm/--clip-value"
+                            : c.lr_auto                          ? "--lr auto"
+                            : !c.resume.empty()                  ? "--resume"
+                                                                 : nullptr;
+  GS_CHECK(!unsupported, "--device %s: %s runs on the cpu only for now; drop it or use --device cpu", c.device.c_str(),
+           unsupported);
+  return device;
+}
+
 EvalResult evaluate(nn::Module& model, io::DataLoader& loader) {
+  const auto params = model.parameters();
+  const Device device = params.empty() ? Device::cpu() : params.front().device();
   bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
@@ -62,8 +81,8 @@ EvalResult evaluate(nn::Module& model, io::DataLoader& loader) {
   loader.start_epoch(0);
   io::Batch batch;
   while (loader.next(batch)) {
-    Tensor logits = model(batch.images);
-    Tensor loss = cross_entropy(logits, batch.labels, {.reduction = Reduction::Sum});
+    Tensor logits = model(batch.images.to(device));
+    Tensor loss = cross_entropy(logits, batch.labels.to(device), {.reduction = Reduction::Sum});
     loss_sum += loss.item();
     auto pred = argmax(logits, 1).to_vector<int64_t>();
     auto labels = batch.labels.to_vector<int64_t>();
@@ -131,6 +150,8 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   const Shape& image_shape = train.images.shape();
   nn::ModulePtr model = build_model(c, image_shape[1], train_full.num_classes, image_shape[2]);
   if (!c.weights.empty()) load_weights(c.weights, *model);
+  const Device device = run_device(c);
+  model->to(device);
   auto optimizer = optim::make_optimizer(c.optimizer, model->parameters(), c.optimizer_hyper());
   json run_extra = json::object();  // run.json additions
   if (c.lr_auto && c.resume.empty()) {
@@ -225,8 +246,8 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
     while (train_loader.next(batch)) {
       const int64_t global_step = (epoch - 1) * steps_per_epoch + step;
       probes.begin_step(global_step);
-      Tensor logits = (*model)(batch.images);
-      Tensor loss = cross_entropy(logits, batch.labels, {.label_smoothing = c.label_smoothing});
+      Tensor logits = (*model)(batch.images.to(device));
+      Tensor loss = cross_entropy(logits, batch.labels.to(device), {.label_smoothing = c.label_smoothing});
       probes.after_forward(loss);
       if (global_step == 0) probes.log_images("first_batch", batch.images, 0, batch.labels.to_vector<int64_t>());
       optimizer->zero_grad();

@@ -42,8 +42,10 @@ void run_timed(benchmark::State& state, const std::function<void()>& fn, double 
   }
   CUDA_CHECK(cudaEventDestroy(start));
   CUDA_CHECK(cudaEventDestroy(stop));
-  if (flops > 0) state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  if (bytes > 0) state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  if (flops > 0)
+    state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  if (bytes > 0)
+    state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void register_variants(const std::string& op, const std::string& label,
@@ -65,7 +67,8 @@ void register_all() {
   for (int64_t n : {256, 1024, 4096}) {
     register_variants("cuda.matmul", std::to_string(n), [n](benchmark::State& s) {
       Tensor a = rand_gpu({n, n}), b = rand_gpu({n, n});
-      run_timed(s, [&] { raw::mm(a, b); }, 2.0 * n * n * n, 0);
+      run_timed(
+          s, [&] { raw::mm(a, b); }, 2.0 * n * n * n, 0);
     });
   }
   // fashionnet's two convolutions at batch 64, forward and both backward kernels.
@@ -79,44 +82,54 @@ void register_all() {
     p.pad_h = p.pad_w = 1;
     register_variants("cuda.conv2d", label, [c, p, flops](benchmark::State& s) {
       Tensor x = rand_gpu(c.x), w = rand_gpu(c.w), b = rand_gpu({c.w[0]});
-      run_timed(s, [&] { raw::conv2d(x, w, b, p); }, flops, 0);
+      run_timed(
+          s, [&] { raw::conv2d(x, w, b, p); }, flops, 0);
     });
     register_variants("cuda.conv2d_backward_data", label, [c, p, flops](benchmark::State& s) {
       Tensor w = rand_gpu(c.w), gy = rand_gpu({c.x[0], c.w[0], c.x[2], c.x[3]});
-      run_timed(s, [&] { raw::conv2d_backward_data(gy, w, c.x, p); }, flops, 0);
+      run_timed(
+          s, [&] { raw::conv2d_backward_data(gy, w, c.x, p); }, flops, 0);
     });
     register_variants("cuda.conv2d_backward_weight", label, [c, p, flops](benchmark::State& s) {
       Tensor x = rand_gpu(c.x), gy = rand_gpu({c.x[0], c.w[0], c.x[2], c.x[3]});
-      run_timed(s, [&] { raw::conv2d_backward_params(x, gy, c.w, p, true, true); }, flops, 0);
+      run_timed(
+          s, [&] { raw::conv2d_backward_params(x, gy, c.w, p, true, true); }, flops, 0);
     });
   }
   const int64_t n = int64_t(1) << 24;
   register_variants("cuda.binary", "add_16M", [n](benchmark::State& s) {
     Tensor a = rand_gpu({n}), b = rand_gpu({n});
-    run_timed(s, [&] { raw::binary(raw::BinaryOp::Add, a, b); }, 0, 12.0 * n);
+    run_timed(
+        s, [&] { raw::binary(raw::BinaryOp::Add, a, b); }, 0, 12.0 * n);
   });
   register_variants("cuda.unary", "relu_16M", [n](benchmark::State& s) {
     Tensor a = rand_gpu({n});
-    run_timed(s, [&] { raw::unary(raw::UnaryOp::Relu, a); }, 0, 8.0 * n);
+    run_timed(
+        s, [&] { raw::unary(raw::UnaryOp::Relu, a); }, 0, 8.0 * n);
   });
   for (auto dims : {std::vector<int64_t>{1}, std::vector<int64_t>{0}}) {
-    register_variants("cuda.reduce", dims[0] == 1 ? "sum_rows_4096x4096" : "sum_cols_4096x4096", [dims](benchmark::State& s) {
-      Tensor a = rand_gpu({4096, 4096});
-      run_timed(s, [&] { raw::reduce(raw::ReduceOp::Sum, a, dims, false); }, 0, 4.0 * 4096 * 4096);
-    });
+    register_variants("cuda.reduce", dims[0] == 1 ? "sum_rows_4096x4096" : "sum_cols_4096x4096",
+                      [dims](benchmark::State& s) {
+                        Tensor a = rand_gpu({4096, 4096});
+                        run_timed(
+                            s, [&] { raw::reduce(raw::ReduceOp::Sum, a, dims, false); }, 0, 4.0 * 4096 * 4096);
+                      });
   }
   register_variants("cuda.softmax", "65536x10", [](benchmark::State& s) {
     Tensor a = rand_gpu({65536, 10});
-    run_timed(s, [&] { raw::softmax(a, 1, true); }, 0, 8.0 * 65536 * 10);
+    run_timed(
+        s, [&] { raw::softmax(a, 1, true); }, 0, 8.0 * 65536 * 10);
   });
   register_variants("cuda.batch_norm", "64x64x14x14", [](benchmark::State& s) {
     Tensor x = rand_gpu({64, 64, 14, 14}), w = rand_gpu({64}), b = rand_gpu({64});
     Tensor rm = rand_gpu({64}), rv = rand_gpu({64});
-    run_timed(s, [&] { raw::batch_norm(x, w, b, rm, rv, true, 0.1, 1e-5); }, 0, 3.0 * 4 * 64 * 64 * 14 * 14);
+    run_timed(
+        s, [&] { raw::batch_norm(x, w, b, rm, rv, true, 0.1, 1e-5); }, 0, 3.0 * 4 * 64 * 64 * 14 * 14);
   });
   register_variants("cuda.max_pool2d", "64x32x28x28", [](benchmark::State& s) {
     Tensor x = rand_gpu({64, 32, 28, 28});
-    run_timed(s, [&] { raw::max_pool2d(x, Pool2dParams{}); }, 0, 4.0 * 64 * 32 * 28 * 28 * 1.5);
+    run_timed(
+        s, [&] { raw::max_pool2d(x, Pool2dParams{}); }, 0, 4.0 * 64 * 32 * 28 * 28 * 1.5);
   });
 }
 

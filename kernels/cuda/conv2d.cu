@@ -30,8 +30,8 @@ struct Scratch {
 };
 
 ConvGeom group_geom(const Conv2dShape& s) {
-  return {s.C / s.groups, s.H, s.W, s.R, s.S, s.P, s.Q, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h,
-          s.dilation_w};
+  return {s.C / s.groups, s.H,        s.W,     s.R,     s.S,          s.P,         s.Q,
+          s.stride_h,     s.stride_w, s.pad_h, s.pad_w, s.dilation_h, s.dilation_w};
 }
 
 __global__ void im2col_kernel(ConvGeom g, const float* x, float* col) {
@@ -75,8 +75,8 @@ void conv2d_im2col(const Conv2dShape& s, const float* x, const float* w, const f
   for (int64_t n = 0; n < s.N; ++n) {
     for (int64_t grp = 0; grp < s.groups; ++grp) {
       im2col(g, x + (n * s.C + grp * g.C) * s.H * s.W, col.f());
-      gemm(false, false, Kg, PQ, CRS, 1.0f, w + grp * Kg * CRS, CRS, col.f(), PQ, 0.0f,
-           y + (n * s.K + grp * Kg) * PQ, PQ);
+      gemm(false, false, Kg, PQ, CRS, 1.0f, w + grp * Kg * CRS, CRS, col.f(), PQ, 0.0f, y + (n * s.K + grp * Kg) * PQ,
+           PQ);
     }
   }
   if (bias) {
@@ -130,10 +130,10 @@ void conv2d_backward_weight_im2col(const Conv2dShape& s, const float* x, const f
 }
 
 #if GS_CUDNN
-#define CUDNN_CHECK(call)                                                                             \
-  do {                                                                                                \
-    cudnnStatus_t gs_cudnn_st_ = (call);                                                              \
-    if (gs_cudnn_st_ != CUDNN_STATUS_SUCCESS)                                                         \
+#define CUDNN_CHECK(call)                                                                                  \
+  do {                                                                                                     \
+    cudnnStatus_t gs_cudnn_st_ = (call);                                                                   \
+    if (gs_cudnn_st_ != CUDNN_STATUS_SUCCESS)                                                              \
       ::gs::kernels::cuda::throw_cuda_error(__FILE__, __LINE__, #call, cudnnGetErrorString(gs_cudnn_st_)); \
   } while (0)
 
@@ -162,8 +162,8 @@ struct CudnnConv {
     CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, i(s.N), i(s.C), i(s.H), i(s.W)));
     CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, i(s.N), i(s.K), i(s.P), i(s.Q)));
     CUDNN_CHECK(cudnnSetTensor4dDescriptor(bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, i(s.K), 1, 1));
-    CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, i(s.K), i(s.C / s.groups), i(s.R),
-                                           i(s.S)));
+    CUDNN_CHECK(
+        cudnnSetFilter4dDescriptor(w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, i(s.K), i(s.C / s.groups), i(s.R), i(s.S)));
     CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, i(s.pad_h), i(s.pad_w), i(s.stride_h), i(s.stride_w),
                                                 i(s.dilation_h), i(s.dilation_w), CUDNN_CROSS_CORRELATION,
                                                 CUDNN_DATA_FLOAT));
@@ -209,8 +209,8 @@ void conv2d_backward_data_cudnn(const Conv2dShape& s, const float* gy, const flo
   CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, perf[0].algo, &ws));
   Scratch workspace(ws);
   const float one = 1.0f, zero = 0.0f;
-  CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, d.w, w, d.y, gy, d.conv, perf[0].algo, workspace.ptr, ws, &zero,
-                                           d.x, gx));
+  CUDNN_CHECK(
+      cudnnConvolutionBackwardData(h, &one, d.w, w, d.y, gy, d.conv, perf[0].algo, workspace.ptr, ws, &zero, d.x, gx));
 }
 
 void conv2d_backward_weight_cudnn(const Conv2dShape& s, const float* x, const float* gy, float* gw, float* gbias) {
@@ -225,8 +225,8 @@ void conv2d_backward_weight_cudnn(const Conv2dShape& s, const float* x, const fl
     size_t ws = 0;
     CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w, perf[0].algo, &ws));
     Scratch workspace(ws);
-    CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, d.x, x, d.y, gy, d.conv, perf[0].algo, workspace.ptr, ws,
-                                               &zero, d.w, gw));
+    CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, d.x, x, d.y, gy, d.conv, perf[0].algo, workspace.ptr, ws, &zero,
+                                               d.w, gw));
   }
   if (gbias) CUDNN_CHECK(cudnnConvolutionBackwardBias(h, &one, d.y, gy, &zero, d.bias, gbias));
 }

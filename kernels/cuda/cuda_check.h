@@ -21,19 +21,19 @@ cublasHandle_t cublas_handle();
 
 }  // namespace gs::kernels::cuda
 
-#define CUDA_CHECK(call)                                                                                       \
-  do {                                                                                                         \
-    cudaError_t gs_cuda_err_ = (call);                                                                         \
-    if (gs_cuda_err_ != cudaSuccess)                                                                           \
-      ::gs::kernels::cuda::throw_cuda_error(__FILE__, __LINE__, #call,                                         \
-                                            std::string(cudaGetErrorName(gs_cuda_err_)) + " (" +               \
-                                                cudaGetErrorString(gs_cuda_err_) + ")");                       \
+#define CUDA_CHECK(call)                                                                                \
+  do {                                                                                                  \
+    cudaError_t gs_cuda_err_ = (call);                                                                  \
+    if (gs_cuda_err_ != cudaSuccess)                                                                    \
+      ::gs::kernels::cuda::throw_cuda_error(                                                            \
+          __FILE__, __LINE__, #call,                                                                    \
+          std::string(cudaGetErrorName(gs_cuda_err_)) + " (" + cudaGetErrorString(gs_cuda_err_) + ")"); \
   } while (0)
 
-#define CUBLAS_CHECK(call)                                                                                     \
-  do {                                                                                                         \
-    cublasStatus_t gs_cublas_st_ = (call);                                                                     \
-    if (gs_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                                                \
+#define CUBLAS_CHECK(call)                                                                                    \
+  do {                                                                                                        \
+    cublasStatus_t gs_cublas_st_ = (call);                                                                    \
+    if (gs_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                                               \
       ::gs::kernels::cuda::throw_cuda_error(__FILE__, __LINE__, #call, cublasGetStatusString(gs_cublas_st_)); \
   } while (0)
 

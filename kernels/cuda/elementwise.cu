@@ -15,8 +15,8 @@ int64_t grid(int64_t n) { return blocks_for(n, kBlockThreads); }
 
 Layout make_layout(const char* op, const int64_t* shape, int ndim, std::initializer_list<const int64_t*> strides) {
   if (ndim > kMaxDims)
-    throw std::invalid_argument(std::string(op) + " (cuda): rank " + std::to_string(ndim) + " is above the CUDA limit " +
-                                std::to_string(kMaxDims));
+    throw std::invalid_argument(std::string(op) + " (cuda): rank " + std::to_string(ndim) +
+                                " is above the CUDA limit " + std::to_string(kMaxDims));
   Layout l;
   l.ndim = ndim;
   for (int d = 0; d < ndim; ++d) l.shape[d] = shape[d];
@@ -45,8 +45,8 @@ void unary_grid(UnaryOp op, const float* in, float* out, int64_t n, double alpha
 }
 
 // out is contiguous; operand 0 is a, 1 is b.
-__global__ void binary_kernel(BinaryOp op, const float* a, const float* b, float* out, Layout l, int64_t n,
-                              float alpha, float beta) {
+__global__ void binary_kernel(BinaryOp op, const float* a, const float* b, float* out, Layout l, int64_t n, float alpha,
+                              float beta) {
   for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
     out[i] = binary_apply(op, a[layout_offset(l, 0, i)], b[layout_offset(l, 1, i)], alpha, beta);
 }
@@ -114,12 +114,10 @@ void copy_strided(const Tin* src, const int64_t* src_strides, Tout* dst, const i
   CUDA_CHECK_LAUNCH();
 }
 template void copy_strided<float, float>(const float*, const int64_t*, float*, const int64_t*, const int64_t*, int);
-template void copy_strided<int64_t, int64_t>(const int64_t*, const int64_t*, int64_t*, const int64_t*,
-                                             const int64_t*, int);
-template void copy_strided<float, int64_t>(const float*, const int64_t*, int64_t*, const int64_t*, const int64_t*,
-                                           int);
-template void copy_strided<int64_t, float>(const int64_t*, const int64_t*, float*, const int64_t*, const int64_t*,
-                                           int);
+template void copy_strided<int64_t, int64_t>(const int64_t*, const int64_t*, int64_t*, const int64_t*, const int64_t*,
+                                             int);
+template void copy_strided<float, int64_t>(const float*, const int64_t*, int64_t*, const int64_t*, const int64_t*, int);
+template void copy_strided<int64_t, float>(const int64_t*, const int64_t*, float*, const int64_t*, const int64_t*, int);
 
 void axpy(float* dst, const float* src, float alpha, int64_t n) {
   if (n <= 0) return;

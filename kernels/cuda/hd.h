@@ -12,9 +12,9 @@
 
 namespace gs::kernels::cuda {
 
-constexpr int kMaxDims = 8;        // elementwise kernels take shapes/strides by value up to this rank
+constexpr int kMaxDims = 8;  // elementwise kernels take shapes/strides by value up to this rank
 constexpr int kWarpSize = 32;
-constexpr int kBlockThreads = 256; // threads per block of the 1-d kernels
+constexpr int kBlockThreads = 256;         // threads per block of the 1-d kernels
 constexpr int64_t kMaxBlocks = 65535 * 8;  // grid cap; grid-stride loops cover the rest
 
 // Shape and per-operand element strides of an elementwise launch, passed to kernels by value.

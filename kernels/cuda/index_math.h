@@ -126,8 +126,7 @@ GS_HD float avg_pool_element(const PoolGeom& g, const float* plane, int64_t p, i
   return acc / static_cast<float>(avg_pool_divisor(g, p, q, count_include_pad));
 }
 // Input gradient at (h, w) of one plane, gathered from the outputs whose window covers it.
-GS_HD float max_pool_backward_element(const PoolGeom& g, const float* gy, const int64_t* argmax, int64_t h,
-                                      int64_t w) {
+GS_HD float max_pool_backward_element(const PoolGeom& g, const float* gy, const int64_t* argmax, int64_t h, int64_t w) {
   int64_t p0, p1, q0, q1;
   pool_outputs_covering(h, g.pad_h, g.kernel_h, g.stride_h, g.P, p0, p1);
   pool_outputs_covering(w, g.pad_w, g.kernel_w, g.stride_w, g.Q, q0, q1);

@@ -64,14 +64,14 @@ void batch_norm_block(const BatchNormShape& s, const float* x, const float* gamm
                       float* running_mean, float* running_var, float* y, float* save_mean, float* save_invstd,
                       bool use_batch_stats, double momentum, double eps) {
   if (s.C <= 0) return;
-  batch_norm_kernel<<<capped(s.C), kBlockThreads, 0, stream()>>>(s, x, gamma, beta, running_mean, running_var, y,
-                                                                  save_mean, save_invstd, use_batch_stats, momentum, eps);
+  batch_norm_kernel<<<capped(s.C), kBlockThreads, 0, stream()>>>(
+      s, x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd, use_batch_stats, momentum, eps);
   CUDA_CHECK_LAUNCH();
 }
 
 __global__ void batch_norm_backward_kernel(BatchNormShape s, const float* x, const float* gy, const float* gamma,
-                                           const float* save_mean, const float* save_invstd, float* gx,
-                                           float* ggamma, float* gbeta, bool use_batch_stats) {
+                                           const float* save_mean, const float* save_invstd, float* gx, float* ggamma,
+                                           float* gbeta, bool use_batch_stats) {
   __shared__ double shared[kWarpSize];
   const int64_t M = s.N * s.L;
   for (int64_t c = blockIdx.x; c < s.C; c += gridDim.x) {
@@ -100,11 +100,11 @@ __global__ void batch_norm_backward_kernel(BatchNormShape s, const float* x, con
   }
 }
 void batch_norm_backward_block(const BatchNormShape& s, const float* x, const float* gy, const float* gamma,
-                               const float* save_mean, const float* save_invstd, float* gx, float* ggamma,
-                               float* gbeta, bool use_batch_stats) {
+                               const float* save_mean, const float* save_invstd, float* gx, float* ggamma, float* gbeta,
+                               bool use_batch_stats) {
   if (s.C <= 0) return;
   batch_norm_backward_kernel<<<capped(s.C), kBlockThreads, 0, stream()>>>(s, x, gy, gamma, save_mean, save_invstd, gx,
-                                                                           ggamma, gbeta, use_batch_stats);
+                                                                          ggamma, gbeta, use_batch_stats);
   CUDA_CHECK_LAUNCH();
 }
 

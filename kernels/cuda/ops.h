@@ -34,11 +34,11 @@ const VariantTable<SoftmaxFn<float>>& softmax_table();                   // "cud
 const VariantTable<SoftmaxBackwardFn<float>>& softmax_backward_table();  // "cuda.softmax_backward": block
 void cross_entropy_forward(const float* logits, const int64_t* target, float* loss, float* log_probs, int64_t rows,
                            int64_t cols, double smoothing, int64_t ignore_index);
-void cross_entropy_backward(const float* log_probs, const int64_t* target, const float* grad_loss,
-                            float* grad_logits, int64_t rows, int64_t cols, double smoothing, int64_t ignore_index);
+void cross_entropy_backward(const float* log_probs, const int64_t* target, const float* grad_loss, float* grad_logits,
+                            int64_t rows, int64_t cols, double smoothing, int64_t ignore_index);
 
 // ---- GEMM and convolution (gemm.cu, conv2d.cu) ----
-const VariantTable<GemmFn<float>>& gemm_table();  // "cuda.matmul": cublas (default), tiled
+const VariantTable<GemmFn<float>>& gemm_table();      // "cuda.matmul": cublas (default), tiled
 const VariantTable<Conv2dFn<float>>& conv2d_table();  // "cuda.conv2d": im2col (default), cudnn
 const VariantTable<Conv2dBackwardDataFn<float>>& conv2d_backward_data_table();
 const VariantTable<Conv2dBackwardWeightFn<float>>& conv2d_backward_weight_table();

@@ -15,8 +15,13 @@ struct SgdConsts {
 };
 inline SgdConsts make_sgd_consts(double lr, double wd, double momentum, double dampening, bool has_buf, bool nesterov,
                                  bool first) {
-  return {static_cast<float>(lr), static_cast<float>(wd), static_cast<float>(momentum),
-          static_cast<float>(1 - dampening), has_buf, nesterov, first};
+  return {static_cast<float>(lr),
+          static_cast<float>(wd),
+          static_cast<float>(momentum),
+          static_cast<float>(1 - dampening),
+          has_buf,
+          nesterov,
+          first};
 }
 GS_HD void sgd_element(const SgdConsts& s, float& p, float g, float* buf) {
   float d = g;

@@ -15,8 +15,7 @@ namespace {
 cudaStream_t stream() { return compute_stream(current_device()); }
 
 // One block per output (o, i): blockIdx.x walks outer*inner in a grid-stride loop.
-__global__ void reduce_block_kernel(ReduceOp op, const float* in, float* out, int64_t outer, int64_t r,
-                                    int64_t inner) {
+__global__ void reduce_block_kernel(ReduceOp op, const float* in, float* out, int64_t outer, int64_t r, int64_t inner) {
   __shared__ float shared[kWarpSize];
   for (int64_t idx = blockIdx.x; idx < outer * inner; idx += gridDim.x) {
     int64_t o = idx / inner, i = idx % inner;
@@ -98,9 +97,8 @@ void softmax_backward_block(const float* y, const float* gy, float* gx, int64_t 
 }
 
 // loss[r] = -((1-eps) lp[t] + eps/C sum_c lp[c]), lp = log_softmax(x[r]); 0 for ignored rows.
-__global__ void cross_entropy_forward_kernel(const float* logits, const int64_t* target, float* loss,
-                                             float* log_probs, int64_t rows, int64_t cols, float eps,
-                                             int64_t ignore_index) {
+__global__ void cross_entropy_forward_kernel(const float* logits, const int64_t* target, float* loss, float* log_probs,
+                                             int64_t rows, int64_t cols, float eps, int64_t ignore_index) {
   __shared__ float shared[kWarpSize];
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const float* x = logits + row * cols;
@@ -167,8 +165,8 @@ void cross_entropy_forward(const float* logits, const int64_t* target, float* lo
   CUDA_CHECK_LAUNCH();
 }
 
-void cross_entropy_backward(const float* log_probs, const int64_t* target, const float* grad_loss,
-                            float* grad_logits, int64_t rows, int64_t cols, double smoothing, int64_t ignore_index) {
+void cross_entropy_backward(const float* log_probs, const int64_t* target, const float* grad_loss, float* grad_logits,
+                            int64_t rows, int64_t cols, double smoothing, int64_t ignore_index) {
   int64_t n = rows * cols;
   if (n <= 0) return;
   cross_entropy_backward_kernel<<<blocks_for(n, kBlockThreads), kBlockThreads, 0, stream()>>>(

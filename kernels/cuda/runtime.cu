@@ -89,7 +89,8 @@ std::string no_device_reason() {
 
 void require_device(int index) {
   int n = device_count();
-  if (n == 0) throw std::runtime_error("cuda:" + std::to_string(index) + ": no CUDA device (" + no_device_reason() + ")");
+  if (n == 0)
+    throw std::runtime_error("cuda:" + std::to_string(index) + ": no CUDA device (" + no_device_reason() + ")");
   if (index < 0 || index >= n || index >= kMaxDevices)
     throw std::runtime_error("cuda:" + std::to_string(index) + ": no such device (this machine has " +
                              std::to_string(n) + ")");
@@ -116,11 +117,12 @@ cublasHandle_t cublas_handle() {
 void* device_allocate(size_t nbytes, int device) {
   require_device(device);
   void* p = nullptr;
-  on_device(device, [&] { p = allocator(device).allocate(nbytes, reinterpret_cast<uintptr_t>(compute_stream(device))); });
+  on_device(device,
+            [&] { p = allocator(device).allocate(nbytes, reinterpret_cast<uintptr_t>(compute_stream(device))); });
   if (!p) {
     DeviceAllocatorStats st = allocator(device).stats();
-    throw std::runtime_error("cuda:" + std::to_string(device) + ": out of memory allocating " +
-                             std::to_string(nbytes) + " bytes (" + std::to_string(st.bytes_in_use) +
+    throw std::runtime_error("cuda:" + std::to_string(device) + ": out of memory allocating " + std::to_string(nbytes) +
+                             " bytes (" + std::to_string(st.bytes_in_use) +
                              " bytes in use; cache emptied and retried)");
   }
   return p;

@@ -19,10 +19,9 @@
 #include "kernels/cuda/ops.h"
 #endif
 
-#define GS_REQUIRE_CUDA()                                                                     \
-  do {                                                                                        \
-    if (!::gs::cuda::is_available())                                                          \
-      GTEST_SKIP() << "no CUDA device: " << ::gs::cuda::unavailable_reason();                 \
+#define GS_REQUIRE_CUDA()                                                                                    \
+  do {                                                                                                       \
+    if (!::gs::cuda::is_available()) GTEST_SKIP() << "no CUDA device: " << ::gs::cuda::unavailable_reason(); \
   } while (0)
 
 namespace gs::test {
@@ -41,7 +40,9 @@ inline std::vector<std::string> cuda_variants(const std::string& op) {
 
 // Selects `variant` for `op` for the scope's life.
 struct VariantScope {
-  VariantScope(std::string op, const std::string& variant) : op_(std::move(op)) { kernels::select_variant(op_, variant); }
+  VariantScope(std::string op, const std::string& variant) : op_(std::move(op)) {
+    kernels::select_variant(op_, variant);
+  }
   ~VariantScope() { kernels::select_variant(op_, ""); }
   std::string op_;
 };

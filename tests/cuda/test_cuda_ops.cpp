@@ -62,8 +62,8 @@ TEST(CudaOps, MatmulEveryVariant) {
   for (const auto& variant : variants) {
     VariantScope scope("cuda.matmul", variant);
     expect_cuda_matches_cpu([](auto& t) { return matmul(t[0], t[1]); }, {a, b}, 1e-4, "matmul=" + variant);
-    expect_cuda_matches_cpu([](auto& t) { return matmul(transpose(t[1], 0, 1), transpose(t[0], 0, 1)); }, {a, b},
-                            1e-4, "matmul=" + variant + " transposed");
+    expect_cuda_matches_cpu([](auto& t) { return matmul(transpose(t[1], 0, 1), transpose(t[0], 0, 1)); }, {a, b}, 1e-4,
+                            "matmul=" + variant + " transposed");
     expect_cuda_matches_cpu([](auto& t) { return matmul(t[0], t[1]); }, {batched, b}, 1e-4,
                             "matmul=" + variant + " batched");
   }
@@ -93,8 +93,8 @@ TEST(CudaOps, Conv2dEveryVariant) {
   strided.stride_h = strided.stride_w = 2, strided.pad_h = strided.pad_w = 1, strided.dilation_h = 2;
   Conv2dParams grouped;
   grouped.groups = 2, grouped.pad_h = grouped.pad_w = 1;
-  std::vector<Case> cases{{{2, 3, 9, 8}, {4, 3, 3, 3}, {}}, {{2, 4, 11, 10}, {6, 4, 3, 3}, strided},
-                          {{2, 4, 7, 7}, {6, 2, 3, 3}, grouped}};
+  std::vector<Case> cases{
+      {{2, 3, 9, 8}, {4, 3, 3, 3}, {}}, {{2, 4, 11, 10}, {6, 4, 3, 3}, strided}, {{2, 4, 7, 7}, {6, 2, 3, 3}, grouped}};
   for (const char* table : {"cuda.conv2d", "cuda.conv2d_backward_data", "cuda.conv2d_backward_weight"}) {
     for (const auto& variant : cuda_variants(table)) {
       VariantScope scope(table, variant);
@@ -121,8 +121,7 @@ TEST(CudaOps, BatchNormTrainAndEval) {
     expect_cuda_matches_cpu(
         [&](auto& t) {
           bool on_gpu = t[0].device().is_cuda();
-          return batch_norm(t[0], t[1], t[2], on_gpu ? rm_gpu : rm_cpu, on_gpu ? rv_gpu : rv_cpu, training, 0.1,
-                            1e-5);
+          return batch_norm(t[0], t[1], t[2], on_gpu ? rm_gpu : rm_cpu, on_gpu ? rv_gpu : rv_cpu, training, 0.1, 1e-5);
         },
         {x, weight, bias}, 1e-4, training ? "batch_norm train" : "batch_norm eval");
     expect_close(rm_gpu, rm_cpu, 1e-5, "running_mean");

@@ -54,7 +54,8 @@ TEST(CudaTrain, FashionnetMatchesTheCpuRun) {
   RunResult cuda_run = train_fashionnet(gpu(), train, test);
   ASSERT_EQ(cpu.losses.size(), cuda_run.losses.size());
   // The first steps agree closely; later ones drift apart slowly (f32 sums in another order).
-  for (size_t i = 0; i < 5; ++i) EXPECT_NEAR(cuda_run.losses[i], cpu.losses[i], 1e-3 * (1 + cpu.losses[i])) << "step " << i;
+  for (size_t i = 0; i < 5; ++i)
+    EXPECT_NEAR(cuda_run.losses[i], cpu.losses[i], 1e-3 * (1 + cpu.losses[i])) << "step " << i;
   EXPECT_LT(cuda_run.losses.back(), 0.6 * cuda_run.losses.front());  // it learns
   EXPECT_GT(cuda_run.accuracy, 0.65);
   EXPECT_NEAR(cuda_run.accuracy, cpu.accuracy, 0.03);

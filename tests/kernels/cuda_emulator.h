@@ -46,8 +46,8 @@ template <class T> T emulate_block_reduce(kernels::ReduceOp op, const std::vecto
   const size_t nwarps = partials.size() / kc::kWarpSize;
   std::vector<T> shared(kc::kWarpSize);
   for (size_t w = 0; w < nwarps; ++w)  // phase 1: each warp's tree, lane 0 writes shared[w]
-    shared[w] = emulate_warp_reduce(op, std::vector<T>(partials.begin() + w * kc::kWarpSize,
-                                                       partials.begin() + (w + 1) * kc::kWarpSize));
+    shared[w] = emulate_warp_reduce(
+        op, std::vector<T>(partials.begin() + w * kc::kWarpSize, partials.begin() + (w + 1) * kc::kWarpSize));
   std::vector<T> lanes(kc::kWarpSize);  // phase 2 (after the barrier): warp 0 reduces shared
   for (size_t l = 0; l < lanes.size(); ++l) lanes[l] = l < nwarps ? shared[l] : kc::reduce_identity<T>(op);
   return emulate_warp_reduce(op, lanes);

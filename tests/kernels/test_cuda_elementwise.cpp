@@ -53,8 +53,8 @@ TEST(CudaElementwise, BinaryFormulasMatchRef) {
   for (int k = 0; k <= static_cast<int>(BinaryOp::ClampBackward); ++k) {
     const auto op = static_cast<BinaryOp>(k);
     std::vector<float> expected(x.size());
-    kernels::binary_table<float>().get("ref")(op, x.data(), strides, y.data(), strides, expected.data(), shape, 1,
-                                             -0.5, 0.75);
+    kernels::binary_table<float>().get("ref")(op, x.data(), strides, y.data(), strides, expected.data(), shape, 1, -0.5,
+                                              0.75);
     for (size_t i = 0; i < x.size(); ++i)
       expect_same(kc::binary_apply(op, x[i], y[i], -0.5f, 0.75f), expected[i], kernels::binary_op_name(op), x[i]);
   }

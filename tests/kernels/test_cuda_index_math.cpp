@@ -12,8 +12,8 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/reduce.h"
-#include "tensor/random.h"
 #include "kernels/cuda/elementwise_ops.h"
+#include "tensor/random.h"
 #include "tests/kernels/cuda_emulator.h"
 
 namespace gs {
@@ -64,7 +64,7 @@ TEST(CudaIndexMath, BinaryBroadcastOverEmulatedGrid) {
                   kernels::BinaryOp::GeluBackward, kernels::BinaryOp::ClampBackward}) {
     std::vector<float> expected(60), got(60, -1);
     kernels::binary_table<float>().get("ref")(op, a.data(), a_strides.data(), b.data(), b_strides.data(),
-                                             expected.data(), shape.data(), 3, -0.5, 0.5);
+                                              expected.data(), shape.data(), 3, -0.5, 0.5);
     kc::Layout l;
     l.ndim = 3;
     for (int d = 0; d < 3; ++d) l.shape[d] = shape[d], l.strides[0][d] = a_strides[d], l.strides[1][d] = b_strides[d];
@@ -81,14 +81,13 @@ TEST(CudaIndexMath, StridedCopyOffsets) {
   const std::vector<int64_t> shape{2, 3, 4}, src_strides{1, 2, 6}, dst_strides{12, 4, 1};
   auto src = random_floats(24, 3);
   std::vector<float> expected(24), got(24);
-  kernels::copy_strided<float, float>(src.data(), src_strides.data(), expected.data(), dst_strides.data(),
-                                      shape.data(), 3);
+  kernels::copy_strided<float, float>(src.data(), src_strides.data(), expected.data(), dst_strides.data(), shape.data(),
+                                      3);
   kc::Layout l;
   l.ndim = 3;
   for (int d = 0; d < 3; ++d) l.shape[d] = shape[d], l.strides[0][d] = src_strides[d], l.strides[1][d] = dst_strides[d];
-  expect_all_once(emulate_grid_stride(24, 1, 32, [&](int64_t i) {
-    got[kc::layout_offset(l, 1, i)] = src[kc::layout_offset(l, 0, i)];
-  }));
+  expect_all_once(emulate_grid_stride(
+      24, 1, 32, [&](int64_t i) { got[kc::layout_offset(l, 1, i)] = src[kc::layout_offset(l, 0, i)]; }));
   EXPECT_EQ(got, expected);
 }
 
@@ -152,7 +151,7 @@ TEST(CudaIndexMath, TiledGemmMatchesRefForEveryTransposeAndEdge) {
         if (beta == 0.0f) C0.assign(C0.size(), std::numeric_limits<float>::quiet_NaN());  // must not be read
         std::vector<float> expected = C0, got = C0;
         kernels::gemm_table<float>().get("ref")(ta, tb, M, N, K, 1.5f, A.data(), lda, B.data(), ldb, beta,
-                                               expected.data(), ldc);
+                                                expected.data(), ldc);
         emulate_tiled_gemm({ta, tb, M, N, K, 1.5f, A.data(), lda, B.data(), ldb, beta, got.data(), ldc});
         for (int64_t i = 0; i < M; ++i)
           for (int64_t j = 0; j < N; ++j)
@@ -180,8 +179,8 @@ TEST(CudaIndexMath, Im2colAndCol2imMatchConvRef) {
   for (const auto& s : {conv_case(2, 3, 7, 6, 4, 3, 3, 1, 1, 1, 1), conv_case(1, 4, 9, 8, 6, 3, 2, 2, 1, 2, 2),
                         conv_case(2, 2, 5, 5, 2, 1, 1, 1, 0, 1, 1)}) {
     const int64_t Cg = s.C / s.groups, Kg = s.K / s.groups, CRS = Cg * s.R * s.S, PQ = s.P * s.Q;
-    const kc::ConvGeom g{Cg, s.H, s.W, s.R, s.S, s.P, s.Q, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h,
-                         s.dilation_w};
+    const kc::ConvGeom g{Cg,         s.H,        s.W,     s.R,     s.S,          s.P,         s.Q,
+                         s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h, s.dilation_w};
     auto x = random_floats(s.N * s.C * s.H * s.W, 8), w = random_floats(s.K * CRS, 9);
     auto gy = random_floats(s.N * s.K * PQ, 10);
     auto gemm = kernels::gemm_table<float>().get("ref");
@@ -192,13 +191,12 @@ TEST(CudaIndexMath, Im2colAndCol2imMatchConvRef) {
     for (int64_t n = 0; n < s.N; ++n)
       for (int64_t grp = 0; grp < s.groups; ++grp) {
         const float* xg = x.data() + (n * s.C + grp * Cg) * s.H * s.W;
-        expect_all_once(emulate_grid_stride(CRS * PQ, 4, 32, [&](int64_t i) {
-          col[i] = kc::im2col_element(g, xg, i / PQ, i % PQ);
-        }));
+        expect_all_once(emulate_grid_stride(CRS * PQ, 4, 32,
+                                            [&](int64_t i) { col[i] = kc::im2col_element(g, xg, i / PQ, i % PQ); }));
         gemm(false, false, Kg, PQ, CRS, 1.0f, w.data() + grp * Kg * CRS, CRS, col.data(), PQ, 0.0f,
              y.data() + (n * s.K + grp * Kg) * PQ, PQ);
-        gemm(true, false, CRS, PQ, Kg, 1.0f, w.data() + grp * Kg * CRS, CRS, gy.data() + (n * s.K + grp * Kg) * PQ,
-             PQ, 0.0f, col.data(), PQ);
+        gemm(true, false, CRS, PQ, Kg, 1.0f, w.data() + grp * Kg * CRS, CRS, gy.data() + (n * s.K + grp * Kg) * PQ, PQ,
+             0.0f, col.data(), PQ);
         float* gxg = gx.data() + (n * s.C + grp * Cg) * s.H * s.W;
         expect_all_once(emulate_grid_stride(Cg * s.H * s.W, 2, 32, [&](int64_t i) {
           gxg[i] = kc::col2im_element(g, col.data(), i / (s.H * s.W), (i / s.W) % s.H, i % s.W);
