@@ -1,79 +1,75 @@
-// conv2d variants side by side (ref vs im2col): forward, backward-data and backward-weight on
-// the fashionnet and lenet5 conv shapes at batch 1, 8 and 64, with GFLOP/s counters (wall time,
-// since the variants may use several threads).
-#include <benchmark/benchmark.h>
+// conv2d variants side by side: forward, backward-data and backward-weight, each over every
+// variant of its own registry table, on every distinct Conv2d of the zoo models (lenet5,
+// fashionnet, resnet8 -- shapes from a forward pass, stride 2 and 1x1 included) at batch 1, 8,
+// 64, 256. GFLOP/s (2 N K C/g R S P Q per pass) and the fraction of the measured SGEMM peak.
+#include <functional>
 
+#include "bench/common.h"
 #include "kernels/cpu/conv2d.h"
-#include "tensor/random.h"
+#include "layers/conv.h"
 #include "tensor/tensor.h"
 
 namespace {
 
 using gs::kernels::Conv2dShape;
 
-struct Layer {
-  const char* name;
-  int64_t C, H, W, K, R, S, pad;
-};
-const Layer kLayers[] = {
-    {"fashionnet.conv1", 1, 28, 28, 32, 3, 3, 1},
-    {"fashionnet.conv2", 32, 14, 14, 64, 3, 3, 1},
-    {"lenet5.conv1", 1, 28, 28, 6, 5, 5, 2},
-    {"lenet5.conv2", 6, 14, 14, 16, 5, 5, 0},
-};
+enum class Pass { Forward, BackwardData, BackwardWeight };
 
-Conv2dShape make_shape(const Layer& l, int64_t batch) {
+Conv2dShape conv_shape(const gs::bench::ZooLayer& layer, int64_t batch) {
+  const auto& conv = dynamic_cast<const gs::nn::Conv2d&>(*layer.module);
+  const gs::Conv2dParams p = conv.options().params();
+  const gs::Shape& w = conv.weight().shape();
   Conv2dShape s;
-  s.N = batch, s.C = l.C, s.H = l.H, s.W = l.W, s.K = l.K, s.R = l.R, s.S = l.S, s.pad_h = l.pad, s.pad_w = l.pad;
-  s.P = gs::kernels::conv_out_size(s.H, s.pad_h, 1, s.R, 1);
-  s.Q = gs::kernels::conv_out_size(s.W, s.pad_w, 1, s.S, 1);
+  s.N = batch, s.C = layer.in[1], s.H = layer.in[2], s.W = layer.in[3];
+  s.K = w[0], s.R = w[2], s.S = w[3];
+  s.P = layer.out[2], s.Q = layer.out[3];
+  s.stride_h = p.stride_h, s.stride_w = p.stride_w, s.pad_h = p.pad_h, s.pad_w = p.pad_w;
+  s.dilation_h = p.dilation_h, s.dilation_w = p.dilation_w, s.groups = p.groups;
   return s;
 }
 
-enum class Pass { Forward, BackwardData, BackwardWeight };
+double conv_flops(const Conv2dShape& s) { return 2.0 * s.N * s.K * (s.C / s.groups) * s.R * s.S * s.P * s.Q; }
 
-void bench_conv(benchmark::State& state, Layer layer, Pass pass, std::string variant) {
-  const Conv2dShape s = make_shape(layer, state.range(0));
-  gs::Tensor x = gs::randn({s.N, s.C, s.H, s.W}), w = gs::randn({s.K, s.C, s.R, s.S}), b = gs::randn({s.K});
+void bench_conv(benchmark::State& state, Conv2dShape s, Pass pass, std::string variant) {
+  gs::Tensor x = gs::randn({s.N, s.C, s.H, s.W}), w = gs::randn({s.K, s.C / s.groups, s.R, s.S}), b = gs::randn({s.K});
   gs::Tensor y = gs::randn({s.N, s.K, s.P, s.Q});  // output, or the incoming gradient
   gs::Tensor gx = gs::empty(x.shape()), gw = gs::empty(w.shape()), gb = gs::empty({s.K});
-  auto fwd = gs::kernels::conv2d_table<float>().get(variant);
-  auto bwd_data = gs::kernels::conv2d_backward_data_table<float>().get(variant);
-  auto bwd_weight = gs::kernels::conv2d_backward_weight_table<float>().get(variant);
-  for (auto _ : state) {
-    switch (pass) {
-      case Pass::Forward:
-        fwd(s, x.data<float>(), w.data<float>(), b.data<float>(), y.data<float>());
-        break;
-      case Pass::BackwardData:
-        bwd_data(s, y.data<float>(), w.data<float>(), gx.data<float>());
-        break;
-      case Pass::BackwardWeight:
-        bwd_weight(s, x.data<float>(), y.data<float>(), gw.data<float>(), gb.data<float>());
-        break;
+  std::function<void()> run;  // the variant looked up once, outside the timed loop
+  switch (pass) {
+    case Pass::Forward: {
+      auto fn = gs::kernels::conv2d_table<float>().get(variant);
+      run = [&, fn] { fn(s, x.data<float>(), w.data<float>(), b.data<float>(), y.data<float>()); };
+      break;
     }
+    case Pass::BackwardData: {
+      auto fn = gs::kernels::conv2d_backward_data_table<float>().get(variant);
+      run = [&, fn] { fn(s, y.data<float>(), w.data<float>(), gx.data<float>()); };
+      break;
+    }
+    case Pass::BackwardWeight: {
+      auto fn = gs::kernels::conv2d_backward_weight_table<float>().get(variant);
+      run = [&, fn] { fn(s, x.data<float>(), y.data<float>(), gw.data<float>(), gb.data<float>()); };
+      break;
+    }
+  }
+  for (auto _ : gs::bench::timed(state)) {
+    run();
     benchmark::ClobberMemory();
   }
-  const double flops = 2.0 * s.N * s.K * s.C * s.R * s.S * s.P * s.Q;
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(flops * double(state.iterations()), benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+  gs::bench::set_rates(state, conv_flops(s));
 }
 
-void register_all() {
-  const std::pair<Pass, const char*> passes[] = {{Pass::Forward, "conv2d"},
-                                                 {Pass::BackwardData, "conv2d_backward_data"},
-                                                 {Pass::BackwardWeight, "conv2d_backward_weight"}};
-  for (const auto& [pass, op] : passes) {
-    for (const Layer& layer : kLayers) {
-      for (const auto& variant : gs::kernels::conv2d_table<float>().names()) {
-        std::string name = std::string(op) + "/" + variant + "/" + layer.name;
-        benchmark::RegisterBenchmark(name.c_str(), bench_conv, layer, pass, variant)
-            ->Arg(1)
-            ->Arg(8)
-            ->Arg(64)
-            ->ArgName("N")
-            ->UseRealTime()
-            ->Unit(benchmark::kMicrosecond);
+template <class Table>
+void register_pass(const Table& table, Pass pass) {
+  for (const auto& layer : gs::bench::zoo_layers("Conv2d")) {
+    for (const auto& variant : table.names()) {
+      for (int64_t batch : gs::bench::kBatches) {
+        const Conv2dShape s = conv_shape(layer, batch);
+        std::string name = table.op() + "/" + variant + "/" + layer.label() + "/N:" + std::to_string(batch) + "/" +
+                           layer.geometry() + "->" + std::to_string(s.K) + "x" + std::to_string(s.R) + "x" +
+                           std::to_string(s.S) + (s.stride_h > 1 ? "s" + std::to_string(s.stride_h) : "");
+        gs::bench::configure(benchmark::RegisterBenchmark(name.c_str(), bench_conv, s, pass, variant), variant,
+                             conv_flops(s));
       }
     }
   }
@@ -82,9 +78,8 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  register_all();
-  benchmark::Initialize(&argc, argv);
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  register_pass(gs::kernels::conv2d_table<float>(), Pass::Forward);
+  register_pass(gs::kernels::conv2d_backward_data_table<float>(), Pass::BackwardData);
+  register_pass(gs::kernels::conv2d_backward_weight_table<float>(), Pass::BackwardWeight);
+  return gs::bench::run_main(argc, argv);
 }
