@@ -21,6 +21,8 @@ template <> struct Simd<double> {
   static constexpr int kLanes = 8;
 };
 template <class T> using Vec = typename Simd<T>::V;
+// what comparing two Vec<T> gives: integer lanes of T's width, -1 (true) or 0
+template <class T> using Mask = decltype(Vec<T>{} < Vec<T>{});
 template <class T> constexpr int lanes() { return Simd<T>::kLanes; }
 
 template <class T> inline Vec<T> load(const T* p) {
@@ -30,6 +32,12 @@ template <class T> inline Vec<T> load(const T* p) {
 }
 template <class T> inline void store(T* p, Vec<T> v) { std::memcpy(p, &v, sizeof(v)); }
 template <class T> inline Vec<T> splat(T x) { return Vec<T>{} + x; }
+// indices 0, 2, 4, ...: with __builtin_shuffle(v0, v1, even_lanes) the even lanes of v0:v1
+template <class T> inline Mask<T> even_lanes() {
+  Mask<T> m;
+  for (int l = 0; l < lanes<T>(); ++l) m[l] = 2 * l;
+  return m;
+}
 // lanes l of p[l * stride] (strided convolutions)
 template <class T> inline Vec<T> load_strided(const T* p, int64_t stride) {
   Vec<T> v;

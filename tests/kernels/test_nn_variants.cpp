@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -156,6 +157,7 @@ const PoolCase kPoolCases[] = {
     {"k3s2p1", 2, 4, 9, 7, 3, 3, 2, 2, 1, 1},
     {"nonsquare", 3, 2, 8, 9, 3, 2, 1, 2, 1, 0},
     {"big_planes", 4, 16, 30, 30, 2, 2, 2, 2, 0, 0},
+    {"k2s2_wide_odd", 2, 3, 7, 75, 2, 2, 2, 2, 0, 0},  // whole vectors of outputs, a tail, an odd row
 };
 
 Pool2dShape make_pool(const PoolCase& c) {
@@ -243,6 +245,38 @@ TEST(NnVariants, MaxPoolPicksTheFirstOfTiesAndPropagatesNaN) {
     EXPECT_EQ(idx[0], 1) << v;  // the first 3 (row 0) wins the tie with row 1
     EXPECT_TRUE(std::isnan(y[1])) << v;
     EXPECT_EQ(idx[1], 3) << v;
+  }
+}
+
+// NaNs, ties and -inf inside whole vectors of 2x2 windows (the fast variant's vector path)
+TEST(NnVariants, MaxPoolWideRowsWithNaNTiesAndInfMatchRef) {
+  Pool2dShape s;
+  s.N = 1, s.C = 2, s.H = 4, s.W = 80, s.kernel_h = 2, s.kernel_w = 2, s.stride_h = 2, s.stride_w = 2;
+  s.P = 2, s.Q = 40;
+  for (bool f64 : {false, true}) {
+    auto run = [&](auto zero) {
+      using T = decltype(zero);
+      auto x = random_vector<T>(s.N * s.C * s.H * s.W, 31);
+      for (size_t i = 0; i < x.size(); i += 7) x[i] = T(0.5);  // ties with the values around
+      x[3] = x[90] = x[200] = T(NAN);
+      x[401] = T(NAN), x[402] = T(NAN);
+      for (int i = 100; i < 104; ++i) x[size_t(i)] = -std::numeric_limits<T>::infinity();
+      std::vector<T> y_ref(size_t(s.N * s.C * s.P * s.Q));
+      std::vector<int64_t> idx_ref(y_ref.size());
+      max_pool2d_table<T>().get("ref")(s, x.data(), y_ref.data(), idx_ref.data());
+      for (const auto& v : max_pool2d_table<T>().names()) {
+        std::vector<T> y(y_ref.size());
+        std::vector<int64_t> idx(y_ref.size());
+        max_pool2d_table<T>().get(v)(s, x.data(), y.data(), idx.data());
+        EXPECT_EQ(idx, idx_ref) << v << (f64 ? " f64" : " f32");
+        for (size_t i = 0; i < y.size(); ++i)
+          EXPECT_TRUE(y[i] == y_ref[i] || (std::isnan(y[i]) && std::isnan(y_ref[i]))) << v << " output " << i;
+      }
+    };
+    if (f64)
+      run(0.0);
+    else
+      run(0.0f);
   }
 }
 
