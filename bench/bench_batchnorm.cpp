@@ -25,8 +25,8 @@ void bench_batch_norm(benchmark::State& state, BatchNormShape s, Mode mode, std:
   if (mode == Mode::Backward) {
     auto fn = gs::kernels::batch_norm_backward_table<float>().get(variant);
     for (auto _ : gs::bench::timed(state)) {
-      fn(s, x.data<float>(), gy.data<float>(), gamma.data<float>(), save_mean.data<float>(),
-         save_invstd.data<float>(), gx.data<float>(), ggamma.data<float>(), gbeta.data<float>(), true);
+      fn(s, x.data<float>(), gy.data<float>(), gamma.data<float>(), save_mean.data<float>(), save_invstd.data<float>(),
+         gx.data<float>(), ggamma.data<float>(), gbeta.data<float>(), true);
       benchmark::ClobberMemory();
     }
     gs::bench::set_rates(state, 8 * elements, 3 * 4 * elements);  // reads x, gy; writes gx
@@ -43,8 +43,7 @@ void bench_batch_norm(benchmark::State& state, BatchNormShape s, Mode mode, std:
   }
 }
 
-template <class Table>
-void register_mode(const Table& table, Mode mode, const std::string& name_prefix) {
+template <class Table> void register_mode(const Table& table, Mode mode, const std::string& name_prefix) {
   for (const auto& layer : gs::bench::zoo_layers("BatchNorm2d")) {
     for (const auto& variant : table.names()) {
       for (int64_t batch : gs::bench::kBatches) {

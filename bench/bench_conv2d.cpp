@@ -59,8 +59,7 @@ void bench_conv(benchmark::State& state, Conv2dShape s, Pass pass, std::string v
   gs::bench::set_rates(state, conv_flops(s));
 }
 
-template <class Table>
-void register_pass(const Table& table, Pass pass) {
+template <class Table> void register_pass(const Table& table, Pass pass) {
   for (const auto& layer : gs::bench::zoo_layers("Conv2d")) {
     for (const auto& variant : table.names()) {
       for (int64_t batch : gs::bench::kBatches) {

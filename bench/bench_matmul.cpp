@@ -41,8 +41,8 @@ void register_all() {
     for (const auto& layer : gs::bench::zoo_layers("Linear")) {
       const int64_t in = layer.in.back(), out = layer.out.back();
       for (int64_t batch : gs::bench::kBatches) {
-        const std::string suffix = "/" + layer.label() + "/N:" + std::to_string(batch) + "/" + std::to_string(in) +
-                                   "->" + std::to_string(out);
+        const std::string suffix =
+            "/" + layer.label() + "/N:" + std::to_string(batch) + "/" + std::to_string(in) + "->" + std::to_string(out);
         add("gemm/" + variant + "/forward" + suffix, variant, {false, true, batch, out, in});
         add("gemm/" + variant + "/backward_data" + suffix, variant, {false, false, batch, in, out});
         add("gemm/" + variant + "/backward_weight" + suffix, variant, {true, false, out, in, batch});

@@ -67,8 +67,8 @@ void register_all() {
                              "fused", 0);
       }
       for (const auto& variant : gs::kernels::softmax_table<float>().names()) {
-        gs::bench::configure(benchmark::RegisterBenchmark(("log_softmax/" + variant + shape).c_str(),
-                                                          bench_log_softmax, variant, rows, cols, false),
+        gs::bench::configure(benchmark::RegisterBenchmark(("log_softmax/" + variant + shape).c_str(), bench_log_softmax,
+                                                          variant, rows, cols, false),
                              variant, 0);
       }
       for (const auto& variant : gs::kernels::softmax_backward_table<float>().names()) {

@@ -138,11 +138,23 @@ int run_main(int argc, char** argv) {
   benchmark::AddCustomContext("gemm_peak_method", "best of 1024x1024x1024 Eigen SGEMMs, same threads");
   benchmark::AddCustomContext("omp_threads", std::to_string(threads));
   // Ops whose variants no bench_* binary times (a new variant table needs a benchmark too).
-  static const std::set<std::string> kTimedOps = {
-      "matmul",        "conv2d",          "conv2d_backward_data", "conv2d_backward_weight", "max_pool2d",
-      "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",  "adaptive_avg_pool2d",
-      "adaptive_avg_pool2d_backward", "batch_norm", "batch_norm_backward", "unary", "binary", "reduce",
-      "softmax",       "softmax_backward"};
+  static const std::set<std::string> kTimedOps = {"matmul",
+                                                  "conv2d",
+                                                  "conv2d_backward_data",
+                                                  "conv2d_backward_weight",
+                                                  "max_pool2d",
+                                                  "max_pool2d_backward",
+                                                  "avg_pool2d",
+                                                  "avg_pool2d_backward",
+                                                  "adaptive_avg_pool2d",
+                                                  "adaptive_avg_pool2d_backward",
+                                                  "batch_norm",
+                                                  "batch_norm_backward",
+                                                  "unary",
+                                                  "binary",
+                                                  "reduce",
+                                                  "softmax",
+                                                  "softmax_backward"};
   kernels::register_all_cpu_tables();
   std::string untimed;
   for (const auto& [op, variants] : kernels::list_variants()) {

@@ -25,7 +25,7 @@ struct ZooLayer {
   Shape in, out;      // at batch 1
   std::shared_ptr<nn::Module> module;
   std::string label() const { return model + "." + path; }
-  std::string geometry() const;  // the input without the batch: "32x14x14" (regex-friendly names)
+  std::string geometry() const;      // the input without the batch: "32x14x14" (regex-friendly names)
   Shape in_at(int64_t batch) const;  // in with the batch size replaced
   Shape out_at(int64_t batch) const;
 };

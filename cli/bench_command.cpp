@@ -99,7 +99,8 @@ std::vector<io::Batch> make_batches(const train::TrainConfig& c, const BenchOpti
   GS_CHECK(c.batch_size <= data.size(), "bench: --batch %lld is larger than the data set %s (%lld images)",
            (long long)c.batch_size, c.data.c_str(), (long long)data.size());
   channels = s[1], size = s[2], classes = data.num_classes;
-  io::DataLoader loader(data, {.batch_size = c.batch_size, .shuffle = true, .drop_last = true, .seed = c.seed, .prefetch = 0},
+  io::DataLoader loader(data,
+                        {.batch_size = c.batch_size, .shuffle = true, .drop_last = true, .seed = c.seed, .prefetch = 0},
                         train::default_normalization(c.data, data));
   loader.start_epoch(0);
   io::Batch b;
@@ -202,7 +203,8 @@ void add_bench(CLI::App& app) {
   auto config = std::make_shared<train::TrainConfig>();
   auto options = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "bench", "whole-model training (or --inference) throughput: images/s, ms/step, peak RSS, allocator counters; prints JSON");
+      "bench",
+      "whole-model training (or --inference) throughput: images/s, ms/step, peak RSS, allocator counters; prints JSON");
   train::TrainConfig& c = *config;
   BenchOptions& o = *options;
   add_model_data_flags(cmd, c);
@@ -210,11 +212,13 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--steps", o.steps, "timed steps")->capture_default_str();
   cmd->add_option("--warmup", o.warmup, "untimed steps first")->capture_default_str();
   cmd->add_flag("--inference", o.inference, "time eval-mode forward passes (no grad) instead of training steps");
-  cmd->add_flag("--synthetic", o.synthetic,
-                "random N(0,1) images in the zoo model's input size (resnet8 3x32x32, others 1x28x28) instead of --data");
+  cmd->add_flag(
+      "--synthetic", o.synthetic,
+      "random N(0,1) images in the zoo model's input size (resnet8 3x32x32, others 1x28x28) instead of --data");
   cmd->add_option("--cached-batches", o.cached_batches, "distinct batches prepared before timing, then cycled")
       ->capture_default_str();
-  cmd->add_option("--optimizer", c.optimizer, "sgd | adam | adamw | rprop | rmsprop (train's defaults)")->capture_default_str();
+  cmd->add_option("--optimizer", c.optimizer, "sgd | adam | adamw | rprop | rmsprop (train's defaults)")
+      ->capture_default_str();
   cmd->add_option("--lr", c.lr, "learning rate (constant: no schedule)")->capture_default_str();
   cmd->add_option("--weight-decay", c.weight_decay, "weight decay (decoupled for adamw)")->capture_default_str();
   cmd->add_option("--momentum", c.momentum, "momentum (sgd, rmsprop)")->capture_default_str();
