@@ -486,7 +486,8 @@ CheckResult check_learning_rate(const LRRangeSummary& s) {
     r.suggestions.push_back(
         format("The learning rate is too high: use about %.3g (gradscope train --lr auto picks it).", s.suggested_lr));
   } else if (ratio > kFarFactor) {
-    raise(r, Verdict::Problem);
+    // The range test's suggestion is rough: 10x above it is suspicious, 100x above is broken.
+    raise(r, ratio > kFarFactor * kFarFactor ? Verdict::Problem : Verdict::Warning);
     r.summary += ": far above the suggestion";
     r.suggestions.push_back(format("Lower the learning rate towards %.3g (/10 steps), or add warmup.", s.suggested_lr));
   } else if (ratio < 1 / kFarFactor) {

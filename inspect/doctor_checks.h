@@ -97,7 +97,7 @@ struct LRRangeSummary {
   double diverged_at = 0;   // lr where the range test stopped on divergence (0: did not diverge)
   int64_t steps = 0;
 };
-constexpr double kFarFactor = 10;  // chosen lr more than 10x away from the suggestion
+constexpr double kFarFactor = 10;  // chosen lr more than 10x away from the suggestion (100x above: problem)
 CheckResult check_learning_rate(const LRRangeSummary& s);
 
 // ---- fit ----

@@ -167,7 +167,8 @@ TEST(DoctorChecks, LearningRate) {
   auto high = inspect::check_learning_rate({10, 1e-3, "valley", 0.5, 80});
   EXPECT_EQ(high.verdict, Verdict::Problem);
   EXPECT_NE(high.summary.find("diverged"), std::string::npos);
-  EXPECT_EQ(inspect::check_learning_rate({0.05, 1e-3, "valley", 0, 100}).verdict, Verdict::Problem);
+  EXPECT_EQ(inspect::check_learning_rate({0.05, 1e-3, "valley", 0, 100}).verdict, Verdict::Warning);  // 50x
+  EXPECT_EQ(inspect::check_learning_rate({0.5, 1e-3, "valley", 0, 100}).verdict, Verdict::Problem);   // 500x
   EXPECT_EQ(inspect::check_learning_rate({1e-5, 1e-3, "valley", 0, 100}).verdict, Verdict::Warning);
   EXPECT_EQ(inspect::check_learning_rate({1e-3, 0, "valley", 0, 3}).verdict, Verdict::Warning);
 }
