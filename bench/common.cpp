@@ -144,8 +144,7 @@ int run_main(int argc, char** argv) {
                                                   "conv2d_backward_weight",
                                                   "max_pool2d",
                                                   "max_pool2d_backward",
-                                                  "avg_pool2d",
-                                                  "avg_pool2d_backward",
+                                                  // avg_pool2d: no zoo model has an AvgPool2d layer
                                                   "adaptive_avg_pool2d",
                                                   "adaptive_avg_pool2d_backward",
                                                   "batch_norm",
