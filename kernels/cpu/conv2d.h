@@ -1,8 +1,9 @@
 // 2-d convolution kernels (cross-correlation, as PyTorch): forward, backward-data and
 // backward-weight (+ bias). Variants: "ref" (direct loops, double accumulation, the truth),
-// "im2col" (im2col + the selected gemm, OpenMP over the batch; the default without oneDNN and
-// for f64), "direct" (conv2d_direct.cpp: padded planes, vector register tiles) and, f32 only
-// where oneDNN is linked (GS_DNNL), "onednn" (conv2d_dnnl.cpp; then the f32 default).
+// "im2col" (im2col + the selected gemm, OpenMP over the batch; the backward default without
+// oneDNN and for f64), "direct" (conv2d_direct.cpp: padded planes, vector register tiles; the
+// forward default without oneDNN and for f64) and, f32 only where oneDNN is linked (GS_DNNL),
+// "onednn" (conv2d_dnnl.cpp; then the f32 default of all three passes).
 #pragma once
 #include <cstdint>
 

@@ -128,17 +128,18 @@ void check_conv_variants() {
 TEST(NnVariants, Conv2dFloat) { check_conv_variants<float>(); }
 TEST(NnVariants, Conv2dDouble) { check_conv_variants<double>(); }
 
-// f32 defaults to oneDNN where it is linked (measured fastest on the zoo shapes), else im2col;
-// f64 (gradcheck) always im2col. Every build has the direct variant.
+// f32 defaults to oneDNN where it is linked (measured fastest on the zoo shapes); otherwise, and
+// for f64, direct forward and im2col backward. Every build has the direct variant.
 TEST(NnVariants, Conv2dTablesHaveRefFirstAndTheMeasuredDefault) {
 #ifdef GS_DNNL
-  const char* f32_default = "onednn";
+  const char *f32_forward = "onednn", *f32_backward = "onednn";
 #else
-  const char* f32_default = "im2col";
+  const char *f32_forward = "direct", *f32_backward = "im2col";
 #endif
-  EXPECT_EQ(conv2d_table<float>().default_name(), f32_default);
-  EXPECT_EQ(conv2d_backward_data_table<float>().default_name(), f32_default);
-  EXPECT_EQ(conv2d_backward_weight_table<float>().default_name(), f32_default);
+  EXPECT_EQ(conv2d_table<float>().default_name(), f32_forward);
+  EXPECT_EQ(conv2d_backward_data_table<float>().default_name(), f32_backward);
+  EXPECT_EQ(conv2d_backward_weight_table<float>().default_name(), f32_backward);
+  EXPECT_EQ(conv2d_table<double>().default_name(), "direct");
   EXPECT_EQ(conv2d_backward_weight_table<double>().default_name(), "im2col");
   EXPECT_EQ(conv2d_table<float>().names().front(), "ref");
   for (const auto* names : {&conv2d_table<float>().names(), &conv2d_backward_data_table<double>().names(),
