@@ -122,6 +122,10 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
       make_batches(c, o, std::min(o.cached_batches, o.steps + o.warmup), channels, classes, size);
   const double data_ms = ms_since(data_start);
   nn::ModulePtr model = train::build_model(c, channels, classes, size);
+  // --device: the model and the cached batches move there before timing (the data stays off the clock).
+  const Device device = train::run_device(c);
+  model->to(device);
+  for (auto& b : batches) b.images = b.images.to(device), b.labels = b.labels.to(device);
 
   json out{{"command", "bench"},
            {"mode", o.inference ? "inference" : "train"},
@@ -133,6 +137,7 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
            {"steps", o.steps},
            {"warmup", o.warmup},
            {"threads", threads},
+           {"device", c.device},
            {"kernels", c.kernels},
            {"cached_batches", batches.size()},
            {"data_load_ms", data_ms}};
@@ -149,7 +154,7 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
       const io::Batch& b = batches[i % batches.size()];
       auto t0 = Clock::now();
       Tensor logits = (*model)(b.images);
-      sink = logits.data<float>()[0];  // the result is used
+      sink = logits.to(Device::cpu()).data<float>()[0];  // uses the result (and waits for a GPU)
       if (i >= o.warmup) step_ms.push_back(ms_since(t0));
     }
     (void)sink;

@@ -38,6 +38,7 @@ def test_train_synthetic(model, input):
     out = bench("--model", model, "--batch", 4, "--steps", 6, "--warmup", 2, "--synthetic")
     assert out["mode"] == "train" and out["model"] == model and out["data"] == "synthetic"
     assert out["input"] == input and out["batch"] == 4 and out["steps"] == 6 and out["threads"] == 1
+    assert out["device"] == "cpu"
     assert out["optimizer"] == "adamw" and out["lr"] == pytest.approx(2e-3)
     assert out["parameters"] == {"mlp": 235146, "resnet8": 78042}[model]
     check_summary(out["ms_per_step"])
