@@ -69,7 +69,8 @@ CONV_CASES = [
 ]
 
 
-@pytest.mark.parametrize("variant", ["im2col", "ref"])
+# "default": the build's own choice (onednn where oneDNN is linked, else direct/im2col)
+@pytest.mark.parametrize("variant", ["im2col", "ref", "direct", "default"])
 @pytest.mark.parametrize("case", CONV_CASES, ids=[f"conv{i}" for i in range(len(CONV_CASES))])
 def test_conv2d(tmp_path, case, variant):
     x_shape, w_shape, stride, padding, dilation, groups, has_bias = case
@@ -83,7 +84,8 @@ def test_conv2d(tmp_path, case, variant):
     inputs["gy"] = rand(rng, *y.shape)
     y.backward(torch.tensor(inputs["gy"]))
     params = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
-    selection = ",".join(f"{op}={variant}" for op in ("conv2d", "conv2d_backward_data", "conv2d_backward_weight"))
+    selection = None if variant == "default" else ",".join(
+        f"{op}={variant}" for op in ("conv2d", "conv2d_backward_data", "conv2d_backward_weight"))
     ours = run_gradscope(tmp_path, "conv2d", params, inputs, kernels=selection)
     check(ours, "y", y)
     check(ours, "grad_x", x.grad)
