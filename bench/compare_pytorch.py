@@ -345,7 +345,7 @@ def main():
                f"(> 1: gradscope faster). Peak RSS is the whole process"
                f"{'' if args.synthetic else ' (both load the f32 training set)'}; "
                f"batch-1 inference is the median eval-mode forward latency, at the given threads and on one thread "
-               f"(on this busy machine a 2-thread library that opens a parallel region for every small op waits "
+               f"(on a busy machine a 2-thread library that opens a parallel region for every small op waits "
                f"for its second thread to be scheduled).")
     text = caption + "\n\n" + MAIN_HEADER + "\n" + "\n".join(fmt_row(r) for r in rows[:len(args.model.split(","))])
     main_rows = rows[:len(args.model.split(","))]
