@@ -242,7 +242,6 @@ def plot(model, batch_rows, thread_rows, path):
         xs = [j + (i - 0.5) * width for j in range(len(thread_rows))]
         ax2.bar(xs, [r[engine]["images_per_s"] for r in thread_rows], width, label=engine)
     ax2.set_xticks(range(len(thread_rows)), [f"{r['threads']} thread(s)" for r in thread_rows])
-    ax2.set_yscale("log")
     ax2.set_ylabel("training images/s")
     ax2.set_title(f"{model}: threads, batch {thread_rows[0]['batch']}")
     ax2.legend()
