@@ -43,19 +43,33 @@ std::string module_of(const std::string& param_name) {
   return dot == std::string::npos ? "" : param_name.substr(0, dot);
 }
 
-// sqrt(sum (a - b)^2) over two same-shaped tensors, in double, reading only.
+// sqrt(sum (a - b)^2) over two same-shaped tensors, in double, reading only. Fixed chunks summed
+// in order, so the result does not depend on the number of threads.
+template <class T>
+double distance_of(const T* pa, const T* pb, int64_t n) {
+  constexpr int64_t kChunk = int64_t(1) << 15;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
+#ifdef GS_OPENMP
+#pragma omp parallel for schedule(static) if (chunks > 1)
+#endif
+  for (int64_t c = 0; c < chunks; ++c) {
+    double sum = 0;
+    for (int64_t i = c * kChunk, end = std::min(n, i + kChunk); i < end; ++i) {
+      double d = double(pa[i]) - double(pb[i]);
+      sum += d * d;
+    }
+    partial[c] = sum;
+  }
+  double sum = 0;
+  for (double v : partial) sum += v;
+  return std::sqrt(sum);
+}
+
 double distance(const Tensor& a, const Tensor& b) {
   Tensor ca = raw::contiguous(a), cb = raw::contiguous(b);
-  double sum = 0;
-  int64_t n = ca.numel();
-  if (ca.dtype() == DType::F32) {
-    const float *pa = ca.data<float>(), *pb = cb.data<float>();
-    for (int64_t i = 0; i < n; ++i) sum += (double(pa[i]) - pb[i]) * (double(pa[i]) - pb[i]);
-  } else {
-    const double *pa = ca.data<double>(), *pb = cb.data<double>();
-    for (int64_t i = 0; i < n; ++i) sum += (pa[i] - pb[i]) * (pa[i] - pb[i]);
-  }
-  return std::sqrt(sum);
+  if (ca.dtype() == DType::F32) return distance_of(ca.data<float>(), cb.data<float>(), ca.numel());
+  return distance_of(ca.data<double>(), cb.data<double>(), ca.numel());
 }
 
 json stats_json(const TensorStats& s, bool activation) {

@@ -65,6 +65,8 @@ bool finite_bits(const T* p, int64_t n, Bits exponent_mask) {
 
 bool all_finite_f32(const float* p, int64_t n) { return finite_bits(p, n, uint32_t(0x7f800000u)); }
 
+constexpr int64_t kChunkValues = int64_t(1) << 16;  // values per chunk (one OpenMP task)
+
 // Partial sums of one chunk; chunks are combined in order, so the result does not depend on
 // the number of threads.
 struct Partial {
@@ -100,31 +102,44 @@ void accumulate_any(const T* p, int64_t n, bool histogram, Partial& s) {
   }
 }
 
-// f32 chunk known to be finite: blocks of 256 in sixteen float lanes (the compiler vectorises
-// them; a lane sums only 16 values per block, then blocks add up in double), bucket indices
-// computed for the block first and counted into four interleaved histograms.
-void accumulate_finite_f32(const float* p, int64_t n, bool histogram, Partial& s) {
+// f32 chunk in one read: blocks of 256 in sixteen float lanes (the compiler vectorises them; a
+// lane sums only 16 values per block, then blocks add up in double), bucket indices computed for
+// the block first and counted into four interleaved histograms. A NaN or Inf makes the block's
+// float sums non-finite, so the block is then checked bit by bit and, if it really holds one,
+// redone by accumulate_any; finite blocks (nearly all) are read once, with no separate check.
+void accumulate_f32(const float* p, int64_t n, bool histogram, Partial& s) {
   constexpr int kLanes = 16, kBlock = 256;
-  std::array<std::array<int64_t, kHistBuckets>, 4> h{};
+  // Pair histograms: one increment counts two values, at index bucket(a) * kHistBuckets + bucket(b);
+  // the two tables take alternate pairs. uint16 is enough, a chunk gives a table at most 2^14 pairs.
+  static_assert(kChunkValues / 4 < 65536);
+  constexpr int kPairs = kHistBuckets * kHistBuckets;
+  std::vector<uint16_t> pair_counts(histogram ? 2 * kPairs : 0, 0);
+  uint16_t* pairs0 = pair_counts.data();
+  uint16_t* pairs1 = pairs0 + (histogram ? kPairs : 0);
   float lo[kLanes], hi[kLanes];
   for (int k = 0; k < kLanes; ++k) lo[k] = INFINITY, hi[k] = -INFINITY;
   int64_t zeros = 0, i = 0;
   for (; i + kBlock <= n; i += kBlock) {
     const float* q = p + i;
-    float sum[kLanes] = {}, sum_squares[kLanes] = {};
+    float sum[kLanes] = {}, sum_squares[kLanes] = {}, block_lo[kLanes], block_hi[kLanes];
     int zero_lane[kLanes] = {};
+    for (int k = 0; k < kLanes; ++k) block_lo[k] = INFINITY, block_hi[k] = -INFINITY;
     for (int j = 0; j < kBlock; j += kLanes) {
       for (int k = 0; k < kLanes; ++k) {
         float v = q[j + k];
         sum[k] += v;
         sum_squares[k] += v * v;
-        lo[k] = std::min(lo[k], v);
-        hi[k] = std::max(hi[k], v);
+        block_lo[k] = std::min(block_lo[k], v);
+        block_hi[k] = std::max(block_hi[k], v);
         zero_lane[k] += v == 0.0f;
       }
     }
     bool overflow = false;
     for (int k = 0; k < kLanes; ++k) overflow |= !std::isfinite(sum_squares[k]) || !std::isfinite(sum[k]);
+    if (overflow && !all_finite_f32(q, kBlock)) {
+      accumulate_any(q, kBlock, histogram, s);  // counts the NaN/Inf, sums the rest in double
+      continue;
+    }
     if (overflow) {  // |x| above ~1e19: float squares overflow, so this block is summed in double
       for (int j = 0; j < kBlock; ++j) {
         double d = q[j];
@@ -137,37 +152,49 @@ void accumulate_finite_f32(const float* p, int64_t n, bool histogram, Partial& s
         s.sum_squares += sum_squares[k];
       }
     }
-    for (int k = 0; k < kLanes; ++k) zeros += zero_lane[k];
+    for (int k = 0; k < kLanes; ++k) {
+      zeros += zero_lane[k];
+      lo[k] = std::min(lo[k], block_lo[k]);
+      hi[k] = std::max(hi[k], block_hi[k]);
+    }
     if (histogram) {
-      uint8_t bucket[kBlock];
-      for (int j = 0; j < kBlock; ++j) bucket[j] = uint8_t(float_bucket(std::bit_cast<uint32_t>(q[j])));
-      for (int j = 0; j < kBlock; j += 4) {
-        ++h[0][bucket[j]];
-        ++h[1][bucket[j + 1]];
-        ++h[2][bucket[j + 2]];
-        ++h[3][bucket[j + 3]];
+      uint16_t pair[kBlock / 2];
+      for (int j = 0; j < kBlock / 2; ++j) {
+        pair[j] = uint16_t(float_bucket(std::bit_cast<uint32_t>(q[2 * j])) * kHistBuckets +
+                           float_bucket(std::bit_cast<uint32_t>(q[2 * j + 1])));
+      }
+      for (int j = 0; j < kBlock / 2; j += 2) {
+        ++pairs0[pair[j]];
+        ++pairs1[pair[j + 1]];
       }
     }
   }
-  for (int b = 0; b < kHistBuckets; ++b) s.histogram[b] += h[0][b] + h[1][b] + h[2][b] + h[3][b];
+  if (histogram) {  // marginals: the first value of a pair is the row, the second the column
+    std::array<int64_t, kHistBuckets> column{};
+    for (int a = 0; a < kHistBuckets; ++a) {
+      const uint16_t* row0 = pairs0 + a * kHistBuckets;
+      const uint16_t* row1 = pairs1 + a * kHistBuckets;
+      int64_t row_sum = 0;
+      for (int b = 0; b < kHistBuckets; ++b) {
+        int64_t c = int64_t(row0[b]) + row1[b];
+        row_sum += c;
+        column[b] += c;
+      }
+      s.histogram[a] += row_sum;
+    }
+    for (int b = 0; b < kHistBuckets; ++b) s.histogram[b] += column[b];
+  }
   for (int k = 0; k < kLanes; ++k) {
     s.lo = std::min(s.lo, double(lo[k]));
     s.hi = std::max(s.hi, double(hi[k]));
   }
   s.zeros += zeros;
-  Partial tail;
-  accumulate_any(p + i, n - i, histogram, tail);
-  s.sum += tail.sum;
-  s.sum_squares += tail.sum_squares;
-  s.lo = std::min(s.lo, tail.lo);
-  s.hi = std::max(s.hi, tail.hi);
-  s.zeros += tail.zeros;
-  for (int b = 0; b < kHistBuckets; ++b) s.histogram[b] += tail.histogram[b];
+  accumulate_any(p + i, n - i, histogram, s);  // the tail
 }
 
 template <class T>
 void accumulate(const T* p, int64_t n, bool histogram, TensorStats& s) {
-  constexpr int64_t kChunk = int64_t(1) << 16;
+  constexpr int64_t kChunk = kChunkValues;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<Partial> parts(static_cast<size_t>(chunks));
 #ifdef GS_OPENMP
@@ -176,13 +203,8 @@ void accumulate(const T* p, int64_t n, bool histogram, TensorStats& s) {
   for (int64_t c = 0; c < chunks; ++c) {
     const T* begin = p + c * kChunk;
     int64_t len = std::min(kChunk, n - c * kChunk);
-    if constexpr (std::is_same_v<T, float>) {
-      if (all_finite_f32(begin, len)) {
-        accumulate_finite_f32(begin, len, histogram, parts[c]);
-        continue;
-      }
-    }
-    accumulate_any(begin, len, histogram, parts[c]);
+    if constexpr (std::is_same_v<T, float>) accumulate_f32(begin, len, histogram, parts[c]);
+    else accumulate_any(begin, len, histogram, parts[c]);
   }
   Partial total;
   for (const Partial& part : parts) {
@@ -228,11 +250,28 @@ TensorStats tensor_stats(const Tensor& t, bool histogram) {
   return s;
 }
 
+namespace {
+// finite_bits over fixed chunks on the OpenMP threads (the answer does not depend on their number).
+template <class T, class Bits>
+bool finite_bits_parallel(const T* p, int64_t n, Bits exponent_mask) {
+  constexpr int64_t kChunk = kChunkValues;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  int bad = 0;
+#ifdef GS_OPENMP
+#pragma omp parallel for schedule(static) reduction(| : bad) if (chunks > 1)
+#endif
+  for (int64_t c = 0; c < chunks; ++c) {
+    bad |= !finite_bits(p + c * kChunk, std::min(kChunk, n - c * kChunk), exponent_mask);
+  }
+  return bad == 0;
+}
+}  // namespace
+
 bool all_finite(const Tensor& t) {
   if (!t.defined() || t.numel() == 0) return true;
   Tensor c = raw::contiguous(t);
-  if (c.dtype() == DType::F32) return finite_bits(c.data<float>(), c.numel(), uint32_t(0x7f800000u));
-  if (c.dtype() == DType::F64) return finite_bits(c.data<double>(), c.numel(), uint64_t(0x7ff0000000000000ull));
+  if (c.dtype() == DType::F32) return finite_bits_parallel(c.data<float>(), c.numel(), uint32_t(0x7f800000u));
+  if (c.dtype() == DType::F64) return finite_bits_parallel(c.data<double>(), c.numel(), uint64_t(0x7ff0000000000000ull));
   return true;  // integers are always finite
 }
 

@@ -90,15 +90,22 @@ TEST(Stats, StridedViewsAreRead) {
 }
 
 TEST(Stats, ChunkedFastPathMatchesTheGeneralPath) {
-  // > 3 chunks of 2^16; one chunk holds a NaN (general path), the others are finite (fast path).
+  // > 3 chunks of 2^16; a NaN in one block, +Inf/-Inf and a huge finite value sharing another
+  // (those blocks are redone by the general path), the other blocks finite (one read).
   Generator g(11);
   Tensor f = randn({200003}, {}, &g);
   f.data<float>()[70000] = NAN;
   f.data<float>()[5] = 0.0f;
+  f.data<float>()[140032] = INFINITY;
+  f.data<float>()[140033] = 1e25f;
+  f.data<float>()[140287] = -INFINITY;
   Tensor d = raw::to_dtype(f, DType::F64);
   TensorStats a = tensor_stats(f), b = tensor_stats(d);
   EXPECT_EQ(a.histogram, b.histogram);
   EXPECT_EQ(a.nan, 1);
+  EXPECT_EQ(a.pos_inf, 1);
+  EXPECT_EQ(a.neg_inf, 1);
+  EXPECT_EQ(a.max, 1e25f);
   EXPECT_EQ(a.zeros, b.zeros);
   EXPECT_EQ(a.min, b.min);
   EXPECT_EQ(a.max, b.max);
