@@ -43,33 +43,44 @@ std::string module_of(const std::string& param_name) {
   return dot == std::string::npos ? "" : param_name.substr(0, dot);
 }
 
-// sqrt(sum (a - b)^2) over two same-shaped tensors, in double, reading only. Fixed chunks summed
-// in order, so the result does not depend on the number of threads.
+// A parameter after the step against its value before the step and at init, in one read of the
+// three: the L2 norm of its finite values, |param - before| and |param - init|. In double, over
+// fixed chunks summed in order, so the result does not depend on the number of threads.
+struct UpdateNorms {
+  double weight = 0, update = 0, from_init = 0;
+};
+
 template <class T>
-double distance_of(const T* pa, const T* pb, int64_t n) {
+UpdateNorms update_norms_of(const T* param, const T* before, const T* init, int64_t n) {
   constexpr int64_t kChunk = int64_t(1) << 15;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-  std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
+  std::vector<UpdateNorms> partial(static_cast<size_t>(chunks));
 #ifdef GS_OPENMP
 #pragma omp parallel for schedule(static) if (chunks > 1)
 #endif
   for (int64_t c = 0; c < chunks; ++c) {
-    double sum = 0;
+    double weight = 0, update = 0, from_init = 0;
     for (int64_t i = c * kChunk, end = std::min(n, i + kChunk); i < end; ++i) {
-      double d = double(pa[i]) - double(pb[i]);
-      sum += d * d;
+      double w = double(param[i]), du = w - double(before[i]), di = w - double(init[i]);
+      weight += std::isfinite(w) ? w * w : 0.0;
+      update += du * du;
+      from_init += di * di;
     }
-    partial[c] = sum;
+    partial[c] = {weight, update, from_init};
   }
-  double sum = 0;
-  for (double v : partial) sum += v;
-  return std::sqrt(sum);
+  UpdateNorms total;
+  for (const UpdateNorms& part : partial) {
+    total.weight += part.weight;
+    total.update += part.update;
+    total.from_init += part.from_init;
+  }
+  return {std::sqrt(total.weight), std::sqrt(total.update), std::sqrt(total.from_init)};
 }
 
-double distance(const Tensor& a, const Tensor& b) {
-  Tensor ca = raw::contiguous(a), cb = raw::contiguous(b);
-  if (ca.dtype() == DType::F32) return distance_of(ca.data<float>(), cb.data<float>(), ca.numel());
-  return distance_of(ca.data<double>(), cb.data<double>(), ca.numel());
+UpdateNorms update_norms(const Tensor& param, const Tensor& before, const Tensor& init) {
+  Tensor p = raw::contiguous(param), b = raw::contiguous(before), i = raw::contiguous(init);
+  if (p.dtype() == DType::F32) return update_norms_of(p.data<float>(), b.data<float>(), i.data<float>(), p.numel());
+  return update_norms_of(p.data<double>(), b.data<double>(), i.data<double>(), p.numel());
 }
 
 json stats_json(const TensorStats& s, bool activation) {
@@ -210,10 +221,11 @@ void Inspector::after_step(double lr) {
   step_.lr = lr;
   for (size_t i = 0; i < params_.size(); ++i) {
     ParamProbe& p = params_[i];
-    p.weight_norm = tensor_stats(p.param, false).norm;
-    p.update_norm = distance(p.param, p.before_step);
+    const UpdateNorms norms = update_norms(p.param, p.before_step, p.init);
+    p.weight_norm = norms.weight;
+    p.update_norm = norms.update;
     p.update_ratio = p.weight_norm > 0 ? p.update_norm / p.weight_norm : 0;
-    p.distance_from_init = distance(p.param, p.init);
+    p.distance_from_init = norms.from_init;
     p.has_update = true;
     p.before_step = Tensor();
     epoch_grad_sq_[i] += p.has_grad ? p.grad.sum_squares : 0;
