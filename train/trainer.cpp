@@ -261,8 +261,9 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
       if (scheduler) scheduler->step();
       int64_t n = batch.labels.numel();
       double l = loss.item();
-      GS_CHECK(std::isfinite(l), "train: loss became %g at epoch %lld step %lld; lower --lr or add --clip-norm", l,
-               (long long)epoch, (long long)step);
+      GS_CHECK(std::isfinite(l),
+               "train: loss became %g at epoch %lld step %lld; lower --lr or add --clip-norm%s", l, (long long)epoch,
+               (long long)step, c.detect_anomaly ? "" : " (--detect-anomaly names the first op and module that made a NaN/Inf)");
       loss_sum += l * n;
       seen += n;
       auto pred = argmax(logits, 1).to_vector<int64_t>();

@@ -121,3 +121,17 @@ TEST(Stats, HugeFiniteValuesDoNotOverflowTheSums) {
   EXPECT_TRUE(std::isfinite(s.std) && std::isfinite(s.norm)) << s.str();
   EXPECT_NEAR(s.norm, 3e30 * std::sqrt(1024.0), 1e25);
 }
+
+TEST(Stats, HistogramsOfSuccessiveTensorsDoNotMix) {
+  // The f32 path keeps per-thread pair tables between calls and clears only the cells it used:
+  // tensors of very different ranges, one after the other, must each match the f64 path.
+  Generator g(5);
+  for (double scale : {1.0, 1e-6, 3e4, 1.0, 1e-3}) {
+    Tensor f = raw::binary(raw::BinaryOp::Mul, randn({3 * 65536 + 517}, {}, &g), full({1}, scale));
+    Tensor d = raw::to_dtype(f, DType::F64);
+    TensorStats a = tensor_stats(f), b = tensor_stats(d);
+    EXPECT_EQ(a.histogram, b.histogram) << "scale " << scale;
+    EXPECT_EQ(a.min, b.min);
+    EXPECT_EQ(a.max, b.max);
+  }
+}
