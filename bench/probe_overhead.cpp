@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
         optimizer->zero_grad();
         backward(loss);
         if (probes) probes->after_backward();
-        if (probes) probes->after_clip();
+        if (probes) probes->after_clip(false);  // no clipping, as in `train`'s defaults
         optimizer->step();
         if (probes) probes->after_step(optimizer->lr());
         (void)loss.item();  // the loop reads the loss each step, as `train` does

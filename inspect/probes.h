@@ -6,7 +6,7 @@
 //     probes.begin_step(step);                  // arms the hooks when the step is sampled
 //     Tensor loss = ...forward...;  probes.after_forward(loss);
 //     backward(loss);               probes.after_backward();      // grads before clipping
-//     clip...;                      probes.after_clip();          // grads after clipping
+//     clip...;                      probes.after_clip(clipped);   // grads after clipping (false: none ran)
 //     optimizer.step();             probes.after_step(lr);        // updates; writes the record
 //   at each epoch end:  std::fputs(probes.end_epoch(epoch).c_str(), stderr);
 //
@@ -82,7 +82,7 @@ class Inspector {
   void begin_step(int64_t step);
   void after_forward(const Tensor& loss);
   void after_backward();
-  void after_clip();
+  void after_clip(bool clipped = true);  // clipped = false: no clipping ran, the norm is after_backward's
   void after_step(double lr);
   // The per-layer table of this epoch's sampled steps (means), and TensorBoard epoch scalars.
   std::string end_epoch(int64_t epoch);
@@ -104,6 +104,16 @@ class Inspector {
 
  private:
   void write_record();
+  // Module outputs already summarised on this sampled step: a view of one (Flatten's output, a
+  // container's output) gets its statistics without a second read.
+  struct SeenOutput {
+    std::weak_ptr<Storage> storage;
+    int64_t offset, numel;
+    DType dtype;
+    TensorStats stats;
+  };
+  TensorStats output_stats(const Tensor& t);
+  std::vector<SeenOutput> seen_outputs_;
 
   nn::ModulePtr model_;
   ProbeOptions options_;

@@ -60,9 +60,20 @@ double wall_time() {
 }  // namespace
 
 uint32_t crc32c(const void* data, size_t size, uint32_t crc) {
-  const auto& table = crc_table();
   const auto* p = static_cast<const uint8_t*>(data);
   crc = ~crc;
+#if defined(__SSE4_2__) && defined(__x86_64__)
+  // SSE4.2's crc32 instruction computes exactly CRC-32C, 8 bytes at a time (histograms make the
+  // probe records kilobytes long); the table below stays the portable path and the bytes' tail.
+  uint64_t wide = crc;
+  for (; size >= 8; size -= 8, p += 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    wide = __builtin_ia32_crc32di(wide, word);
+  }
+  crc = uint32_t(wide);
+#endif
+  const auto& table = crc_table();
   for (size_t i = 0; i < size; ++i) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
   return ~crc;
 }

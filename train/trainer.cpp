@@ -255,7 +255,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
       probes.after_backward();
       if (c.clip_value > 0) optim::clip_grad_value(model->parameters(), c.clip_value);
       if (c.clip_norm > 0) optim::clip_grad_norm(model->parameters(), c.clip_norm);
-      probes.after_clip();
+      probes.after_clip(c.clip_value > 0 || c.clip_norm > 0);
       optimizer->step();
       probes.after_step(optimizer->lr());
       if (scheduler) scheduler->step();

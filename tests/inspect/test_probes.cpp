@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "layers/zoo.h"
@@ -119,6 +120,67 @@ TEST(Probes, RecordsMatchDirectComputation) {
   EXPECT_FALSE(inspector.sampling());
   (*model)(x);
   EXPECT_FALSE(inspector.modules()[0].has_act);
+  // Step 6 without clipping: after_clip(false) reports the norm before clipping as the clipped one.
+  inspector.begin_step(6);
+  ASSERT_TRUE(inspector.sampling());
+  loss = cross_entropy((*model)(x), y);
+  inspector.after_forward(loss);
+  opt->zero_grad();
+  backward(loss);
+  inspector.after_backward();
+  inspector.after_clip(false);
+  opt->step();
+  inspector.after_step(opt->lr());
+  norm = optim::grad_norm(model->parameters());
+  EXPECT_NEAR(inspector.last_step().grad_norm, norm, 1e-5 * norm);
+  EXPECT_EQ(inspector.last_step().grad_norm_clipped, inspector.last_step().grad_norm);
+}
+
+TEST(Probes, EveryModuleOutputAndGradientMatchesItsOwnStatistics) {
+  // resnet8 has containers (whose output is their last child's) and fashionnet a Flatten (a view
+  // of the pool output): outputs read once for several modules must still give each its own values.
+  for (const char* name : {"fashionnet", "resnet8"}) {
+    manual_seed(3);
+    const bool rgb = std::string(name) == "resnet8";
+    auto model = rgb ? nn::make_model(name, 3, 10, 32) : nn::make_model(name);
+    ProbeOptions options;
+    options.every = 1;
+    Inspector inspector(model, options);
+    std::map<std::string, Tensor> outputs, grads;
+    std::vector<std::pair<nn::Module*, int>> hooks;
+    for (auto& [path, m] : model->named_modules()) {
+      if (path.empty()) continue;
+      std::string key = path;
+      hooks.emplace_back(m.get(), m->register_forward_hook([&outputs, &grads, key](nn::Module&, const Tensor&, const Tensor& out) {
+        outputs[key] = raw::clone(out);
+        Tensor o = out;
+        register_hook(o, [&grads, key](const Tensor& g) {
+          grads[key] = raw::clone(g);
+          return Tensor();
+        });
+      }));
+    }
+    Generator g(9);
+    Tensor x = randn({4, rgb ? 3 : 1, rgb ? 32 : 28, rgb ? 32 : 28}, {}, &g), y = randint(0, 10, {4}, &g);
+    inspector.begin_step(0);
+    Tensor loss = cross_entropy((*model)(x), y);
+    inspector.after_forward(loss);
+    backward(loss);
+    inspector.after_backward();
+    for (const ModuleProbe& m : inspector.modules()) {
+      ASSERT_TRUE(m.has_act) << name << " " << m.path;
+      TensorStats direct = tensor_stats(outputs.at(m.path));
+      EXPECT_EQ(m.act.histogram, direct.histogram) << name << " " << m.path;
+      EXPECT_EQ(m.act.sum, direct.sum) << name << " " << m.path;
+      EXPECT_EQ(m.act.zeros, direct.zeros) << name << " " << m.path;
+      if (!grads.count(m.path)) continue;
+      ASSERT_TRUE(m.has_grad) << name << " " << m.path;
+      TensorStats direct_grad = tensor_stats(grads.at(m.path));
+      EXPECT_EQ(m.grad.histogram, direct_grad.histogram) << name << " " << m.path;
+      EXPECT_EQ(m.grad.sum, direct_grad.sum) << name << " " << m.path;
+    }
+    for (auto& [m, id] : hooks) m->remove_forward_hook(id);
+  }
 }
 
 TEST(Probes, PatternsSelectModulesAndParameters) {
