@@ -4,6 +4,7 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -83,18 +84,60 @@ UpdateNorms update_norms(const Tensor& param, const Tensor& before, const Tensor
   return update_norms_of(p.data<double>(), b.data<double>(), i.data<double>(), p.numel());
 }
 
-json stats_json(const TensorStats& s, bool activation) {
-  auto num = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
-  json j{{"mean", num(s.mean)}, {"std", num(s.std)}, {"nan", s.nan}, {"inf", s.pos_inf + s.neg_inf}};
-  if (activation) {
-    j["min"] = num(s.min);
-    j["max"] = num(s.max);
-    j["zero_fraction"] = s.fraction_zero();
+// probes.jsonl is written by hand rather than through a json tree: on every-step probing the
+// tree's allocations cost more than the numbers. Numbers are the shortest round-trip form,
+// non-finite ones null; names go through the json library's escaping.
+void put_key(std::string& out, const std::string& key) {
+  out += json(key).dump();
+  out += ':';
+}
+
+void put_number(std::string& out, const char* key, double v) {
+  out += '"';
+  out += key;
+  out += "\":";
+  if (!std::isfinite(v)) {
+    out += "null";
   } else {
-    j["norm"] = num(s.norm);
-    j["max_abs"] = num(s.max_abs);
+    char buf[32];
+    auto end = std::to_chars(buf, buf + sizeof(buf), v).ptr;
+    out.append(buf, end);
   }
-  return j;
+  out += ',';
+}
+
+void put_integer(std::string& out, const char* key, int64_t v) {
+  out += '"';
+  out += key;
+  out += "\":";
+  out += std::to_string(v);
+  out += ',';
+}
+
+void put_stats(std::string& out, const char* key, const TensorStats& s, bool activation) {
+  out += '"';
+  out += key;
+  out += "\":{";
+  put_number(out, "mean", s.mean);
+  put_number(out, "std", s.std);
+  put_integer(out, "nan", s.nan);
+  put_integer(out, "inf", s.pos_inf + s.neg_inf);
+  if (activation) {
+    put_number(out, "min", s.min);
+    put_number(out, "max", s.max);
+    put_number(out, "zero_fraction", s.fraction_zero());
+  } else {
+    put_number(out, "norm", s.norm);
+    put_number(out, "max_abs", s.max_abs);
+  }
+  out.back() = '}';
+  out += ',';
+}
+
+// Ends an object whose members were each written with a trailing comma.
+void close_object(std::string& out) {
+  if (out.back() == ',') out.back() = '}';
+  else out += '}';
 }
 
 }  // namespace
@@ -262,25 +305,37 @@ void Inspector::after_step(double lr) {
 void Inspector::write_record() {
   const int64_t step = step_.step;
   if (jsonl_.is_open()) {
-    auto num = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
-    json line{{"step", step}, {"loss", num(step_.loss)}, {"lr", num(step_.lr)},
-              {"grad_norm", num(step_.grad_norm)}, {"grad_norm_clipped", num(step_.grad_norm_clipped)}};
-    json modules = json::object(), params = json::object();
+    std::string line = "{";
+    put_integer(line, "step", step);
+    put_number(line, "loss", step_.loss);
+    put_number(line, "lr", step_.lr);
+    put_number(line, "grad_norm", step_.grad_norm);
+    put_number(line, "grad_norm_clipped", step_.grad_norm_clipped);
+    line += "\"modules\":{";
     for (const auto& m : modules_) {
-      json j = json::object();
-      if (m.has_act) j["act"] = stats_json(m.act, true);
-      if (m.has_grad) j["grad"] = stats_json(m.grad, false);
-      modules[m.path] = j;
+      put_key(line, m.path);
+      line += '{';
+      if (m.has_act) put_stats(line, "act", m.act, true);
+      if (m.has_grad) put_stats(line, "grad", m.grad, false);
+      close_object(line);
+      line += ',';
     }
+    close_object(line);
+    line += ",\"params\":{";
     for (const auto& p : params_) {
-      json j{{"weight_norm", num(p.weight_norm)}, {"update_norm", num(p.update_norm)},
-             {"update_ratio", num(p.update_ratio)}, {"distance_from_init", num(p.distance_from_init)}};
-      if (p.has_grad) j["grad"] = stats_json(p.grad, false);
-      params[p.name] = j;
+      put_key(line, p.name);
+      line += '{';
+      put_number(line, "weight_norm", p.weight_norm);
+      put_number(line, "update_norm", p.update_norm);
+      put_number(line, "update_ratio", p.update_ratio);
+      put_number(line, "distance_from_init", p.distance_from_init);
+      if (p.has_grad) put_stats(line, "grad", p.grad, false);
+      close_object(line);
+      line += ',';
     }
-    line["modules"] = modules;
-    line["params"] = params;
-    jsonl_ << line.dump() << "\n";
+    close_object(line);
+    line += '}';
+    jsonl_ << line << "\n";
     jsonl_.flush();
   }
   if (!tensorboard_) return;
