@@ -5,66 +5,67 @@
 #include <cmath>
 
 #include "autograd/tape.h"
-#include "kernels/cpu/parallel.h"
 #include "kernels/cpu/simd.h"
 #include "optim/cuda_steps.h"
+#include "optim/flat_loop.h"
 #include "optim/optimizers.h"
 
 namespace gs::optim {
 namespace {
 
-struct AdamStep {
-  double lr, wd, beta1, beta2, eps;
-  int64_t t;
-  bool decoupled;
+namespace sd = kernels::simd;
+
+// One parameter's update: p, g, m (exp_avg), v (exp_avg_sq) hold n elements; vmax
+// (max_exp_avg_sq) is null without amsgrad. The step's scalars are folded into constants:
+// decoupled (AdamW): p *= decay = 1 - lr wd; L2 (Adam): g += wd p; either is a no-op at wd = 0.
+template <class T>
+struct AdamItem {
+  T *p;
+  const T* g;
+  T *m, *v, *vmax;
+  int64_t n;
+  T decay, wd, beta1, beta2, one_minus_beta1, one_minus_beta2, neg_step_size, bias_correction2_sqrt, eps;
 };
 
-// p, g, m (exp_avg), v (exp_avg_sq): n elements; vmax (max_exp_avg_sq) null without amsgrad.
-// One flat pass per parameter in 64-byte vectors (kernels/cpu/simd.h, whose sqrt is one
-// instruction: a plain std::sqrt loop stays scalar because of errno), the flags folded into
-// constants; OpenMP chunks only for big parameters.
 template <class T>
-void adam_update(T* p, const T* g, T* m, T* v, T* vmax, int64_t n, const AdamStep& s) {
-  using V = kernels::simd::Vec<T>;
-  constexpr int64_t L = kernels::simd::lanes<T>();
-  const double bias_correction1 = 1 - std::pow(s.beta1, static_cast<double>(s.t));
-  const double bias_correction2 = 1 - std::pow(s.beta2, static_cast<double>(s.t));
-  const T neg_step_size = static_cast<T>(-(s.lr / bias_correction1));
-  const T bias_correction2_sqrt = static_cast<T>(std::sqrt(bias_correction2));
-  const T beta1 = static_cast<T>(s.beta1), beta2 = static_cast<T>(s.beta2);
-  const T one_minus_beta1 = static_cast<T>(1 - s.beta1), one_minus_beta2 = static_cast<T>(1 - s.beta2);
-  const T eps = static_cast<T>(s.eps);
-  // decoupled (AdamW): p *= 1 - lr wd; L2 (Adam): g += wd p. Either is a no-op at wd = 0.
-  const T decay = static_cast<T>(s.decoupled ? 1 - s.lr * s.wd : 1);
-  const T wd = static_cast<T>(s.decoupled ? 0 : s.wd);
-  auto scalar = [&](int64_t i) {
-    const T pi = p[i] * decay, gi = g[i] + wd * pi;
-    m[i] = m[i] * beta1 + one_minus_beta1 * gi;
-    v[i] = v[i] * beta2 + one_minus_beta2 * gi * gi;
-    T second = v[i];
-    if (vmax) second = vmax[i] = std::max(vmax[i], v[i]);
-    p[i] = pi + neg_step_size * m[i] / (std::sqrt(second) / bias_correction2_sqrt + eps);
-  };
-  const int64_t vectors = n / L;
-  kernels::parallel_for(vectors, (int64_t(1) << 15) / L, [&](int64_t begin, int64_t end) {
-    for (int64_t j = begin; j < end; ++j) {
-      const int64_t i = j * L;
-      namespace sd = kernels::simd;
-      const V pi = sd::load(p + i) * decay, gi = sd::load(g + i) + pi * wd;
-      const V mi = sd::load(m + i) * beta1 + gi * one_minus_beta1;
-      const V vi = sd::load(v + i) * beta2 + gi * gi * one_minus_beta2;
-      sd::store(m + i, mi);
-      sd::store(v + i, vi);
-      V second = vi;
-      if (vmax) {
-        const V old = sd::load(vmax + i);
-        second = old > vi ? old : vi;
-        sd::store(vmax + i, second);
-      }
-      sd::store(p + i, pi + mi * neg_step_size / (sd::sqrt(second) / bias_correction2_sqrt + eps));
-    }
-  });
-  for (int64_t i = vectors * L; i < n; ++i) scalar(i);
+AdamItem<T> adam_item(T* p, const T* g, T* m, T* v, T* vmax, int64_t n, double lr, double wd, double beta1,
+                      double beta2, double eps, int64_t t, bool decoupled) {
+  const double bias_correction1 = 1 - std::pow(beta1, static_cast<double>(t));
+  const double bias_correction2 = 1 - std::pow(beta2, static_cast<double>(t));
+  return {p, g, m, v, vmax, n,
+          static_cast<T>(decoupled ? 1 - lr * wd : 1), static_cast<T>(decoupled ? 0 : wd),
+          static_cast<T>(beta1), static_cast<T>(beta2), static_cast<T>(1 - beta1), static_cast<T>(1 - beta2),
+          static_cast<T>(-(lr / bias_correction1)), static_cast<T>(std::sqrt(bias_correction2)), static_cast<T>(eps)};
+}
+
+// In 64-byte vectors (simd.h's sqrt is one instruction: a plain std::sqrt loop stays scalar
+// because of errno), a scalar tail with the same arithmetic.
+template <class T>
+void adam_range(const AdamItem<T>& w, int64_t begin, int64_t end) {
+  vector_loop<T>(
+      begin, end,
+      [&](int64_t i) {
+        const sd::Vec<T> pi = sd::load(w.p + i) * w.decay, gi = sd::load(w.g + i) + pi * w.wd;
+        const sd::Vec<T> mi = sd::load(w.m + i) * w.beta1 + gi * w.one_minus_beta1;
+        const sd::Vec<T> vi = sd::load(w.v + i) * w.beta2 + gi * gi * w.one_minus_beta2;
+        sd::store(w.m + i, mi);
+        sd::store(w.v + i, vi);
+        sd::Vec<T> second = vi;
+        if (w.vmax) {
+          const sd::Vec<T> old = sd::load(w.vmax + i);
+          second = old > vi ? old : vi;
+          sd::store(w.vmax + i, second);
+        }
+        sd::store(w.p + i, pi + mi * w.neg_step_size / (sd::sqrt(second) / w.bias_correction2_sqrt + w.eps));
+      },
+      [&](int64_t i) {
+        const T pi = w.p[i] * w.decay, gi = w.g[i] + w.wd * pi;
+        w.m[i] = w.m[i] * w.beta1 + w.one_minus_beta1 * gi;
+        w.v[i] = w.v[i] * w.beta2 + w.one_minus_beta2 * gi * gi;
+        T second = w.v[i];
+        if (w.vmax) second = w.vmax[i] = std::max(w.vmax[i], w.v[i]);
+        w.p[i] = pi + w.neg_step_size * w.m[i] / (std::sqrt(second) / w.bias_correction2_sqrt + w.eps);
+      });
 }
 
 std::map<std::string, double> adam_defaults(double beta1, double beta2, double eps, bool amsgrad) {
@@ -101,20 +102,23 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions o)
 
 void Adam::step() {
   NoGradGuard no_grad;
+  ItemsByType<AdamItem> items;
   for (auto& [group, index, param, grad] : params_with_grad()) {
-    AdamStep s{group->lr, group->weight_decay, option(*group, "beta1"), option(*group, "beta2"), option(*group, "eps"),
-               0,         decoupled_};
-    s.t = increment_step(index);
+    const double lr = group->lr, wd = group->weight_decay, beta1 = option(*group, "beta1");
+    const double beta2 = option(*group, "beta2"), eps = option(*group, "eps");
+    const int64_t t = increment_step(index);
     Tensor m = state_tensor(index, "exp_avg", param, 0.0);
     Tensor v = state_tensor(index, "exp_avg_sq", param, 0.0);
     Tensor vmax;
     if (option(*group, "amsgrad") != 0) vmax = state_tensor(index, "max_exp_avg_sq", param, 0.0);
-    if (cuda_steps::adam(param, grad, m, v, vmax, s.lr, s.wd, s.beta1, s.beta2, s.eps, s.t, s.decoupled)) continue;
+    if (cuda_steps::adam(param, grad, m, v, vmax, lr, wd, beta1, beta2, eps, t, decoupled_)) continue;
     GS_DISPATCH_FLOAT(param.dtype(), name().c_str(), [&] {
-      adam_update<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), m.data<scalar_t>(), v.data<scalar_t>(),
-                            vmax.defined() ? vmax.data<scalar_t>() : nullptr, param.numel(), s);
+      items.add(adam_item<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), m.data<scalar_t>(),
+                                    v.data<scalar_t>(), vmax.defined() ? vmax.data<scalar_t>() : nullptr,
+                                    param.numel(), lr, wd, beta1, beta2, eps, t, decoupled_));
     });
   }
+  items.run(adam_range<float>, adam_range<double>);
 }
 
 }  // namespace gs::optim

@@ -92,7 +92,9 @@ void Optimizer::check_param(const Tensor& p, int64_t index, const std::string& n
   const long long i = static_cast<long long>(index);
   GS_CHECK(p.defined(), "%s: parameter %lld is undefined", op, i);
   GS_CHECK(is_floating(p.dtype()), "%s: parameter %lld is %s (f32 or f64 only)", op, i, p.describe().c_str());
-  GS_CHECK(p.device().is_cpu(), "%s: parameter %lld is %s; optimizers update CPU tensors", op, i, p.describe().c_str());
+  // CUDA parameters are stepped by the fused kernels (cuda_steps.h), CPU ones by the flat loops.
+  GS_CHECK(p.device().is_cpu() || p.device().is_cuda(), "%s: parameter %lld is %s; optimizers update CPU or CUDA tensors",
+           op, i, p.describe().c_str());
   GS_CHECK(p.is_leaf(), "%s: parameter %lld is not a leaf tensor (can't optimize a computed tensor)", op, i);
   GS_CHECK(p.is_contiguous(), "%s: parameter %lld %s is not contiguous", op, i, p.describe().c_str());
 }

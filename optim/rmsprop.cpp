@@ -5,40 +5,72 @@
 #include <cmath>
 
 #include "autograd/tape.h"
+#include "optim/flat_loop.h"
 #include "optim/optimizers.h"
 
 namespace gs::optim {
 namespace {
 
-struct RMSpropStep {
-  double lr, wd, alpha, eps, momentum;
+namespace sd = kernels::simd;
+
+// One parameter's update: p, g, square_avg hold n elements; grad_avg is null unless centered,
+// buf null unless momentum > 0.
+template <class T>
+struct RMSpropItem {
+  T* p;
+  const T* g;
+  T *square_avg, *grad_avg, *buf;
+  int64_t n;
+  T neg_lr, wd, alpha, one_minus_alpha, eps, momentum;
 };
 
-// p, g, square_avg: n elements; grad_avg null unless centered, buf null unless momentum > 0.
+// Vectors and a scalar tail with the same arithmetic.
 template <class T>
-void rmsprop_update(T* p, const T* g, T* square_avg, T* grad_avg, T* buf, int64_t n, const RMSpropStep& s) {
-  const T neg_lr = static_cast<T>(-s.lr), wd = static_cast<T>(s.wd), alpha = static_cast<T>(s.alpha);
-  const T one_minus_alpha = static_cast<T>(1 - s.alpha), eps = static_cast<T>(s.eps);
-  const T momentum = static_cast<T>(s.momentum);
-  parallel_for(n, [&](int64_t i) {
-    T gi = g[i];
-    if (s.wd != 0) gi = gi + wd * p[i];
-    square_avg[i] = square_avg[i] * alpha + one_minus_alpha * gi * gi;
-    T avg;
-    if (grad_avg) {
-      grad_avg[i] = grad_avg[i] * alpha + one_minus_alpha * gi;
-      avg = std::sqrt(square_avg[i] + T(-1) * grad_avg[i] * grad_avg[i]);
-    } else {
-      avg = std::sqrt(square_avg[i]);
-    }
-    avg = avg + eps;
-    if (buf) {
-      buf[i] = buf[i] * momentum + gi / avg;
-      p[i] = p[i] + neg_lr * buf[i];
-    } else {
-      p[i] = p[i] + neg_lr * gi / avg;
-    }
-  });
+void rmsprop_range(const RMSpropItem<T>& w, int64_t begin, int64_t end) {
+  using V = sd::Vec<T>;
+  vector_loop<T>(
+      begin, end,
+      [&](int64_t i) {
+        V gi = sd::load(w.g + i);
+        if (w.wd != 0) gi = gi + w.wd * sd::load(w.p + i);
+        const V sq = sd::load(w.square_avg + i) * w.alpha + w.one_minus_alpha * gi * gi;
+        sd::store(w.square_avg + i, sq);
+        V avg;
+        if (w.grad_avg) {
+          const V ga = sd::load(w.grad_avg + i) * w.alpha + w.one_minus_alpha * gi;
+          sd::store(w.grad_avg + i, ga);
+          avg = sd::sqrt(sq + T(-1) * ga * ga);
+        } else {
+          avg = sd::sqrt(sq);
+        }
+        avg = avg + w.eps;
+        if (w.buf) {
+          const V b = sd::load(w.buf + i) * w.momentum + gi / avg;
+          sd::store(w.buf + i, b);
+          sd::store(w.p + i, sd::load(w.p + i) + w.neg_lr * b);
+        } else {
+          sd::store(w.p + i, sd::load(w.p + i) + w.neg_lr * gi / avg);
+        }
+      },
+      [&](int64_t i) {
+        T gi = w.g[i];
+        if (w.wd != 0) gi = gi + w.wd * w.p[i];
+        w.square_avg[i] = w.square_avg[i] * w.alpha + w.one_minus_alpha * gi * gi;
+        T avg;
+        if (w.grad_avg) {
+          w.grad_avg[i] = w.grad_avg[i] * w.alpha + w.one_minus_alpha * gi;
+          avg = std::sqrt(w.square_avg[i] + T(-1) * w.grad_avg[i] * w.grad_avg[i]);
+        } else {
+          avg = std::sqrt(w.square_avg[i]);
+        }
+        avg = avg + w.eps;
+        if (w.buf) {
+          w.buf[i] = w.buf[i] * w.momentum + gi / avg;
+          w.p[i] = w.p[i] + w.neg_lr * w.buf[i];
+        } else {
+          w.p[i] = w.p[i] + w.neg_lr * gi / avg;
+        }
+      });
 }
 
 }  // namespace
@@ -64,20 +96,26 @@ RMSprop::RMSprop(std::vector<ParamGroup> groups, RMSpropOptions options)
 
 void RMSprop::step() {
   NoGradGuard no_grad;
+  ItemsByType<RMSpropItem> items;
   for (auto& [group, index, param, grad] : params_with_grad()) {
-    RMSpropStep s{group->lr, group->weight_decay, option(*group, "alpha"), option(*group, "eps"),
-                  option(*group, "momentum")};
+    const double lr = group->lr, wd = group->weight_decay, alpha = option(*group, "alpha");
+    const double eps = option(*group, "eps"), momentum = option(*group, "momentum");
     increment_step(index);
     Tensor square_avg = state_tensor(index, "square_avg", param, 0.0);
     Tensor grad_avg, buf;
     if (option(*group, "centered") != 0) grad_avg = state_tensor(index, "grad_avg", param, 0.0);
-    if (s.momentum > 0) buf = state_tensor(index, "momentum_buffer", param, 0.0);
+    if (momentum > 0) buf = state_tensor(index, "momentum_buffer", param, 0.0);
+    GS_CHECK(param.device().is_cpu(), "rmsprop: parameter %lld is on %s; rmsprop runs on the cpu only",
+             (long long)index, param.device().str().c_str());
     GS_DISPATCH_FLOAT(param.dtype(), "rmsprop", [&] {
-      rmsprop_update<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), square_avg.data<scalar_t>(),
-                               grad_avg.defined() ? grad_avg.data<scalar_t>() : nullptr,
-                               buf.defined() ? buf.data<scalar_t>() : nullptr, param.numel(), s);
+      items.add(RMSpropItem<scalar_t>{param.data<scalar_t>(), grad.data<scalar_t>(), square_avg.data<scalar_t>(),
+                                      grad_avg.defined() ? grad_avg.data<scalar_t>() : nullptr,
+                                      buf.defined() ? buf.data<scalar_t>() : nullptr, param.numel(),
+                                      scalar_t(-lr), scalar_t(wd), scalar_t(alpha), scalar_t(1 - alpha),
+                                      scalar_t(eps), scalar_t(momentum)});
     });
   }
+  items.run(rmsprop_range<float>, rmsprop_range<double>);
 }
 
 }  // namespace gs::optim

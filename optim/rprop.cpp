@@ -6,13 +6,22 @@
 
 #include "autograd/tape.h"
 #include "optim/cuda_steps.h"
+#include "optim/flat_loop.h"
 #include "optim/optimizers.h"
 
 namespace gs::optim {
 namespace {
 
-struct RpropStep {
-  double eta_minus, eta_plus, step_min, step_max;
+namespace sd = kernels::simd;
+
+// One parameter's update: p, g, prev, step_size hold n elements.
+template <class T>
+struct RpropItem {
+  T* p;
+  const T* g;
+  T *prev, *step_size;
+  int64_t n;
+  T eta_minus, eta_plus, step_min, step_max;
 };
 
 template <class T>
@@ -20,21 +29,35 @@ T sign_of(T x) {
   return static_cast<T>((x > 0) - (x < 0));
 }
 
-// p, g, prev, step_size: n elements each.
+// Vectors and a scalar tail with the same arithmetic. PyTorch zeroes the gradient where the
+// factor equals eta_minus (so also where eta_minus == 1 and the sign product is 0); kept as
+// written so trajectories match.
 template <class T>
-void rprop_update(T* p, const T* g, T* prev, T* step_size, int64_t n, const RpropStep& s) {
-  const T eta_minus = static_cast<T>(s.eta_minus), eta_plus = static_cast<T>(s.eta_plus);
-  const T step_min = static_cast<T>(s.step_min), step_max = static_cast<T>(s.step_max);
-  parallel_for(n, [&](int64_t i) {
-    const T product = g[i] * prev[i];
-    const T factor = product > 0 ? eta_plus : product < 0 ? eta_minus : T(1);
-    step_size[i] = std::clamp(step_size[i] * factor, step_min, step_max);
-    // PyTorch zeroes the gradient where the factor equals eta_minus (so also where eta_minus == 1
-    // and the sign product is 0); kept as written so trajectories match.
-    const T gi = factor == eta_minus ? T(0) : g[i];
-    p[i] = p[i] + T(-1) * sign_of(gi) * step_size[i];
-    prev[i] = gi;
-  });
+void rprop_range(const RpropItem<T>& w, int64_t begin, int64_t end) {
+  using V = sd::Vec<T>;
+  const V zero = sd::splat(T(0)), one = sd::splat(T(1));
+  vector_loop<T>(
+      begin, end,
+      [&](int64_t i) {
+        const V g = sd::load(w.g + i), product = g * sd::load(w.prev + i);
+        const V factor = product > zero ? sd::splat(w.eta_plus) : product < zero ? sd::splat(w.eta_minus) : one;
+        V step = sd::load(w.step_size + i) * factor;
+        step = step < w.step_min ? sd::splat(w.step_min) : step;  // std::clamp, NaN kept
+        step = w.step_max < step ? sd::splat(w.step_max) : step;
+        sd::store(w.step_size + i, step);
+        const V gi = factor == w.eta_minus ? zero : g;
+        const V sign = (gi > zero ? one : zero) - (gi < zero ? one : zero);
+        sd::store(w.p + i, sd::load(w.p + i) + T(-1) * sign * step);
+        sd::store(w.prev + i, gi);
+      },
+      [&](int64_t i) {
+        const T product = w.g[i] * w.prev[i];
+        const T factor = product > 0 ? w.eta_plus : product < 0 ? w.eta_minus : T(1);
+        w.step_size[i] = std::clamp(w.step_size[i] * factor, w.step_min, w.step_max);
+        const T gi = factor == w.eta_minus ? T(0) : w.g[i];
+        w.p[i] = w.p[i] + T(-1) * sign_of(gi) * w.step_size[i];
+        w.prev[i] = gi;
+      });
 }
 
 }  // namespace
@@ -62,18 +85,21 @@ Rprop::Rprop(std::vector<ParamGroup> groups, RpropOptions options)
 
 void Rprop::step() {
   NoGradGuard no_grad;
+  ItemsByType<RpropItem> items;
   for (auto& [group, index, param, grad] : params_with_grad()) {
-    RpropStep s{option(*group, "eta_minus"), option(*group, "eta_plus"), option(*group, "step_min"),
-                option(*group, "step_max")};
+    const double eta_minus = option(*group, "eta_minus"), eta_plus = option(*group, "eta_plus");
+    const double step_min = option(*group, "step_min"), step_max = option(*group, "step_max");
     increment_step(index);
     Tensor prev = state_tensor(index, "prev", param, 0.0);
     Tensor step_size = state_tensor(index, "step_size", param, group->lr);
-    if (cuda_steps::rprop(param, grad, prev, step_size, s.eta_minus, s.eta_plus, s.step_min, s.step_max)) continue;
+    if (cuda_steps::rprop(param, grad, prev, step_size, eta_minus, eta_plus, step_min, step_max)) continue;
     GS_DISPATCH_FLOAT(param.dtype(), "rprop", [&] {
-      rprop_update<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), prev.data<scalar_t>(),
-                             step_size.data<scalar_t>(), param.numel(), s);
+      items.add(RpropItem<scalar_t>{param.data<scalar_t>(), grad.data<scalar_t>(), prev.data<scalar_t>(),
+                                    step_size.data<scalar_t>(), param.numel(), scalar_t(eta_minus),
+                                    scalar_t(eta_plus), scalar_t(step_min), scalar_t(step_max)});
     });
   }
+  items.run(rprop_range<float>, rprop_range<double>);
 }
 
 }  // namespace gs::optim

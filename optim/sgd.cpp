@@ -5,26 +5,50 @@
 
 #include "autograd/tape.h"
 #include "optim/cuda_steps.h"
+#include "optim/flat_loop.h"
 #include "optim/optimizers.h"
 
 namespace gs::optim {
 namespace {
 
-// p, g, buf: n elements each; buf is null without momentum. `first`: buf holds nothing yet.
+namespace sd = kernels::simd;
+
+// One parameter's update: p, g, buf (null without momentum) hold n elements. `first`: buf holds
+// nothing yet (it becomes the gradient).
 template <class T>
-void sgd_update(T* p, const T* g, T* buf, int64_t n, double lr_d, double wd_d, double momentum_d, double dampening_d,
-                bool nesterov, bool first) {
-  const T lr = static_cast<T>(lr_d), wd = static_cast<T>(wd_d), momentum = static_cast<T>(momentum_d);
-  const T keep = static_cast<T>(1 - dampening_d);
-  parallel_for(n, [&](int64_t i) {
-    T d = g[i];
-    if (wd_d != 0) d = d + wd * p[i];
-    if (buf) {
-      buf[i] = first ? d : buf[i] * momentum + keep * d;
-      d = nesterov ? d + momentum * buf[i] : buf[i];
-    }
-    p[i] = p[i] + (-lr) * d;
-  });
+struct SgdItem {
+  T* p;
+  const T* g;
+  T* buf;
+  int64_t n;
+  T lr, wd, momentum, keep;  // keep = 1 - dampening
+  bool nesterov, first;
+};
+
+template <class T>
+void sgd_range(const SgdItem<T>& w, int64_t begin, int64_t end) {
+  const T neg_lr = -w.lr;
+  vector_loop<T>(
+      begin, end,
+      [&](int64_t i) {
+        sd::Vec<T> d = sd::load(w.g + i);
+        if (w.wd != 0) d = d + sd::load(w.p + i) * w.wd;
+        if (w.buf) {
+          const sd::Vec<T> b = w.first ? d : sd::load(w.buf + i) * w.momentum + d * w.keep;
+          sd::store(w.buf + i, b);
+          d = w.nesterov ? d + b * w.momentum : b;
+        }
+        sd::store(w.p + i, sd::load(w.p + i) + d * neg_lr);
+      },
+      [&](int64_t i) {
+        T d = w.g[i];
+        if (w.wd != 0) d = d + w.p[i] * w.wd;
+        if (w.buf) {
+          w.buf[i] = w.first ? d : w.buf[i] * w.momentum + d * w.keep;
+          d = w.nesterov ? d + w.buf[i] * w.momentum : w.buf[i];
+        }
+        w.p[i] = w.p[i] + d * neg_lr;
+      });
 }
 
 }  // namespace
@@ -50,21 +74,24 @@ SGD::SGD(std::vector<ParamGroup> groups, SGDOptions options)
 
 void SGD::step() {
   NoGradGuard no_grad;
+  ItemsByType<SgdItem> items;
   for (auto& [group, index, param, grad] : params_with_grad()) {
-    const double momentum = option(*group, "momentum");
+    const double momentum = option(*group, "momentum"), dampening = option(*group, "dampening");
     const bool nesterov = option(*group, "nesterov") != 0;
     Tensor buf;
     bool first = false;
     if (momentum != 0) buf = state_tensor(index, "momentum_buffer", param, 0.0, &first);
-    if (cuda_steps::sgd(param, grad, buf, group->lr, group->weight_decay, momentum, option(*group, "dampening"),
-                        nesterov, first))
+    if (cuda_steps::sgd(param, grad, buf, group->lr, group->weight_decay, momentum, dampening, nesterov, first))
       continue;
     GS_DISPATCH_FLOAT(param.dtype(), "sgd", [&] {
-      sgd_update<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(),
-                           buf.defined() ? buf.data<scalar_t>() : nullptr, param.numel(), group->lr,
-                           group->weight_decay, momentum, option(*group, "dampening"), nesterov, first);
+      SgdItem<scalar_t> item{param.data<scalar_t>(), grad.data<scalar_t>(),
+                             buf.defined() ? buf.data<scalar_t>() : nullptr, param.numel(),
+                             scalar_t(group->lr), scalar_t(group->weight_decay), scalar_t(momentum),
+                             scalar_t(1 - dampening), nesterov, first};
+      items.add(item);
     });
   }
+  items.run(sgd_range<float>, sgd_range<double>);
 }
 
 }  // namespace gs::optim

@@ -163,6 +163,23 @@ def test_f32_matches_torch(tmp_path, name, hyper):
     check_trajectory(run_tool(tmp_path, case)["params"], run_torch(case), "f32")
 
 
+# Parameters large enough for the flat loop's parallel path (over 2^15 elements in all: ranges
+# cut across parameters, one per thread), odd sizes for the vector tails, several param groups'
+# worth of constants in one loop; f64 and f32, all optimizers.
+BIG_SHAPES = ((150, 131), (37,), (61, 223), (3, 1))
+
+
+@pytest.mark.parametrize("dtype", ["f64", "f32"])
+@pytest.mark.parametrize("name,hyper", [("sgd", {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.01}),
+                                        ("adam", {"lr": 0.01, "amsgrad": 1, "weight_decay": 0.1}),
+                                        ("adamw", {"lr": 0.01}),
+                                        ("rprop", {"lr": 0.01}),
+                                        ("rmsprop", {"lr": 0.01, "centered": 1, "momentum": 0.5})])
+def test_large_parameters_match_torch(tmp_path, name, hyper, dtype):
+    case = make_case(name, hyper, shapes=BIG_SHAPES, steps=4, seed=13, dtype=dtype, zero_frac=0.1)
+    check_trajectory(run_tool(tmp_path, case)["params"], run_torch(case), dtype)
+
+
 @pytest.mark.parametrize("name,hyper,groups", [
     ("sgd", {"lr": 0.1, "momentum": 0.9},
      [{"params": [0], "lr": 0.1, "weight_decay": 0.01}, {"params": [1], "lr": 0.02, "options": {"momentum": 0.5}}]),
