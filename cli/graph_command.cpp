@@ -1,0 +1,146 @@
+// `gradscope graph`: the tape of one forward pass (and, with --backward, the gradient each entry
+// received), for students: one line per entry, in the order the ops ran, with the module that ran
+// it and the shapes; --dot writes the same graph for Graphviz (`dot -Tsvg graph.dot > graph.svg`).
+// The batch is the first --batch training images in file order with the default normalisation,
+// as `gradscope grads` takes them; the loss is mean cross-entropy.
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <sstream>
+
+#include "autograd/tape.h"
+#include "cli/commands.h"
+#include "inspect/stats.h"
+#include "io/safetensors.h"  // write_file_atomic
+#include "io/dataloader.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+
+namespace gs::cli {
+
+namespace {
+
+struct GraphOptions {
+  std::string dot;
+  bool backward = false;
+};
+
+std::string shapes_str(const std::vector<Shape>& shapes) {
+  std::string s;
+  for (size_t i = 0; i < shapes.size(); ++i) s += (i ? ", " : "") + shape_str(shapes[i]);
+  return s;
+}
+
+std::string dot_escape(const std::string& text) {
+  std::string out;
+  for (char ch : text) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  return out;
+}
+
+// Graphviz: an ellipse per tape entry (op, module, output shape, and |dL/dy| when known), a box
+// per leaf that requires grad (parameters by name), a grey box per input that needs none (data,
+// labels); edges run from what an entry read to the entry.
+std::string to_dot(const std::vector<std::shared_ptr<Entry>>& entries, const std::map<int64_t, double>& grad_norms) {
+  std::ostringstream dot;
+  dot << "digraph tape {\n  rankdir=TB;\n  node [fontname=\"monospace\", fontsize=10];\n";
+  std::map<const Entry*, int64_t> seq_of;
+  for (const auto& e : entries) seq_of[e.get()] = e->seq;
+  std::map<const AutogradMeta*, std::string> leaves;
+  int data_inputs = 0;
+  for (const auto& e : entries) {
+    std::string label = std::string(op_name(e->op)) + (e->scope.empty() ? "" : " (" + e->scope + ")") + "\\n" +
+                        dot_escape(shapes_str(e->output_shapes));
+    auto g = grad_norms.find(e->seq);
+    if (g != grad_norms.end()) label += format("\\n|dL/dy| %.4g", g->second);
+    dot << "  e" << e->seq << " [label=\"#" << e->seq << " " << label << "\"];\n";
+    for (size_t i = 0; i < e->inputs.size(); ++i) {
+      const auto& meta = e->inputs[i];
+      std::string from;
+      if (!meta) {
+        from = "d" + std::to_string(data_inputs++);
+        dot << "  " << from << " [shape=box, style=filled, fillcolor=\"#eeeeee\", label=\"input "
+            << dot_escape(shape_str(e->input_shapes[i])) << "\"];\n";
+      } else if (meta->entry && seq_of.count(meta->entry.get())) {
+        from = "e" + std::to_string(seq_of[meta->entry.get()]);
+      } else {
+        auto [it, fresh] = leaves.emplace(meta.get(), "l" + std::to_string(leaves.size()));
+        from = it->second;
+        if (fresh) {
+          const std::string name = meta->name.empty() ? "leaf" : meta->name;
+          dot << "  " << from << " [shape=box, label=\"" << dot_escape(name) << "\\n"
+              << dot_escape(shape_str(e->input_shapes[i])) << "\"];\n";
+        }
+      }
+      dot << "  " << from << " -> e" << e->seq << ";\n";
+    }
+  }
+  dot << "}\n";
+  return dot.str();
+}
+
+}  // namespace
+
+void add_graph(CLI::App& app) {
+  auto config = std::make_shared<train::TrainConfig>();
+  auto options = std::make_shared<GraphOptions>();
+  config->batch_size = 2;
+  CLI::App* cmd = app.add_subcommand(
+      "graph", "print the tape (Wengert list) of one forward pass: op, module, shapes; --backward adds each entry's "
+               "output gradient norm, --dot writes a Graphviz file");
+  train::TrainConfig& c = *config;
+  add_model_data_flags(cmd, c);
+  cmd->add_option("--weights", c.weights, "weights: a state_dict or checkpoint .safetensors (default: seeded init)");
+  cmd->add_option("--seed", c.seed, "seed of the initialisation when no --weights")->capture_default_str();
+  cmd->add_option("--batch", c.batch_size, "number of training images, taken in file order")->capture_default_str();
+  cmd->add_flag("--backward", options->backward, "also run backward and show |dL/dy| for every entry's output");
+  cmd->add_option("--dot", options->dot, "write the graph as a Graphviz .dot file");
+  register_action(cmd, [config, options] {
+    const train::TrainConfig& c = *config;
+    train::apply_runtime_settings(c.threads, c.kernels);
+    manual_seed(c.seed);
+    io::Dataset data = io::load_dataset(c.data, true);
+    GS_CHECK(c.batch_size > 0 && c.batch_size <= data.size(), "graph: --batch must be in 1..%lld, got %lld",
+             (long long)data.size(), (long long)c.batch_size);
+    io::DataLoader loader(data, {.batch_size = c.batch_size, .shuffle = false, .drop_last = false, .seed = c.seed, .prefetch = 0},
+                          train::default_normalization(c.data, data));
+    loader.start_epoch(0);
+    io::Batch batch;
+    loader.next(batch);
+    const Shape& s = data.images.shape();
+    nn::ModulePtr model = train::build_model(c, s[1], data.num_classes, s[2]);
+    if (!c.weights.empty()) train::load_weights(c.weights, *model);
+    model->train();
+
+    Tensor loss = cross_entropy((*model)(batch.images), batch.labels);
+    const std::vector<std::shared_ptr<Entry>> entries = tape_entries();
+    std::printf("tape of one forward pass: %zu entries, loss %.6f (%s, batch %lld)\n", entries.size(), loss.item(),
+                c.model_spec.empty() ? c.model.c_str() : c.model_spec.c_str(), (long long)c.batch_size);
+    std::map<int64_t, double> grad_norms;  // entry seq -> |dL/d(output 0)|
+    if (options->backward) {
+      int id = add_backward_hook([&](const Entry& e, const std::vector<Tensor>& grad_out, const std::vector<Tensor>&) {
+        if (!grad_out.empty() && grad_out[0].defined()) grad_norms[e.seq] = inspect::tensor_stats(grad_out[0], false).norm;
+      });
+      backward(loss, Tensor(), /*retain_graph=*/true);
+      remove_hook(id);
+    }
+    for (const auto& e : entries) {
+      std::string line = format("#%lld %s", (long long)e->seq, op_name(e->op));
+      if (!e->scope.empty()) line += " (" + e->scope + ")";
+      line += " " + shapes_str(e->output_shapes) + " <- " + shapes_str(e->input_shapes);
+      auto g = grad_norms.find(e->seq);
+      if (g != grad_norms.end()) line += format("   |dL/dy| %.6g", g->second);
+      std::printf("%s\n", line.c_str());
+    }
+    if (!options->dot.empty()) {
+      io::write_file_atomic(options->dot, to_dot(entries, grad_norms));
+      std::printf("graph -> %s (render: dot -Tsvg %s -o graph.svg)\n", options->dot.c_str(), options->dot.c_str());
+    }
+  });
+}
+
+const CommandRegistration register_graph{65, add_graph};
+
+}  // namespace gs::cli

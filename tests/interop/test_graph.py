@@ -1,0 +1,58 @@
+"""`gradscope graph`: the printed tape of one forward/backward on fashionnet, checked against
+`gradscope grads --activations` (itself checked against PyTorch in test_grads.py): the gradient
+norm shown for the last entry of each module is the norm of that module's output gradient, the
+loss is the same, every parameter is a leaf of the Graphviz file and every entry input an edge."""
+import os
+import re
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from gs_interop import FASHION, gradscope
+
+pytestmark = pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
+
+LINE = re.compile(r"^#(\d+) (\w+)(?: \(([^)]*)\))? (.*?) <- (.*?)(?:\s+\|dL/dy\| (\S+))?$")
+
+
+def test_graph_shows_the_tape_and_its_gradients(tmp_path):
+    dot = tmp_path / "fn.dot"
+    r = gradscope("graph", "--model", "fashionnet", "--batch", "4", "--seed", "3", "--backward", "--dot", str(dot))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    header = re.match(r"tape of one forward pass: (\d+) entries, loss (\S+)", lines[0])
+    assert header, lines[0]
+    entries = [LINE.match(line) for line in lines[1:] if line.startswith("#")]
+    assert all(entries) and len(entries) == int(header.group(1)), r.stdout
+    ops = [m.group(2) for m in entries]
+    assert ops.count("conv2d") == 2 and ops.count("batch_norm") == 2 and ops.count("max_pool2d") == 2, ops
+    assert ops[-1] == "cross_entropy" and float(entries[-1].group(6)) == 1.0
+
+    grads = tmp_path / "g.safetensors"
+    r2 = gradscope("grads", "--model", "fashionnet", "--batch", "4", "--seed", "3", "--activations", "--out", str(grads))
+    assert r2.returncode == 0, r2.stderr
+    ref = load_file(str(grads))
+    assert float(header.group(2)) == pytest.approx(float(ref["loss"]), rel=1e-6)
+    last_of_scope = {m.group(3): m for m in entries if m.group(3)}
+    checked = 0
+    for key, g in ref.items():
+        if not key.startswith("actgrad."):
+            continue
+        path = key[len("actgrad."):]
+        m = last_of_scope[path]
+        assert float(m.group(6)) == pytest.approx(float(np.linalg.norm(g.astype(np.float64))), rel=1e-4), path
+        assert m.group(4) == "[" + ",".join(str(d) for d in g.shape) + "]", path
+        checked += 1
+    assert checked == 12  # every module of fashionnet
+
+    text = dot.read_text()
+    for name in [k for k in ref if not k.startswith(("act", "loss"))]:
+        assert f'label="{name}\\n' in text, name
+    inputs = sum(len(m.group(5).split("], ")) for m in entries)
+    assert text.count(" -> ") == inputs
+
+
+def test_graph_rejects_a_bad_batch():
+    r = gradscope("graph", "--model", "mlp", "--batch", "0")
+    assert r.returncode == 2 and "--batch" in r.stderr, r.stderr
