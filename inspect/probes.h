@@ -38,7 +38,7 @@ struct ProbeOptions {
   std::vector<std::string> patterns;  // globs over module paths and parameter names; empty = all
   bool histograms = true;
   bool detect_anomaly = false;        // NaN/Inf origin on every step (sampled steps are always checked)
-  std::string tensorboard_dir;        // "" = no event file
+  std::string tensorboard_dir;        // "" = no event file (else one, also without sampling)
   std::string jsonl_path;             // "" = no probes.jsonl
   bool append = false;                // keep an existing probes.jsonl (resumed runs)
 };

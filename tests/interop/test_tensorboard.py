@@ -196,6 +196,32 @@ def test_probed_training_run_matches_probes_jsonl(tmp_path):
 
 
 @pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
+def test_plain_training_run_logs_curves_and_images(tmp_path):
+    # No --probe-every: the event file still has the epoch curves (the values of metrics.jsonl),
+    # the first batch and the predictions; --no-tensorboard leaves no event file at all.
+    out = tmp_path / "plain"
+    r = train("--model", "mlp", "--epochs", "2", "--batch", "64", "--limit-train", "256", "--limit-test", "64",
+              "--no-progress", "--threads", "1", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    acc = load(str(out))
+    tags = acc.Tags()
+    assert set(tags["scalars"]) == {"epoch/train_loss", "epoch/train_acc", "epoch/test_loss", "epoch/test_acc"}
+    assert tags["histograms"] == []
+    assert sorted(tags["images"]) == ["first_batch", "predictions"]
+    metrics = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    for key in ["train_loss", "train_acc", "test_loss", "test_acc"]:
+        events = acc.Scalars(f"epoch/{key}")
+        assert [e.step for e in events] == [1, 2], key
+        assert [e.value for e in events] == pytest.approx([f32(m[key]) for m in metrics], rel=1e-6), key
+    assert [e.step for e in acc.Images("predictions")] == [1, 2]
+    quiet = tmp_path / "quiet"
+    r = train("--model", "mlp", "--epochs", "1", "--limit-train", "128", "--limit-test", "64", "--no-progress",
+              "--no-tensorboard", "--out", str(quiet))
+    assert r.returncode == 0, r.stderr
+    assert not [f for f in os.listdir(quiet) if f.startswith("events.out.tfevents")]
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
 def test_blow_up_stops_at_the_first_non_finite_op(tmp_path):
     r = train("--model", "mlp", "--epochs", "1", "--batch", "64", "--limit-train", "512", "--limit-test", "64",
               "--optimizer", "sgd", "--lr", "1e30", "--schedule", "none", "--detect-anomaly", "--no-progress",
