@@ -152,12 +152,22 @@ void EventWriter::add_histogram(const std::string& tag, const HistogramSummary& 
   put_double(histo, 3, h.num);
   put_double(histo, 4, h.sum);
   put_double(histo, 5, h.sum_squares);
-  std::vector<double> limits = h.bucket_limit;
-  for (double& l : limits) {
-    if (std::isinf(l)) l = l > 0 ? std::numeric_limits<double>::max() : -std::numeric_limits<double>::max();
+  // As TensorFlow writes histograms: each run of empty buckets becomes one bucket (ending where
+  // the run ends), so TensorBoard draws the occupied range instead of every fixed edge out to
+  // +-2^16. Counts and the edges of occupied buckets are unchanged.
+  std::vector<double> limits, counts;
+  for (size_t i = 0; i < h.bucket.size();) {
+    double limit = h.bucket_limit[i], count = h.bucket[i];
+    ++i;
+    if (count <= 0) {
+      while (i < h.bucket.size() && h.bucket[i] <= 0) limit = h.bucket_limit[i++];
+    }
+    if (std::isinf(limit)) limit = limit > 0 ? std::numeric_limits<double>::max() : -std::numeric_limits<double>::max();
+    limits.push_back(limit);
+    counts.push_back(count);
   }
   put_packed_doubles(histo, 6, limits);
-  put_packed_doubles(histo, 7, h.bucket);
+  put_packed_doubles(histo, 7, counts);
   std::string v = summary_value(tag);
   put_bytes(v, 5, histo);
   write_event(v, step);

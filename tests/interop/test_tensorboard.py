@@ -110,16 +110,29 @@ def test_known_event_file_reads_back(tmp_path):
     assert h.min == -3 and h.max == 100000 and h.num == len(finite)
     assert h.sum == pytest.approx(sum(finite))
     assert h.sum_squares == pytest.approx(sum(v * v for v in finite))
-    assert len(h.bucket_limit) == 83 and len(h.bucket) == 83
-    expected = [0] * 83
+    # The 83 fixed buckets, with each run of empty ones written as one bucket (as TensorFlow does).
+    counts = [0] * 83
     for v in finite:
-        expected[bucket_of(v)] += 1
-    assert list(h.bucket) == expected
-    assert h.bucket_limit[41] == 2.0**-24 and h.bucket_limit[42 + 24] == 2.0
+        counts[bucket_of(v)] += 1
+    edges = [-(2.0**16)] + [-(2.0**(k - 24)) for k in reversed(range(40))] + [2.0**-24] + \
+            [2.0**(k - 23) for k in range(40)] + [sys.float_info.max]
+    assert len(edges) == 83
+    want_limits, want_counts, i = [], [], 0
+    while i < 83:
+        limit, count = edges[i], counts[i]
+        i += 1
+        while count == 0 and i < 83 and counts[i] == 0:
+            limit = edges[i]
+            i += 1
+        want_limits.append(limit)
+        want_counts.append(count)
+    assert list(h.bucket) == want_counts
+    assert list(h.bucket_limit) == want_limits
     assert h.bucket_limit[-1] == sys.float_info.max
-    for v in finite:  # each value lies in (limit[b-1], limit[b]]
-        b = bucket_of(v)
-        assert v <= h.bucket_limit[b] and (b == 0 or v >= h.bucket_limit[b - 1])
+    assert 2.0**-24 in list(h.bucket_limit) and 2.0 in list(h.bucket_limit)  # zeros; 1 and 1.5 in [1, 2)
+    for v in finite:  # each value lies in (limit[b-1], limit[b]] of an occupied bucket
+        b = next(j for j, lim in enumerate(h.bucket_limit) if v <= lim and h.bucket[j] > 0)
+        assert b == 0 or v >= h.bucket_limit[b - 1]
 
     (image,) = acc.Images("test/image")
     assert image.step == 4 and image.width == 3 and image.height == 2
