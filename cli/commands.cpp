@@ -213,4 +213,22 @@ const CommandRegistration register_train{10, add_train};
 const CommandRegistration register_eval{20, add_eval};
 const CommandRegistration register_info{30, add_info};
 
+FirstBatch first_batch_and_model(const train::TrainConfig& c, const char* command) {
+  train::apply_runtime_settings(c.threads, c.kernels);
+  manual_seed(c.seed);
+  io::Dataset data = io::load_dataset(c.data, true);
+  GS_CHECK(c.batch_size > 0 && c.batch_size <= data.size(), "%s: --batch must be in 1..%lld, got %lld", command,
+           (long long)data.size(), (long long)c.batch_size);
+  io::DataLoader loader(data, {.batch_size = c.batch_size, .shuffle = false, .drop_last = false, .seed = c.seed, .prefetch = 0},
+                        train::default_normalization(c.data, data));
+  loader.start_epoch(0);
+  FirstBatch out;
+  loader.next(out.batch);
+  const Shape& s = data.images.shape();
+  out.model = train::build_model(c, s[1], data.num_classes, s[2]);
+  if (!c.weights.empty()) train::load_weights(c.weights, *out.model);
+  out.model->train();
+  return out;
+}
+
 }  // namespace gs::cli

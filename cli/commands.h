@@ -6,6 +6,8 @@
 #include <functional>
 #include <string>
 
+#include "io/dataloader.h"
+#include "layers/module.h"
 #include "train/config.h"
 
 namespace gs::cli {
@@ -36,5 +38,14 @@ train::TrainConfig resolve_config(CLI::App* cmd, const train::TrainConfig& given
 // `source` names it in errors.
 train::TrainConfig resolve_config_json(CLI::App* cmd, const train::TrainConfig& given, const std::string& base_json,
                                        const std::string& source);
+
+// What `grads` and `graph` run on: the first c.batch_size training images of c.data in file order
+// with the default normalisation (no shuffle, no augmentation), and the model for them (seeded
+// initialisation, or c.weights), in train mode. `command` names the command in errors.
+struct FirstBatch {
+  io::Batch batch;
+  nn::ModulePtr model;
+};
+FirstBatch first_batch_and_model(const train::TrainConfig& c, const char* command);
 
 }  // namespace gs::cli

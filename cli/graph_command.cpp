@@ -99,20 +99,7 @@ void add_graph(CLI::App& app) {
   cmd->add_option("--dot", options->dot, "write the graph as a Graphviz .dot file");
   register_action(cmd, [config, options] {
     const train::TrainConfig& c = *config;
-    train::apply_runtime_settings(c.threads, c.kernels);
-    manual_seed(c.seed);
-    io::Dataset data = io::load_dataset(c.data, true);
-    GS_CHECK(c.batch_size > 0 && c.batch_size <= data.size(), "graph: --batch must be in 1..%lld, got %lld",
-             (long long)data.size(), (long long)c.batch_size);
-    io::DataLoader loader(data, {.batch_size = c.batch_size, .shuffle = false, .drop_last = false, .seed = c.seed, .prefetch = 0},
-                          train::default_normalization(c.data, data));
-    loader.start_epoch(0);
-    io::Batch batch;
-    loader.next(batch);
-    const Shape& s = data.images.shape();
-    nn::ModulePtr model = train::build_model(c, s[1], data.num_classes, s[2]);
-    if (!c.weights.empty()) train::load_weights(c.weights, *model);
-    model->train();
+    auto [batch, model] = first_batch_and_model(c, "graph");
 
     Tensor loss = cross_entropy((*model)(batch.images), batch.labels);
     const std::vector<std::shared_ptr<Entry>> entries = tape_entries();
