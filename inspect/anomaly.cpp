@@ -36,8 +36,44 @@ void AnomalyDetector::watch_parameters(const std::vector<std::pair<std::string, 
 }
 
 void AnomalyDetector::set_step(int64_t step) {
+  flush();
   step_ = step;
   produced_.clear();
+}
+
+void AnomalyDetector::flush() {
+  if (!pending_) return;
+  Pending pending = std::move(*pending_);
+  pending_.reset();
+  if (first_) return;
+  for (size_t o = 0; o < pending.outputs.size(); ++o) {
+    if (!pending.vouched[o] && !all_finite(pending.outputs[o])) {
+      report_forward(*pending.entry, pending.outputs, o);
+      return;
+    }
+  }
+}
+
+void AnomalyDetector::vouch(const Tensor& output, bool finite) {
+  if (!pending_ || !output.defined()) return;
+  for (size_t o = 0; o < pending_->outputs.size(); ++o) {
+    if (pending_->outputs[o].impl_ptr() != output.impl_ptr()) continue;
+    if (finite) {
+      pending_->vouched[o] = true;
+    } else if (!first_) {
+      Pending pending = std::move(*pending_);
+      pending_.reset();
+      // An earlier output of the same entry may be the first non-finite one.
+      for (size_t k = 0; k < o; ++k) {
+        if (!pending.vouched[k] && !all_finite(pending.outputs[k])) {
+          report_forward(*pending.entry, pending.outputs, k);
+          return;
+        }
+      }
+      report_forward(*pending.entry, pending.outputs, o);
+    }
+    return;
+  }
 }
 
 namespace {
@@ -66,42 +102,56 @@ void AnomalyDetector::found(AnomalyReport report) {
   if (throw_on_first_) throw AnomalyError(std::move(report));
 }
 
+void AnomalyDetector::report_forward(const Entry& entry, const std::vector<Tensor>& outputs, size_t o) {
+  AnomalyReport r;
+  r.op = op_name(entry.op);
+  r.module = entry.scope;
+  r.step = step_;
+  r.entry = entry.seq;
+  r.output_index = int(o);
+  r.output = format("%s %s", shape_str(outputs[o].shape()).c_str(), tensor_stats(outputs[o], false).str().c_str());
+  for (size_t i = 0; i < entry.inputs.size(); ++i) {
+    bool bad = false;
+    r.inputs.push_back(format("input %zu %s: ", i, shape_str(entry.input_shapes[i]).c_str()) +
+                       describe_input(entry.inputs[i], bad));
+    if (bad) r.non_finite_inputs.push_back(int(r.inputs.size() - 1));
+  }
+  for (size_t i = 0; i < entry.saved.size(); ++i) {
+    if (!entry.saved[i].defined() || entry.saved[i].dtype() == DType::I64) continue;
+    bool bad = false;
+    r.inputs.push_back(tensor_line(format("saved %zu", i), entry.saved[i], bad));
+    if (bad) r.non_finite_inputs.push_back(int(r.inputs.size() - 1));
+  }
+  found(std::move(r));
+}
+
 void AnomalyDetector::on_forward(const Entry& entry, const std::vector<Tensor>& outputs) {
   if (!enabled_ || first_) return;
-  for (size_t o = 0; o < outputs.size(); ++o) {
-    if (all_finite(outputs[o])) continue;
-    AnomalyReport r;
-    r.op = op_name(entry.op);
-    r.module = entry.scope;
-    r.step = step_;
-    r.entry = entry.seq;
-    r.output_index = int(o);
-    r.output = format("%s %s", shape_str(outputs[o].shape()).c_str(), tensor_stats(outputs[o], false).str().c_str());
-    for (size_t i = 0; i < entry.inputs.size(); ++i) {
-      bool bad = false;
-      r.inputs.push_back(format("input %zu %s: ", i, shape_str(entry.input_shapes[i]).c_str()) +
-                         describe_input(entry.inputs[i], bad));
-      if (bad) r.non_finite_inputs.push_back(int(r.inputs.size() - 1));
-    }
-    for (size_t i = 0; i < entry.saved.size(); ++i) {
-      if (!entry.saved[i].defined() || entry.saved[i].dtype() == DType::I64) continue;
-      bool bad = false;
-      r.inputs.push_back(tensor_line(format("saved %zu", i), entry.saved[i], bad));
-      if (bad) r.non_finite_inputs.push_back(int(r.inputs.size() - 1));
-    }
-    found(std::move(r));
-    return;
-  }
+  flush();  // the entry before this one first
+  if (first_) return;
   std::string what = format("#%lld %s (%s)", (long long)entry.seq, op_name(entry.op), entry.scope.c_str());
+  std::shared_ptr<Entry> owner;
   for (const auto& out : outputs) {
     const auto& meta = out.impl().autograd;
     if (meta) produced_[meta.get()] = {meta, entry.seq, what};
+    if (meta && meta->entry.get() == &entry) owner = meta->entry;
+  }
+  if (owner) {
+    pending_ = Pending{owner, outputs, std::vector<bool>(outputs.size(), false)};
+    return;
+  }
+  for (size_t o = 0; o < outputs.size(); ++o) {  // no handle to keep the entry by: check now
+    if (!all_finite(outputs[o])) {
+      report_forward(entry, outputs, o);
+      return;
+    }
   }
 }
 
 void AnomalyDetector::on_backward(const Entry& entry, const std::vector<Tensor>& grad_outputs,
                                   const std::vector<Tensor>& grad_inputs) {
   if (!enabled_ || first_) return;
+  flush();  // the forward's last outputs (the loss) before any gradient
   for (size_t i = 0; i < grad_inputs.size(); ++i) {
     if (!grad_inputs[i].defined() || all_finite(grad_inputs[i])) continue;
     AnomalyReport r;

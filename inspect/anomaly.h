@@ -10,6 +10,12 @@
 // The check is a vectorised bit test per output (stats.h all_finite); statistics are computed only
 // for the report. Unlike PyTorch's anomaly mode it also checks the forward pass, and it keeps no
 // stack traces. The detector never changes a value it reads.
+//
+// A forward output is checked when the next op is recorded, when backward starts, or at flush(),
+// not at once: a probe that summarises a module's output anyway may vouch() for it meanwhile, so
+// the output is read once, not twice. Pending outputs are always checked before anything recorded
+// later, so the entry reported is still the first one whose output is non-finite; the error is
+// thrown from the next op (or flush), before any op downstream of it is reported.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -58,7 +64,10 @@ class AnomalyDetector {
 
   // Names parameters in reports and lets the report show their statistics.
   void watch_parameters(const std::vector<std::pair<std::string, Tensor>>& named);
-  void set_step(int64_t step);        // also forgets the previous step's tracked outputs
+  void set_step(int64_t step);        // checks what is pending; forgets the previous step's outputs
+  void flush();                       // checks the forward outputs still pending
+  // A probe read `output` (the pending entry's) and found it finite or not: no second read.
+  void vouch(const Tensor& output, bool finite);
   void set_enabled(bool enabled) { enabled_ = enabled; }
   bool enabled() const { return enabled_; }
   const std::optional<AnomalyReport>& first() const { return first_; }
@@ -68,7 +77,15 @@ class AnomalyDetector {
   void on_forward(const Entry& entry, const std::vector<Tensor>& outputs);
   void on_backward(const Entry& entry, const std::vector<Tensor>& grad_outputs, const std::vector<Tensor>& grad_inputs);
   std::string describe_input(const std::shared_ptr<AutogradMeta>& meta, bool& non_finite) const;
+  void report_forward(const Entry& entry, const std::vector<Tensor>& outputs, size_t o);
   void found(AnomalyReport report);
+
+  struct Pending {  // the last recorded entry's outputs, not yet checked
+    std::shared_ptr<Entry> entry;
+    std::vector<Tensor> outputs;
+    std::vector<bool> vouched;
+  };
+  std::optional<Pending> pending_;
 
   struct Produced {  // a tracked output: which entry made it
     std::weak_ptr<AutogradMeta> meta;

@@ -170,6 +170,8 @@ Inspector::Inspector(nn::ModulePtr model, ProbeOptions options) : model_(std::mo
         ModuleProbe& m = modules_[index];
         m.act = output_stats(output);
         m.has_act = true;
+        // These statistics count NaN/Inf: the anomaly detector need not read the output again.
+        if (anomaly_ && anomaly_->enabled()) anomaly_->vouch(output, m.act.non_finite() == 0);
         if (!output.requires_grad() || !GradMode::is_enabled()) return;
         Tensor out = output;
         register_hook(out, [this, index](const Tensor& grad) {
@@ -250,6 +252,7 @@ void Inspector::begin_step(int64_t step) {
 }
 
 void Inspector::after_forward(const Tensor& loss) {
+  if (anomaly_) anomaly_->flush();  // the loss's own entry
   if (sampling_) step_.loss = loss.item();
 }
 

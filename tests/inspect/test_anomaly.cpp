@@ -106,3 +106,49 @@ TEST(Anomaly, DisabledOrRemovedDetectorSeesNothing) {
   }
   EXPECT_NO_THROW((*model)(randn({3, 4})));  // hooks removed with the detector
 }
+
+TEST(Anomaly, LastOpOfTheForwardIsCheckedAtFlushOrBackward) {
+  // Outputs are checked when the next op is recorded; the last op's at flush() or when backward
+  // starts, and it is still the entry named.
+  manual_seed(0);
+  auto seq = std::make_shared<nn::Sequential>();
+  seq->push_back(std::make_shared<nn::Linear>(4, 8));
+  seq->push_back("danger", std::make_shared<ShiftedLog>(0.0));
+  AnomalyDetector detector;
+  detector.set_step(3);
+  Tensor out = (*seq)(randn({3, 4}));  // log is the last op: nothing recorded after it yet
+  try {
+    detector.flush();
+    FAIL() << "no anomaly reported";
+  } catch (const AnomalyError& e) {
+    EXPECT_EQ(e.report().op, "log");
+    EXPECT_EQ(e.report().module, "danger");
+    EXPECT_EQ(e.report().step, 3);
+  }
+  AnomalyDetector again;
+  Tensor out2 = (*seq)(randn({3, 4}));
+  try {
+    backward(sum(out2));  // sum is recorded after log: the log entry is reported first
+    FAIL() << "no anomaly reported";
+  } catch (const AnomalyError& e) {
+    EXPECT_EQ(e.report().op, "log");
+    EXPECT_FALSE(e.report().backward);
+  }
+}
+
+TEST(Anomaly, VouchedOutputsAreNotReadAgainAndABadOneIsReportedAtOnce) {
+  manual_seed(0);
+  Tensor x = randn({3, 4}).set_requires_grad(true);
+  AnomalyDetector detector(false);
+  Tensor y = log(x);  // NaN where x < 0
+  detector.vouch(y, true);  // a probe that read y says it is finite: no second read, no report
+  Tensor z = y * 2.0;       // checks the pending entry (log): vouched, so nothing is found
+  detector.flush();         // z is NaN too, but pending and not vouched: found here
+  ASSERT_TRUE(detector.first().has_value());
+  EXPECT_EQ(detector.first()->op, "mul");
+  detector.reset();
+  Tensor w = log(x);
+  detector.vouch(w, false);  // the probe saw NaN/Inf: reported at once, naming log
+  ASSERT_TRUE(detector.first().has_value());
+  EXPECT_EQ(detector.first()->op, "log");
+}
