@@ -214,6 +214,8 @@ const CommandRegistration register_eval{20, add_eval};
 const CommandRegistration register_info{30, add_info};
 
 FirstBatch first_batch_and_model(const train::TrainConfig& c, const char* command) {
+  GS_CHECK(Device::parse(c.device).is_cpu(), "%s: --device %s: this command runs on the cpu only", command,
+           c.device.c_str());
   train::apply_runtime_settings(c.threads, c.kernels);
   manual_seed(c.seed);
   io::Dataset data = io::load_dataset(c.data, true);

@@ -53,6 +53,8 @@ def test_graph_shows_the_tape_and_its_gradients(tmp_path):
     assert text.count(" -> ") == inputs
 
 
-def test_graph_rejects_a_bad_batch():
+def test_graph_rejects_a_bad_batch_and_a_device():
     r = gradscope("graph", "--model", "mlp", "--batch", "0")
     assert r.returncode == 2 and "--batch" in r.stderr, r.stderr
+    r = gradscope("graph", "--model", "mlp", "--device", "cuda")
+    assert r.returncode == 2 and "--device" in r.stderr and "cpu only" in r.stderr, r.stderr
