@@ -104,7 +104,7 @@ void accumulate_any(const T* p, int64_t n, bool histogram, Partial& s) {
 
 // f32 chunk in one read: blocks of 256 in sixteen float lanes (the compiler vectorises them; a
 // lane sums only 16 values per block, then blocks add up in double), bucket indices computed for
-// the block first and counted into four interleaved histograms. A NaN or Inf makes the block's
+// the block first, two values at a time, and counted as pairs (below). A NaN or Inf makes the block's
 // float sums non-finite, so the block is then checked bit by bit and, if it really holds one,
 // redone by accumulate_any; finite blocks (nearly all) are read once, with no separate check.
 void accumulate_f32(const float* p, int64_t n, bool histogram, Partial& s) {
