@@ -102,26 +102,46 @@ void AnomalyDetector::found(AnomalyReport report) {
   if (throw_on_first_) throw AnomalyError(std::move(report));
 }
 
-void AnomalyDetector::report_forward(const Entry& entry, const std::vector<Tensor>& outputs, size_t o) {
+namespace {
+// The report's head: which entry, which output (forward) or input gradient (backward), its statistics.
+AnomalyReport report_head(const Entry& entry, bool backward, int64_t step, size_t index, const Tensor& bad) {
   AnomalyReport r;
+  r.backward = backward;
   r.op = op_name(entry.op);
   r.module = entry.scope;
-  r.step = step_;
+  r.step = step;
   r.entry = entry.seq;
-  r.output_index = int(o);
-  r.output = format("%s %s", shape_str(outputs[o].shape()).c_str(), tensor_stats(outputs[o], false).str().c_str());
-  for (size_t i = 0; i < entry.inputs.size(); ++i) {
-    bool bad = false;
-    r.inputs.push_back(format("input %zu %s: ", i, shape_str(entry.input_shapes[i]).c_str()) +
-                       describe_input(entry.inputs[i], bad));
-    if (bad) r.non_finite_inputs.push_back(int(r.inputs.size() - 1));
-  }
+  r.output_index = int(index);
+  r.output = format("%s %s", shape_str(bad.shape()).c_str(), tensor_stats(bad, false).str().c_str());
+  return r;
+}
+
+void add_line(AnomalyReport& r, std::string line, bool non_finite) {
+  r.inputs.push_back(std::move(line));
+  if (non_finite) r.non_finite_inputs.push_back(int(r.inputs.size() - 1));
+}
+
+// The saved tensors the formula used. In backward the entry still holds them while its hooks
+// run (they are cleared afterwards).
+void add_saved_lines(AnomalyReport& r, const Entry& entry) {
   for (size_t i = 0; i < entry.saved.size(); ++i) {
     if (!entry.saved[i].defined() || entry.saved[i].dtype() == DType::I64) continue;
     bool bad = false;
-    r.inputs.push_back(tensor_line(format("saved %zu", i), entry.saved[i], bad));
-    if (bad) r.non_finite_inputs.push_back(int(r.inputs.size() - 1));
+    std::string line = tensor_line(format("saved %zu", i), entry.saved[i], bad);
+    add_line(r, std::move(line), bad);
   }
+}
+}  // namespace
+
+void AnomalyDetector::report_forward(const Entry& entry, const std::vector<Tensor>& outputs, size_t o) {
+  AnomalyReport r = report_head(entry, false, step_, o, outputs[o]);
+  for (size_t i = 0; i < entry.inputs.size(); ++i) {
+    bool bad = false;
+    std::string line = format("input %zu %s: ", i, shape_str(entry.input_shapes[i]).c_str()) +
+                       describe_input(entry.inputs[i], bad);
+    add_line(r, std::move(line), bad);
+  }
+  add_saved_lines(r, entry);
   found(std::move(r));
 }
 
@@ -154,27 +174,13 @@ void AnomalyDetector::on_backward(const Entry& entry, const std::vector<Tensor>&
   flush();  // the forward's last outputs (the loss) before any gradient
   for (size_t i = 0; i < grad_inputs.size(); ++i) {
     if (!grad_inputs[i].defined() || all_finite(grad_inputs[i])) continue;
-    AnomalyReport r;
-    r.backward = true;
-    r.op = op_name(entry.op);
-    r.module = entry.scope;
-    r.step = step_;
-    r.entry = entry.seq;
-    r.output_index = int(i);
-    r.output = format("%s %s", shape_str(grad_inputs[i].shape()).c_str(), tensor_stats(grad_inputs[i], false).str().c_str());
+    AnomalyReport r = report_head(entry, true, step_, i, grad_inputs[i]);
     for (size_t o = 0; o < grad_outputs.size(); ++o) {
       bool bad = false;
-      r.inputs.push_back(tensor_line(format("incoming gradient of output %zu", o), grad_outputs[o], bad));
-      if (bad) r.non_finite_inputs.push_back(int(r.inputs.size() - 1));
+      std::string line = tensor_line(format("incoming gradient of output %zu", o), grad_outputs[o], bad);
+      add_line(r, std::move(line), bad);
     }
-    // Saved tensors are gone once the entry is freed; the context's copy is what ran, but the
-    // entry still holds them while its hooks run (they are cleared afterwards).
-    for (size_t s = 0; s < entry.saved.size(); ++s) {
-      if (!entry.saved[s].defined() || entry.saved[s].dtype() == DType::I64) continue;
-      bool bad = false;
-      r.inputs.push_back(tensor_line(format("saved %zu", s), entry.saved[s], bad));
-      if (bad) r.non_finite_inputs.push_back(int(r.inputs.size() - 1));
-    }
+    add_saved_lines(r, entry);
     found(std::move(r));
     return;
   }
