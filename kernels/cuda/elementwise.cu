@@ -2,6 +2,7 @@
 // with dtype casts, axpy. Grid-stride loops; per-element index maths in index_math.h and the
 // formulas in elementwise_ops.h (both also run by the host tests).
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/elementwise_kernels.cuh"
 #include "kernels/cuda/elementwise_ops.h"
 #include "kernels/cuda/index_math.h"
 #include "kernels/cuda/ops.h"
@@ -33,10 +34,6 @@ int64_t numel(const int64_t* shape, int ndim) {
   return n;
 }
 
-__global__ void unary_kernel(UnaryOp op, const float* in, float* out, int64_t n, float alpha, float beta) {
-  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
-    out[i] = unary_apply(op, in[i], alpha, beta);
-}
 void unary_grid(UnaryOp op, const float* in, float* out, int64_t n, double alpha, double beta) {
   if (n <= 0) return;
   unary_kernel<<<grid(n), kBlockThreads, 0, stream()>>>(op, in, out, n, static_cast<float>(alpha),
@@ -44,12 +41,6 @@ void unary_grid(UnaryOp op, const float* in, float* out, int64_t n, double alpha
   CUDA_CHECK_LAUNCH();
 }
 
-// out is contiguous; operand 0 is a, 1 is b.
-__global__ void binary_kernel(BinaryOp op, const float* a, const float* b, float* out, Layout l, int64_t n, float alpha,
-                              float beta) {
-  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
-    out[i] = binary_apply(op, a[layout_offset(l, 0, i)], b[layout_offset(l, 1, i)], alpha, beta);
-}
 void binary_grid(BinaryOp op, const float* a, const int64_t* a_strides, const float* b, const int64_t* b_strides,
                  float* out, const int64_t* shape, int ndim, double alpha, double beta) {
   int64_t n = numel(shape, ndim);
@@ -60,21 +51,6 @@ void binary_grid(BinaryOp op, const float* a, const int64_t* a_strides, const fl
   CUDA_CHECK_LAUNCH();
 }
 
-__global__ void where_kernel(const float* c, const float* a, const float* b, float* out, Layout l, int64_t n) {
-  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
-    out[i] = c[layout_offset(l, 0, i)] != 0.0f ? a[layout_offset(l, 1, i)] : b[layout_offset(l, 2, i)];
-}
-
-// Operand 0 is the source, 1 the destination.
-template <class Tin, class Tout> __global__ void copy_kernel(const Tin* src, Tout* dst, Layout l, int64_t n) {
-  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
-    dst[layout_offset(l, 1, i)] = static_cast<Tout>(src[layout_offset(l, 0, i)]);
-}
-
-__global__ void axpy_kernel(float* dst, const float* src, float alpha, int64_t n) {
-  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
-    dst[i] += alpha * src[i];
-}
 }  // namespace
 
 const VariantTable<UnaryFn<float>>& unary_table() {

@@ -4,6 +4,7 @@
 #include <climits>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/gemm_kernels.cuh"
 #include "kernels/cuda/index_math.h"
 #include "kernels/cuda/ops.h"
 #include "kernels/cuda/runtime.h"
@@ -12,21 +13,6 @@ namespace gs::kernels::cuda {
 
 namespace {
 cudaStream_t stream() { return compute_stream(current_device()); }
-
-__global__ void gemm_tiled_kernel(GemmArgs a) {
-  __shared__ float tile_a[kGemmTile][kGemmTile];
-  __shared__ float tile_b[kGemmTile][kGemmTile];
-  const int ty = threadIdx.y, tx = threadIdx.x;
-  const int64_t by = blockIdx.y, bx = blockIdx.x;
-  float acc = 0.0f;
-  for (int64_t t = 0; t < gemm_k_steps(a.K); ++t) {
-    gemm_load_tiles(a, by, bx, t, ty, tx, tile_a, tile_b);
-    __syncthreads();
-    acc = gemm_tile_dot(tile_a, tile_b, ty, tx, acc);
-    __syncthreads();
-  }
-  gemm_store(a, by, bx, ty, tx, acc);
-}
 
 void gemm_tiled(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {

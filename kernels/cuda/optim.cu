@@ -3,6 +3,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/index_math.h"
 #include "kernels/cuda/ops.h"
+#include "kernels/cuda/optim_kernels.cuh"
 #include "kernels/cuda/runtime.h"
 
 namespace gs::kernels::cuda {
@@ -10,18 +11,6 @@ namespace gs::kernels::cuda {
 namespace {
 cudaStream_t stream() { return compute_stream(current_device()); }
 
-__global__ void sgd_kernel(SgdConsts s, float* p, const float* g, float* buf, int64_t n) {
-  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
-    sgd_element(s, p[i], g[i], buf ? buf + i : nullptr);
-}
-__global__ void adam_kernel(AdamConsts s, float* p, const float* g, float* m, float* v, float* vmax, int64_t n) {
-  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
-    adam_element(s, p[i], g[i], m[i], v[i], vmax ? vmax + i : nullptr);
-}
-__global__ void rprop_kernel(RpropConsts s, float* p, const float* g, float* prev, float* step_size, int64_t n) {
-  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
-    rprop_element(s, p[i], g[i], prev[i], step_size[i]);
-}
 }  // namespace
 
 void sgd_step(const SgdConsts& s, float* p, const float* g, float* buf, int64_t n) {

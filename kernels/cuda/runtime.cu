@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/elementwise_kernels.cuh"
 #include "kernels/cuda/index_math.h"
 #include "kernels/cuda/runtime.h"
 
@@ -55,10 +56,6 @@ template <class F> void on_device(int device, F f) {
   if (previous != device) CUDA_CHECK(cudaSetDevice(previous));
 }
 
-template <class T> __global__ void fill_kernel(T* dst, int64_t n, T value) {
-  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
-    dst[i] = value;
-}
 template <class T> void fill(T* dst, int64_t n, T value, int device) {
   if (n <= 0) return;
   on_device(device, [&] {

@@ -1,56 +1,70 @@
-// Runs the CUDA kernels' __host__ __device__ pieces (kernels/cuda/*.h) on the CPU the way the
-// GPU would: every thread of an emulated grid in turn for kernels without barriers; for block
-// reductions the per-thread partials, the warp-shuffle tree lane by lane and the shared-memory
-// step, each phase finished by all threads before the next (as __syncthreads orders them).
+// A CPU model of CUDA's execution, enough to run the project's real kernels: include this, then
+// kernels/cuda/*_kernels.cuh, and `emu::launch(grid, block, kernel, args...)` runs the kernel as
+// `kernel<<<grid, block>>>(args...)` would, on host memory. Every thread of a block is a fiber
+// (ucontext) on one OS thread; __syncthreads() parks it until every thread of the block has
+// arrived, __shfl_down_sync() until all 32 lanes of its warp have. `__shared__` variables are
+// function statics, which the threads of a block share as they share shared memory (blocks run
+// one after another). What a GPU leaves undefined the emulator reports as an error: a barrier
+// some threads of the block never reach, a shuffle in a partial warp, a launch over CUDA's limits.
 #pragma once
 #include <cstdint>
-#include <vector>
+#include <cstring>
+#include <functional>
+#include <type_traits>
 
-#include "kernels/cuda/index_math.h"
-#include "kernels/cuda/reduce_math.h"
+namespace gs::test::emu {
 
-namespace gs::test {
+struct Dim3 {
+  unsigned x = 1, y = 1, z = 1;
+  constexpr Dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}  // NOLINT: as dim3
+};
 
-// body(i) for every i a grid-stride loop of `grid` blocks x `block` threads visits, in the
-// order thread by thread; returns how often each index was visited (each must be once).
-template <class F> std::vector<int> emulate_grid_stride(int64_t n, int64_t grid, int block, F body) {
-  namespace kc = kernels::cuda;
-  std::vector<int> visits(static_cast<size_t>(n), 0);
-  for (int64_t b = 0; b < grid; ++b)
-    for (int t = 0; t < block; ++t)
-      for (int64_t i = kc::grid_first(b, block, t); i < n; i += kc::grid_step(grid, block)) {
-        visits[static_cast<size_t>(i)]++;
-        body(i);
-      }
-  return visits;
+// The builtins of the thread running now (the scheduler sets them at every switch).
+inline Dim3 thread_idx, block_idx, block_dim, grid_dim;
+
+// What the last launch did, for tests that a kernel really went through its barriers.
+struct LaunchStats {
+  int64_t blocks = 0, threads = 0, barriers = 0, shuffles = 0;
+};
+const LaunchStats& last_launch();
+
+// The order in which the scheduler runs a block's threads. A GPU promises none, so a kernel must
+// give the same result in each: Forward and Reverse take the runnable threads first to last and
+// last to first; WarpAhead takes each warp through all its shuffles up to its next barrier (or
+// its end) before the next warp starts, as a warp that races ahead on the GPU may. Threads switch
+// only at barriers and shuffles, so a race inside such a stretch is not found; one that needs a
+// barrier where a kernel has none shows as a wrong result in one of the orders.
+enum class Order { Forward, Reverse, WarpAhead };
+void set_order(Order order);
+
+void syncthreads();
+// One __shfl_down_sync of `bytes` bytes (full mask only, as every kernel here uses).
+void shuffle_down(unsigned mask, const void* value, void* out, unsigned bytes, unsigned delta);
+// Runs body once per thread of grid x block, as described above; throws on the errors named there.
+void run_grid(Dim3 grid, Dim3 block, const std::function<void()>& body);
+
+// kernel<<<grid, block>>>(args...): every thread gets its own copy of the arguments.
+template <class Kernel, class... Args> void launch(Dim3 grid, Dim3 block, Kernel kernel, Args... args) {
+  run_grid(grid, block, [&] { kernel(args...); });
 }
 
-// One warp's shuffle-down tree: lane l combines with lane l+offset (its own value when that
-// lane is out of range, as __shfl_down_sync); returns lane 0's result.
-template <class T> T emulate_warp_reduce(kernels::ReduceOp op, std::vector<T> lanes) {
-  namespace kc = kernels::cuda;
-  for (int offset = kc::warp_first_offset(); offset > 0; offset >>= 1) {
-    std::vector<T> next(lanes.size());
-    for (size_t l = 0; l < lanes.size(); ++l) {
-      T other = l + offset < lanes.size() ? lanes[l + offset] : lanes[l];
-      next[l] = kc::reduce_merge(op, lanes[l], other);
-    }
-    lanes = next;
-  }
-  return lanes[0];
-}
+}  // namespace gs::test::emu
 
-// block_reduce (kernels/cuda/block_reduce.cuh) over the threads' partials (a multiple of 32).
-template <class T> T emulate_block_reduce(kernels::ReduceOp op, const std::vector<T>& partials) {
-  namespace kc = kernels::cuda;
-  const size_t nwarps = partials.size() / kc::kWarpSize;
-  std::vector<T> shared(kc::kWarpSize);
-  for (size_t w = 0; w < nwarps; ++w)  // phase 1: each warp's tree, lane 0 writes shared[w]
-    shared[w] = emulate_warp_reduce(
-        op, std::vector<T>(partials.begin() + w * kc::kWarpSize, partials.begin() + (w + 1) * kc::kWarpSize));
-  std::vector<T> lanes(kc::kWarpSize);  // phase 2 (after the barrier): warp 0 reduces shared
-  for (size_t l = 0; l < lanes.size(); ++l) lanes[l] = l < nwarps ? shared[l] : kc::reduce_identity<T>(op);
-  return emulate_warp_reduce(op, lanes);
-}
+// The CUDA spellings the kernels use, mapped onto the emulator.
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __shared__ static
+#define threadIdx (::gs::test::emu::thread_idx)
+#define blockIdx (::gs::test::emu::block_idx)
+#define blockDim (::gs::test::emu::block_dim)
+#define gridDim (::gs::test::emu::grid_dim)
 
-}  // namespace gs::test
+inline void __syncthreads() { ::gs::test::emu::syncthreads(); }                  // NOLINT: CUDA's name
+template <class T> T __shfl_down_sync(unsigned mask, T value, unsigned delta) {  // NOLINT: CUDA's name
+  static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8, "shuffles move 4 or 8 bytes");
+  T out;
+  ::gs::test::emu::shuffle_down(mask, &value, &out, sizeof(T), delta);
+  return out;
+}

@@ -1,0 +1,632 @@
+// The CUDA kernels themselves (kernels/cuda/*_kernels.cuh, the code nvcc compiles for the GPU),
+// run on the CPU by the CUDA emulator (cuda_emulator.h: a fiber per thread, real barriers and
+// warp shuffles) with the launch geometry of the .cu wrappers, and with small grids that make
+// every grid-stride loop wrap; each against the CPU ref kernel. Runs without a GPU. The first
+// tests show the emulator itself enforces CUDA's rules, so a kernel that breaks them fails here.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/batchnorm.h"
+#include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/pool.h"
+#include "kernels/cpu/reduce.h"
+#include "kernels/cpu/softmax.h"
+#include "tensor/random.h"
+
+// The emulator first: it gives the kernel headers below their CUDA spellings.
+#include "tests/kernels/cuda_emulator.h"
+
+#include "kernels/cuda/conv2d_kernels.cuh"
+#include "kernels/cuda/elementwise_kernels.cuh"
+#include "kernels/cuda/gemm_kernels.cuh"
+#include "kernels/cuda/nn_kernels.cuh"
+#include "kernels/cuda/optim_kernels.cuh"
+#include "kernels/cuda/reduce_kernels.cuh"
+
+namespace gs {
+namespace {
+namespace kc = kernels::cuda;
+namespace emu = test::emu;
+using kernels::BinaryOp;
+using kernels::ReduceOp;
+using kernels::UnaryOp;
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+std::vector<float> random_floats(size_t n, uint64_t seed, double lo = -2, double hi = 2) {
+  Generator g(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = static_cast<float>(lo + (hi - lo) * g.uniform());
+  return v;
+}
+
+void expect_near_all(const std::vector<float>& got, const std::vector<float>& expected, double tol,
+                     const std::string& what) {
+  ASSERT_EQ(got.size(), expected.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (std::isnan(expected[i])) {
+      ASSERT_TRUE(std::isnan(got[i])) << what << " at " << i << ": " << got[i] << ", expected NaN";
+      continue;
+    }
+    ASSERT_NEAR(got[i], expected[i], tol * (1 + std::abs(expected[i]))) << what << " at " << i;
+  }
+}
+
+// The 1-d launches of the .cu wrappers: blocks_for(n) blocks of kBlockThreads, or `blocks` x `threads`.
+struct Grid {
+  emu::Dim3 blocks, threads;
+  std::string name;
+};
+std::vector<Grid> grids_for(int64_t n) {
+  return {{emu::Dim3(unsigned(kc::blocks_for(n, kc::kBlockThreads))), emu::Dim3(kc::kBlockThreads), "wrapper grid"},
+          {emu::Dim3(2), emu::Dim3(64), "2 x 64 (grid-stride wraps)"}};
+}
+// Block-per-row kernels: the wrappers' min(rows, kMaxBlocks) blocks, or 2 blocks of 64 threads
+// (two warps: the final shuffle tree reads the identity from 30 lanes).
+std::vector<Grid> row_grids(int64_t rows) {
+  return {{emu::Dim3(unsigned(rows < kc::kMaxBlocks ? rows : kc::kMaxBlocks)), emu::Dim3(kc::kBlockThreads),
+           "wrapper grid"},
+          {emu::Dim3(2), emu::Dim3(64), "2 x 64 (a block takes several rows)"}};
+}
+
+// ---------------- the emulator keeps CUDA's rules ----------------
+
+void rotate_through_shared(int* out) {
+  __shared__ int buf[128];
+  buf[threadIdx.x] = int(threadIdx.x) * 10;
+  __syncthreads();
+  out[threadIdx.x] = buf[(threadIdx.x + 1) % blockDim.x];
+}
+TEST(CudaEmulator, BarrierMakesEveryWriteVisible) {
+  std::vector<int> out(128, -1);
+  emu::launch(emu::Dim3(1), emu::Dim3(128), rotate_through_shared, out.data());
+  for (int t = 0; t < 128; ++t) ASSERT_EQ(out[t], ((t + 1) % 128) * 10) << t;
+  EXPECT_EQ(emu::last_launch().barriers, 1);
+}
+
+void half_the_block_syncs(int* out) {
+  if (threadIdx.x < 16) __syncthreads();
+  out[threadIdx.x] = 1;
+}
+TEST(CudaEmulator, DivergentBarrierIsAnError) {
+  std::vector<int> out(64);
+  try {
+    emu::launch(emu::Dim3(1), emu::Dim3(64), half_the_block_syncs, out.data());
+    FAIL() << "a barrier half the block skips was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("__syncthreads"), std::string::npos) << e.what();
+  }
+}
+
+void warp_sum(const float* in, float* out) {
+  float v = in[threadIdx.x];
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
+  if (threadIdx.x % 32 == 0) out[threadIdx.x / 32] = v;
+}
+TEST(CudaEmulator, ShufflesExchangeWithinTheWarp) {
+  std::vector<float> in(64), out(2);
+  for (int i = 0; i < 64; ++i) in[i] = float(i);
+  emu::launch(emu::Dim3(1), emu::Dim3(64), warp_sum, in.data(), out.data());
+  EXPECT_EQ(out[0], 31.0f * 32 / 2);
+  EXPECT_EQ(out[1], (32.0f + 63) * 32 / 2);
+  EXPECT_EQ(emu::last_launch().shuffles, 2 * 5);
+  EXPECT_THROW(emu::launch(emu::Dim3(1), emu::Dim3(48), warp_sum, in.data(), out.data()), std::runtime_error);
+}
+
+// block_reduce's scheme without its leading barrier, called twice: right when the threads run
+// first to last, wrong when warp 0 runs ahead into the second call and overwrites shared[0]
+// before the other warps have read the first sum. The orders exist to catch exactly this.
+float sum_missing_leading_barrier(float v, float* shared) {
+  const unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = lane < blockDim.x / 32 ? shared[lane] : 0.0f;
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
+    if (lane == 0) shared[0] = v;
+  }
+  __syncthreads();
+  return shared[0];
+}
+void two_sums(const float* a, const float* b, float* out) {
+  __shared__ float shared[32];
+  const float first = sum_missing_leading_barrier(a[threadIdx.x], shared);
+  out[threadIdx.x] = first + 1000.0f * sum_missing_leading_barrier(b[threadIdx.x], shared);
+}
+TEST(CudaEmulator, WarpAheadOrderExposesAMissingBarrier) {
+  std::vector<float> a(128, 1.0f), b(128, 2.0f);
+  auto run = [&](emu::Order order) {
+    emu::set_order(order);
+    std::vector<float> out(128);
+    emu::launch(emu::Dim3(1), emu::Dim3(128), two_sums, a.data(), b.data(), out.data());
+    emu::set_order(emu::Order::Forward);
+    return out;
+  };
+  const std::vector<float> right(128, 128.0f + 1000.0f * 256.0f);
+  EXPECT_EQ(run(emu::Order::Forward), right);
+  EXPECT_EQ(run(emu::Order::Reverse), right);
+  EXPECT_NE(run(emu::Order::WarpAhead), right);
+}
+
+void nothing() {}
+TEST(CudaEmulator, LaunchLimitsAreChecked) {
+  EXPECT_THROW(emu::launch(emu::Dim3(1), emu::Dim3(2048), nothing), std::invalid_argument);
+  EXPECT_THROW(emu::launch(emu::Dim3(0), emu::Dim3(32), nothing), std::invalid_argument);
+  EXPECT_THROW(emu::launch(emu::Dim3(1, 70000), emu::Dim3(32), nothing), std::invalid_argument);
+  emu::launch(emu::Dim3(3, 2), emu::Dim3(8, 4), nothing);
+  EXPECT_EQ(emu::last_launch().blocks, 6);
+  EXPECT_EQ(emu::last_launch().threads, 6 * 32);
+}
+
+// Every kernel test runs in each of the emulator's thread orders (cuda_emulator.h).
+class CudaKernelsEmulated : public ::testing::TestWithParam<emu::Order> {
+ protected:
+  void SetUp() override { emu::set_order(GetParam()); }
+  void TearDown() override { emu::set_order(emu::Order::Forward); }
+};
+INSTANTIATE_TEST_SUITE_P(ThreadOrder, CudaKernelsEmulated,
+                         ::testing::Values(emu::Order::Forward, emu::Order::Reverse, emu::Order::WarpAhead),
+                         [](const auto& info) {
+                           const emu::Order o = info.param;
+                           return o == emu::Order::Forward   ? "forward"
+                                  : o == emu::Order::Reverse ? "reverse"
+                                                             : "warp_ahead";
+                         });
+
+// ---------------- elementwise ----------------
+
+TEST_P(CudaKernelsEmulated, UnaryEveryOp) {
+  auto x = random_floats(700, 1, -3, 3);
+  x[5] = kNaN;
+  const int64_t n = int64_t(x.size());
+  for (int k = 0; k <= int(UnaryOp::Copy); ++k) {
+    const auto op = static_cast<UnaryOp>(k);
+    const double alpha = op == UnaryOp::PowScalar ? 2.0 : -0.5, beta = 0.75;
+    std::vector<float> expected(x.size());
+    kernels::unary_table<float>().get("ref")(op, x.data(), expected.data(), n, alpha, beta);
+    for (const auto& g : grids_for(n)) {
+      std::vector<float> got(x.size(), -7.0f);
+      emu::launch(g.blocks, g.threads, kc::unary_kernel, op, x.data(), got.data(), n, float(alpha), float(beta));
+      expect_near_all(got, expected, 2e-6, std::string(kernels::unary_op_name(op)) + ", " + g.name);
+    }
+  }
+}
+
+kc::Layout layout(const std::vector<int64_t>& shape, std::initializer_list<std::vector<int64_t>> strides) {
+  kc::Layout l;
+  l.ndim = int(shape.size());
+  for (int d = 0; d < l.ndim; ++d) l.shape[d] = shape[d];
+  int k = 0;
+  for (const auto& s : strides) {
+    for (int d = 0; d < l.ndim; ++d) l.strides[k][d] = s[d];
+    ++k;
+  }
+  return l;
+}
+
+// a is a permuted view, b broadcasts along two axes: the layout offsets must match the CPU ref.
+TEST_P(CudaKernelsEmulated, BinaryBroadcastEveryOp) {
+  const std::vector<int64_t> shape{3, 4, 5}, a_strides{1, 3 * 5, 3}, b_strides{0, 1, 0};
+  auto a = random_floats(60, 2), b = random_floats(4, 3, 0.5, 2);
+  a[7] = kNaN;
+  const kc::Layout l = layout(shape, {a_strides, b_strides});
+  for (int k = 0; k <= int(BinaryOp::ClampBackward); ++k) {
+    const auto op = static_cast<BinaryOp>(k);
+    std::vector<float> expected(60);
+    kernels::binary_table<float>().get("ref")(op, a.data(), a_strides.data(), b.data(), b_strides.data(),
+                                              expected.data(), shape.data(), 3, -0.5, 0.5);
+    for (const auto& g : grids_for(60)) {
+      std::vector<float> got(60, -7.0f);
+      emu::launch(g.blocks, g.threads, kc::binary_kernel, op, a.data(), b.data(), got.data(), l, int64_t(60), -0.5f,
+                  0.5f);
+      expect_near_all(got, expected, 2e-6, std::string(kernels::binary_op_name(op)) + ", " + g.name);
+    }
+  }
+}
+
+TEST_P(CudaKernelsEmulated, WhereWithBroadcastCondition) {
+  const std::vector<int64_t> shape{4, 6}, c_strides{1, 0}, a_strides{6, 1}, b_strides{0, 1};
+  std::vector<float> cond{1, 0, 0, 2}, a = random_floats(24, 4), b = random_floats(6, 5), expected(24);
+  kernels::where_cpu<float>(cond.data(), c_strides.data(), a.data(), a_strides.data(), b.data(), b_strides.data(),
+                            expected.data(), shape.data(), 2);
+  for (const auto& g : grids_for(24)) {
+    std::vector<float> got(24, -7.0f);
+    emu::launch(g.blocks, g.threads, kc::where_kernel, cond.data(), a.data(), b.data(), got.data(),
+                layout(shape, {c_strides, a_strides, b_strides}), int64_t(24));
+    EXPECT_EQ(got, expected) << g.name;
+  }
+}
+
+// dst (2,3,4) contiguous from a src stored as its (4,3,2) transpose, with float -> int64 casts.
+TEST_P(CudaKernelsEmulated, StridedCopyWithCasts) {
+  const std::vector<int64_t> shape{2, 3, 4}, src_strides{1, 2, 6}, dst_strides{12, 4, 1};
+  auto src = random_floats(24, 6, -50, 50);
+  std::vector<int64_t> expected(24);
+  kernels::copy_strided<float, int64_t>(src.data(), src_strides.data(), expected.data(), dst_strides.data(),
+                                        shape.data(), 3);
+  for (const auto& g : grids_for(24)) {
+    std::vector<int64_t> got(24, -7);
+    emu::launch(g.blocks, g.threads, kc::copy_kernel<float, int64_t>, src.data(), got.data(),
+                layout(shape, {src_strides, dst_strides}), int64_t(24));
+    EXPECT_EQ(got, expected) << g.name;
+  }
+}
+
+TEST_P(CudaKernelsEmulated, AxpyAndFill) {
+  auto src = random_floats(300, 7), dst0 = random_floats(300, 8);
+  std::vector<float> expected(300);
+  for (size_t i = 0; i < 300; ++i) expected[i] = dst0[i] + 0.25f * src[i];
+  for (const auto& g : grids_for(300)) {
+    auto dst = dst0;
+    emu::launch(g.blocks, g.threads, kc::axpy_kernel, dst.data(), src.data(), 0.25f, int64_t(300));
+    EXPECT_EQ(dst, expected) << g.name;
+    std::vector<int64_t> filled(300, 0);
+    emu::launch(g.blocks, g.threads, kc::fill_kernel<int64_t>, filled.data(), int64_t(299), int64_t(42));
+    EXPECT_EQ(filled[298], 42);
+    EXPECT_EQ(filled[299], 0) << "fill wrote past n";
+  }
+}
+
+// ---------------- reductions, softmax, cross-entropy ----------------
+
+TEST_P(CudaKernelsEmulated, ReductionsBlockAndThreadVariants) {
+  struct Shape {
+    int64_t outer, r, inner;
+  };
+  for (const Shape sh : {Shape{3, 1000, 2}, Shape{2, 7, 5}, Shape{1, 1, 1}}) {
+    auto in = random_floats(static_cast<size_t>(sh.outer * sh.r * sh.inner), 9);
+    if (sh.r > 5) in[5 * sh.inner + 1] = kNaN;  // output (0, 1): max and min must give NaN
+    const int64_t n_out = sh.outer * sh.inner;
+    for (auto op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min}) {
+      std::vector<float> expected(static_cast<size_t>(n_out));
+      kernels::reduce_table<float>().get("ref")(op, in.data(), expected.data(), sh.outer, sh.r, sh.inner);
+      const std::string what = "reduce op " + std::to_string(int(op)) + " r=" + std::to_string(sh.r);
+      for (const auto& g : row_grids(n_out)) {
+        std::vector<float> got(static_cast<size_t>(n_out), -7.0f);
+        emu::launch(g.blocks, g.threads, kc::reduce_block_kernel, op, in.data(), got.data(), sh.outer, sh.r, sh.inner);
+        expect_near_all(got, expected, 1e-5, what + ", block kernel, " + g.name);
+      }
+      for (const auto& g : grids_for(n_out)) {
+        std::vector<float> got(static_cast<size_t>(n_out), -7.0f);
+        emu::launch(g.blocks, g.threads, kc::reduce_thread_kernel, op, in.data(), got.data(), sh.outer, sh.r, sh.inner);
+        expect_near_all(got, expected, 1e-5, what + ", thread kernel, " + g.name);
+      }
+    }
+  }
+}
+
+TEST_P(CudaKernelsEmulated, SoftmaxAndLogSoftmaxForwardBackward) {
+  for (int64_t cols : {10, 300, 1000}) {
+    const int64_t rows = 5;
+    auto x = random_floats(static_cast<size_t>(rows * cols), 10, -6, 6),
+         gy = random_floats(static_cast<size_t>(rows * cols), 11);
+    for (bool log : {false, true}) {
+      std::vector<float> y_ref(x.size()), gx_ref(x.size());
+      kernels::softmax_table<float>().get("ref")(x.data(), y_ref.data(), rows, cols, log);
+      kernels::softmax_backward_table<float>().get("ref")(y_ref.data(), gy.data(), gx_ref.data(), rows, cols, log);
+      const std::string what = std::string(log ? "log_softmax" : "softmax") + " cols=" + std::to_string(cols);
+      for (const auto& g : row_grids(rows)) {
+        std::vector<float> y(x.size(), -7.0f), gx(x.size(), -7.0f);
+        emu::launch(g.blocks, g.threads, kc::softmax_kernel, x.data(), y.data(), rows, cols, log);
+        expect_near_all(y, y_ref, 2e-5, what + ", " + g.name);
+        emu::launch(g.blocks, g.threads, kc::softmax_backward_kernel, y_ref.data(), gy.data(), gx.data(), rows, cols,
+                    log);
+        expect_near_all(gx, gx_ref, 2e-5, what + " backward, " + g.name);
+      }
+    }
+  }
+}
+
+TEST_P(CudaKernelsEmulated, CrossEntropyWithSmoothingAndIgnoredRows) {
+  const int64_t rows = 6, ignore = -100;
+  for (int64_t cols : {10, 300}) {
+    auto x = random_floats(static_cast<size_t>(rows * cols), 12, -5, 5),
+         grad_loss = random_floats(static_cast<size_t>(rows), 13, 0.5, 1.5);
+    std::vector<int64_t> target{0, cols - 1, 3, ignore, 7, 1};
+    for (double eps : {0.0, 0.1}) {
+      std::vector<float> loss_ref(rows), lp_ref(x.size()), gx_ref(x.size());
+      kernels::cross_entropy_forward<float>(x.data(), target.data(), loss_ref.data(), lp_ref.data(), rows, cols, eps,
+                                            ignore);
+      kernels::cross_entropy_backward<float>(lp_ref.data(), target.data(), grad_loss.data(), gx_ref.data(), rows, cols,
+                                             eps, ignore);
+      const std::string what = "cross_entropy cols=" + std::to_string(cols) + " eps=" + std::to_string(eps);
+      for (const auto& g : row_grids(rows)) {
+        std::vector<float> loss(rows, -7.0f), lp(x.size(), -7.0f);
+        emu::launch(g.blocks, g.threads, kc::cross_entropy_forward_kernel, x.data(), target.data(), loss.data(),
+                    lp.data(), rows, cols, float(eps), ignore);
+        expect_near_all(loss, loss_ref, 2e-5, what + ", " + g.name);
+        expect_near_all(lp, lp_ref, 2e-5, what + " log_probs, " + g.name);
+      }
+      for (const auto& g : grids_for(rows * cols)) {
+        std::vector<float> gx(x.size(), -7.0f);
+        emu::launch(g.blocks, g.threads, kc::cross_entropy_backward_kernel, lp_ref.data(), target.data(),
+                    grad_loss.data(), gx.data(), rows, cols, float(eps), ignore);
+        expect_near_all(gx, gx_ref, 2e-5, what + " backward, " + g.name);
+      }
+    }
+  }
+}
+
+// ---------------- GEMM and convolution ----------------
+
+// gemm.cu's launch of the tiled kernel: a 16x16 block per tile of C.
+void emulated_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  const unsigned gy = unsigned((M + kc::kGemmTile - 1) / kc::kGemmTile),
+                 gx = unsigned((N + kc::kGemmTile - 1) / kc::kGemmTile);
+  emu::launch(emu::Dim3(gx, gy), emu::Dim3(kc::kGemmTile, kc::kGemmTile), kc::gemm_tiled_kernel,
+              kc::GemmArgs{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc});
+}
+
+TEST_P(CudaKernelsEmulated, TiledGemmEveryTransposeAndEdge) {
+  const int64_t M = 37, N = 23, K = 41;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (float beta : {0.0f, 0.5f}) {
+        // Leading dims padded as in strided views; with beta 0, C starts as NaN and must not be read.
+        const int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 1;
+        auto A = random_floats(static_cast<size_t>((ta ? K : M) * lda), 14),
+             B = random_floats(static_cast<size_t>((tb ? N : K) * ldb), 15);
+        auto C0 = random_floats(static_cast<size_t>(M * ldc), 16);
+        if (beta == 0.0f) C0.assign(C0.size(), kNaN);
+        std::vector<float> expected = C0, got = C0;
+        kernels::gemm_table<float>().get("ref")(ta, tb, M, N, K, 1.5f, A.data(), lda, B.data(), ldb, beta,
+                                                expected.data(), ldc);
+        emulated_gemm(ta, tb, M, N, K, 1.5f, A.data(), lda, B.data(), ldb, beta, got.data(), ldc);
+        EXPECT_EQ(emu::last_launch().barriers, 2 * 6 * kc::gemm_k_steps(K));  // 6 blocks, 2 per K step
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j)
+            ASSERT_NEAR(got[i * ldc + j], expected[i * ldc + j], 1e-4 * (1 + std::abs(expected[i * ldc + j])))
+                << "ta=" << ta << " tb=" << tb << " beta=" << beta << " at " << i << "," << j;
+      }
+}
+
+kernels::Conv2dShape conv_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S,
+                               int64_t stride, int64_t pad, int64_t dilation, int64_t groups) {
+  kernels::Conv2dShape s;
+  s.N = N, s.C = C, s.H = H, s.W = W, s.K = K, s.R = R, s.S = S;
+  s.stride_h = s.stride_w = stride, s.pad_h = s.pad_w = pad, s.dilation_h = s.dilation_w = dilation, s.groups = groups;
+  s.P = kernels::conv_out_size(H, pad, dilation, R, stride);
+  s.Q = kernels::conv_out_size(W, pad, dilation, S, stride);
+  return s;
+}
+
+// conv2d.cu's "im2col" pipeline (per image and group: im2col, GEMM; col2im for the data
+// gradient; bias add and the bias-gradient block reduction), every kernel emulated.
+TEST_P(CudaKernelsEmulated, Conv2dIm2colPipelineForwardAndBackward) {
+  for (const auto& s : {conv_case(2, 3, 7, 6, 4, 3, 3, 1, 1, 1, 1), conv_case(1, 4, 9, 8, 6, 3, 2, 2, 1, 2, 2),
+                        conv_case(2, 2, 5, 5, 2, 1, 1, 1, 0, 1, 1)}) {
+    const int64_t Cg = s.C / s.groups, Kg = s.K / s.groups, CRS = Cg * s.R * s.S, PQ = s.P * s.Q;
+    const kc::ConvGeom g{Cg,         s.H,        s.W,     s.R,     s.S,          s.P,         s.Q,
+                         s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h, s.dilation_w};
+    auto x = random_floats(static_cast<size_t>(s.N * s.C * s.H * s.W), 17),
+         w = random_floats(static_cast<size_t>(s.K * CRS), 18);
+    auto bias = random_floats(static_cast<size_t>(s.K), 19),
+         gy = random_floats(static_cast<size_t>(s.N * s.K * PQ), 20);
+    std::vector<float> y_ref(gy.size()), gx_ref(x.size()), gw_ref(w.size()), gb_ref(bias.size());
+    kernels::conv2d_table<float>().get("ref")(s, x.data(), w.data(), bias.data(), y_ref.data());
+    kernels::conv2d_backward_data_table<float>().get("ref")(s, gy.data(), w.data(), gx_ref.data());
+    kernels::conv2d_backward_weight_table<float>().get("ref")(s, x.data(), gy.data(), gw_ref.data(), gb_ref.data());
+
+    std::vector<float> y(gy.size()), gx(x.size()), gw(w.size()), gb(bias.size()), col(static_cast<size_t>(CRS * PQ));
+    const emu::Dim3 im2col_blocks(unsigned(kc::blocks_for(CRS * PQ, kc::kBlockThreads))), threads(kc::kBlockThreads);
+    const emu::Dim3 col2im_blocks(unsigned(kc::blocks_for(Cg * s.H * s.W, kc::kBlockThreads)));
+    for (int64_t n = 0; n < s.N; ++n)
+      for (int64_t grp = 0; grp < s.groups; ++grp) {
+        const float* xg = x.data() + (n * s.C + grp * Cg) * s.H * s.W;
+        const float* wg = w.data() + grp * Kg * CRS;
+        const float* gyg = gy.data() + (n * s.K + grp * Kg) * PQ;
+        emu::launch(im2col_blocks, threads, kc::im2col_kernel, g, xg, col.data());
+        emulated_gemm(false, false, Kg, PQ, CRS, 1.0f, wg, CRS, col.data(), PQ, 0.0f,
+                      y.data() + (n * s.K + grp * Kg) * PQ, PQ);
+        emulated_gemm(false, true, Kg, CRS, PQ, 1.0f, gyg, PQ, col.data(), PQ, n == 0 ? 0.0f : 1.0f,
+                      gw.data() + grp * Kg * CRS, CRS);
+        emulated_gemm(true, false, CRS, PQ, Kg, 1.0f, wg, CRS, gyg, PQ, 0.0f, col.data(), PQ);
+        emu::launch(col2im_blocks, threads, kc::col2im_kernel, g, col.data(),
+                    gx.data() + (n * s.C + grp * Cg) * s.H * s.W);
+      }
+    const int64_t ny = s.N * s.K * PQ;
+    emu::launch(emu::Dim3(unsigned(kc::blocks_for(ny, kc::kBlockThreads))), threads, kc::add_bias_kernel, y.data(),
+                bias.data(), ny, s.K, PQ);
+    emu::launch(emu::Dim3(unsigned(s.K)), threads, kc::bias_grad_kernel, gy.data(), gb.data(), s.N, s.K, PQ);
+    expect_near_all(y, y_ref, 1e-4, "conv2d forward");
+    expect_near_all(gx, gx_ref, 1e-4, "conv2d backward data");
+    expect_near_all(gw, gw_ref, 1e-4, "conv2d backward weight");
+    expect_near_all(gb, gb_ref, 1e-4, "conv2d backward bias");
+  }
+}
+
+// ---------------- batch norm, pooling, dropout ----------------
+
+TEST_P(CudaKernelsEmulated, BatchNormTrainAndEvalForwardBackward) {
+  struct Case {
+    int64_t N, C, L;
+  };
+  for (const Case c : {Case{4, 3, 50}, Case{300, 2, 1}, Case{1, 2, 1}}) {
+    const kernels::BatchNormShape s{c.N, c.C, c.L};
+    const size_t n = static_cast<size_t>(c.N * c.C * c.L);
+    auto x = random_floats(n, 21, -3, 5), gy = random_floats(n, 22);
+    auto gamma = random_floats(static_cast<size_t>(c.C), 23, 0.5, 1.5),
+         beta = random_floats(static_cast<size_t>(c.C), 24);
+    for (bool train : {true, false}) {
+      const std::string what =
+          std::string(train ? "train" : "eval") + " N=" + std::to_string(c.N) + " L=" + std::to_string(c.L);
+      auto rm_ref = random_floats(static_cast<size_t>(c.C), 25),
+           rv_ref = random_floats(static_cast<size_t>(c.C), 26, 0.5, 2);
+      std::vector<float> y_ref(n), sm_ref(static_cast<size_t>(c.C)), si_ref(static_cast<size_t>(c.C));
+      std::vector<float> gx_ref(n), gg_ref(static_cast<size_t>(c.C)), gb_ref(static_cast<size_t>(c.C));
+      auto rm = rm_ref, rv = rv_ref;
+      kernels::batch_norm_table<float>().get("ref")(s, x.data(), gamma.data(), beta.data(), rm_ref.data(),
+                                                    rv_ref.data(), y_ref.data(), sm_ref.data(), si_ref.data(), train,
+                                                    0.1, 1e-5);
+      kernels::batch_norm_backward_table<float>().get("ref")(s, x.data(), gy.data(), gamma.data(), sm_ref.data(),
+                                                             si_ref.data(), gx_ref.data(), gg_ref.data(), gb_ref.data(),
+                                                             train);
+      for (const auto& g : row_grids(c.C)) {
+        auto rm_g = rm, rv_g = rv;
+        std::vector<float> y(n), sm(static_cast<size_t>(c.C)), si(static_cast<size_t>(c.C)), gx(n),
+            gg(static_cast<size_t>(c.C)), gb(static_cast<size_t>(c.C));
+        emu::launch(g.blocks, g.threads, kc::batch_norm_kernel, s, x.data(), gamma.data(), beta.data(), rm_g.data(),
+                    rv_g.data(), y.data(), sm.data(), si.data(), train, 0.1, 1e-5);
+        expect_near_all(y, y_ref, 1e-5, what + " y, " + g.name);
+        expect_near_all(sm, sm_ref, 1e-5, what + " saved mean, " + g.name);
+        expect_near_all(si, si_ref, 1e-5, what + " saved invstd, " + g.name);
+        expect_near_all(rm_g, rm_ref, 1e-5, what + " running mean, " + g.name);
+        expect_near_all(rv_g, rv_ref, 1e-5, what + " running var, " + g.name);
+        emu::launch(g.blocks, g.threads, kc::batch_norm_backward_kernel, s, x.data(), gy.data(), gamma.data(),
+                    sm.data(), si.data(), gx.data(), gg.data(), gb.data(), train);
+        expect_near_all(gx, gx_ref, 1e-4, what + " gx, " + g.name);
+        expect_near_all(gg, gg_ref, 1e-4, what + " ggamma, " + g.name);
+        expect_near_all(gb, gb_ref, 1e-4, what + " gbeta, " + g.name);
+      }
+    }
+  }
+}
+
+kernels::Pool2dShape pool_case(int64_t H, int64_t W, int64_t k, int64_t stride, int64_t pad) {
+  kernels::Pool2dShape s;
+  s.N = 2, s.C = 3, s.H = H, s.W = W, s.kernel_h = s.kernel_w = k, s.stride_h = s.stride_w = stride;
+  s.pad_h = s.pad_w = pad;
+  s.P = kernels::pool_out_size(H, pad, k, stride);
+  s.Q = kernels::pool_out_size(W, pad, k, stride);
+  return s;
+}
+kc::PoolGeom pool_geom(const kernels::Pool2dShape& s) {
+  return {s.H, s.W, s.P, s.Q, s.kernel_h, s.kernel_w, s.stride_h, s.stride_w, s.pad_h, s.pad_w};
+}
+
+TEST_P(CudaKernelsEmulated, MaxAndAvgPoolingForwardBackward) {
+  for (const auto& s : {pool_case(8, 8, 2, 2, 0), pool_case(7, 9, 3, 2, 1), pool_case(6, 5, 3, 1, 1)}) {
+    const int64_t planes = s.N * s.C, HW = s.H * s.W, PQ = s.P * s.Q;
+    auto x = random_floats(static_cast<size_t>(planes * HW), 27);
+    x[3] = x[4];  // a tie: the first one wins
+    auto gy = random_floats(static_cast<size_t>(planes * PQ), 28);
+    std::vector<float> y_ref(static_cast<size_t>(planes * PQ)), gx_ref(static_cast<size_t>(planes * HW));
+    std::vector<int64_t> am_ref(static_cast<size_t>(planes * PQ));
+    kernels::max_pool2d_table<float>().get("ref")(s, x.data(), y_ref.data(), am_ref.data());
+    kernels::max_pool2d_backward_table<float>().get("ref")(s, gy.data(), am_ref.data(), gx_ref.data());
+    const std::string shape = " H=" + std::to_string(s.H) + " k=" + std::to_string(s.kernel_h);
+    for (const auto& g : grids_for(planes * PQ)) {
+      std::vector<float> y(y_ref.size()), gx(gx_ref.size());
+      std::vector<int64_t> am(am_ref.size());
+      emu::launch(g.blocks, g.threads, kc::max_pool_kernel, pool_geom(s), planes, x.data(), y.data(), am.data());
+      emu::launch(g.blocks, g.threads, kc::max_pool_backward_kernel, pool_geom(s), planes, gy.data(), am.data(),
+                  gx.data());
+      EXPECT_EQ(am, am_ref) << shape << ", " << g.name;
+      expect_near_all(y, y_ref, 0, "max_pool2d" + shape + ", " + g.name);
+      expect_near_all(gx, gx_ref, 1e-6, "max_pool2d backward" + shape + ", " + g.name);
+      for (bool include_pad : {true, false}) {
+        std::vector<float> ya_ref(y_ref.size()), gxa_ref(gx_ref.size());
+        kernels::avg_pool2d_table<float>().get("ref")(s, x.data(), ya_ref.data(), include_pad);
+        kernels::avg_pool2d_backward_table<float>().get("ref")(s, gy.data(), gxa_ref.data(), include_pad);
+        emu::launch(g.blocks, g.threads, kc::avg_pool_kernel, pool_geom(s), planes, x.data(), y.data(), include_pad);
+        emu::launch(g.blocks, g.threads, kc::avg_pool_backward_kernel, pool_geom(s), planes, gy.data(), gx.data(),
+                    include_pad);
+        expect_near_all(y, ya_ref, 1e-6, "avg_pool2d" + shape + ", " + g.name);
+        expect_near_all(gx, gxa_ref, 1e-6, "avg_pool2d backward" + shape + ", " + g.name);
+      }
+    }
+  }
+}
+
+TEST_P(CudaKernelsEmulated, AdaptiveAvgPoolingForwardBackward) {
+  for (auto [P, Q] : {std::pair<int64_t, int64_t>{3, 2}, {1, 1}, {7, 5}, {4, 3}}) {
+    kernels::Pool2dShape s;
+    s.N = 2, s.C = 2, s.H = 7, s.W = 5, s.P = P, s.Q = Q;
+    const int64_t planes = s.N * s.C;
+    auto x = random_floats(static_cast<size_t>(planes * s.H * s.W), 29),
+         gy = random_floats(static_cast<size_t>(planes * P * Q), 30);
+    std::vector<float> y_ref(gy.size()), gx_ref(x.size());
+    kernels::adaptive_avg_pool2d_table<float>().get("ref")(s, x.data(), y_ref.data());
+    kernels::adaptive_avg_pool2d_backward_table<float>().get("ref")(s, gy.data(), gx_ref.data());
+    const std::string shape = " to " + std::to_string(P) + "x" + std::to_string(Q);
+    for (const auto& g : grids_for(planes * P * Q)) {
+      std::vector<float> y(y_ref.size()), gx(gx_ref.size());
+      emu::launch(g.blocks, g.threads, kc::adaptive_avg_pool_kernel, pool_geom(s), planes, x.data(), y.data());
+      emu::launch(g.blocks, g.threads, kc::adaptive_avg_pool_backward_kernel, pool_geom(s), planes, gy.data(),
+                  gx.data());
+      expect_near_all(y, y_ref, 1e-6, "adaptive_avg_pool2d" + shape + ", " + g.name);
+      expect_near_all(gx, gx_ref, 1e-6, "adaptive_avg_pool2d backward" + shape + ", " + g.name);
+    }
+  }
+}
+
+// The mask depends on (seed, offset, i) only, never on the launch geometry.
+TEST_P(CudaKernelsEmulated, DropoutMaskIndependentOfGrid) {
+  const int64_t n = 1000;
+  const float p = 0.3f, scale = 1.0f / 0.7f;
+  std::vector<float> expected(n);
+  for (int64_t i = 0; i < n; ++i) expected[i] = kc::dropout_mask_element(99, 4, i, p, scale);
+  for (const auto& g : grids_for(n)) {
+    std::vector<float> mask(n, -7.0f);
+    emu::launch(g.blocks, g.threads, kc::dropout_kernel, mask.data(), n, p, scale, uint64_t(99), uint64_t(4));
+    EXPECT_EQ(mask, expected) << g.name;
+  }
+}
+
+// ---------------- fused optimizer steps ----------------
+// The kernels against optim_math.h's element functions; those are checked against the CPU
+// optimizers in tests/optim/test_cuda_optim_math.cpp.
+
+TEST_P(CudaKernelsEmulated, FusedOptimizerSteps) {
+  const int64_t n = 500;
+  const auto p0 = random_floats(n, 31), g = random_floats(n, 32), b0 = random_floats(n, 33);
+  for (const auto& grid : grids_for(n)) {
+    for (bool momentum : {false, true}) {
+      const auto s = kc::make_sgd_consts(0.1, 0.01, 0.9, 0.1, momentum, momentum, false);
+      auto p = p0, buf = b0, p_ref = p0, buf_ref = b0;
+      for (int64_t i = 0; i < n; ++i) kc::sgd_element(s, p_ref[i], g[i], momentum ? &buf_ref[i] : nullptr);
+      emu::launch(grid.blocks, grid.threads, kc::sgd_kernel, s, p.data(), g.data(), momentum ? buf.data() : nullptr, n);
+      EXPECT_EQ(p, p_ref) << "sgd momentum=" << momentum << ", " << grid.name;
+      EXPECT_EQ(buf, buf_ref) << "sgd momentum=" << momentum << ", " << grid.name;
+    }
+    for (bool amsgrad : {false, true}) {
+      const auto s = kc::make_adam_consts(1e-2, 0.01, 0.9, 0.999, 1e-8, 3, true, amsgrad);
+      auto p = p0, m = b0, v = random_floats(n, 34, 0, 1), vmax = random_floats(n, 35, 0, 1);
+      auto p_ref = p, m_ref = m, v_ref = v, vmax_ref = vmax;
+      for (int64_t i = 0; i < n; ++i)
+        kc::adam_element(s, p_ref[i], g[i], m_ref[i], v_ref[i], amsgrad ? &vmax_ref[i] : nullptr);
+      emu::launch(grid.blocks, grid.threads, kc::adam_kernel, s, p.data(), g.data(), m.data(), v.data(),
+                  amsgrad ? vmax.data() : nullptr, n);
+      EXPECT_EQ(p, p_ref) << "adam amsgrad=" << amsgrad << ", " << grid.name;
+      EXPECT_EQ(m, m_ref);
+      EXPECT_EQ(v, v_ref);
+      EXPECT_EQ(vmax, vmax_ref);
+    }
+    const kc::RpropConsts r{0.5f, 1.2f, 1e-6f, 50.0f};
+    auto p = p0, prev = random_floats(n, 36), step = random_floats(n, 37, 0.01, 0.1);
+    auto p_ref = p, prev_ref = prev, step_ref = step;
+    for (int64_t i = 0; i < n; ++i) kc::rprop_element(r, p_ref[i], g[i], prev_ref[i], step_ref[i]);
+    emu::launch(grid.blocks, grid.threads, kc::rprop_kernel, r, p.data(), g.data(), prev.data(), step.data(), n);
+    EXPECT_EQ(p, p_ref) << "rprop, " << grid.name;
+    EXPECT_EQ(prev, prev_ref);
+    EXPECT_EQ(step, step_ref);
+  }
+}
+
+// Index maths the kernels share: the grid cap and the channel walk of batch norm.
+TEST(CudaIndexMath, LaunchGeometryAndChannelWalk) {
+  EXPECT_EQ(kc::blocks_for(0, 256), 1);
+  EXPECT_EQ(kc::blocks_for(256, 256), 1);
+  EXPECT_EQ(kc::blocks_for(257, 256), 2);
+  EXPECT_EQ(kc::blocks_for(int64_t(1) << 40, 256), kc::kMaxBlocks);
+  const int64_t N = 3, C = 4, L = 5;
+  std::vector<int> seen(N * C * L, 0);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t j = 0; j < N * L; ++j) {
+      int64_t i = kc::channel_element(j, c, C, L);
+      ASSERT_EQ(kc::channel_of(i, C, L), c);
+      seen[i]++;
+    }
+  for (int v : seen) EXPECT_EQ(v, 1);
+}
+
+}  // namespace
+}  // namespace gs
