@@ -12,7 +12,11 @@ namespace {
 void add_cuda(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("cuda", "show the CUDA backend: build, devices, allocator counters");
   register_action(cmd, [] {
-    std::cout << "CUDA backend: " << (cuda::is_built() ? "built (sm_80, sm_90)" : "not built") << "\n";
+    std::cout << "CUDA backend: "
+              << (!cuda::is_built()     ? "not built"
+                  : cuda::is_emulated() ? "built for the CUDA emulator (GS_CUDA=EMULATE: kernels run on the CPU)"
+                                        : "built (sm_80, sm_90)")
+              << "\n";
     const int n = cuda::device_count();
     if (n == 0) {
       std::cout << "devices: none (" << cuda::unavailable_reason() << ")\n";

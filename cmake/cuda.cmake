@@ -1,7 +1,13 @@
 # The GS_CUDA switch. AUTO turns the backend on when nvcc exists; the code must then compile
-# for sm_80 and sm_90.
+# for sm_80 and sm_90. EMULATE builds the backend without nvcc or a GPU: the .cu files as C++
+# on the CUDA emulator's device (cmake/cuda_rooms.cmake), so the cuda-labelled tests run on CPUs.
 set(GS_HAVE_CUDA OFF)
-if(GS_CUDA STREQUAL "AUTO")
+set(GS_CUDA_EMULATED OFF)
+if(GS_CUDA STREQUAL "EMULATE")
+  set(GS_HAVE_CUDA ON)
+  set(GS_CUDA_EMULATED ON)
+  return()
+elseif(GS_CUDA STREQUAL "AUTO")
   include(CheckLanguage)
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)

@@ -8,6 +8,17 @@ endif()
 file(GLOB GS_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kernels/cuda/*.cu)
 target_sources(gs_kernels PRIVATE ${GS_CUDA_SOURCES})
 
+# GS_CUDA=EMULATE: the same .cu files compiled as C++ (GS_LAUNCH goes through the emulator),
+# the runtime and cuBLAS of kernels/cuda/emulator/device, one emulated device, no cuDNN.
+if(GS_CUDA_EMULATED)
+  set_source_files_properties(${GS_CUDA_SOURCES} PROPERTIES LANGUAGE CXX COMPILE_OPTIONS "-xc++")
+  file(GLOB _gs_emu_runtime CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kernels/cuda/emulator/device/*.cpp)
+  target_sources(gs_kernels PRIVATE ${_gs_emu_runtime})
+  target_include_directories(gs_kernels BEFORE PRIVATE ${CMAKE_SOURCE_DIR}/kernels/cuda/emulator/include)
+  target_compile_definitions(gs_kernels PRIVATE GS_CUDA_EMULATED=1)  # kernels::cuda::is_emulated() tells the rest
+  return()
+endif()
+
 # The directory-wide options (-Wall, -march=native, ...) are gcc's: give them to C++ only and
 # hand nvcc its own (host-compiler warnings through -Xcompiler, nvcc warnings as errors).
 get_target_property(_gs_kernel_opts gs_kernels COMPILE_OPTIONS)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine (scripts/setup.sh), builds gradscope (Release, -O3 -march=native)
 # and runs the whole test suite with ctest: C++ rooms, Python interop tests, GPU tests (which
-# skip, loudly, without a GPU). Usage: bash scripts/test.sh [--sanitize]
+# skip, loudly, without a GPU). Then, where there is no GPU, the GPU tests once more on the CUDA
+# emulator (build-emu, GS_CUDA=EMULATE: the same .cu files compiled as C++, run on the CPU).
+# Usage: bash scripts/test.sh [--sanitize]
 #   --sanitize  also builds the ASan+UBSan configuration and runs the CPU core rooms under it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +12,12 @@ JOBS=${GS_JOBS:-$(nproc)}
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$JOBS"
 ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 900
+if ./build/gradscope cuda | grep -q "^devices: none"; then
+  echo "== no GPU here: the cuda-labelled tests again, on the CUDA emulator (build-emu)"
+  cmake -S . -B build-emu -G Ninja -DCMAKE_BUILD_TYPE=Release -DGS_CUDA=EMULATE -DGS_BUILD_BENCH=OFF >/dev/null
+  cmake --build build-emu -j "$JOBS" --target test_cuda
+  ctest --test-dir build-emu -L cuda --output-on-failure -j "$JOBS" --timeout 900
+fi
 if [[ "${1:-}" == "--sanitize" ]]; then
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Sanitize -DGS_CUDA=OFF -DGS_BUILD_BENCH=OFF >/dev/null
   cmake --build build-asan -j "$JOBS" --target test_tensor test_kernels test_autograd

@@ -18,6 +18,7 @@ struct MemoryStats {
 };
 
 bool is_built();                   // this build has the CUDA backend (GS_CUDA)
+bool is_emulated();                // ... on the CPU's CUDA emulator (GS_CUDA=EMULATE: a test build)
 bool is_available();               // built, a driver, and at least one device
 int device_count();                // 0 when not available
 std::string unavailable_reason();  // "" when available

@@ -86,6 +86,14 @@ bool is_built() {
 #endif
 }
 
+bool is_emulated() {
+#if GS_CUDA
+  return kernels::cuda::is_emulated();
+#else
+  return false;
+#endif
+}
+
 bool is_available() { return device_count() > 0; }
 
 int device_count() {

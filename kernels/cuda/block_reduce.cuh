@@ -1,7 +1,8 @@
 // Block-wide reductions for the .cu files: a warp-shuffle tree per warp, then one value per
-// warp through shared memory and a last shuffle tree in warp 0. The host tests emulate exactly
-// these phases (tests/kernels/cuda_emulator.h) with the same combine functions.
+// warp through shared memory and a last shuffle tree in warp 0. The CUDA emulator runs this very
+// code on the CPU (tests/kernels/test_cuda_emulated.cpp), in three thread orders.
 #pragma once
+#include "kernels/cuda/device_code.h"
 #include "kernels/cuda/reduce_math.h"
 
 namespace gs::kernels::cuda {

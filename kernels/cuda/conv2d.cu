@@ -4,6 +4,7 @@
 #include "kernels/cuda/conv2d_kernels.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/index_math.h"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/ops.h"
 #include "kernels/cuda/runtime.h"
 
@@ -36,7 +37,7 @@ ConvGeom group_geom(const Conv2dShape& s) {
 
 void im2col(const ConvGeom& g, const float* x, float* col) {
   int64_t n = g.C * g.R * g.S * g.P * g.Q;
-  im2col_kernel<<<blocks_for(n, kBlockThreads), kBlockThreads, 0, stream()>>>(g, x, col);
+  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), im2col_kernel)(g, x, col);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -55,7 +56,7 @@ void conv2d_im2col(const Conv2dShape& s, const float* x, const float* w, const f
   }
   if (bias) {
     int64_t n = s.N * s.K * PQ;
-    add_bias_kernel<<<blocks_for(n, kBlockThreads), kBlockThreads, 0, stream()>>>(y, bias, n, s.K, PQ);
+    GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), add_bias_kernel)(y, bias, n, s.K, PQ);
     CUDA_CHECK_LAUNCH();
   }
 }
@@ -71,8 +72,8 @@ void conv2d_backward_data_im2col(const Conv2dShape& s, const float* gy, const fl
     for (int64_t grp = 0; grp < s.groups; ++grp) {
       gemm(true, false, CRS, PQ, Kg, 1.0f, w + grp * Kg * CRS, CRS, gy + (n * s.K + grp * Kg) * PQ, PQ, 0.0f, col.f(),
            PQ);
-      col2im_kernel<<<blocks_for(plane, kBlockThreads), kBlockThreads, 0, stream()>>>(
-          g, col.f(), gx + (n * s.C + grp * g.C) * s.H * s.W);
+      GS_LAUNCH(blocks_for(plane, kBlockThreads), kBlockThreads, stream(), col2im_kernel)
+      (g, col.f(), gx + (n * s.C + grp * g.C) * s.H * s.W);
       CUDA_CHECK_LAUNCH();
     }
   }
@@ -98,7 +99,7 @@ void conv2d_backward_weight_im2col(const Conv2dShape& s, const float* x, const f
   }
   if (gbias && s.K > 0) {
     int64_t blocks = s.K < kMaxBlocks ? s.K : kMaxBlocks;
-    bias_grad_kernel<<<blocks, kBlockThreads, 0, stream()>>>(gy, gbias, s.N, s.K, PQ);
+    GS_LAUNCH(blocks, kBlockThreads, stream(), bias_grad_kernel)(gy, gbias, s.N, s.K, PQ);
     CUDA_CHECK_LAUNCH();
   }
 }

@@ -5,6 +5,7 @@
 #include "kernels/cuda/elementwise_kernels.cuh"
 #include "kernels/cuda/elementwise_ops.h"
 #include "kernels/cuda/index_math.h"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/ops.h"
 #include "kernels/cuda/runtime.h"
 
@@ -36,8 +37,8 @@ int64_t numel(const int64_t* shape, int ndim) {
 
 void unary_grid(UnaryOp op, const float* in, float* out, int64_t n, double alpha, double beta) {
   if (n <= 0) return;
-  unary_kernel<<<grid(n), kBlockThreads, 0, stream()>>>(op, in, out, n, static_cast<float>(alpha),
-                                                        static_cast<float>(beta));
+  GS_LAUNCH(grid(n), kBlockThreads, stream(), unary_kernel)
+  (op, in, out, n, static_cast<float>(alpha), static_cast<float>(beta));
   CUDA_CHECK_LAUNCH();
 }
 
@@ -46,8 +47,8 @@ void binary_grid(BinaryOp op, const float* a, const int64_t* a_strides, const fl
   int64_t n = numel(shape, ndim);
   if (n <= 0) return;
   Layout l = make_layout(binary_op_name(op), shape, ndim, {a_strides, b_strides});
-  binary_kernel<<<grid(n), kBlockThreads, 0, stream()>>>(op, a, b, out, l, n, static_cast<float>(alpha),
-                                                         static_cast<float>(beta));
+  GS_LAUNCH(grid(n), kBlockThreads, stream(), binary_kernel)
+  (op, a, b, out, l, n, static_cast<float>(alpha), static_cast<float>(beta));
   CUDA_CHECK_LAUNCH();
 }
 
@@ -76,7 +77,7 @@ void where(const float* cond, const int64_t* c_strides, const float* a, const in
   int64_t n = numel(shape, ndim);
   if (n <= 0) return;
   Layout l = make_layout("where", shape, ndim, {c_strides, a_strides, b_strides});
-  where_kernel<<<grid(n), kBlockThreads, 0, stream()>>>(cond, a, b, out, l, n);
+  GS_LAUNCH(grid(n), kBlockThreads, stream(), where_kernel)(cond, a, b, out, l, n);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -86,7 +87,7 @@ void copy_strided(const Tin* src, const int64_t* src_strides, Tout* dst, const i
   int64_t n = numel(shape, ndim);
   if (n <= 0) return;
   Layout l = make_layout("copy_", shape, ndim, {src_strides, dst_strides});
-  copy_kernel<Tin, Tout><<<grid(n), kBlockThreads, 0, stream()>>>(src, dst, l, n);
+  GS_LAUNCH(grid(n), kBlockThreads, stream(), copy_kernel<Tin, Tout>)(src, dst, l, n);
   CUDA_CHECK_LAUNCH();
 }
 template void copy_strided<float, float>(const float*, const int64_t*, float*, const int64_t*, const int64_t*, int);
@@ -97,8 +98,21 @@ template void copy_strided<int64_t, float>(const int64_t*, const int64_t*, float
 
 void axpy(float* dst, const float* src, float alpha, int64_t n) {
   if (n <= 0) return;
-  axpy_kernel<<<grid(n), kBlockThreads, 0, stream()>>>(dst, src, alpha, n);
+  GS_LAUNCH(grid(n), kBlockThreads, stream(), axpy_kernel)(dst, src, alpha, n);
   CUDA_CHECK_LAUNCH();
 }
+
+// fill_f32 / fill_i64 (runtime.h): on `device`, which need not be the current one.
+template <class T> void fill(T* dst, int64_t n, T value, int device) {
+  if (n <= 0) return;
+  const int previous = current_device();
+  if (previous != device) set_device(device);
+  GS_LAUNCH(grid(n), kBlockThreads, compute_stream(device), fill_kernel<T>)(dst, n, value);
+  const cudaError_t launch = cudaGetLastError();
+  if (previous != device) set_device(previous);
+  CUDA_CHECK(launch);
+}
+void fill_f32(float* dst, int64_t n, float value, int device) { fill<float>(dst, n, value, device); }
+void fill_i64(int64_t* dst, int64_t n, int64_t value, int device) { fill<int64_t>(dst, n, value, device); }
 
 }  // namespace gs::kernels::cuda

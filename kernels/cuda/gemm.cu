@@ -6,6 +6,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/gemm_kernels.cuh"
 #include "kernels/cuda/index_math.h"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/ops.h"
 #include "kernels/cuda/runtime.h"
 
@@ -22,7 +23,7 @@ void gemm_tiled(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
   if (grid_y > 65535) throw std::invalid_argument("matmul (cuda tiled): M = " + std::to_string(M) + " is too large");
   dim3 grid(static_cast<unsigned>(grid_x), static_cast<unsigned>(grid_y));
   dim3 block(kGemmTile, kGemmTile);
-  gemm_tiled_kernel<<<grid, block, 0, stream()>>>(args);
+  GS_LAUNCH(grid, block, stream(), gemm_tiled_kernel)(args);
   CUDA_CHECK_LAUNCH();
 }
 

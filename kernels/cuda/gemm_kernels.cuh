@@ -1,9 +1,11 @@
 // The tiled shared-memory GEMM kernel: a 16x16 block per tile of C, K walked through shared
 // memory in tiles; the phases are index_math.h's gemm_* functions.
-// Device code only: gemm.cu launches these; tests/kernels/test_cuda_emulated.cpp runs the very
-// same kernels on the CPU through the CUDA emulator (tests/kernels/cuda_emulator.h) against the
-// CPU ref kernels. Kernels have internal linkage: each includer gets its own copy.
+// Device code only: gemm.cu launches these. The CUDA emulator
+// (kernels/cuda/emulator/cuda_emulator.h) runs the very same kernels on the CPU: against the
+// CPU ref kernels in tests/kernels/test_cuda_emulated.cpp, and as the device of the emulated
+// build (GS_CUDA=EMULATE). Kernels have internal linkage: each includer gets its own copy.
 #pragma once
+#include "kernels/cuda/device_code.h"
 #include "kernels/cuda/index_math.h"
 
 namespace gs::kernels::cuda {

@@ -6,6 +6,7 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/index_math.h"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/nn_kernels.cuh"
 #include "kernels/cuda/ops.h"
 #include "kernels/cuda/runtime.h"
@@ -21,8 +22,8 @@ void batch_norm_block(const BatchNormShape& s, const float* x, const float* gamm
                       float* running_mean, float* running_var, float* y, float* save_mean, float* save_invstd,
                       bool use_batch_stats, double momentum, double eps) {
   if (s.C <= 0) return;
-  batch_norm_kernel<<<capped(s.C), kBlockThreads, 0, stream()>>>(
-      s, x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd, use_batch_stats, momentum, eps);
+  GS_LAUNCH(capped(s.C), kBlockThreads, stream(), batch_norm_kernel)
+  (s, x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd, use_batch_stats, momentum, eps);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -30,8 +31,8 @@ void batch_norm_backward_block(const BatchNormShape& s, const float* x, const fl
                                const float* save_mean, const float* save_invstd, float* gx, float* ggamma, float* gbeta,
                                bool use_batch_stats) {
   if (s.C <= 0) return;
-  batch_norm_backward_kernel<<<capped(s.C), kBlockThreads, 0, stream()>>>(s, x, gy, gamma, save_mean, save_invstd, gx,
-                                                                          ggamma, gbeta, use_batch_stats);
+  GS_LAUNCH(capped(s.C), kBlockThreads, stream(), batch_norm_backward_kernel)
+  (s, x, gy, gamma, save_mean, save_invstd, gx, ggamma, gbeta, use_batch_stats);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -41,7 +42,7 @@ PoolGeom geom(const Pool2dShape& s) {
 }
 template <class Kernel, class... Args> void launch(int64_t n, Kernel kernel, Args... args) {
   if (n <= 0) return;
-  kernel<<<blocks_for(n, kBlockThreads), kBlockThreads, 0, stream()>>>(args...);
+  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), kernel)(args...);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -1,13 +1,15 @@
 // Batch norm (a block per channel, double sums), pooling (a thread per output, or per input
 // element for the backward gathers) and the dropout mask (Philox) CUDA kernels.
-// Device code only: nn.cu launches these; tests/kernels/test_cuda_emulated.cpp runs the very
-// same kernels on the CPU through the CUDA emulator (tests/kernels/cuda_emulator.h) against the
-// CPU ref kernels. Kernels have internal linkage: each includer gets its own copy.
+// Device code only: nn.cu launches these. The CUDA emulator
+// (kernels/cuda/emulator/cuda_emulator.h) runs the very same kernels on the CPU: against the
+// CPU ref kernels in tests/kernels/test_cuda_emulated.cpp, and as the device of the emulated
+// build (GS_CUDA=EMULATE). Kernels have internal linkage: each includer gets its own copy.
 #pragma once
 #include <cmath>
 
 #include "kernels/cpu/batchnorm.h"
 #include "kernels/cuda/block_reduce.cuh"
+#include "kernels/cuda/device_code.h"
 #include "kernels/cuda/index_math.h"
 #include "kernels/cuda/philox.h"
 

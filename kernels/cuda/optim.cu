@@ -2,6 +2,7 @@
 // element (optim_math.h, shared with the host tests) instead of a chain of elementwise ops.
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/index_math.h"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/ops.h"
 #include "kernels/cuda/optim_kernels.cuh"
 #include "kernels/cuda/runtime.h"
@@ -15,17 +16,17 @@ cudaStream_t stream() { return compute_stream(current_device()); }
 
 void sgd_step(const SgdConsts& s, float* p, const float* g, float* buf, int64_t n) {
   if (n <= 0) return;
-  sgd_kernel<<<blocks_for(n, kBlockThreads), kBlockThreads, 0, stream()>>>(s, p, g, buf, n);
+  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), sgd_kernel)(s, p, g, buf, n);
   CUDA_CHECK_LAUNCH();
 }
 void adam_step(const AdamConsts& s, float* p, const float* g, float* m, float* v, float* vmax, int64_t n) {
   if (n <= 0) return;
-  adam_kernel<<<blocks_for(n, kBlockThreads), kBlockThreads, 0, stream()>>>(s, p, g, m, v, vmax, n);
+  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), adam_kernel)(s, p, g, m, v, vmax, n);
   CUDA_CHECK_LAUNCH();
 }
 void rprop_step(const RpropConsts& s, float* p, const float* g, float* prev, float* step_size, int64_t n) {
   if (n <= 0) return;
-  rprop_kernel<<<blocks_for(n, kBlockThreads), kBlockThreads, 0, stream()>>>(s, p, g, prev, step_size, n);
+  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), rprop_kernel)(s, p, g, prev, step_size, n);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -5,6 +5,7 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/index_math.h"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/ops.h"
 #include "kernels/cuda/reduce_kernels.cuh"
 #include "kernels/cuda/runtime.h"
@@ -18,28 +19,28 @@ void reduce_block(ReduceOp op, const float* in, float* out, int64_t outer, int64
   int64_t n = outer * inner;
   if (n <= 0) return;
   int64_t blocks = n < kMaxBlocks ? n : kMaxBlocks;
-  reduce_block_kernel<<<blocks, kBlockThreads, 0, stream()>>>(op, in, out, outer, r, inner);
+  GS_LAUNCH(blocks, kBlockThreads, stream(), reduce_block_kernel)(op, in, out, outer, r, inner);
   CUDA_CHECK_LAUNCH();
 }
 
 void reduce_thread(ReduceOp op, const float* in, float* out, int64_t outer, int64_t r, int64_t inner) {
   int64_t n = outer * inner;
   if (n <= 0) return;
-  reduce_thread_kernel<<<blocks_for(n, kBlockThreads), kBlockThreads, 0, stream()>>>(op, in, out, outer, r, inner);
+  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), reduce_thread_kernel)(op, in, out, outer, r, inner);
   CUDA_CHECK_LAUNCH();
 }
 
 void softmax_block(const float* in, float* out, int64_t rows, int64_t cols, bool log) {
   if (rows <= 0 || cols <= 0) return;
   int64_t blocks = rows < kMaxBlocks ? rows : kMaxBlocks;
-  softmax_kernel<<<blocks, kBlockThreads, 0, stream()>>>(in, out, rows, cols, log);
+  GS_LAUNCH(blocks, kBlockThreads, stream(), softmax_kernel)(in, out, rows, cols, log);
   CUDA_CHECK_LAUNCH();
 }
 
 void softmax_backward_block(const float* y, const float* gy, float* gx, int64_t rows, int64_t cols, bool log) {
   if (rows <= 0 || cols <= 0) return;
   int64_t blocks = rows < kMaxBlocks ? rows : kMaxBlocks;
-  softmax_backward_kernel<<<blocks, kBlockThreads, 0, stream()>>>(y, gy, gx, rows, cols, log);
+  GS_LAUNCH(blocks, kBlockThreads, stream(), softmax_backward_kernel)(y, gy, gx, rows, cols, log);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -76,8 +77,8 @@ void cross_entropy_forward(const float* logits, const int64_t* target, float* lo
                            int64_t cols, double smoothing, int64_t ignore_index) {
   if (rows <= 0 || cols <= 0) return;
   int64_t blocks = rows < kMaxBlocks ? rows : kMaxBlocks;
-  cross_entropy_forward_kernel<<<blocks, kBlockThreads, 0, stream()>>>(logits, target, loss, log_probs, rows, cols,
-                                                                       static_cast<float>(smoothing), ignore_index);
+  GS_LAUNCH(blocks, kBlockThreads, stream(), cross_entropy_forward_kernel)
+  (logits, target, loss, log_probs, rows, cols, static_cast<float>(smoothing), ignore_index);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -85,8 +86,8 @@ void cross_entropy_backward(const float* log_probs, const int64_t* target, const
                             int64_t rows, int64_t cols, double smoothing, int64_t ignore_index) {
   int64_t n = rows * cols;
   if (n <= 0) return;
-  cross_entropy_backward_kernel<<<blocks_for(n, kBlockThreads), kBlockThreads, 0, stream()>>>(
-      log_probs, target, grad_loss, grad_logits, rows, cols, static_cast<float>(smoothing), ignore_index);
+  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), cross_entropy_backward_kernel)
+  (log_probs, target, grad_loss, grad_logits, rows, cols, static_cast<float>(smoothing), ignore_index);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -1,12 +1,14 @@
 // Reduction, softmax and softmax-cross-entropy CUDA kernels: a block (block_reduce.cuh) or a
 // thread per output.
-// Device code only: reduce.cu launches these; tests/kernels/test_cuda_emulated.cpp runs the very
-// same kernels on the CPU through the CUDA emulator (tests/kernels/cuda_emulator.h) against the
-// CPU ref kernels. Kernels have internal linkage: each includer gets its own copy.
+// Device code only: reduce.cu launches these. The CUDA emulator
+// (kernels/cuda/emulator/cuda_emulator.h) runs the very same kernels on the CPU: against the
+// CPU ref kernels in tests/kernels/test_cuda_emulated.cpp, and as the device of the emulated
+// build (GS_CUDA=EMULATE). Kernels have internal linkage: each includer gets its own copy.
 #pragma once
 #include <cmath>
 
 #include "kernels/cuda/block_reduce.cuh"
+#include "kernels/cuda/device_code.h"
 #include "kernels/cuda/index_math.h"
 
 namespace gs::kernels::cuda {

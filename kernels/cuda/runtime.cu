@@ -1,12 +1,11 @@
 // CUDA runtime seam (kernels/cuda/runtime.h): device queries, one compute stream and cuBLAS
 // handle per device, the caching allocator (kernels/cuda/caching_allocator.h) on cudaMalloc,
-// copies, fills and synchronize.
+// copies and synchronize (fills are launched by elementwise.cu).
 #include <array>
 #include <memory>
 #include <mutex>
 
 #include "kernels/cuda/cuda_check.h"
-#include "kernels/cuda/elementwise_kernels.cuh"
 #include "kernels/cuda/index_math.h"
 #include "kernels/cuda/runtime.h"
 
@@ -56,13 +55,6 @@ template <class F> void on_device(int device, F f) {
   if (previous != device) CUDA_CHECK(cudaSetDevice(previous));
 }
 
-template <class T> void fill(T* dst, int64_t n, T value, int device) {
-  if (n <= 0) return;
-  on_device(device, [&] {
-    fill_kernel<T><<<blocks_for(n, kBlockThreads), kBlockThreads, 0, compute_stream(device)>>>(dst, n, value);
-    CUDA_CHECK_LAUNCH();
-  });
-}
 }  // namespace
 
 int device_count() {
@@ -72,6 +64,14 @@ int device_count() {
     return 0;
   }
   return n;
+}
+
+bool is_emulated() {
+#if GS_CUDA_EMULATED
+  return true;
+#else
+  return false;
+#endif
 }
 
 std::string no_device_reason() {
@@ -150,9 +150,6 @@ void memcpy(void* dst, const void* src, size_t nbytes, CopyKind kind, int device
     if (kind != CopyKind::DeviceToDevice) CUDA_CHECK(cudaStreamSynchronize(stream));
   });
 }
-
-void fill_f32(float* dst, int64_t n, float value, int device) { fill<float>(dst, n, value, device); }
-void fill_i64(int64_t* dst, int64_t n, int64_t value, int device) { fill<int64_t>(dst, n, value, device); }
 
 void synchronize(int device) {
   require_device(device);

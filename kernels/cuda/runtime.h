@@ -11,6 +11,8 @@
 
 namespace gs::kernels::cuda {
 
+// True in the emulated build (GS_CUDA=EMULATE): the device is the CPU's CUDA emulator.
+bool is_emulated();
 // Number of usable devices; 0 when there is no driver or no GPU (never throws).
 int device_count();
 // Why device_count() is 0 (the CUDA error text), empty when a device is there.

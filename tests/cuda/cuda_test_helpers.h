@@ -4,6 +4,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
@@ -19,9 +20,12 @@
 #include "kernels/cuda/ops.h"
 #endif
 
-#define GS_REQUIRE_CUDA()                                                                                    \
-  do {                                                                                                       \
-    if (!::gs::cuda::is_available()) GTEST_SKIP() << "no CUDA device: " << ::gs::cuda::unavailable_reason(); \
+// In the emulated build (GS_CUDA=EMULATE) the device is the CPU's CUDA emulator: the tests run,
+// and say so, since passing there is not passing on a GPU.
+#define GS_REQUIRE_CUDA()                                                                                           \
+  do {                                                                                                              \
+    if (!::gs::cuda::is_available()) GTEST_SKIP() << "no CUDA device: " << ::gs::cuda::unavailable_reason();        \
+    if (::gs::cuda::is_emulated()) std::printf("note: cuda:0 is the CUDA emulator (GS_CUDA=EMULATE), not a GPU\n"); \
   } while (0)
 
 namespace gs::test {

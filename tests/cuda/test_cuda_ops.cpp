@@ -184,3 +184,26 @@ TEST(CudaOps, DevicePlumbing) {
 
 }  // namespace
 }  // namespace gs::test
+
+namespace gs::test {
+namespace {
+
+// The emulated device's memory is closed to the host outside kernels and copies, so host code
+// that reads a device pointer without a copy crashes on the emulator as it would on a GPU,
+// instead of passing by accident. (On a GPU this is the hardware's business: skipped there.)
+TEST(CudaOps, EmulatedDeviceMemoryIsClosedToTheHost) {
+  GS_REQUIRE_CUDA();
+  if (!cuda::is_emulated()) GTEST_SKIP() << "a property of the emulated device; on a GPU the hardware enforces it";
+  Tensor g = randf({16}, 71).to(gpu());
+  const float* p = g.data<float>();
+  EXPECT_DEATH(
+      {
+        volatile float v = p[3];
+        (void)v;
+      },
+      "");
+  EXPECT_EQ(g.to(Device::cpu()).to_vector<float>(), randf({16}, 71).to_vector<float>());  // copies still work
+}
+
+}  // namespace
+}  // namespace gs::test

@@ -20,7 +20,7 @@
 #include "tensor/random.h"
 
 // The emulator first: it gives the kernel headers below their CUDA spellings.
-#include "tests/kernels/cuda_emulator.h"
+#include "kernels/cuda/emulator/cuda_emulator.h"
 
 #include "kernels/cuda/conv2d_kernels.cuh"
 #include "kernels/cuda/elementwise_kernels.cuh"
@@ -32,7 +32,7 @@
 namespace gs {
 namespace {
 namespace kc = kernels::cuda;
-namespace emu = test::emu;
+namespace emu = kernels::cuda::emu;
 using kernels::BinaryOp;
 using kernels::ReduceOp;
 using kernels::UnaryOp;

@@ -1,17 +1,21 @@
 // The emulator's scheduler (cuda_emulator.h): a block's threads are ucontext fibers run in
 // thread order until each finishes or parks at a barrier or a shuffle; a barrier opens when
-// every thread of the block waits at it, a shuffle when every lane of its warp does.
-#include "tests/kernels/cuda_emulator.h"
+// every thread of the block waits at it, a shuffle when every lane of its warp does. A kernel
+// whose first thread finishes without a barrier or shuffle runs the rest of its threads as
+// plain calls (fast); one of them reaching a barrier after all is an error, as that barrier
+// would be divergent on the GPU too.
+#include "kernels/cuda/emulator/cuda_emulator.h"
 
 #include <ucontext.h>
 
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-namespace gs::test::emu {
+namespace gs::kernels::cuda::emu {
 namespace {
 
 constexpr int kWarp = 32;
@@ -37,11 +41,20 @@ struct Block {
 
 Block g_block;
 bool g_running = false;
+bool g_direct = false;  // running threads as plain calls: a barrier now is an error
 Order g_order = Order::Forward;
+std::mutex g_launch_mutex;  // one kernel at a time, as on one stream
 LaunchStats g_stats;
+
+std::string where(const Dim3& b, const Dim3& t);
+std::string where_now() { return where(block_idx, thread_idx); }
 
 Fiber& current_fiber() {
   if (!g_running) throw std::logic_error("cuda emulator: __syncthreads or a shuffle outside a kernel launch");
+  if (g_direct)
+    throw std::runtime_error("cuda emulator: " + where_now() +
+                             " reached a barrier or shuffle that thread (0,0,0) of block (0,0,0) never reached: "
+                             "the kernel's barriers are divergent");
   return g_block.fibers[g_block.current];
 }
 
@@ -131,6 +144,18 @@ void run_block() {
   }
 }
 
+// Apart from run_grid: getcontext returns twice, which would put run_grid's locals at risk.
+[[gnu::noinline]] void init_fiber(size_t i, Dim3 index) {
+  Fiber& f = g_block.fibers[i];
+  f.state = State::Runnable;
+  f.index = index;
+  getcontext(&f.context);
+  f.context.uc_stack.ss_sp = g_block.stacks[i].get();
+  f.context.uc_stack.ss_size = kStackBytes;
+  f.context.uc_link = &g_block.scheduler;
+  makecontext(&f.context, fiber_main, 0);
+}
+
 void check_launch(const Dim3& grid, const Dim3& block) {
   auto fail = [&](const std::string& why) {
     throw std::invalid_argument("cuda emulator: invalid launch <<<(" + std::to_string(grid.x) + "," +
@@ -166,9 +191,16 @@ void shuffle_down(unsigned mask, const void* value, void* out, unsigned bytes, u
   g_stats.shuffles += lane == 0;
 }
 
+LaunchHooks& hooks() {  // function-local: set from other files' code at any time, even static init
+  static LaunchHooks h;
+  return h;
+}
+void set_launch_hooks(LaunchHooks h) { hooks() = std::move(h); }
+
 void run_grid(Dim3 grid, Dim3 block, const std::function<void()>& body) {
   check_launch(grid, block);
   if (g_running) throw std::logic_error("cuda emulator: a launch inside a kernel");
+  std::lock_guard<std::mutex> lock(g_launch_mutex);
   const size_t threads = size_t(block.x) * block.y * block.z;
   g_block.fibers.assign(threads, Fiber{});
   while (g_block.stacks.size() < threads) g_block.stacks.push_back(std::make_unique<char[]>(kStackBytes));
@@ -179,28 +211,42 @@ void run_grid(Dim3 grid, Dim3 block, const std::function<void()>& body) {
   grid_dim = grid;
   block_dim = block;
   g_running = true;
+  g_direct = false;
+  if (hooks().begin) hooks().begin();
   struct Stop {
-    ~Stop() { g_running = false; }
+    ~Stop() {
+      g_running = g_direct = false;
+      if (hooks().end) hooks().end();
+    }
   } stop;
-  for (unsigned bz = 0; bz < grid.z; ++bz)
-    for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
-        block_idx = Dim3(bx, by, bz);
-        for (size_t i = 0; i < threads; ++i) {
-          Fiber& f = g_block.fibers[i];
-          f.state = State::Runnable;
-          f.index =
-              Dim3(unsigned(i % block.x), unsigned(i / block.x % block.y), unsigned(i / (size_t(block.x) * block.y)));
-          getcontext(&f.context);
-          f.context.uc_stack.ss_sp = g_block.stacks[i].get();
-          f.context.uc_stack.ss_size = kStackBytes;
-          f.context.uc_link = &g_block.scheduler;
-          makecontext(&f.context, fiber_main, 0);
-        }
-        run_block();
-        g_stats.blocks++;
-        g_stats.threads += int64_t(threads);
+  auto thread_index = [&](size_t i) {
+    return Dim3(unsigned(i % block.x), unsigned(i / block.x % block.y), unsigned(i / (size_t(block.x) * block.y)));
+  };
+  const uint64_t blocks = uint64_t(grid.x) * grid.y * grid.z;
+  for (uint64_t b = 0; b < blocks; ++b) {
+    block_idx = Dim3(unsigned(b % grid.x), unsigned(b / grid.x % grid.y), unsigned(b / (uint64_t(grid.x) * grid.y)));
+    if (g_direct) {  // no barriers: each thread is a plain call
+      for (size_t k = 0; k < threads; ++k) {
+        thread_idx = thread_index(g_order == Order::Reverse ? threads - 1 - k : k);
+        body();
       }
+    } else {
+      for (size_t i = 0; i < threads; ++i) init_fiber(i, thread_index(i));
+      if (b == 0) {  // the first thread alone: if it finishes without a barrier, the rest run as calls
+        resume(0);
+        if (g_block.fibers[0].state == State::Done) {
+          g_direct = true;
+          for (size_t k = 0; k + 1 < threads; ++k) {
+            thread_idx = thread_index(g_order == Order::Reverse ? threads - 1 - k : k + 1);
+            body();
+          }
+        }
+      }
+      if (!g_direct) run_block();
+    }
+    g_stats.blocks++;
+    g_stats.threads += int64_t(threads);
+  }
 }
 
-}  // namespace gs::test::emu
+}  // namespace gs::kernels::cuda::emu

@@ -4,15 +4,17 @@
 // (ucontext) on one OS thread; __syncthreads() parks it until every thread of the block has
 // arrived, __shfl_down_sync() until all 32 lanes of its warp have. `__shared__` variables are
 // function statics, which the threads of a block share as they share shared memory (blocks run
-// one after another). What a GPU leaves undefined the emulator reports as an error: a barrier
-// some threads of the block never reach, a shuffle in a partial warp, a launch over CUDA's limits.
+// one after another, launches one at a time). A kernel whose first thread ends without reaching
+// a barrier or shuffle runs its other threads as plain calls. What a GPU leaves undefined the
+// emulator reports as an error: a barrier some threads of the block never reach, a shuffle in a
+// partial warp, a launch over CUDA's limits.
 #pragma once
 #include <cstdint>
 #include <cstring>
 #include <functional>
 #include <type_traits>
 
-namespace gs::test::emu {
+namespace gs::kernels::cuda::emu {
 
 struct Dim3 {
   unsigned x = 1, y = 1, z = 1;
@@ -40,6 +42,12 @@ void set_order(Order order);
 void syncthreads();
 // One __shfl_down_sync of `bytes` bytes (full mask only, as every kernel here uses).
 void shuffle_down(unsigned mask, const void* value, void* out, unsigned bytes, unsigned delta);
+// Called around every launch (the emulated runtime opens device memory to the kernel with them).
+struct LaunchHooks {
+  std::function<void()> begin, end;
+};
+void set_launch_hooks(LaunchHooks hooks);
+
 // Runs body once per thread of grid x block, as described above; throws on the errors named there.
 void run_grid(Dim3 grid, Dim3 block, const std::function<void()>& body);
 
@@ -48,7 +56,15 @@ template <class Kernel, class... Args> void launch(Dim3 grid, Dim3 block, Kernel
   run_grid(grid, block, [&] { kernel(args...); });
 }
 
-}  // namespace gs::test::emu
+// GS_LAUNCH's emulated form (kernels/cuda/launch.h): Launcher(grid, block, kernel)(args...).
+template <class Kernel> struct Launcher {
+  Dim3 grid, block;
+  Kernel kernel;
+  Launcher(Dim3 g, Dim3 b, Kernel k) : grid(g), block(b), kernel(k) {}
+  template <class... Args> void operator()(Args... args) const { launch(grid, block, kernel, args...); }
+};
+
+}  // namespace gs::kernels::cuda::emu
 
 // The CUDA spellings the kernels use, mapped onto the emulator.
 #define __global__
@@ -56,15 +72,15 @@ template <class Kernel, class... Args> void launch(Dim3 grid, Dim3 block, Kernel
 #define __host__
 #define __forceinline__ inline
 #define __shared__ static
-#define threadIdx (::gs::test::emu::thread_idx)
-#define blockIdx (::gs::test::emu::block_idx)
-#define blockDim (::gs::test::emu::block_dim)
-#define gridDim (::gs::test::emu::grid_dim)
+#define threadIdx (::gs::kernels::cuda::emu::thread_idx)
+#define blockIdx (::gs::kernels::cuda::emu::block_idx)
+#define blockDim (::gs::kernels::cuda::emu::block_dim)
+#define gridDim (::gs::kernels::cuda::emu::grid_dim)
 
-inline void __syncthreads() { ::gs::test::emu::syncthreads(); }                  // NOLINT: CUDA's name
+inline void __syncthreads() { ::gs::kernels::cuda::emu::syncthreads(); }         // NOLINT: CUDA's name
 template <class T> T __shfl_down_sync(unsigned mask, T value, unsigned delta) {  // NOLINT: CUDA's name
   static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8, "shuffles move 4 or 8 bytes");
   T out;
-  ::gs::test::emu::shuffle_down(mask, &value, &out, sizeof(T), delta);
+  ::gs::kernels::cuda::emu::shuffle_down(mask, &value, &out, sizeof(T), delta);
   return out;
 }

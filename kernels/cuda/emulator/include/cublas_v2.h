@@ -1,0 +1,16 @@
+// cuBLAS as the emulated build (GS_CUDA=EMULATE) sees it: cublasSgemm and its handle, done on
+// the CPU by kernels/cuda/emulator/device/runtime.cpp to cuBLAS's column-major definition.
+#pragma once
+#include "cuda_runtime.h"
+
+enum cublasStatus_t { CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_INVALID_VALUE = 7 };
+enum cublasOperation_t { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 };
+using cublasHandle_t = struct GsEmulatedCublas*;
+
+cublasStatus_t cublasCreate(cublasHandle_t* handle);
+cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream);
+const char* cublasGetStatusString(cublasStatus_t status);
+// C (m x n, column-major, ldc) = alpha op(A) op(B) + beta C
+cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
+                           int k, const float* alpha, const float* A, int lda, const float* B, int ldb,
+                           const float* beta, float* C, int ldc);
