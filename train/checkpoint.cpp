@@ -12,8 +12,9 @@ namespace gs::train {
 namespace {
 using Named = std::vector<std::pair<std::string, Tensor>>;
 
+// Checkpoints hold host copies: a model or optimizer state on a GPU is copied over here.
 void append_prefixed(Named& out, const std::string& prefix, const Named& items) {
-  for (auto& [name, t] : items) out.emplace_back(prefix + name, t);
+  for (auto& [name, t] : items) out.emplace_back(prefix + name, t.device().is_cpu() ? t : t.to(Device::cpu()));
 }
 Named take_prefixed(const Named& items, const std::string& prefix) {
   Named out;
