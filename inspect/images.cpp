@@ -194,7 +194,9 @@ void Inspector::log_predictions(nn::Module& model, const Tensor& images, const T
   {
     model.eval();
     NoGradGuard no_grad;
-    predictions = argmax(model(images), 1).to_vector<int64_t>();
+    const auto params = model.parameters();  // the batch goes where the model is
+    const Device device = params.empty() ? Device::cpu() : params.front().device();
+    predictions = argmax(model(images.to(device)), 1).to_vector<int64_t>();
   }
   model.train(was_training);
   log_images("predictions", images, step, labels.to_vector<int64_t>(), predictions);

@@ -79,7 +79,7 @@ UpdateNorms update_norms_of(const T* param, const T* before, const T* init, int6
 }
 
 UpdateNorms update_norms(const Tensor& param, const Tensor& before, const Tensor& init) {
-  Tensor p = raw::contiguous(param), b = raw::contiguous(before), i = raw::contiguous(init);
+  Tensor p = raw::contiguous(on_host(param)), b = raw::contiguous(on_host(before)), i = raw::contiguous(on_host(init));
   if (p.dtype() == DType::F32) return update_norms_of(p.data<float>(), b.data<float>(), i.data<float>(), p.numel());
   return update_norms_of(p.data<double>(), b.data<double>(), i.data<double>(), p.numel());
 }

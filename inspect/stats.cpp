@@ -247,12 +247,12 @@ void accumulate(const T* p, int64_t n, bool histogram, TensorStats& s) {
 
 }  // namespace
 
+Tensor on_host(const Tensor& t) { return t.device().is_cpu() ? t : t.to(Device::cpu()); }
+
 TensorStats tensor_stats(const Tensor& t, bool histogram) {
   TensorStats s;
   if (!t.defined() || t.numel() == 0) return s;
-  GS_CHECK(t.device().is_cpu(), "tensor_stats: only cpu tensors (got a tensor of shape %s elsewhere)",
-           shape_str(t.shape()).c_str());
-  Tensor c = raw::contiguous(t);
+  Tensor c = raw::contiguous(on_host(t));
   if (c.dtype() == DType::F32) accumulate(c.data<float>(), c.numel(), histogram, s);
   else if (c.dtype() == DType::F64) accumulate(c.data<double>(), c.numel(), histogram, s);
   else GS_CHECK(false, "tensor_stats: expects f32 or f64, got an integer tensor of shape %s", shape_str(t.shape()).c_str());
@@ -278,7 +278,7 @@ bool finite_bits_parallel(const T* p, int64_t n, Bits exponent_mask) {
 
 bool all_finite(const Tensor& t) {
   if (!t.defined() || t.numel() == 0) return true;
-  Tensor c = raw::contiguous(t);
+  Tensor c = raw::contiguous(on_host(t));
   if (c.dtype() == DType::F32) return finite_bits_parallel(c.data<float>(), c.numel(), uint32_t(0x7f800000u));
   if (c.dtype() == DType::F64) return finite_bits_parallel(c.data<double>(), c.numel(), uint64_t(0x7ff0000000000000ull));
   return true;  // integers are always finite

@@ -52,6 +52,9 @@ struct TensorStats {
 };
 
 // One pass over t (any layout, f32 or f64, cpu). Reads only.
+// A tensor on another device is read through a host copy (so probes work on CUDA models, at the
+// cost of a copy per probed tensor); on_host gives that copy, or t itself on the cpu.
+Tensor on_host(const Tensor& t);
 TensorStats tensor_stats(const Tensor& t, bool histogram = true);
 // True when no element is NaN or Inf; vectorised bit test, much cheaper than tensor_stats.
 bool all_finite(const Tensor& t);

@@ -1,5 +1,6 @@
 // Gradient clipping by total norm and by value, and the total gradient norm.
-// Grads are updated in place through their data pointer (a strided grad goes through a copy).
+// CPU grads are updated in place through their data pointer (a strided grad goes through a
+// copy), with norms summed in double; CUDA grads through device ops (norms summed in f32).
 #include "optim/clip.h"
 
 #include <algorithm>
@@ -17,8 +18,7 @@ std::vector<Tensor> defined_grads(const char* op, const std::vector<Tensor>& par
   for (const Tensor& p : params) {
     if (!p.defined() || !p.grad().defined()) continue;
     Tensor g = p.grad();
-    GS_CHECK(is_floating(g.dtype()) && g.device().is_cpu(), "%s: grad %s is not a CPU f32/f64 tensor", op,
-             g.describe().c_str());
+    GS_CHECK(is_floating(g.dtype()), "%s: grad %s is not an f32/f64 tensor", op, g.describe().c_str());
     grads.push_back(g);
   }
   return grads;
@@ -67,7 +67,17 @@ double norm_part(const T* x, int64_t n, double p) {
   return acc;
 }
 
+// The same sum (or max) on the device, read back as one number.
+double norm_part_on_device(const Tensor& g, double p) {
+  using raw::UnaryOp;
+  Tensor a = raw::unary(UnaryOp::Abs, raw::reshape(g, {-1}));
+  if (std::isinf(p)) return raw::reduce(raw::ReduceOp::Max, a, {0}, false).item();
+  Tensor powered = p == 1 ? a : p == 2 ? raw::unary(UnaryOp::Square, a) : raw::unary(UnaryOp::PowScalar, a, p);
+  return raw::reduce(raw::ReduceOp::Sum, powered, {0}, false).item();
+}
+
 double norm_part(const Tensor& g, double p) {
+  if (!g.device().is_cpu()) return g.numel() == 0 ? 0.0 : norm_part_on_device(g, p);
   Tensor c = raw::contiguous(g);
   return GS_DISPATCH_FLOAT(c.dtype(), "grad_norm", [&] { return norm_part(c.data<scalar_t>(), c.numel(), p); });
 }
@@ -106,11 +116,16 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, double
   const double coef = max_norm / (norm + 1e-6);
   if (coef < 1) {
     NoGradGuard no_grad;
-    for (const Tensor& g : grads)
+    for (const Tensor& g : grads) {
+      if (!g.device().is_cpu()) {
+        raw::mul_(g, coef);
+        continue;
+      }
       GS_DISPATCH_FLOAT(g.dtype(), "clip_grad_norm", [&] {
         const scalar_t c = static_cast<scalar_t>(coef);
         update_in_place<scalar_t>(g, [c](scalar_t x) { return x * c; });
       });
+    }
   }
   return norm;
 }
@@ -118,11 +133,16 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, double
 void clip_grad_value(const std::vector<Tensor>& params, double clip_value) {
   GS_CHECK(clip_value >= 0, "clip_grad_value: clip_value must be >= 0, got %g", clip_value);
   NoGradGuard no_grad;
-  for (const Tensor& g : defined_grads("clip_grad_value", params))
+  for (const Tensor& g : defined_grads("clip_grad_value", params)) {
+    if (!g.device().is_cpu()) {
+      raw::copy_(g, raw::unary(raw::UnaryOp::Clamp, g, -clip_value, clip_value));
+      continue;
+    }
     GS_DISPATCH_FLOAT(g.dtype(), "clip_grad_value", [&] {
       const scalar_t hi = static_cast<scalar_t>(clip_value);
       update_in_place<scalar_t>(g, [hi](scalar_t x) { return x > hi ? hi : (x < -hi ? -hi : x); });
     });
+  }
 }
 
 }  // namespace gs::optim

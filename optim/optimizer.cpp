@@ -212,7 +212,7 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
       const std::string& what = parts[2];
       GS_CHECK(std::find(state_keys_.begin(), state_keys_.end(), what) != state_keys_.end(),
                "%s: '%s' is not %s state (known: %s)", o, k, name().c_str(), join(state_keys_).c_str());
-      GS_CHECK(value.defined() && value.device().is_cpu(), "%s: '%s' is undefined or not on the cpu", o, k);
+      GS_CHECK(value.defined(), "%s: '%s' is undefined", o, k);
       const Tensor& p = *params[static_cast<size_t>(index)];
       if (what == "step") {
         GS_CHECK(value.numel() == 1, "%s: '%s' must be a scalar, got %s", o, k, shape_str(value.shape()).c_str());
@@ -223,8 +223,8 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
         GS_CHECK(value.shape() == p.shape(), "%s: '%s' has shape %s but parameter %lld has %s", o, k,
                  shape_str(value.shape()).c_str(), static_cast<long long>(index), shape_str(p.shape()).c_str());
         GS_CHECK(is_floating(value.dtype()), "%s: '%s' is %s (f32 or f64 expected)", o, k, value.describe().c_str());
-        Tensor copy = empty(p.shape(), {p.dtype()});
-        raw::copy_(copy, value);
+        Tensor copy = empty(p.shape(), {p.dtype(), p.device()});  // state lives with its parameter
+        raw::copy_(copy, value.device() == p.device() ? value : value.to(p.device()));
         new_state[static_cast<size_t>(index)][what] = copy;
       }
     } else if (parts.size() == 3 && parts[0] == "group" && parse_index(parts[1], &index)) {

@@ -181,13 +181,16 @@ LRFinderResult lr_find_on_loader(nn::Module& model, optim::Optimizer& optimizer,
   // so the loader is left as if unused).
   int64_t epoch = 0;
   loader.start_epoch(epoch);
+  const auto params = model.parameters();  // batches go where the model is
+  const Device device = params.empty() ? Device::cpu() : params.front().device();
   auto next_loss = [&]() -> Tensor {
     io::Batch batch;
     if (!loader.next(batch)) {
       loader.start_epoch(++epoch);
       GS_CHECK(loader.next(batch), "lr-find: the training set is empty");
     }
-    return cross_entropy(model(batch.images), batch.labels, {.label_smoothing = c.label_smoothing});
+    return cross_entropy(model(batch.images.to(device)), batch.labels.to(device),
+                         {.label_smoothing = c.label_smoothing});
   };
   LRFinderOptions o = options;
   o.clip_norm = c.clip_norm;

@@ -58,14 +58,6 @@ Device run_device(const TrainConfig& c) {
   if (device.is_cpu()) return device;
   GS_CHECK(cuda::is_available(), "--device %s: no CUDA device (%s); use --device cpu", c.device.c_str(),
            cuda::unavailable_reason().c_str());
-  const char* unsupported = c.probe_every > 0 || c.detect_anomaly ? "--probe-every/--detect-anomaly"
-                            : c.tensorboard                      ? "--tensorboard (on by default: pass --no-tensorboard)"
-                            : c.clip_norm > 0 || c.clip_value > 0 ? "--clip-norm/--clip-value"
-                            : c.lr_auto                          ? "--lr auto"
-                            : !c.resume.empty()                  ? "--resume"
-                                                                 : nullptr;
-  GS_CHECK(!unsupported, "--device %s: %s runs on the cpu only for now; drop it or use --device cpu", c.device.c_str(),
-           unsupported);
   return device;
 }
 

@@ -26,8 +26,8 @@ struct EvalResult {
 // Mean cross-entropy and accuracy over a loader, in eval mode under no_grad (restores the mode).
 // Runs on the device of the model's parameters (batches are moved there).
 EvalResult evaluate(nn::Module& model, io::DataLoader& loader);
-// --device as a Device, checked: a CUDA device needs a CUDA build and a GPU, and the training
-// features that read tensors on the host (probes, clipping, --lr auto, --resume) stay cpu-only.
+// --device as a Device, checked: a CUDA device needs a CUDA build and a GPU. Every training
+// feature runs on either device (probes and anomaly checks read device tensors through copies).
 Device run_device(const TrainConfig& config);
 
 struct TrainResult {

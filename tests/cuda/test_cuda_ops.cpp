@@ -2,6 +2,7 @@
 // each test skips with the reason ("no CUDA device: ..."): ctest counts them as skipped.
 #include "autograd/nn_ops.h"
 #include "kernels/cuda/philox.h"
+#include "optim/clip.h"
 #include "tensor/raw_nn.h"
 #include "tests/cuda/cuda_test_helpers.h"
 
@@ -155,6 +156,31 @@ TEST(CudaOps, DropoutMaskIsPhiloxOfTheSeed) {
   for (int64_t i = 0; i < 1000; ++i)
     ASSERT_EQ(mask[i], kernels::cuda::dropout_mask_element(seed, 0, i, 0.3f, static_cast<float>(1.0 / 0.7))) << i;
   expect_close(a.out, a.mask, 0, "dropout of ones is the mask");
+}
+
+// Gradient clipping on CUDA grads (device ops) against the CPU (double sums), every norm type.
+TEST(CudaOps, GradientClipping) {
+  GS_REQUIRE_CUDA();
+  for (double norm_type : {1.0, 2.0, 3.0, double(INFINITY)}) {
+    std::vector<Tensor> cpu_params, gpu_params;
+    for (uint64_t seed : {80, 81}) {
+      Tensor p = randf({5, 7}, seed).set_requires_grad(true);
+      p.set_grad(randf({5, 7}, seed + 10));
+      Tensor q = p.detach().to(gpu()).set_requires_grad(true);
+      q.set_grad(p.grad().to(gpu()));
+      cpu_params.push_back(p);
+      gpu_params.push_back(q);
+    }
+    const std::string what = "norm type " + std::to_string(norm_type);
+    const double n_cpu = optim::clip_grad_norm(cpu_params, 0.7, norm_type);
+    const double n_gpu = optim::clip_grad_norm(gpu_params, 0.7, norm_type);
+    EXPECT_NEAR(n_gpu, n_cpu, 1e-5 * (1 + n_cpu)) << what;
+    for (size_t i = 0; i < cpu_params.size(); ++i) expect_close(gpu_params[i].grad(), cpu_params[i].grad(), 1e-5, what);
+    optim::clip_grad_value(cpu_params, 0.05);
+    optim::clip_grad_value(gpu_params, 0.05);
+    for (size_t i = 0; i < cpu_params.size(); ++i)
+      expect_close(gpu_params[i].grad(), cpu_params[i].grad(), 1e-6, what + " clip_grad_value");
+  }
 }
 
 TEST(CudaOps, DevicePlumbing) {

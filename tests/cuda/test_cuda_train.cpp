@@ -5,6 +5,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
 
 #include "io/dataset.h"
 #include "layers/zoo.h"
@@ -66,36 +69,67 @@ TEST(CudaTrain, FashionnetMatchesTheCpuRun) {
   EXPECT_NEAR(cuda_run.accuracy, cpu.accuracy, 0.03);
 }
 
-// The trainer on --device cuda end to end (what `gradscope train --device cuda` runs): the same
-// losses as the same run on the CPU, checkpoints that hold host tensors, and weights that score
-// the same on the CPU and on the GPU.
-TEST(CudaTrain, TrainerCheckpointsLoadOnTheCpu) {
+// The trainer on --device cuda end to end (what `gradscope train --device cuda` runs), with
+// clipping, probes, TensorBoard and an interrupted run resumed from its checkpoint: the same
+// losses and probe values as the same runs on the CPU; checkpoints that hold host tensors and
+// score the same on the CPU and on the GPU.
+TEST(CudaTrain, TrainerFeaturesMatchTheCpuRun) {
   GS_REQUIRE_CUDA();
   namespace fs = std::filesystem;
   train::TrainConfig c;
   c.model = "lenet5";
   c.limit_train = 256;
   c.limit_test = 200;
-  c.epochs = 1;
+  c.epochs = 2;
   c.seed = 3;
+  c.lr = 0.01;
+  c.clip_norm = 0.5;
+  c.probe_every = 3;
   c.progress = false;
-  c.tensorboard = false;
-  c.device = "cuda";
-  c.out = (fs::temp_directory_path() / ("gs_cuda_trainer_" + std::to_string(::getpid()))).string();
-  fs::remove_all(c.out);
-  train::TrainConfig on_cpu_config = c;
-  on_cpu_config.device = "cpu";
-  on_cpu_config.out = c.out + "_cpu";
-  train::TrainResult r = train::Trainer(c).run(), r_cpu = train::Trainer(on_cpu_config).run();
-  EXPECT_NEAR(r.final_train_loss, r_cpu.final_train_loss, 1e-3 * (1 + r_cpu.final_train_loss));
-  EXPECT_NEAR(r.test_loss, r_cpu.test_loss, 1e-3 * (1 + r_cpu.test_loss));
-  for (const char* f : {"last.safetensors", "best.safetensors", "metrics.jsonl"})
-    ASSERT_TRUE(fs::exists(c.out + "/" + f)) << f;
+  const std::string base = (fs::temp_directory_path() / ("gs_cuda_trainer_" + std::to_string(::getpid()))).string();
+  auto run = [&](const std::string& device) {
+    train::TrainConfig d = c;
+    d.device = device;
+    d.out = base + "_" + device;
+    fs::remove_all(d.out);
+    train::Trainer(d).run(/*stop_after_epoch=*/1);
+    d.resume = d.out + "/last.safetensors";
+    return std::make_pair(train::Trainer(d).run(), d.out);
+  };
+  auto [r_gpu, out_gpu] = run("cuda");
+  auto [r_cpu, out_cpu] = run("cpu");
+  EXPECT_EQ(r_gpu.epochs, 2);
+  EXPECT_NEAR(r_gpu.final_train_loss, r_cpu.final_train_loss, 1e-3 * (1 + r_cpu.final_train_loss));
+  EXPECT_NEAR(r_gpu.test_loss, r_cpu.test_loss, 1e-3 * (1 + r_cpu.test_loss));
+  for (const char* f : {"last.safetensors", "best.safetensors", "metrics.jsonl", "probes.jsonl"})
+    ASSERT_TRUE(fs::exists(out_gpu + "/" + f)) << f;
+  bool events = false;
+  for (const auto& e : fs::directory_iterator(out_gpu))
+    events = events || e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+  EXPECT_TRUE(events) << "no TensorBoard event file in " << out_gpu;
+
+  // Probe records: the same steps with the same numbers (to f32 drift).
+  auto probe_numbers = [](const std::string& path) {
+    std::vector<double> numbers;
+    std::ifstream in(path);
+    std::function<void(const nlohmann::json&)> walk = [&](const nlohmann::json& j) {
+      if (j.is_number()) numbers.push_back(j.get<double>());
+      if (j.is_object() || j.is_array())
+        for (const auto& v : j) walk(v);
+    };
+    for (std::string line; std::getline(in, line);) walk(nlohmann::json::parse(line));
+    return numbers;
+  };
+  const auto p_gpu = probe_numbers(out_gpu + "/probes.jsonl"), p_cpu = probe_numbers(out_cpu + "/probes.jsonl");
+  ASSERT_EQ(p_gpu.size(), p_cpu.size());
+  ASSERT_GT(p_gpu.size(), 100u);
+  for (size_t i = 0; i < p_gpu.size(); ++i) ASSERT_NEAR(p_gpu[i], p_cpu[i], 1e-3 * (1 + std::abs(p_cpu[i]))) << i;
+
   io::Dataset train_set = io::load_fashion_mnist(io::kFashionMnistDir, true);
   io::Dataset test = io::stratified_subset(io::load_fashion_mnist(io::kFashionMnistDir, false), 200, 1);
   auto score = [&](Device device) {
     nn::ModulePtr model = train::build_model(c, 1, 10, 28);
-    train::load_weights(c.out + "/last.safetensors", *model);
+    train::load_weights(out_gpu + "/last.safetensors", *model);
     model->to(device);
     io::DataLoader loader(test, {.batch_size = 100, .shuffle = false}, train::default_normalization(c.data, train_set));
     return train::evaluate(*model, loader);
@@ -104,8 +138,8 @@ TEST(CudaTrain, TrainerCheckpointsLoadOnTheCpu) {
   EXPECT_EQ(on_cpu.count, 200);
   EXPECT_NEAR(on_gpu.loss, on_cpu.loss, 1e-4 * (1 + on_cpu.loss));
   EXPECT_NEAR(on_gpu.accuracy, on_cpu.accuracy, 1.0 / 200 + 1e-9);  // at most one borderline image apart
-  fs::remove_all(c.out);
-  fs::remove_all(on_cpu_config.out);
+  fs::remove_all(out_gpu);
+  fs::remove_all(out_cpu);
 }
 
 }  // namespace
