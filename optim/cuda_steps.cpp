@@ -63,4 +63,17 @@ bool rprop(const Tensor& param, const Tensor& grad, const Tensor& prev, const Te
   return true;
 }
 
+bool rmsprop(const Tensor& param, const Tensor& grad, const Tensor& square_avg, const Tensor& grad_avg,
+             const Tensor& buf, double lr, double weight_decay, double alpha, double eps, double momentum) {
+  if (!on_cuda("rmsprop", param, {&param, &grad, &square_avg, &grad_avg, &buf})) return false;
+#if GS_CUDA
+  const kernels::cuda::RmspropConsts s{static_cast<float>(-lr),   static_cast<float>(weight_decay),
+                                       static_cast<float>(alpha), static_cast<float>(1 - alpha),
+                                       static_cast<float>(eps),   static_cast<float>(momentum)};
+  kernels::cuda::rmsprop_step(s, param.data<float>(), grad.data<float>(), square_avg.data<float>(),
+                              ptr<float>(grad_avg), ptr<float>(buf), param.numel());
+#endif
+  return true;
+}
+
 }  // namespace gs::optim::cuda_steps

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "autograd/tape.h"
+#include "optim/cuda_steps.h"
 #include "optim/flat_loop.h"
 #include "optim/optimizers.h"
 
@@ -15,8 +16,7 @@ namespace sd = kernels::simd;
 
 // One parameter's update: p, g, square_avg hold n elements; grad_avg is null unless centered,
 // buf null unless momentum > 0.
-template <class T>
-struct RMSpropItem {
+template <class T> struct RMSpropItem {
   T* p;
   const T* g;
   T *square_avg, *grad_avg, *buf;
@@ -25,8 +25,7 @@ struct RMSpropItem {
 };
 
 // Vectors and a scalar tail with the same arithmetic.
-template <class T>
-void rmsprop_range(const RMSpropItem<T>& w, int64_t begin, int64_t end) {
+template <class T> void rmsprop_range(const RMSpropItem<T>& w, int64_t begin, int64_t end) {
   using V = sd::Vec<T>;
   vector_loop<T>(
       begin, end,
@@ -105,14 +104,13 @@ void RMSprop::step() {
     Tensor grad_avg, buf;
     if (option(*group, "centered") != 0) grad_avg = state_tensor(index, "grad_avg", param, 0.0);
     if (momentum > 0) buf = state_tensor(index, "momentum_buffer", param, 0.0);
-    GS_CHECK(param.device().is_cpu(), "rmsprop: parameter %lld is on %s; rmsprop runs on the cpu only",
-             (long long)index, param.device().str().c_str());
+    if (cuda_steps::rmsprop(param, grad, square_avg, grad_avg, buf, lr, wd, alpha, eps, momentum)) continue;
     GS_DISPATCH_FLOAT(param.dtype(), "rmsprop", [&] {
       items.add(RMSpropItem<scalar_t>{param.data<scalar_t>(), grad.data<scalar_t>(), square_avg.data<scalar_t>(),
                                       grad_avg.defined() ? grad_avg.data<scalar_t>() : nullptr,
-                                      buf.defined() ? buf.data<scalar_t>() : nullptr, param.numel(),
-                                      scalar_t(-lr), scalar_t(wd), scalar_t(alpha), scalar_t(1 - alpha),
-                                      scalar_t(eps), scalar_t(momentum)});
+                                      buf.defined() ? buf.data<scalar_t>() : nullptr, param.numel(), scalar_t(-lr),
+                                      scalar_t(wd), scalar_t(alpha), scalar_t(1 - alpha), scalar_t(eps),
+                                      scalar_t(momentum)});
     });
   }
   items.run(rmsprop_range<float>, rmsprop_range<double>);

@@ -59,6 +59,9 @@ void dropout_mask(float* mask, int64_t n, float p, float keep_scale, uint64_t se
 void sgd_step(const SgdConsts& s, float* p, const float* g, float* buf, int64_t n);
 void adam_step(const AdamConsts& s, float* p, const float* g, float* m, float* v, float* vmax, int64_t n);
 void rprop_step(const RpropConsts& s, float* p, const float* g, float* prev, float* step_size, int64_t n);
+// grad_avg null unless centered, buf null unless momentum > 0
+void rmsprop_step(const RmspropConsts& s, float* p, const float* g, float* square_avg, float* grad_avg, float* buf,
+                  int64_t n);
 
 // Builds every CUDA variant table (for `gradscope kernels`).
 void register_all_tables();

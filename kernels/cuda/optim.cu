@@ -30,4 +30,12 @@ void rprop_step(const RpropConsts& s, float* p, const float* g, float* prev, flo
   CUDA_CHECK_LAUNCH();
 }
 
+void rmsprop_step(const RmspropConsts& s, float* p, const float* g, float* square_avg, float* grad_avg, float* buf,
+                  int64_t n) {
+  if (n <= 0) return;
+  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), rmsprop_kernel)
+  (s, p, g, square_avg, grad_avg, buf, n);
+  CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace gs::kernels::cuda

@@ -19,6 +19,11 @@ __global__ void adam_kernel(AdamConsts s, float* p, const float* g, float* m, fl
   for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
     adam_element(s, p[i], g[i], m[i], v[i], vmax ? vmax + i : nullptr);
 }
+__global__ void rmsprop_kernel(RmspropConsts s, float* p, const float* g, float* square_avg, float* grad_avg,
+                               float* buf, int64_t n) {
+  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
+    rmsprop_element(s, p[i], g[i], square_avg[i], grad_avg ? grad_avg + i : nullptr, buf ? buf + i : nullptr);
+}
 __global__ void rprop_kernel(RpropConsts s, float* p, const float* g, float* prev, float* step_size, int64_t n) {
   for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
     rprop_element(s, p[i], g[i], prev[i], step_size[i]);

@@ -87,4 +87,29 @@ GS_HD void rprop_element(const RpropConsts& s, float& p, float g, float& prev, f
   prev = gi;
 }
 
+// RMSprop (optim/rmsprop.cpp's scalar arithmetic): g += wd p; sq = alpha sq + (1-alpha) g^2;
+// centered: ga = alpha ga + (1-alpha) g, avg = sqrt(sq - ga^2), else sqrt(sq); avg += eps;
+// momentum: buf = momentum buf + g / avg, p -= lr buf; else p -= lr g / avg.
+struct RmspropConsts {
+  float neg_lr, wd, alpha, one_minus_alpha, eps, momentum;
+};
+GS_HD void rmsprop_element(const RmspropConsts& s, float& p, float g, float& square_avg, float* grad_avg, float* buf) {
+  if (s.wd != 0.0f) g = g + s.wd * p;
+  square_avg = square_avg * s.alpha + s.one_minus_alpha * g * g;
+  float avg;
+  if (grad_avg) {
+    *grad_avg = *grad_avg * s.alpha + s.one_minus_alpha * g;
+    avg = std::sqrt(square_avg + -1.0f * *grad_avg * *grad_avg);
+  } else {
+    avg = std::sqrt(square_avg);
+  }
+  avg = avg + s.eps;
+  if (buf) {
+    *buf = *buf * s.momentum + g / avg;
+    p = p + s.neg_lr * *buf;
+  } else {
+    p = p + s.neg_lr * g / avg;
+  }
+}
+
 }  // namespace gs::kernels::cuda

@@ -3,6 +3,7 @@
 #include "autograd/nn_ops.h"
 #include "kernels/cuda/philox.h"
 #include "optim/clip.h"
+#include "optim/optimizers.h"
 #include "tensor/raw_nn.h"
 #include "tests/cuda/cuda_test_helpers.h"
 
@@ -180,6 +181,55 @@ TEST(CudaOps, GradientClipping) {
     optim::clip_grad_value(gpu_params, 0.05);
     for (size_t i = 0; i < cpu_params.size(); ++i)
       expect_close(gpu_params[i].grad(), cpu_params[i].grad(), 1e-6, what + " clip_grad_value");
+  }
+}
+
+// Every optimizer's CUDA step (the fused kernels of kernels/cuda/optim.cu) against its CPU
+// loop: a few steps on two parameters, with a new gradient each step.
+TEST(CudaOps, OptimizerStepsMatchTheCpu) {
+  GS_REQUIRE_CUDA();
+  using MakeOpt = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
+  std::vector<std::pair<std::string, MakeOpt>> makers = {
+      {"sgd",
+       [](std::vector<Tensor> p) {
+         return std::make_unique<optim::SGD>(
+             p, optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01, .nesterov = true});
+       }},
+      {"adam",
+       [](std::vector<Tensor> p) {
+         return std::make_unique<optim::Adam>(p, optim::AdamOptions{.lr = 0.01, .weight_decay = 0.01, .amsgrad = true});
+       }},
+      {"adamw",
+       [](std::vector<Tensor> p) { return std::make_unique<optim::AdamW>(p, optim::AdamWOptions{.lr = 0.01}); }},
+      {"rprop",
+       [](std::vector<Tensor> p) { return std::make_unique<optim::Rprop>(p, optim::RpropOptions{.lr = 0.05}); }},
+      {"rmsprop",
+       [](std::vector<Tensor> p) {
+         return std::make_unique<optim::RMSprop>(
+             p, optim::RMSpropOptions{.lr = 0.01, .weight_decay = 0.02, .momentum = 0.9, .centered = true});
+       }},
+  };
+  for (const auto& [name, make] : makers) {
+    std::vector<Tensor> on_cpu, on_gpu;
+    for (uint64_t seed : {90, 91}) {
+      Tensor p = randf({6, 5}, seed).set_requires_grad(true);
+      on_cpu.push_back(p);
+      on_gpu.push_back(p.detach().to(gpu()).set_requires_grad(true));
+    }
+    auto opt_cpu = make(on_cpu), opt_gpu = make(on_gpu);
+    for (int step = 0; step < 4; ++step) {
+      for (size_t i = 0; i < on_cpu.size(); ++i) {
+        Tensor g = randf({6, 5}, 100 + 10 * step + i);
+        on_cpu[i].set_grad(g);
+        on_gpu[i].set_grad(g.to(gpu()));
+      }
+      opt_cpu->step();
+      opt_gpu->step();
+    }
+    for (size_t i = 0; i < on_cpu.size(); ++i) {
+      ASSERT_TRUE(on_gpu[i].device().is_cuda()) << name;
+      expect_close(on_gpu[i], on_cpu[i], 1e-5, name + " parameter " + std::to_string(i));
+    }
   }
 }
 

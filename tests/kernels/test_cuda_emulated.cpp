@@ -600,6 +600,20 @@ TEST_P(CudaKernelsEmulated, FusedOptimizerSteps) {
       EXPECT_EQ(v, v_ref);
       EXPECT_EQ(vmax, vmax_ref);
     }
+    for (bool centered_momentum : {false, true}) {
+      const kc::RmspropConsts s{-0.01f, 0.02f, 0.9f, 0.1f, 1e-6f, centered_momentum ? 0.9f : 0.0f};
+      auto p = p0, sq = random_floats(n, 38, 0, 1), ga = random_floats(n, 39, -0.1, 0.1), buf = b0;
+      auto p_ref = p, sq_ref = sq, ga_ref = ga, buf_ref = buf;
+      for (int64_t i = 0; i < n; ++i)
+        kc::rmsprop_element(s, p_ref[i], g[i], sq_ref[i], centered_momentum ? &ga_ref[i] : nullptr,
+                            centered_momentum ? &buf_ref[i] : nullptr);
+      emu::launch(grid.blocks, grid.threads, kc::rmsprop_kernel, s, p.data(), g.data(), sq.data(),
+                  centered_momentum ? ga.data() : nullptr, centered_momentum ? buf.data() : nullptr, n);
+      EXPECT_EQ(p, p_ref) << "rmsprop, " << grid.name;
+      EXPECT_EQ(sq, sq_ref);
+      EXPECT_EQ(ga, ga_ref);
+      EXPECT_EQ(buf, buf_ref);
+    }
     const kc::RpropConsts r{0.5f, 1.2f, 1e-6f, 50.0f};
     auto p = p0, prev = random_floats(n, 36), step = random_floats(n, 37, 0.01, 0.1);
     auto p_ref = p, prev_ref = prev, step_ref = step;

@@ -106,5 +106,24 @@ TEST(CudaOptimMath, Rprop) {
   expect_close(p, expected);
 }
 
+TEST(CudaOptimMath, RmspropCenteredMomentumWeightDecay) {
+  for (bool centered : {false, true})
+    for (double momentum : {0.0, 0.9}) {
+      RMSpropOptions o;
+      o.lr = 0.01, o.alpha = 0.9, o.eps = 1e-6, o.weight_decay = 0.02, o.momentum = momentum, o.centered = centered;
+      auto expected = cpu_run<RMSprop>(o);
+      auto p = values(1);
+      std::vector<float> sq(kN, 0), ga(kN, 0), buf(kN, 0);
+      const kc::RmspropConsts c{float(-o.lr),       float(o.weight_decay), float(o.alpha),
+                                float(1 - o.alpha), float(o.eps),          float(o.momentum)};
+      for (int s = 0; s < kSteps; ++s) {
+        auto g = grads_at(s);
+        for (int64_t i = 0; i < kN; ++i)
+          kc::rmsprop_element(c, p[i], g[i], sq[i], centered ? &ga[i] : nullptr, momentum > 0 ? &buf[i] : nullptr);
+      }
+      expect_close(p, expected);
+    }
+}
+
 }  // namespace
 }  // namespace gs::optim
