@@ -38,11 +38,4 @@ inline void require_cuda_f32(const char* op, const Tensor& t) {
            dtype_name(t.dtype()), shape_str(t.shape()).c_str(), t.device().str().c_str());
 }
 
-// Kept for ops that have no CUDA kernel yet: a CUDA operand is a clear error naming the op.
-inline void require_cpu(const char* op, std::initializer_list<const Tensor*> tensors) {
-  Device d = common_device(op, tensors);
-  GS_CHECK(d.is_cpu(), "%s: no CUDA kernel for this op yet (tensors on %s); move them to the cpu with .to(cpu)", op,
-           d.str().c_str());
-}
-
 }  // namespace gs::raw::detail

@@ -38,8 +38,8 @@ Tensor mm(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b) {
   if (device.is_cuda()) {
     detail::require_cuda_f32("matmul", a);
     GS_ON_CUDA(kernels::cuda::gemm_table().get()(ga.trans, gb.trans, M, N, K, 1.0f, ga.t.data<float>(), ga.ld,
-                                                  gb.t.data<float>(), gb.ld, 0.0f, out.data<float>(),
-                                                  std::max<int64_t>(1, N)));
+                                                 gb.t.data<float>(), gb.ld, 0.0f, out.data<float>(),
+                                                 std::max<int64_t>(1, N)));
     return out;
   }
   GS_DISPATCH_FLOAT(a.dtype(), "matmul", [&] {
@@ -131,7 +131,7 @@ Tensor softmax_backward(const Tensor& y, const Tensor& grad_y, int64_t dim, bool
   if (device.is_cuda()) {
     detail::require_cuda_f32(name, y);
     GS_ON_CUDA(kernels::cuda::softmax_backward_table().get()(yc.data<float>(), gc.data<float>(), out.data<float>(),
-                                                              rows, cols, log));
+                                                             rows, cols, log));
     return dim_back(out, d, y.dim());
   }
   GS_DISPATCH_FLOAT(y.dtype(), name, [&] {
@@ -155,10 +155,20 @@ void check_index_range(const char* op, const Tensor& index, int64_t n, int d) {
              (long long)n);
   }
 }
+// CUDA index kernels take f32 or i64 values: fn(T{}) with T the value type.
+template <class Fn> void dispatch_cuda_index(const char* op, const Tensor& values, Fn fn) {
+  GS_CHECK(values.dtype() == DType::F32 || values.dtype() == DType::I64,
+           "%s: CUDA index kernels take f32 or i64 values, got %s", op, values.describe().c_str());
+  if (values.dtype() == DType::F32) {
+    fn(float{});
+  } else {
+    fn(int64_t{});
+  }
+}
 }  // namespace
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
-  detail::require_cpu("gather", {&x, &index});
+  const Device device = detail::op_device("gather", {&x, &index});
   check_dtype("gather", index, DType::I64, "index");
   GS_CHECK(x.dim() > 0, "gather: the input is 0-d; unsqueeze it first");
   int d = normalize_dim("gather", dim, x.dim());
@@ -174,6 +184,14 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor out = empty(index.shape(), {x.dtype(), x.device()});
   int64_t outer, inner;
   split_dims(x.shape(), d, outer, inner);
+  if (device.is_cuda()) {
+    dispatch_cuda_index("gather", x, [&](auto tag) {
+      using T [[maybe_unused]] = decltype(tag);
+      GS_ON_CUDA(kernels::cuda::gather<T>(xc.data<T>(), ic.data<int64_t>(), out.data<T>(), outer, x.shape()[d],
+                                          index.shape()[d], inner));
+    });
+    return out;
+  }
   GS_DISPATCH_ALL(x.dtype(), "gather", [&] {
     kernels::gather<scalar_t>(xc.data<scalar_t>(), ic.data<int64_t>(), out.data<scalar_t>(), outer, x.shape()[d],
                               index.shape()[d], inner);
@@ -182,7 +200,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 void scatter_add_(const Tensor& acc, int64_t dim, const Tensor& index, const Tensor& src) {
-  detail::require_cpu("scatter_add_", {&acc, &index, &src});
+  const Device device = detail::op_device("scatter_add_", {&acc, &index, &src});
   check_dtype("scatter_add_", index, DType::I64, "index");
   check_same_dtype("scatter_add_", acc, src);
   GS_CHECK(acc.dim() > 0, "scatter_add_: the destination is 0-d");
@@ -194,6 +212,14 @@ void scatter_add_(const Tensor& acc, int64_t dim, const Tensor& index, const Ten
   Tensor ic = contiguous(index), sc = contiguous(src);
   int64_t outer, inner;
   split_dims(acc.shape(), d, outer, inner);
+  if (device.is_cuda()) {
+    dispatch_cuda_index("scatter_add_", acc, [&](auto tag) {
+      using T [[maybe_unused]] = decltype(tag);
+      GS_ON_CUDA(kernels::cuda::scatter_add<T>(acc.data<T>(), ic.data<int64_t>(), sc.data<T>(), outer, acc.shape()[d],
+                                               index.shape()[d], inner));
+    });
+    return;
+  }
   GS_DISPATCH_ALL(acc.dtype(), "scatter_add_", [&] {
     kernels::scatter_add<scalar_t>(acc.data<scalar_t>(), ic.data<int64_t>(), sc.data<scalar_t>(), outer, acc.shape()[d],
                                    index.shape()[d], inner);
@@ -201,7 +227,7 @@ void scatter_add_(const Tensor& acc, int64_t dim, const Tensor& index, const Ten
 }
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
-  detail::require_cpu("index_select", {&x, &index});
+  const Device device = detail::op_device("index_select", {&x, &index});
   check_dtype("index_select", index, DType::I64, "index");
   GS_CHECK(index.dim() == 1, "index_select: index must be 1-d, got %s", shape_str(index.shape()).c_str());
   GS_CHECK(x.dim() > 0, "index_select: the input is 0-d; unsqueeze it first");
@@ -213,6 +239,14 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor out = empty(shape, {x.dtype(), x.device()});
   int64_t outer, inner;
   split_dims(x.shape(), d, outer, inner);
+  if (device.is_cuda()) {
+    dispatch_cuda_index("index_select", x, [&](auto tag) {
+      using T [[maybe_unused]] = decltype(tag);
+      GS_ON_CUDA(kernels::cuda::index_select<T>(xc.data<T>(), ic.data<int64_t>(), out.data<T>(), outer, x.shape()[d],
+                                                index.numel(), inner));
+    });
+    return out;
+  }
   GS_DISPATCH_ALL(x.dtype(), "index_select", [&] {
     kernels::index_select<scalar_t>(xc.data<scalar_t>(), ic.data<int64_t>(), out.data<scalar_t>(), outer, x.shape()[d],
                                     index.numel(), inner);
@@ -221,7 +255,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 void index_add_(const Tensor& acc, int64_t dim, const Tensor& index, const Tensor& src) {
-  detail::require_cpu("index_add_", {&acc, &index, &src});
+  const Device device = detail::op_device("index_add_", {&acc, &index, &src});
   check_dtype("index_add_", index, DType::I64, "index");
   check_same_dtype("index_add_", acc, src);
   GS_CHECK(acc.is_contiguous(), "index_add_: the destination must be contiguous");
@@ -231,6 +265,14 @@ void index_add_(const Tensor& acc, int64_t dim, const Tensor& index, const Tenso
   Tensor ic = contiguous(index), sc = contiguous(src);
   int64_t outer, inner;
   split_dims(acc.shape(), d, outer, inner);
+  if (device.is_cuda()) {
+    dispatch_cuda_index("index_add_", acc, [&](auto tag) {
+      using T [[maybe_unused]] = decltype(tag);
+      GS_ON_CUDA(kernels::cuda::index_add<T>(acc.data<T>(), ic.data<int64_t>(), sc.data<T>(), outer, acc.shape()[d],
+                                             index.numel(), inner));
+    });
+    return;
+  }
   GS_DISPATCH_ALL(acc.dtype(), "index_add_", [&] {
     kernels::index_add<scalar_t>(acc.data<scalar_t>(), ic.data<int64_t>(), sc.data<scalar_t>(), outer, acc.shape()[d],
                                  index.numel(), inner);

@@ -49,6 +49,8 @@ void mul_(const Tensor& dst, double value);
 Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keepdim);
 // Sums a broadcast result back to `shape` (the inverse of broadcasting, for backward).
 Tensor sum_to(const Tensor& x, const Shape& shape);
+// i64 index of the first maximum along dim (a NaN is the maximum), on x's device.
+Tensor argmax(const Tensor& x, int64_t dim);
 
 // ---- linear algebra ----
 // Batched, broadcasting matmul with PyTorch's 1-d rules.

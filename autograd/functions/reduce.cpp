@@ -98,38 +98,6 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correct
   return div(sum(mul(centred, centred), dims, keepdim), static_cast<double>(n - correction));
 }
 
-Tensor argmax(const Tensor& x, int64_t dim) {
-  if (x.dim() == 0) return zeros({}, {DType::I64, x.device()});
-  // No CUDA argmax kernel yet: a CUDA tensor is reduced on the host (it is only used for
-  // metrics such as accuracy) and the indices are moved back.
-  if (x.device().is_cuda()) return argmax(x.to(Device::cpu()), dim).to(x.device());
-  int d = normalize_dim("argmax", dim, x.dim());
-  // Move `dim` last, keeping the other dims in order: the result needs no un-permuting.
-  std::vector<int64_t> perm;
-  for (int64_t k = 0; k < x.dim(); ++k) {
-    if (k != d) perm.push_back(k);
-  }
-  perm.push_back(d);
-  Tensor xc = raw::contiguous(raw::permute(x, perm));
-  int64_t cols = xc.shape().back(), rows = cols ? xc.numel() / cols : 0;
-  GS_CHECK(cols > 0, "argmax: dim %d of %s is empty", d, shape_str(x.shape()).c_str());
-  Shape out_shape = xc.shape();
-  out_shape.pop_back();
-  Tensor out = empty(out_shape, {DType::I64});
-  int64_t* po = out.data<int64_t>();
-  GS_DISPATCH_FLOAT(x.dtype(), "argmax", [&] {
-    const scalar_t* p = xc.data<scalar_t>();
-    for (int64_t r = 0; r < rows; ++r) {
-      const scalar_t* row = p + r * cols;
-      int64_t best = 0;
-      for (int64_t k = 1; k < cols; ++k) {
-        if (row[best] != row[best]) break;  // NaN is the maximum, as in PyTorch
-        if (row[k] > row[best] || row[k] != row[k]) best = k;
-      }
-      po[r] = best;
-    }
-  });
-  return out;
-}
+Tensor argmax(const Tensor& x, int64_t dim) { return raw::argmax(x, dim); }
 
 }  // namespace gs

@@ -28,6 +28,16 @@ void copy_strided(const Tin* src, const int64_t* src_strides, Tout* dst, const i
 // dst[i] += alpha * src[i], n contiguous elements
 void axpy(float* dst, const float* src, float alpha, int64_t n);
 
+// ---- index ops (index.cu): (outer, d, inner) layouts as kernels/cpu/index.h; T is float or int64_t ----
+template <class T>
+void gather(const T* in, const int64_t* index, T* out, int64_t outer, int64_t d, int64_t k, int64_t inner);
+template <class T>
+void scatter_add(T* acc, const int64_t* index, const T* src, int64_t outer, int64_t d, int64_t k, int64_t inner);
+template <class T>
+void index_select(const T* in, const int64_t* index, T* out, int64_t outer, int64_t d, int64_t k, int64_t inner);
+template <class T>
+void index_add(T* acc, const int64_t* index, const T* src, int64_t outer, int64_t d, int64_t k, int64_t inner);
+
 // ---- reductions and softmax (reduce.cu) ----
 const VariantTable<ReduceFn<float>>& reduce_table();                     // "cuda.reduce": block, thread
 const VariantTable<SoftmaxFn<float>>& softmax_table();                   // "cuda.softmax": block
@@ -36,6 +46,8 @@ void cross_entropy_forward(const float* logits, const int64_t* target, float* lo
                            int64_t cols, double smoothing, int64_t ignore_index);
 void cross_entropy_backward(const float* log_probs, const int64_t* target, const float* grad_loss, float* grad_logits,
                             int64_t rows, int64_t cols, double smoothing, int64_t ignore_index);
+// out (rows) = index of the first maximum of each row of x (rows, cols), NaN the maximum
+void argmax_rows(const float* x, int64_t* out, int64_t rows, int64_t cols);
 
 // ---- GEMM and convolution (gemm.cu, conv2d.cu) ----
 const VariantTable<GemmFn<float>>& gemm_table();      // "cuda.matmul": cublas (default), tiled

@@ -91,4 +91,10 @@ void cross_entropy_backward(const float* log_probs, const int64_t* target, const
   CUDA_CHECK_LAUNCH();
 }
 
+void argmax_rows(const float* x, int64_t* out, int64_t rows, int64_t cols) {
+  if (rows <= 0) return;
+  GS_LAUNCH(blocks_for(rows, kBlockThreads), kBlockThreads, stream(), argmax_rows_kernel)(x, out, rows, cols);
+  CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace gs::kernels::cuda

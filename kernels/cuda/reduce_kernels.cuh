@@ -98,5 +98,19 @@ __global__ void cross_entropy_backward_kernel(const float* log_probs, const int6
     grad_logits[i] = t == ignore_index ? 0.0f : (expf(log_probs[i]) - q) * grad_loss[row];
   }
 }
+// out[r] = index of the first maximum of row r of x (rows, cols); a NaN is the maximum (the
+// first NaN wins), as PyTorch. A thread per row: argmax feeds metrics, not the training step.
+__global__ void argmax_rows_kernel(const float* x, int64_t* out, int64_t rows, int64_t cols) {
+  for (int64_t r = grid_first(blockIdx.x, blockDim.x, threadIdx.x); r < rows; r += grid_step(gridDim.x, blockDim.x)) {
+    const float* row = x + r * cols;
+    int64_t best = 0;
+    for (int64_t k = 1; k < cols; ++k) {
+      if (row[best] != row[best]) break;
+      if (row[k] > row[best] || row[k] != row[k]) best = k;
+    }
+    out[r] = best;
+  }
+}
+
 }  // namespace
 }  // namespace gs::kernels::cuda

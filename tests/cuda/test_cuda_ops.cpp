@@ -160,6 +160,34 @@ TEST(CudaOps, DropoutMaskIsPhiloxOfTheSeed) {
 }
 
 // Gradient clipping on CUDA grads (device ops) against the CPU (double sums), every norm type.
+// gather and index_select, forward and backward (scatter_add / index_add with repeated
+// indices), on CUDA against the CPU; and a gather of i64 values.
+TEST(CudaOps, GatherAndIndexSelect) {
+  GS_REQUIRE_CUDA();
+  Tensor index = from_vector(std::vector<int64_t>{0, 2, 2, 1, 0, 0, 1, 2, 1, 1, 2, 0}, {4, 3});
+  Tensor index1 = from_vector(std::vector<int64_t>{3, 0, 3, 1, 3}, {5});
+  Tensor x = randf({4, 3}, 120).set_requires_grad(true), y = randf({4, 6}, 121).set_requires_grad(true);
+  expect_cuda_matches_cpu([&](const std::vector<Tensor>& in) { return gather(in[0], 1, index.to(in[0].device())); },
+                          {x}, 1e-6, "gather");
+  expect_cuda_matches_cpu(
+      [&](const std::vector<Tensor>& in) { return index_select(in[0], 0, index1.to(in[0].device())); }, {y}, 1e-6,
+      "index_select");
+  Tensor ints = from_vector(std::vector<int64_t>{10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120}, {4, 3});
+  EXPECT_EQ(raw::gather(ints.to(gpu()), 1, index.to(gpu())).to_vector<int64_t>(),
+            raw::gather(ints, 1, index).to_vector<int64_t>());
+}
+
+TEST(CudaOps, ArgmaxOnTheDevice) {
+  GS_REQUIRE_CUDA();
+  Tensor x = randf({5, 4, 3}, 130);
+  for (int64_t dim : {0, 1, 2, -1}) {
+    Tensor on_gpu = argmax(x.to(gpu()), dim);
+    EXPECT_TRUE(on_gpu.device().is_cuda());
+    EXPECT_EQ(on_gpu.shape(), argmax(x, dim).shape());
+    EXPECT_EQ(on_gpu.to_vector<int64_t>(), argmax(x, dim).to_vector<int64_t>()) << "dim " << dim;
+  }
+}
+
 TEST(CudaOps, GradientClipping) {
   GS_REQUIRE_CUDA();
   for (double norm_type : {1.0, 2.0, 3.0, double(INFINITY)}) {

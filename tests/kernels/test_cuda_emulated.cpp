@@ -14,6 +14,7 @@
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/index.h"
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/reduce.h"
 #include "kernels/cpu/softmax.h"
@@ -25,6 +26,7 @@
 #include "kernels/cuda/conv2d_kernels.cuh"
 #include "kernels/cuda/elementwise_kernels.cuh"
 #include "kernels/cuda/gemm_kernels.cuh"
+#include "kernels/cuda/index_kernels.cuh"
 #include "kernels/cuda/nn_kernels.cuh"
 #include "kernels/cuda/optim_kernels.cuh"
 #include "kernels/cuda/reduce_kernels.cuh"
@@ -354,6 +356,36 @@ TEST_P(CudaKernelsEmulated, CrossEntropyWithSmoothingAndIgnoredRows) {
   }
 }
 
+// Row argmax: the first maximum, a NaN wins (the first one), ties go to the lower index.
+TEST_P(CudaKernelsEmulated, ArgmaxRows) {
+  const int64_t rows = 300, cols = 7;
+  auto x = random_floats(static_cast<size_t>(rows * cols), 43);
+  x[1 * cols + 3] = kNaN, x[1 * cols + 5] = kNaN;  // row 1: index 3
+  x[2 * cols + 0] = 9.0f, x[2 * cols + 4] = 9.0f;  // row 2: index 0
+  x[3 * cols + 6] = kNaN;                          // row 3: index 6
+  std::vector<int64_t> expected(rows);
+  for (int64_t r = 0; r < rows; ++r) {  // the spec, written out
+    int64_t best = 0;
+    for (int64_t k = 0; k < cols; ++k) {
+      const float v = x[r * cols + k];
+      if (std::isnan(v)) {
+        best = k;
+        break;
+      }
+      if (v > x[r * cols + best]) best = k;
+    }
+    expected[r] = best;
+  }
+  EXPECT_EQ(expected[1], 3);
+  EXPECT_EQ(expected[2], 0);
+  EXPECT_EQ(expected[3], 6);
+  for (const auto& g : grids_for(rows)) {
+    std::vector<int64_t> got(rows, -1);
+    emu::launch(g.blocks, g.threads, kc::argmax_rows_kernel, x.data(), got.data(), rows, cols);
+    EXPECT_EQ(got, expected) << g.name;
+  }
+}
+
 // ---------------- GEMM and convolution ----------------
 
 // gemm.cu's launch of the tiled kernel: a 16x16 block per tile of C.
@@ -568,6 +600,46 @@ TEST_P(CudaKernelsEmulated, DropoutMaskIndependentOfGrid) {
     std::vector<float> mask(n, -7.0f);
     emu::launch(g.blocks, g.threads, kc::dropout_kernel, mask.data(), n, p, scale, uint64_t(99), uint64_t(4));
     EXPECT_EQ(mask, expected) << g.name;
+  }
+}
+
+// ---------------- index ops ----------------
+
+// (outer, d, inner) = (3, 5, 4) gathered / selected to k = 6 along d, with repeated indices so
+// scatter_add and index_add must add several sources into one place.
+TEST_P(CudaKernelsEmulated, GatherScatterIndexSelectIndexAdd) {
+  const int64_t outer = 3, d = 5, k = 6, inner = 4;
+  auto x = random_floats(static_cast<size_t>(outer * d * inner), 40);
+  auto src = random_floats(static_cast<size_t>(outer * k * inner), 41);
+  std::vector<int64_t> index(static_cast<size_t>(outer * k * inner)), index1{4, 0, 4, 2, 2, 4};
+  Generator gen(42);
+  for (auto& v : index) v = static_cast<int64_t>(gen.uniform() * d) % d;
+  const size_t n_out = static_cast<size_t>(outer * k * inner), n_acc = static_cast<size_t>(outer * d * inner);
+  std::vector<float> gather_ref(n_out), select_ref(n_out), scatter_ref(x), add_ref(x);
+  kernels::gather<float>(x.data(), index.data(), gather_ref.data(), outer, d, k, inner);
+  kernels::index_select<float>(x.data(), index1.data(), select_ref.data(), outer, d, k, inner);
+  kernels::scatter_add<float>(scatter_ref.data(), index.data(), src.data(), outer, d, k, inner);
+  kernels::index_add<float>(add_ref.data(), index1.data(), src.data(), outer, d, k, inner);
+  for (const auto& g : grids_for(static_cast<int64_t>(n_out))) {
+    std::vector<float> out(n_out, -7.0f), acc = x;
+    emu::launch(g.blocks, g.threads, kc::gather_kernel<float>, x.data(), index.data(), out.data(), outer, d, k, inner);
+    EXPECT_EQ(out, gather_ref) << "gather, " << g.name;
+    emu::launch(g.blocks, g.threads, kc::index_select_kernel<float>, x.data(), index1.data(), out.data(), outer, d, k,
+                inner);
+    EXPECT_EQ(out, select_ref) << "index_select, " << g.name;
+    emu::launch(g.blocks, g.threads, kc::scatter_add_kernel<float>, acc.data(), index.data(), src.data(), outer, d, k,
+                inner);
+    expect_near_all(acc, scatter_ref, 1e-6, "scatter_add, " + g.name);  // the order of the adds may differ
+    acc = x;
+    emu::launch(g.blocks, g.threads, kc::index_add_kernel<float>, acc.data(), index1.data(), src.data(), outer, d, k,
+                inner);
+    expect_near_all(acc, add_ref, 1e-6, "index_add, " + g.name);
+    std::vector<int64_t> iacc(n_acc, 5), iref(n_acc, 5), isrc(n_out);
+    for (size_t i = 0; i < n_out; ++i) isrc[i] = static_cast<int64_t>(i) - 40;
+    kernels::scatter_add<int64_t>(iref.data(), index.data(), isrc.data(), outer, d, k, inner);
+    emu::launch(g.blocks, g.threads, kc::scatter_add_kernel<int64_t>, iacc.data(), index.data(), isrc.data(), outer, d,
+                k, inner);
+    EXPECT_EQ(iacc, iref) << "scatter_add i64, " << g.name;
   }
 }
 

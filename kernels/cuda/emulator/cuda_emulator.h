@@ -77,7 +77,18 @@ template <class Kernel> struct Launcher {
 #define blockDim (::gs::kernels::cuda::emu::block_dim)
 #define gridDim (::gs::kernels::cuda::emu::grid_dim)
 
-inline void __syncthreads() { ::gs::kernels::cuda::emu::syncthreads(); }         // NOLINT: CUDA's name
+inline void __syncthreads() { ::gs::kernels::cuda::emu::syncthreads(); }  // NOLINT: CUDA's name
+// Threads switch only at barriers and shuffles, so a read-modify-write is atomic here as it is.
+inline float atomicAdd(float* address, float value) {  // NOLINT: CUDA's name
+  const float old = *address;
+  *address = old + value;
+  return old;
+}
+inline unsigned long long atomicAdd(unsigned long long* address, unsigned long long value) {  // NOLINT
+  const unsigned long long old = *address;
+  *address = old + value;
+  return old;
+}
 template <class T> T __shfl_down_sync(unsigned mask, T value, unsigned delta) {  // NOLINT: CUDA's name
   static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8, "shuffles move 4 or 8 bytes");
   T out;
