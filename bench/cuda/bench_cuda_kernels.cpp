@@ -1,7 +1,7 @@
 // Google Benchmark cases for the CUDA kernel variants (kernels/cuda): every variant of matmul,
-// conv2d, reduce, softmax, batch norm, pooling and the elementwise kernels, through the same raw
-// front-ends training uses. Timed with CUDA events around each iteration (manual time), after a
-// warm-up; counters give GFLOP/s or GB/s. Without a GPU it prints why and exits 0 (skipped).
+// conv2d, reduce, softmax, batch norm, pooling and the elementwise kernels, the fused optimizer
+// steps, gather and argmax, through the same front-ends training uses. Timed with CUDA events around each iteration
+// (manual time), after a warm-up; counters give GFLOP/s or GB/s. Without a GPU it prints why and exits 0 (skipped).
 #include <benchmark/benchmark.h>
 #include <cuda_runtime.h>
 
@@ -12,6 +12,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ops.h"
 #include "kernels/registry.h"
+#include "optim/optimizers.h"
 #include "tensor/cuda.h"
 #include "tensor/raw_nn.h"
 #include "tensor/raw_ops.h"
@@ -60,6 +61,11 @@ void register_variants(const std::string& op, const std::string& label,
         ->UseManualTime()
         ->Unit(benchmark::kMicrosecond);
   }
+}
+
+// A kernel that is not a variant table (the fused optimizer steps, the index ops).
+void register_one(const std::string& name, const std::function<void(benchmark::State&)>& body) {
+  benchmark::RegisterBenchmark(name.c_str(), body)->UseManualTime()->Unit(benchmark::kMicrosecond);
 }
 
 void register_all() {
@@ -130,6 +136,36 @@ void register_all() {
     Tensor x = rand_gpu({64, 32, 28, 28});
     run_timed(
         s, [&] { raw::max_pool2d(x, Pool2dParams{}); }, 0, 4.0 * 64 * 32 * 28 * 28 * 1.5);
+  });
+  // Fused optimizer steps over one 16M-element parameter; bytes: the buffers read and written.
+  const int64_t np = int64_t(1) << 24;
+  auto optimizer_case = [np](const std::string& name, double buffers,
+                             std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)> make) {
+    register_one("cuda.optim/" + name + "/16M", [np, buffers, make](benchmark::State& s) {
+      Tensor p = rand_gpu({np}).set_requires_grad(true);
+      p.set_grad(rand_gpu({np}));
+      auto opt = make({p});
+      run_timed(
+          s, [&] { opt->step(); }, 0, 4.0 * buffers * np);
+    });
+  };
+  optimizer_case("sgd_momentum", 4, [](std::vector<Tensor> p) {
+    return std::make_unique<optim::SGD>(p, optim::SGDOptions{.lr = 0.1, .momentum = 0.9});
+  });
+  optimizer_case("adamw", 7, [](std::vector<Tensor> p) { return std::make_unique<optim::AdamW>(p); });
+  optimizer_case("rprop", 7, [](std::vector<Tensor> p) { return std::make_unique<optim::Rprop>(p); });
+  optimizer_case("rmsprop", 5, [](std::vector<Tensor> p) { return std::make_unique<optim::RMSprop>(p); });
+  register_one("cuda.index/gather_dim1/4096x4096", [](benchmark::State& s) {
+    Tensor x = rand_gpu({4096, 4096});
+    Tensor index = raw::to_dtype(raw::binary_scalar(raw::BinaryOp::Mul, rand({4096, 4096}), 4095.0), DType::I64);
+    Tensor index_gpu = index.to(gpu());
+    run_timed(
+        s, [&] { raw::gather(x, 1, index_gpu); }, 0, 16.0 * 4096 * 4096);
+  });
+  register_one("cuda.argmax/65536x10", [](benchmark::State& s) {
+    Tensor x = rand_gpu({65536, 10});
+    run_timed(
+        s, [&] { raw::argmax(x, 1); }, 0, 4.0 * 65536 * 10 + 8.0 * 65536);
   });
 }
 
