@@ -9,41 +9,21 @@
 
 namespace gs::kernels::cuda {
 
-namespace {
-cudaStream_t stream() { return compute_stream(current_device()); }
-}  // namespace
-
 template <class T>
 void gather(const T* in, const int64_t* index, T* out, int64_t outer, int64_t d, int64_t k, int64_t inner) {
-  const int64_t n = outer * k * inner;
-  if (n <= 0) return;
-  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), gather_kernel<T>)
-  (in, index, out, outer, d, k, inner);
-  CUDA_CHECK_LAUNCH();
+  launch_1d(outer * k * inner, gather_kernel<T>, in, index, out, outer, d, k, inner);
 }
 template <class T>
 void index_select(const T* in, const int64_t* index, T* out, int64_t outer, int64_t d, int64_t k, int64_t inner) {
-  const int64_t n = outer * k * inner;
-  if (n <= 0) return;
-  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), index_select_kernel<T>)
-  (in, index, out, outer, d, k, inner);
-  CUDA_CHECK_LAUNCH();
+  launch_1d(outer * k * inner, index_select_kernel<T>, in, index, out, outer, d, k, inner);
 }
 template <class T>
 void scatter_add(T* acc, const int64_t* index, const T* src, int64_t outer, int64_t d, int64_t k, int64_t inner) {
-  const int64_t n = outer * k * inner;
-  if (n <= 0) return;
-  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), scatter_add_kernel<T>)
-  (acc, index, src, outer, d, k, inner);
-  CUDA_CHECK_LAUNCH();
+  launch_1d(outer * k * inner, scatter_add_kernel<T>, acc, index, src, outer, d, k, inner);
 }
 template <class T>
 void index_add(T* acc, const int64_t* index, const T* src, int64_t outer, int64_t d, int64_t k, int64_t inner) {
-  const int64_t n = outer * k * inner;
-  if (n <= 0) return;
-  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), index_add_kernel<T>)
-  (acc, index, src, outer, d, k, inner);
-  CUDA_CHECK_LAUNCH();
+  launch_1d(outer * k * inner, index_add_kernel<T>, acc, index, src, outer, d, k, inner);
 }
 
 #define GS_CUDA_INDEX(T)                                                                           \

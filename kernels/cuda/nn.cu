@@ -40,29 +40,23 @@ void batch_norm_backward_block(const BatchNormShape& s, const float* x, const fl
 PoolGeom geom(const Pool2dShape& s) {
   return {s.H, s.W, s.P, s.Q, s.kernel_h, s.kernel_w, s.stride_h, s.stride_w, s.pad_h, s.pad_w};
 }
-template <class Kernel, class... Args> void launch(int64_t n, Kernel kernel, Args... args) {
-  if (n <= 0) return;
-  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), kernel)(args...);
-  CUDA_CHECK_LAUNCH();
-}
-
 void max_pool_direct(const Pool2dShape& s, const float* x, float* y, int64_t* argmax) {
-  launch(s.N * s.C * s.P * s.Q, max_pool_kernel, geom(s), s.N * s.C, x, y, argmax);
+  launch_1d(s.N * s.C * s.P * s.Q, max_pool_kernel, geom(s), s.N * s.C, x, y, argmax);
 }
 void max_pool_backward_direct(const Pool2dShape& s, const float* gy, const int64_t* argmax, float* gx) {
-  launch(s.N * s.C * s.H * s.W, max_pool_backward_kernel, geom(s), s.N * s.C, gy, argmax, gx);
+  launch_1d(s.N * s.C * s.H * s.W, max_pool_backward_kernel, geom(s), s.N * s.C, gy, argmax, gx);
 }
 void avg_pool_direct(const Pool2dShape& s, const float* x, float* y, bool count_include_pad) {
-  launch(s.N * s.C * s.P * s.Q, avg_pool_kernel, geom(s), s.N * s.C, x, y, count_include_pad);
+  launch_1d(s.N * s.C * s.P * s.Q, avg_pool_kernel, geom(s), s.N * s.C, x, y, count_include_pad);
 }
 void avg_pool_backward_direct(const Pool2dShape& s, const float* gy, float* gx, bool count_include_pad) {
-  launch(s.N * s.C * s.H * s.W, avg_pool_backward_kernel, geom(s), s.N * s.C, gy, gx, count_include_pad);
+  launch_1d(s.N * s.C * s.H * s.W, avg_pool_backward_kernel, geom(s), s.N * s.C, gy, gx, count_include_pad);
 }
 void adaptive_avg_pool_direct(const Pool2dShape& s, const float* x, float* y) {
-  launch(s.N * s.C * s.P * s.Q, adaptive_avg_pool_kernel, geom(s), s.N * s.C, x, y);
+  launch_1d(s.N * s.C * s.P * s.Q, adaptive_avg_pool_kernel, geom(s), s.N * s.C, x, y);
 }
 void adaptive_avg_pool_backward_direct(const Pool2dShape& s, const float* gy, float* gx) {
-  launch(s.N * s.C * s.H * s.W, adaptive_avg_pool_backward_kernel, geom(s), s.N * s.C, gy, gx);
+  launch_1d(s.N * s.C * s.H * s.W, adaptive_avg_pool_backward_kernel, geom(s), s.N * s.C, gy, gx);
 }
 
 }  // namespace
@@ -92,7 +86,7 @@ GS_CUDA_TABLE(adaptive_avg_pool2d_backward_table, AdaptiveAvgPool2dBackwardFn<fl
 #undef GS_CUDA_TABLE
 
 void dropout_mask(float* mask, int64_t n, float p, float keep_scale, uint64_t seed, uint64_t offset) {
-  launch(n, dropout_kernel, mask, n, p, keep_scale, seed, offset);
+  launch_1d(n, dropout_kernel, mask, n, p, keep_scale, seed, offset);
 }
 
 void register_all_tables() {

@@ -9,33 +9,18 @@
 
 namespace gs::kernels::cuda {
 
-namespace {
-cudaStream_t stream() { return compute_stream(current_device()); }
-
-}  // namespace
-
 void sgd_step(const SgdConsts& s, float* p, const float* g, float* buf, int64_t n) {
-  if (n <= 0) return;
-  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), sgd_kernel)(s, p, g, buf, n);
-  CUDA_CHECK_LAUNCH();
+  launch_1d(n, sgd_kernel, s, p, g, buf, n);
 }
 void adam_step(const AdamConsts& s, float* p, const float* g, float* m, float* v, float* vmax, int64_t n) {
-  if (n <= 0) return;
-  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), adam_kernel)(s, p, g, m, v, vmax, n);
-  CUDA_CHECK_LAUNCH();
+  launch_1d(n, adam_kernel, s, p, g, m, v, vmax, n);
 }
 void rprop_step(const RpropConsts& s, float* p, const float* g, float* prev, float* step_size, int64_t n) {
-  if (n <= 0) return;
-  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), rprop_kernel)(s, p, g, prev, step_size, n);
-  CUDA_CHECK_LAUNCH();
+  launch_1d(n, rprop_kernel, s, p, g, prev, step_size, n);
 }
-
 void rmsprop_step(const RmspropConsts& s, float* p, const float* g, float* square_avg, float* grad_avg, float* buf,
                   int64_t n) {
-  if (n <= 0) return;
-  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), rmsprop_kernel)
-  (s, p, g, square_avg, grad_avg, buf, n);
-  CUDA_CHECK_LAUNCH();
+  launch_1d(n, rmsprop_kernel, s, p, g, square_avg, grad_avg, buf, n);
 }
 
 }  // namespace gs::kernels::cuda
