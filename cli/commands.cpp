@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <utility>
 #include <vector>
-#include <nlohmann/json.hpp>
 
 #include "io/dataloader.h"
 #include "io/dataset.h"
@@ -55,7 +55,8 @@ void add_optimizer_data_flags(CLI::App* cmd, train::TrainConfig& c) {
   cmd->add_option("--augment", c.augment, "augmentation: none | comma list of crop:P, flip, rotate:DEG, jitter:S")
       ->capture_default_str();
   cmd->add_option("--seed", c.seed, "seed for init, shuffling, augmentation and dropout")->capture_default_str();
-  cmd->add_option("--limit-train", c.limit_train, "train on a stratified subset of N images (0: all)")->capture_default_str();
+  cmd->add_option("--limit-train", c.limit_train, "train on a stratified subset of N images (0: all)")
+      ->capture_default_str();
   cmd->add_option("--val-fraction", c.val_fraction, "fraction of the training set held out for validation")
       ->capture_default_str();
   cmd->add_option("--exclude-list", c.exclude_list,
@@ -64,16 +65,18 @@ void add_optimizer_data_flags(CLI::App* cmd, train::TrainConfig& c) {
   cmd->add_option("--weights", c.weights, "initial weights: a state_dict or checkpoint .safetensors");
 }
 
-train::TrainConfig resolve_config(CLI::App* cmd, const train::TrainConfig& given_config, const std::string& config_file) {
+train::TrainConfig resolve_config(CLI::App* cmd, const train::TrainConfig& given_config,
+                                  const std::string& config_file) {
   if (config_file.empty()) return given_config;
   return resolve_config_json(cmd, given_config, train::TrainConfig::from_file(config_file).to_json(), config_file);
 }
 
-train::TrainConfig resolve_config_json(CLI::App* cmd, const train::TrainConfig& given_config, const std::string& base_json,
-                                       const std::string& source) {
+train::TrainConfig resolve_config_json(CLI::App* cmd, const train::TrainConfig& given_config,
+                                       const std::string& base_json, const std::string& source) {
   // Start from the base config, then apply only the flags given on this command line.
   train::TrainConfig from_file = train::TrainConfig::from_json(base_json, source);
-  nlohmann::json given = nlohmann::json::parse(given_config.to_json()), base = nlohmann::json::parse(from_file.to_json());
+  nlohmann::json given = nlohmann::json::parse(given_config.to_json()),
+                 base = nlohmann::json::parse(from_file.to_json());
   for (auto* opt : cmd->get_options()) {
     if (opt->count() == 0) continue;
     // "--limit-train" -> "limit_train"; three flags are named differently from their keys.
@@ -92,7 +95,8 @@ train::TrainConfig resolve_config_json(CLI::App* cmd, const train::TrainConfig& 
 void add_train(CLI::App& app) {
   auto config = std::make_shared<train::TrainConfig>();
   auto config_file = std::make_shared<std::string>();
-  CLI::App* cmd = app.add_subcommand("train", "train a model; writes config, metrics, summary and checkpoints to --out");
+  CLI::App* cmd =
+      app.add_subcommand("train", "train a model; writes config, metrics, summary and checkpoints to --out");
   train::TrainConfig& c = *config;
   add_model_data_flags(cmd, c);
   cmd->add_option("--config", *config_file, "repeat a run: its config.json (other flags given here override it)");
@@ -102,10 +106,11 @@ void add_train(CLI::App& app) {
   cmd->add_option("--lr", *lr_text,
                   "learning rate (peak lr for onecycle), or auto: run the LR range test first and use its suggestion")
       ->default_str(std::to_string(c.lr));
-  cmd->add_option("--schedule", c.schedule,
-                  "lr schedule, stepped per batch: none | step:step_size=N,gamma=G | multistep:milestones=A|B,gamma=G | "
-                  "exp:gamma=G | cosine | cosine_restarts:T_0=N | onecycle | cyclic:base_lr=A,max_lr=B,mode=triangular2; "
-                  "prefix warmup=N+ to ramp up first")
+  cmd->add_option(
+         "--schedule", c.schedule,
+         "lr schedule, stepped per batch: none | step:step_size=N,gamma=G | multistep:milestones=A|B,gamma=G | "
+         "exp:gamma=G | cosine | cosine_restarts:T_0=N | onecycle | cyclic:base_lr=A,max_lr=B,mode=triangular2; "
+         "prefix warmup=N+ to ramp up first")
       ->capture_default_str();
   cmd->add_option("--out", c.out, "run directory")->capture_default_str();
   cmd->add_option("--limit-test", c.limit_test, "evaluate on a stratified subset of N test images (0: all)")
@@ -114,12 +119,15 @@ void add_train(CLI::App& app) {
                   "every N steps record per-layer activation, gradient and update statistics to probes.jsonl and "
                   "TensorBoard event files in --out, and check for NaN/Inf (0: off)")
       ->capture_default_str();
-  cmd->add_option("--probe", c.probe, "probe only modules / parameters matching these globs (repeatable or a comma list)");
-  cmd->add_flag("--detect-anomaly", c.detect_anomaly,
-                "check every op's output and every backward gradient for NaN/Inf; stop at the first, naming op and module");
-  cmd->add_flag("--tensorboard,!--no-tensorboard", c.tensorboard,
-                "write TensorBoard events into --out: epoch losses and accuracies, the first batch, predictions on a fixed "
-                "sample; with --probe-every also per-layer scalars and histograms (default on)");
+  cmd->add_option("--probe", c.probe,
+                  "probe only modules / parameters matching these globs (repeatable or a comma list)");
+  cmd->add_flag(
+      "--detect-anomaly", c.detect_anomaly,
+      "check every op's output and every backward gradient for NaN/Inf; stop at the first, naming op and module");
+  cmd->add_flag(
+      "--tensorboard,!--no-tensorboard", c.tensorboard,
+      "write TensorBoard events into --out: epoch losses and accuracies, the first batch, predictions on a fixed "
+      "sample; with --probe-every also per-layer scalars and histograms (default on)");
   cmd->add_option("--resume", c.resume, "continue from a checkpoint (e.g. runs/x/last.safetensors)");
   cmd->add_flag("!--no-progress", c.progress, "no progress bar");
   actions()[cmd] = [config, config_file, lr_text, cmd] {
@@ -160,7 +168,8 @@ void add_eval(CLI::App& app) {
     nn::ModulePtr model = train::build_model(*config, s[1], train_set.num_classes, s[2]);
     train::load_weights(*weights, *model);
     model->to(train::run_device(*config));
-    io::DataLoader loader(data, {.batch_size = *batch, .shuffle = false}, train::default_normalization(config->data, train_set));
+    io::DataLoader loader(data, {.batch_size = *batch, .shuffle = false},
+                          train::default_normalization(config->data, train_set));
     train::EvalResult r = train::evaluate(*model, loader);
     nlohmann::json out{{"weights", *weights}, {"data", config->data}, {"split", *split},
                        {"images", r.count},   {"loss", r.loss},       {"accuracy", r.accuracy}};
@@ -214,21 +223,24 @@ const CommandRegistration register_eval{20, add_eval};
 const CommandRegistration register_info{30, add_info};
 
 FirstBatch first_batch_and_model(const train::TrainConfig& c, const char* command) {
-  GS_CHECK(Device::parse(c.device).is_cpu(), "%s: --device %s: this command runs on the cpu only", command,
-           c.device.c_str());
+  const Device device = train::run_device(c);
   train::apply_runtime_settings(c.threads, c.kernels);
   manual_seed(c.seed);
   io::Dataset data = io::load_dataset(c.data, true);
   GS_CHECK(c.batch_size > 0 && c.batch_size <= data.size(), "%s: --batch must be in 1..%lld, got %lld", command,
            (long long)data.size(), (long long)c.batch_size);
-  io::DataLoader loader(data, {.batch_size = c.batch_size, .shuffle = false, .drop_last = false, .seed = c.seed, .prefetch = 0},
-                        train::default_normalization(c.data, data));
+  io::DataLoader loader(
+      data, {.batch_size = c.batch_size, .shuffle = false, .drop_last = false, .seed = c.seed, .prefetch = 0},
+      train::default_normalization(c.data, data));
   loader.start_epoch(0);
   FirstBatch out;
   loader.next(out.batch);
   const Shape& s = data.images.shape();
   out.model = train::build_model(c, s[1], data.num_classes, s[2]);
   if (!c.weights.empty()) train::load_weights(c.weights, *out.model);
+  out.model->to(device);
+  out.batch.images = out.batch.images.to(device);
+  out.batch.labels = out.batch.labels.to(device);
   out.model->train();
   return out;
 }

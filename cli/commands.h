@@ -41,7 +41,8 @@ train::TrainConfig resolve_config_json(CLI::App* cmd, const train::TrainConfig& 
 
 // What `grads` and `graph` run on: the first c.batch_size training images of c.data in file order
 // with the default normalisation (no shuffle, no augmentation), and the model for them (seeded
-// initialisation, or c.weights), in train mode. `command` names the command in errors.
+// initialisation, or c.weights), in train mode, both on c.device. `command` names the command in
+// errors.
 struct FirstBatch {
   io::Batch batch;
   nn::ModulePtr model;

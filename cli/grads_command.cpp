@@ -21,14 +21,16 @@ void add_grads(CLI::App& app) {
   auto out = std::make_shared<std::string>();
   auto activations = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand(
-      "grads", "dump the gradients of one forward/backward on the first --batch training images to a .safetensors file");
+      "grads",
+      "dump the gradients of one forward/backward on the first --batch training images to a .safetensors file");
   train::TrainConfig& c = *config;
   add_model_data_flags(cmd, c);
   cmd->add_option("--weights", c.weights, "weights: a state_dict or checkpoint .safetensors (default: seeded init)");
   cmd->add_option("--seed", c.seed, "seed of the initialisation when no --weights")->capture_default_str();
   cmd->add_option("--batch", c.batch_size, "number of training images, taken in file order")->capture_default_str();
   cmd->add_option("--out", *out, "output .safetensors file")->required();
-  cmd->add_flag("--activations", *activations, "also write each module's output (act.<path>) and its gradient (actgrad.<path>)");
+  cmd->add_flag("--activations", *activations,
+                "also write each module's output (act.<path>) and its gradient (actgrad.<path>)");
   register_action(cmd, [config, out, activations] {
     const train::TrainConfig& c = *config;
     auto [batch, model] = first_batch_and_model(c, "grads");
@@ -68,6 +70,7 @@ void add_grads(CLI::App& app) {
     tensors.emplace_back("loss", loss.detach());
     for (auto& t : outputs) tensors.push_back(t);
     for (auto& t : output_grads) tensors.push_back(t);
+    for (auto& t : tensors) t.second = t.second.to(Device::cpu());  // the file holds host copies
     io::save_safetensors(*out, tensors);
     std::printf("loss %.6f, %zu tensors -> %s\n", loss.item(), tensors.size(), out->c_str());
   });
