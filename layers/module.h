@@ -69,8 +69,8 @@ class Module : public std::enable_shared_from_this<Module> {
   void eval() { train(false); }
   bool is_training() const { return training_; }
   void zero_grad();  // every parameter's .grad becomes undefined
-  // Moves parameters and buffers (cpu only for now; the seam for cuda). Tensors change in place,
-  // so handles held elsewhere (layer members, optimizers) follow.
+  // Moves parameters and buffers to `device` (cpu or cuda:N). Tensors change in place, so handles
+  // held elsewhere (layer members, optimizers) follow.
   void to(Device device);
   // Converts floating parameters and buffers (i64 buffers stay) in place; gradients are dropped.
   // Used by gradcheck (f64) and mixed-precision experiments.
