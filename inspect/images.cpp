@@ -194,9 +194,7 @@ void Inspector::log_predictions(nn::Module& model, const Tensor& images, const T
   {
     model.eval();
     NoGradGuard no_grad;
-    const auto params = model.parameters();  // the batch goes where the model is
-    const Device device = params.empty() ? Device::cpu() : params.front().device();
-    predictions = argmax(model(images.to(device)), 1).to_vector<int64_t>();
+    predictions = argmax(model(images.to(model.device())), 1).to_vector<int64_t>();
   }
   model.train(was_training);
   log_images("predictions", images, step, labels.to_vector<int64_t>(), predictions);

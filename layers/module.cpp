@@ -265,6 +265,13 @@ void replace_data(const Tensor& t, const Tensor& data) {
 
 // Parameters and buffers keep their identity (optimizers and hooks hold the same handles);
 // only their storage moves. Gradients are dropped, as after to(DType).
+Device Module::device() const {
+  const auto params = parameters();
+  if (!params.empty()) return params.front().device();
+  const auto buffers = named_buffers();
+  return buffers.empty() ? Device::cpu() : buffers.front().second.device();
+}
+
 void Module::to(Device device) {
   NoGradGuard no_grad;
   for (auto& [n, t] : state_dict()) {
@@ -272,8 +279,8 @@ void Module::to(Device device) {
     try {
       replace_data(t, t.to(device));
     } catch (const Error& e) {
-      throw Error(format("to (%s): moving '%s' to %s failed: %s", type_name().c_str(), n.c_str(),
-                         device.str().c_str(), e.what()));
+      throw Error(format("to (%s): moving '%s' to %s failed: %s", type_name().c_str(), n.c_str(), device.str().c_str(),
+                         e.what()));
     }
   }
 }

@@ -72,6 +72,8 @@ class Module : public std::enable_shared_from_this<Module> {
   // Moves parameters and buffers to `device` (cpu or cuda:N). Tensors change in place, so handles
   // held elsewhere (layer members, optimizers) follow.
   void to(Device device);
+  // Where the module's tensors are: the device of its first parameter or buffer (cpu if none).
+  Device device() const;
   // Converts floating parameters and buffers (i64 buffers stay) in place; gradients are dropped.
   // Used by gradcheck (f64) and mixed-precision experiments.
   void to(DType dtype);
@@ -97,8 +99,7 @@ class Module : public std::enable_shared_from_this<Module> {
   // module is registered in a parent). Returns a reference that stays valid for the module's life.
   Tensor& register_parameter(const std::string& name, Tensor t);
   Tensor& register_buffer(const std::string& name, Tensor t);
-  template <class M>
-  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+  template <class M> std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
     attach_child(name, m);
     return m;
   }

@@ -181,8 +181,7 @@ LRFinderResult lr_find_on_loader(nn::Module& model, optim::Optimizer& optimizer,
   // so the loader is left as if unused).
   int64_t epoch = 0;
   loader.start_epoch(epoch);
-  const auto params = model.parameters();  // batches go where the model is
-  const Device device = params.empty() ? Device::cpu() : params.front().device();
+  const Device device = model.device();  // batches go where the model is
   auto next_loss = [&]() -> Tensor {
     io::Batch batch;
     if (!loader.next(batch)) {

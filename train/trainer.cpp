@@ -62,8 +62,7 @@ Device run_device(const TrainConfig& c) {
 }
 
 EvalResult evaluate(nn::Module& model, io::DataLoader& loader) {
-  const auto params = model.parameters();
-  const Device device = params.empty() ? Device::cpu() : params.front().device();
+  const Device device = model.device();
   bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;

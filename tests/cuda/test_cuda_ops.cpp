@@ -2,6 +2,7 @@
 // each test skips with the reason ("no CUDA device: ..."): ctest counts them as skipped.
 #include "autograd/nn_ops.h"
 #include "kernels/cuda/philox.h"
+#include "layers/zoo.h"
 #include "optim/clip.h"
 #include "optim/optimizers.h"
 #include "tensor/raw_nn.h"
@@ -268,6 +269,10 @@ TEST(CudaOps, DevicePlumbing) {
   EXPECT_TRUE(g.device().is_cuda());
   EXPECT_EQ(g.to(Device::cpu()).to_vector<float>(), x.to_vector<float>());
   EXPECT_TRUE(g.to(gpu()).is_same(g));
+  nn::ModulePtr model = nn::make_model("lenet5");
+  EXPECT_TRUE(model->device().is_cpu());
+  model->to(gpu());
+  EXPECT_EQ(model->device(), gpu());
   Tensor t = raw::transpose(g, 0, 1);  // a non-contiguous view moves as its values
   EXPECT_EQ(t.to(Device::cpu()).to_vector<float>(), raw::transpose(x, 0, 1).to_vector<float>());
   EXPECT_EQ(zeros({5}, {DType::F32, gpu()}).to_vector<float>(), std::vector<float>(5, 0.0f));

@@ -174,6 +174,7 @@ TEST(Module, ToDtypeConvertsInPlaceAndKeepsI64Buffers) {
   }
   EXPECT_THROW_MSG(net->to(DType::I64), "f32 or f64");
   EXPECT_NO_THROW(net->to(Device::cpu()));
+  EXPECT_TRUE(net->device().is_cpu());
   if (!cuda::is_available()) {
     // No CUDA build or no GPU: the error names the module, the tensor, the device and why.
     EXPECT_THROW_MSG(net->to(Device::cuda(0)), "to cuda:0 failed");
