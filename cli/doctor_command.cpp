@@ -27,7 +27,8 @@ void add_doctor(CLI::App& app) {
       "run the training-debugging checklist (data, final layer, loss at init, overfit one batch, gradients, LR range "
       "test, fit, dead units); prints verdicts with evidence and suggestions, writes doctor.json and doctor.html to "
       "--out. Exit code: 0 when no check found a problem (warnings allowed), 3 when one did, 2 bad input. "
-      "Validation uses --val-images held-out training images (--val-fraction is not used); cpu only");
+      "Validation uses --val-images held-out training images (--val-fraction is not used). --device cuda runs the "
+      "models there (the statistics are read through host copies)");
   train::TrainConfig& c = *config;
   add_model_data_flags(cmd, c);
   add_optimizer_data_flags(cmd, c);
@@ -56,11 +57,11 @@ void add_doctor(CLI::App& app) {
   cmd->add_flag("!--no-progress", options->progress, "no per-check progress lines on stderr");
   register_action(cmd, [config, options, config_file, out, cmd] {
     train::TrainConfig run = resolve_config(cmd, *config, *config_file);
-    GS_CHECK(run.device == "cpu", "doctor: --device %s: the doctor runs on the cpu only for now", run.device.c_str());
+    const Device device = train::run_device(run);  // before the data is loaded: a missing GPU fails at once
     int threads = train::apply_runtime_settings(run.threads, run.kernels);
-    std::fprintf(stderr, "gradscope doctor: %s on %s, %s lr %g, batch %lld, %d threads -> %s\n",
+    std::fprintf(stderr, "gradscope doctor: %s on %s, %s lr %g, batch %lld, %s, %d threads -> %s\n",
                  run.model_spec.empty() ? run.model.c_str() : run.model_spec.c_str(), run.data.c_str(),
-                 run.optimizer.c_str(), run.lr, (long long)run.batch_size, threads, out->c_str());
+                 run.optimizer.c_str(), run.lr, (long long)run.batch_size, device.str().c_str(), threads, out->c_str());
     bool problem = false;
     {
       train::DoctorSetup setup = train::make_doctor_setup(run, *options);

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "inspect/stats.h"
 #include "tensor/error.h"
 #include "tensor/raw_ops.h"
 
@@ -53,7 +54,7 @@ Verdict worst_verdict(const std::vector<CheckResult>& checks) {
 
 std::vector<uint64_t> image_hashes(const Tensor& images) {
   GS_CHECK(images.dim() >= 1, "doctor: image_hashes wants [N, ...], got a scalar");
-  Tensor c = raw::contiguous(images);
+  Tensor c = raw::contiguous(on_host(images));
   const int64_t n = c.shape()[0];
   const size_t bytes = n ? size_t(c.numel() / n) * dtype_size(c.dtype()) : 0;
   const auto* base = static_cast<const unsigned char*>(c.raw_data());
@@ -394,7 +395,8 @@ CheckResult check_gradients(const LayerGradNorms& g) {
 void accumulate_alive_units(const Tensor& output, std::vector<char>& alive) {
   GS_CHECK(output.dim() >= 2, "doctor: dead units need a batched output [N, ...], got %s",
            shape_str(output.shape()).c_str());
-  Tensor c = raw::contiguous(output.dtype() == DType::F32 ? output : raw::to_dtype(output, DType::F32));
+  const Tensor host = on_host(output);  // a CUDA model's outputs are read through a copy
+  Tensor c = raw::contiguous(host.dtype() == DType::F32 ? host : raw::to_dtype(host, DType::F32));
   const int64_t n = c.shape()[0], units = c.shape()[1];
   const int64_t inner = n ? c.numel() / (n * units) : 0;  // positions per unit (H*W for conv maps)
   if (alive.empty()) alive.assign(size_t(units), 0);

@@ -55,6 +55,13 @@ double grad_norm(const Tensor& p) {
   return s.non_finite() ? NAN : s.norm;
 }
 
+// A fresh model from the setup, on the setup's device.
+nn::ModulePtr fresh_model(const DoctorSetup& setup) {
+  nn::ModulePtr model = setup.make_model();
+  model->to(setup.device);
+  return model;
+}
+
 // The sample of training images (stratified), normalised only, in batches of 256.
 io::Dataset sample_of(const DoctorSetup& setup, const DoctorOptions& options) {
   return io::stratified_subset(setup.train, std::max<int64_t>(options.sample, 1), setup.config.seed + 7);
@@ -72,6 +79,7 @@ DoctorSetup make_doctor_setup(const TrainConfig& config, io::Dataset train, io::
   GS_CHECK(train.size() >= 2, "doctor: the training set has %lld images; need at least 2", (long long)train.size());
   DoctorSetup s;
   s.config = config;
+  s.device = run_device(config);  // a CUDA device needs a GPU: checked here, before anything runs
   if (options.shuffle_labels) {
     // The planted bug: a seeded permutation of the training labels (the images stay in place).
     Tensor labels = raw::clone(train.labels);
@@ -165,7 +173,7 @@ inspect::DataSummary measure_data(const DoctorSetup& setup, const DoctorOptions&
 
 InitPass measure_init(const DoctorSetup& setup, const DoctorOptions& options) {
   InitPass p;
-  nn::ModulePtr model = setup.make_model();
+  nn::ModulePtr model = fresh_model(setup);
   model->train();
   io::Dataset sample = sample_of(setup, options);
   io::DataLoader loader(sample, {.batch_size = 256, .shuffle = false, .seed = setup.config.seed, .prefetch = 0},
@@ -206,10 +214,10 @@ InitPass measure_init(const DoctorSetup& setup, const DoctorOptions& options) {
     loader.start_epoch(0);
     while (loader.next(batch)) {
       calls.clear();
-      Tensor logits = (*model)(batch.images);
+      Tensor logits = (*model)(batch.images.to(setup.device));
       first_forward = false;
-      loss_sum += cross_entropy(logits, batch.labels, {.reduction = Reduction::Sum}).item();
-      Tensor c = raw::contiguous(logits);
+      loss_sum += cross_entropy(logits, batch.labels.to(setup.device), {.reduction = Reduction::Sum}).item();
+      Tensor c = raw::contiguous(inspect::on_host(logits));
       const float* v = c.data<float>();
       for (int64_t i = 0; i < c.numel(); ++i) negatives += v[i] < 0;
       outputs += double(c.numel());
@@ -255,7 +263,7 @@ void measure_dead_units(nn::Module& model, bool train_mode, const DoctorSetup& s
     loader.start_epoch(0);
     while (loader.next(batch)) {
       calls.clear();
-      (void)model(batch.images);
+      (void)model(batch.images.to(setup.device));
     }
   }
   for (auto& [m, id] : hooks) m->remove_forward_hook(id);
@@ -273,7 +281,7 @@ void measure_dead_units(nn::Module& model, bool train_mode, const DoctorSetup& s
 // ---------------- overfit one batch ----------------
 
 std::vector<double> measure_overfit_batch(const DoctorSetup& setup, const DoctorOptions& options) {
-  nn::ModulePtr model = setup.make_model();
+  nn::ModulePtr model = fresh_model(setup);
   model->train();
   dropout_off(*model);
   const int64_t n = std::min(options.overfit_batch, setup.fit_train.size());
@@ -282,10 +290,11 @@ std::vector<double> measure_overfit_batch(const DoctorSetup& setup, const Doctor
   io::Batch batch;
   loader.start_epoch(0);
   loader.next(batch);
+  const Tensor images = batch.images.to(setup.device), labels = batch.labels.to(setup.device);
   auto optimizer = make_optimizer_for(setup.config, *model);
   std::vector<double> losses;
   for (int64_t step = 0; step <= options.overfit_steps; ++step) {
-    Tensor loss = cross_entropy((*model)(batch.images), batch.labels);
+    Tensor loss = cross_entropy((*model)(images), labels);
     const double l = loss.item();
     losses.push_back(l);
     if (!std::isfinite(l) || l <= inspect::kOverfitLoss || step == options.overfit_steps) break;
@@ -300,7 +309,7 @@ std::vector<double> measure_overfit_batch(const DoctorSetup& setup, const Doctor
 // ---------------- gradients ----------------
 
 inspect::LayerGradNorms measure_gradients(const DoctorSetup& setup, const DoctorOptions& options) {
-  nn::ModulePtr model = setup.make_model();
+  nn::ModulePtr model = fresh_model(setup);
   model->train();
   inspect::LayerGradNorms g;
   std::vector<Tensor> weights;
@@ -322,8 +331,8 @@ inspect::LayerGradNorms measure_gradients(const DoctorSetup& setup, const Doctor
       loader.next(batch);
     }
     optimizer->zero_grad();
-    Tensor loss =
-        cross_entropy((*model)(batch.images), batch.labels, {.label_smoothing = setup.config.label_smoothing});
+    Tensor loss = cross_entropy((*model)(batch.images.to(setup.device)), batch.labels.to(setup.device),
+                                {.label_smoothing = setup.config.label_smoothing});
     backward(loss);
     std::vector<double> norms;
     double total_sq = 0;
@@ -345,7 +354,7 @@ inspect::LayerGradNorms measure_gradients(const DoctorSetup& setup, const Doctor
 // ---------------- learning rate ----------------
 
 LRFinderResult measure_lr(const DoctorSetup& setup, const DoctorOptions& options) {
-  nn::ModulePtr model = setup.make_model();
+  nn::ModulePtr model = fresh_model(setup);
   model->train();
   auto optimizer = make_optimizer_for(setup.config, *model);
   io::DataLoader loader(
@@ -361,7 +370,7 @@ LRFinderResult measure_lr(const DoctorSetup& setup, const DoctorOptions& options
 
 FitRun measure_fit(const DoctorSetup& setup, const DoctorOptions& options) {
   FitRun run;
-  run.model = setup.make_model();
+  run.model = fresh_model(setup);
   nn::Module& model = *run.model;
   model.train();
   const TrainConfig& c = setup.config;
@@ -379,8 +388,8 @@ FitRun measure_fit(const DoctorSetup& setup, const DoctorOptions& options) {
     double loss_sum = 0;
     int64_t seen = 0, correct = 0;
     while (loader.next(batch)) {
-      Tensor logits = model(batch.images);
-      Tensor loss = cross_entropy(logits, batch.labels, {.label_smoothing = c.label_smoothing});
+      Tensor logits = model(batch.images.to(setup.device));
+      Tensor loss = cross_entropy(logits, batch.labels.to(setup.device), {.label_smoothing = c.label_smoothing});
       const double l = loss.item();
       if (run.step_losses.empty()) run.initial_loss = l;
       run.step_losses.push_back(l);
@@ -424,6 +433,7 @@ DoctorReport run_doctor(const DoctorSetup& setup, const DoctorOptions& options) 
   const TrainConfig& c = setup.config;
   report.model = c.model_spec.empty() ? c.model : c.model_spec;
   report.data = c.data;
+  report.device = setup.device.str();
   const int total = 8;
   auto t = clock::now();
   auto done = [&](const inspect::CheckResult& r) {

@@ -38,9 +38,11 @@ struct DoctorOptions {
 };
 
 // What the checks run on. make_model() returns a fresh model seeded with config.seed (with
-// config.weights loaded when given), in train mode.
+// config.weights loaded when given), in train mode, on the cpu; the measurements move it and
+// their batches to `device` (config.device, checked), and read what they measure through host copies.
 struct DoctorSetup {
   TrainConfig config;
+  Device device = Device::cpu();
   io::Dataset train, test;     // whole training set (labels permuted with shuffle_labels) and test set
   io::Dataset fit_train, val;  // the short run's training subset and validation set (disjoint)
   std::shared_ptr<io::Transform> normalization, augmentation;  // augmentation may be null
@@ -85,7 +87,7 @@ void measure_dead_units(nn::Module& model, bool train_mode, const DoctorSetup& s
                         std::vector<inspect::DeadUnitLayer>& layers, bool after_training);
 
 struct DoctorReport {
-  std::string model, data;
+  std::string model, data, device;
   std::vector<inspect::CheckResult> checks;
   double seconds = 0;
   // what the plots show

@@ -248,6 +248,7 @@ json doctor_json(const DoctorReport& r, const TrainConfig& config, const DoctorO
   return json{{"verdict", inspect::verdict_name(r.verdict())},
               {"model", r.model},
               {"data", r.data},
+              {"device", r.device},
               {"seconds", r.seconds},
               {"checks", checks},
               {"options",
@@ -286,8 +287,8 @@ std::string doctor_html(const DoctorReport& r, const TrainConfig& config, const 
        "figure{background:white;border:1px solid #ddd;margin:16px 0;padding:8px}figcaption{color:#555;font-size:13px}\n"
        "pre{font-size:11px;white-space:pre-wrap;margin:4px 0}ul{margin:4px 0;padding-left:18px}\n"
        "</style></head><body>\n";
-  h << "<h1>gradscope doctor</h1>\n<p>Model <b>" << escape(r.model) << "</b> on <b>" << escape(r.data) << "</b>, "
-    << escape(config.optimizer) << " lr " << format("%g", config.lr) << ", batch " << config.batch_size << ". Overall: "
+  h << "<h1>gradscope doctor</h1>\n<p>Model <b>" << escape(r.model) << "</b> on <b>" << escape(r.data) << "</b> ("
+    << escape(r.device) << "), " << escape(config.optimizer) << " lr " << format("%g", config.lr) << ", batch " << config.batch_size << ". Overall: "
     << "<span class=\"pill\" style=\"background:" << verdict_colour(overall) << "\">" << inspect::verdict_name(overall)
     << "</span> (" << format("%.0f", r.seconds) << " s; fit run " << o.fit_epochs << " epochs on " << o.fit_images
     << " images" << (o.shuffle_labels ? "; labels shuffled on purpose" : "") << ")</p>\n";

@@ -4,6 +4,7 @@ the HTML report rendered by a real headless Chromium whose screenshot must be th
 not blank (the verdict pills' colours must be on it)."""
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -59,6 +60,7 @@ def test_healthy_mlp_is_all_ok(healthy):
     bad = {n: (c["verdict"], c["summary"]) for n, c in checks.items() if c["verdict"] != "ok"}
     assert not bad, bad
     assert report["verdict"] == "ok"
+    assert report["device"] == "cpu"
     data = checks["data"]["evidence"]
     # Fashion-MNIST as shipped: 60000/10000 images, 6000 per class, normalised to mean 0 / std 1.
     assert data["train_images"] == 60000 and data["test_images"] == 10000
@@ -91,6 +93,16 @@ def test_bad_flag_is_a_usage_error(tmp_path):
     r = gradscope("doctor", "--model", "mlp", "--fit-images", "0", "--out", tmp_path)
     assert r.returncode == 2
     assert "--fit-images" in r.stderr
+
+
+def test_device_without_a_gpu_fails_before_loading(tmp_path):
+    r = gradscope("doctor", *SMALL, "--device", "cuda", "--out", tmp_path)
+    if re.search(r"devices: [1-9]", gradscope("cuda").stdout):
+        assert r.returncode in (0, 3), r.stderr  # a GPU: the doctor runs there (tests/cuda compares it with the cpu)
+        assert json.load(open(tmp_path / "doctor.json"))["device"] == "cuda:0"
+    else:  # the error names the flag and the reason, and no report is written
+        assert r.returncode == 2 and "--device cuda" in r.stderr and "no CUDA device" in r.stderr, r.stderr
+        assert not (tmp_path / "doctor.json").exists()
 
 
 def read_png(path):
