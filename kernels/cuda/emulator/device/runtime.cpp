@@ -3,7 +3,8 @@
 // of pages the host may not touch: they are opened (read/write) only while a kernel runs or a
 // copy is made, so host code that reads a device pointer directly crashes here as it would
 // fault on a real GPU, instead of passing by accident. Kernels and copies run in order, at once
-// (a single stream, synchronous); cudaStreamSynchronize has nothing to wait for.
+// (a single stream, synchronous); cudaStreamSynchronize has nothing to wait for. cuDNN's calls
+// (cudnn.cpp) open the memory the same way, through device_memory.h.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 
 #include "cublas_v2.h"
 #include "cuda_runtime.h"
+#include "kernels/cuda/emulator/device/device_memory.h"
 
 namespace {
 
@@ -79,6 +81,29 @@ void install_launch_hooks() {
 }
 
 }  // namespace
+
+namespace gs::kernels::cuda::emu {
+
+DeviceMemoryScope::DeviceMemoryScope() {
+  device().mutex.lock();
+  open_memory(device());
+}
+DeviceMemoryScope::~DeviceMemoryScope() {
+  close_memory(device());
+  device().mutex.unlock();
+}
+
+bool DeviceMemoryScope::is_allocated(const void* p, size_t nbytes) const {
+  const Device& d = device();
+  if (!in_arena(d, p)) return false;
+  const size_t offset = static_cast<size_t>(static_cast<const char*>(p) - d.base);
+  auto it = d.live.upper_bound(offset);  // the first allocation after p
+  if (it == d.live.begin()) return false;
+  --it;
+  return nbytes <= it->first + it->second - offset;  // it->first <= offset; no overflow for a huge nbytes
+}
+
+}  // namespace gs::kernels::cuda::emu
 
 cudaError_t cudaGetDeviceCount(int* count) {
   *count = 1;
