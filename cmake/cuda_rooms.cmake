@@ -9,13 +9,17 @@ file(GLOB GS_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kernels/cuda/*.c
 target_sources(gs_kernels PRIVATE ${GS_CUDA_SOURCES})
 
 # GS_CUDA=EMULATE: the same .cu files compiled as C++ (GS_LAUNCH goes through the emulator),
-# the runtime and cuBLAS of kernels/cuda/emulator/device, one emulated device, no cuDNN.
+# the runtime, cuBLAS and cuDNN of kernels/cuda/emulator/device, one emulated device. Its cuDNN
+# is the convolution written out from cuDNN's definitions, so conv2d's cudnn variants run here.
 if(GS_CUDA_EMULATED)
   set_source_files_properties(${GS_CUDA_SOURCES} PROPERTIES LANGUAGE CXX COMPILE_OPTIONS "-xc++")
   file(GLOB _gs_emu_runtime CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kernels/cuda/emulator/device/*.cpp)
   target_sources(gs_kernels PRIVATE ${_gs_emu_runtime})
   target_include_directories(gs_kernels BEFORE PRIVATE ${CMAKE_SOURCE_DIR}/kernels/cuda/emulator/include)
-  target_compile_definitions(gs_kernels PRIVATE GS_CUDA_EMULATED=1)  # kernels::cuda::is_emulated() tells the rest
+  target_compile_definitions(gs_kernels PRIVATE GS_CUDNN=1)
+  # Public for the tests that call the emulated runtime or cuDNN directly (only this build has
+  # them); code asks kernels::cuda::is_emulated().
+  target_compile_definitions(gs_kernels PUBLIC GS_CUDA_EMULATED=1)
   return()
 endif()
 
