@@ -156,8 +156,13 @@ struct CudnnConv {
   CudnnConv& operator=(const CudnnConv&) = delete;
 };
 
+// cuDNN has no empty tensors (a zero dimension in a descriptor is CUDNN_STATUS_BAD_PARAM): an
+// empty batch, channel count or image goes to the im2col variant, which gives the zeros (and
+// the bias) such a convolution has.
+bool cudnn_can_describe(const Conv2dShape& s) { return s.N > 0 && s.C > 0 && s.H > 0 && s.W > 0 && s.K > 0; }
+
 void conv2d_cudnn(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y) {
-  if (s.N * s.K * s.P * s.Q == 0) return;
+  if (!cudnn_can_describe(s)) return conv2d_im2col(s, x, w, bias, y);
   CudnnConv d(s);
   cudnnHandle_t h = cudnn_handle();
   cudnnConvolutionFwdAlgoPerf_t perf[8];
@@ -173,7 +178,7 @@ void conv2d_cudnn(const Conv2dShape& s, const float* x, const float* w, const fl
 }
 
 void conv2d_backward_data_cudnn(const Conv2dShape& s, const float* gy, const float* w, float* gx) {
-  if (s.N * s.C * s.H * s.W == 0) return;
+  if (!cudnn_can_describe(s)) return conv2d_backward_data_im2col(s, gy, w, gx);
   CudnnConv d(s);
   cudnnHandle_t h = cudnn_handle();
   cudnnConvolutionBwdDataAlgoPerf_t perf[8];
@@ -189,6 +194,7 @@ void conv2d_backward_data_cudnn(const Conv2dShape& s, const float* gy, const flo
 }
 
 void conv2d_backward_weight_cudnn(const Conv2dShape& s, const float* x, const float* gy, float* gw, float* gbias) {
+  if (!cudnn_can_describe(s)) return conv2d_backward_weight_im2col(s, x, gy, gw, gbias);
   CudnnConv d(s);
   cudnnHandle_t h = cudnn_handle();
   const float one = 1.0f, zero = 0.0f;
