@@ -161,6 +161,17 @@ struct CudnnConv {
 // the bias) such a convolution has.
 bool cudnn_can_describe(const Conv2dShape& s) { return s.N > 0 && s.C > 0 && s.H > 0 && s.W > 0 && s.K > 0; }
 
+// The first algorithm of a *_v7 query that cuDNN can run: its list, best first, may hold entries
+// whose status is not CUDNN_STATUS_SUCCESS (an algorithm that does not support the shape).
+template <class Perf>
+auto usable_algorithm(const Perf* perf, int found, const char* op) {
+  for (int i = 0; i < found; ++i) {
+    if (perf[i].status == CUDNN_STATUS_SUCCESS) return perf[i].algo;
+  }
+  throw std::runtime_error(std::string(op) + " (cudnn): no algorithm for this shape (" + std::to_string(found) +
+                           " listed, none usable)");
+}
+
 void conv2d_cudnn(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y) {
   if (!cudnn_can_describe(s)) return conv2d_im2col(s, x, w, bias, y);
   CudnnConv d(s);
@@ -168,12 +179,12 @@ void conv2d_cudnn(const Conv2dShape& s, const float* x, const float* w, const fl
   cudnnConvolutionFwdAlgoPerf_t perf[8];
   int found = 0;
   CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, 8, &found, perf));
-  if (found == 0) throw std::runtime_error("conv2d (cudnn): no forward algorithm for this shape");
+  const cudnnConvolutionFwdAlgo_t algo = usable_algorithm(perf, found, "conv2d");
   size_t ws = 0;
-  CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, perf[0].algo, &ws));
+  CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, algo, &ws));
   Scratch workspace(ws);
   const float one = 1.0f, zero = 0.0f;
-  CUDNN_CHECK(cudnnConvolutionForward(h, &one, d.x, x, d.w, w, d.conv, perf[0].algo, workspace.ptr, ws, &zero, d.y, y));
+  CUDNN_CHECK(cudnnConvolutionForward(h, &one, d.x, x, d.w, w, d.conv, algo, workspace.ptr, ws, &zero, d.y, y));
   if (bias) CUDNN_CHECK(cudnnAddTensor(h, &one, d.bias, bias, &one, d.y, y));
 }
 
@@ -184,13 +195,12 @@ void conv2d_backward_data_cudnn(const Conv2dShape& s, const float* gy, const flo
   cudnnConvolutionBwdDataAlgoPerf_t perf[8];
   int found = 0;
   CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x, 8, &found, perf));
-  if (found == 0) throw std::runtime_error("conv2d_backward_data (cudnn): no algorithm for this shape");
+  const cudnnConvolutionBwdDataAlgo_t algo = usable_algorithm(perf, found, "conv2d_backward_data");
   size_t ws = 0;
-  CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, perf[0].algo, &ws));
+  CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, algo, &ws));
   Scratch workspace(ws);
   const float one = 1.0f, zero = 0.0f;
-  CUDNN_CHECK(
-      cudnnConvolutionBackwardData(h, &one, d.w, w, d.y, gy, d.conv, perf[0].algo, workspace.ptr, ws, &zero, d.x, gx));
+  CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, d.w, w, d.y, gy, d.conv, algo, workspace.ptr, ws, &zero, d.x, gx));
 }
 
 void conv2d_backward_weight_cudnn(const Conv2dShape& s, const float* x, const float* gy, float* gw, float* gbias) {
@@ -202,12 +212,12 @@ void conv2d_backward_weight_cudnn(const Conv2dShape& s, const float* x, const fl
     cudnnConvolutionBwdFilterAlgoPerf_t perf[8];
     int found = 0;
     CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w, 8, &found, perf));
-    if (found == 0) throw std::runtime_error("conv2d_backward_weight (cudnn): no algorithm for this shape");
+    const cudnnConvolutionBwdFilterAlgo_t algo = usable_algorithm(perf, found, "conv2d_backward_weight");
     size_t ws = 0;
-    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w, perf[0].algo, &ws));
+    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w, algo, &ws));
     Scratch workspace(ws);
-    CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, d.x, x, d.y, gy, d.conv, perf[0].algo, workspace.ptr, ws, &zero,
-                                               d.w, gw));
+    CUDNN_CHECK(
+        cudnnConvolutionBackwardFilter(h, &one, d.x, x, d.y, gy, d.conv, algo, workspace.ptr, ws, &zero, d.w, gw));
   }
   if (gbias) CUDNN_CHECK(cudnnConvolutionBackwardBias(h, &one, d.y, gy, &zero, d.bias, gbias));
 }

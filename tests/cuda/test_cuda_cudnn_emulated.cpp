@@ -107,8 +107,18 @@ TEST(CudaCudnnEmulated, RefusesWhatCudnnRefuses) {
   ASSERT_EQ(cudnnSetTensor4dDescriptor(d.y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, 3, 3, 3), CUDNN_STATUS_SUCCESS);
   EXPECT_EQ(cudnnGetConvolutionForwardAlgorithm_v7(d.handle, d.x, d.w, d.conv, d.y, 2, &found, perf),
             CUDNN_STATUS_SUCCESS);
-  EXPECT_EQ(found, 1);
-  EXPECT_EQ(perf[0].memory, need);
+  // Two listed: one that cannot run this shape (status NOT_SUPPORTED, as real lists may hold) and ours.
+  ASSERT_EQ(found, 2);
+  EXPECT_EQ(perf[0].status, CUDNN_STATUS_NOT_SUPPORTED);
+  EXPECT_EQ(perf[1].status, CUDNN_STATUS_SUCCESS);
+  EXPECT_EQ(perf[1].algo, CUDNN_CONVOLUTION_FWD_ALGO_GEMM);
+  EXPECT_EQ(perf[1].memory, need);
+  {
+    const float alpha = 1, beta = 0;
+    EXPECT_EQ(cudnnConvolutionForward(d.handle, &alpha, d.x, b.x.ptr, d.w, b.w.ptr, d.conv, perf[0].algo,
+                                      b.workspace.ptr, need, &beta, d.y, b.y.ptr),
+              CUDNN_STATUS_NOT_SUPPORTED);
+  }
 
   // The filter's channels times the group count must be x's channels; K a multiple of the groups.
   ASSERT_EQ(cudnnSetFilter4dDescriptor(d.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, 3, 1, 3, 3), CUDNN_STATUS_SUCCESS);

@@ -291,19 +291,32 @@ void stage_and_blend(const std::vector<double>& result, float alpha, float beta,
   blend(staged, n, alpha, beta, out);
 }
 
+// Lists two algorithms: first one that "does not support the shape" (status NOT_SUPPORTED, as
+// cuDNN's lists may hold), then the one these calls run. A caller that takes perf[0] without
+// looking at its status is refused when it runs it.
 template <class Perf, class Algo>
-cudnnStatus_t report_algorithm(Algo algo, size_t workspace, cudnnMathType_t math, int requested, int* returned,
-                               Perf* perf) {
+cudnnStatus_t report_algorithm(Algo algo, Algo unsupported, size_t workspace, cudnnMathType_t math, int requested,
+                               int* returned, Perf* perf) {
   if (requested < 1) return fail(CUDNN_STATUS_BAD_PARAM, "requestedAlgoCount must be at least 1");
   if (!returned || !perf) return fail(CUDNN_STATUS_BAD_PARAM, "returnedAlgoCount or perfResults is null");
-  perf[0] = Perf{};
-  perf[0].algo = algo;
-  perf[0].status = CUDNN_STATUS_SUCCESS;
-  perf[0].time = 0.0f;  // not timed
-  perf[0].memory = workspace;
-  perf[0].determinism = CUDNN_DETERMINISTIC;
-  perf[0].mathType = math;
-  *returned = 1;
+  int n = 0;
+  if (requested >= 2) {
+    perf[n] = Perf{};
+    perf[n].algo = unsupported;
+    perf[n].status = CUDNN_STATUS_NOT_SUPPORTED;
+    perf[n].time = -1.0f;
+    perf[n].memory = 0;
+    perf[n].mathType = math;
+    ++n;
+  }
+  perf[n] = Perf{};
+  perf[n].algo = algo;
+  perf[n].status = CUDNN_STATUS_SUCCESS;
+  perf[n].time = 0.0f;  // not timed
+  perf[n].memory = workspace;
+  perf[n].determinism = CUDNN_DETERMINISTIC;
+  perf[n].mathType = math;
+  *returned = n + 1;
   return CUDNN_STATUS_SUCCESS;
 }
 
@@ -423,7 +436,7 @@ cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t handle, const
   GS_CUDNN_TRY(check_handle(handle));
   Conv g;
   GS_CUDNN_TRY(describe_conv(srcDesc, filterDesc, convDesc, destDesc, {"x", "w", "y"}, &g));
-  return report_algorithm(kFwdAlgo, bytes_of(g.y_size()), convDesc->math, requestedAlgoCount, returnedAlgoCount,
+  return report_algorithm(kFwdAlgo, CUDNN_CONVOLUTION_FWD_ALGO_FFT, bytes_of(g.y_size()), convDesc->math, requestedAlgoCount, returnedAlgoCount,
                           perfResults);
 }
 
@@ -505,7 +518,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(
   GS_CUDNN_TRY(check_handle(handle));
   Conv g;
   GS_CUDNN_TRY(describe_conv(gradDesc, filterDesc, convDesc, diffDesc, {"dx", "w", "dy"}, &g));
-  return report_algorithm(kBwdDataAlgo, bytes_of(g.x_size()), convDesc->math, requestedAlgoCount, returnedAlgoCount,
+  return report_algorithm(kBwdDataAlgo, CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, bytes_of(g.x_size()), convDesc->math, requestedAlgoCount, returnedAlgoCount,
                           perfResults);
 }
 
@@ -559,7 +572,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t handle
   GS_CUDNN_TRY(check_handle(handle));
   Conv g;
   GS_CUDNN_TRY(describe_conv(srcDesc, gradDesc, convDesc, diffDesc, {"x", "dw", "dy"}, &g));
-  return report_algorithm(kBwdFilterAlgo, bytes_of(g.w_size()), convDesc->math, requestedAlgoCount, returnedAlgoCount,
+  return report_algorithm(kBwdFilterAlgo, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, bytes_of(g.w_size()), convDesc->math, requestedAlgoCount, returnedAlgoCount,
                           perfResults);
 }
 
