@@ -136,10 +136,14 @@ template <class Make> Cached& cached(const Key& k, Make make) {
   return *it->second;
 }
 
+// oneDNN refuses descriptors with no images or channels ("could not create a descriptor"): such
+// a convolution (all zeros, or the bias alone) goes to the im2col variant.
+bool onednn_can_describe(const Conv2dShape& s) { return s.N > 0 && s.C > 0 && s.K > 0; }
+
 }  // namespace
 
 void conv2d_onednn(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y) {
-  if (s.N == 0) return;
+  if (!onednn_can_describe(s)) return conv2d_table<float>().get("im2col")(s, x, w, bias, y);
   Cached& c = cached(key(0, bias != nullptr, s), [&] {
     Descs d = descs(s);
     auto pd = forward_pd(d, bias != nullptr);
@@ -159,7 +163,7 @@ void conv2d_onednn(const Conv2dShape& s, const float* x, const float* w, const f
 }
 
 void conv2d_backward_data_onednn(const Conv2dShape& s, const float* gy, const float* w, float* gx) {
-  if (s.N == 0) return;
+  if (!onednn_can_describe(s)) return conv2d_backward_data_table<float>().get("im2col")(s, gy, w, gx);
   Cached& c = cached(key(1, false, s), [&] {
     Descs d = descs(s);
     using cb = dnnl::convolution_backward_data;
@@ -179,11 +183,7 @@ void conv2d_backward_data_onednn(const Conv2dShape& s, const float* gy, const fl
 
 void conv2d_backward_weight_onednn(const Conv2dShape& s, const float* x, const float* gy, float* gw, float* gbias) {
   if (!gw && !gbias) return;
-  if (s.N == 0) {
-    if (gw) std::fill(gw, gw + s.K * (s.C / s.groups) * s.R * s.S, 0.f);
-    if (gbias) std::fill(gbias, gbias + s.K, 0.f);
-    return;
-  }
+  if (!onednn_can_describe(s)) return conv2d_backward_weight_table<float>().get("im2col")(s, x, gy, gw, gbias);
   // oneDNN always computes the weight gradient; a caller that wants only the bias gets it
   // through a scratch weight gradient.
   const bool with_bias = gbias != nullptr;
