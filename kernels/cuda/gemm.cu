@@ -34,9 +34,12 @@ void gemm_cublas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
   for (int64_t v : {M, N, K, lda, ldb, ldc}) {
     if (v > INT_MAX) throw std::invalid_argument("matmul (cublas): size " + std::to_string(v) + " exceeds int");
   }
+  // cuBLAS wants every leading dimension >= 1; ours is 0 only for an operand with no columns
+  // (K = 0: C = beta C, the operand is never read), so 1 says the same.
+  auto ld = [](int64_t v) { return static_cast<int>(v > 0 ? v : 1); };
   CUBLAS_CHECK(cublasSgemm(cublas_handle(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                           static_cast<int>(N), static_cast<int>(M), static_cast<int>(K), &alpha, B,
-                           static_cast<int>(ldb), A, static_cast<int>(lda), &beta, C, static_cast<int>(ldc)));
+                           static_cast<int>(N), static_cast<int>(M), static_cast<int>(K), &alpha, B, ld(ldb), A,
+                           ld(lda), &beta, C, ld(ldc)));
 }
 }  // namespace
 

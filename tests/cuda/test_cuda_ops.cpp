@@ -97,7 +97,9 @@ TEST(CudaOps, Conv2dEveryVariant) {
   Conv2dParams grouped;
   grouped.groups = 2, grouped.pad_h = grouped.pad_w = 1;
   std::vector<Case> cases{
-      {{2, 3, 9, 8}, {4, 3, 3, 3}, {}}, {{2, 4, 11, 10}, {6, 4, 3, 3}, strided}, {{2, 4, 7, 7}, {6, 2, 3, 3}, grouped}};
+      {{2, 3, 9, 8}, {4, 3, 3, 3}, {}}, {{2, 4, 11, 10}, {6, 4, 3, 3}, strided}, {{2, 4, 7, 7}, {6, 2, 3, 3}, grouped},
+      // empty: no images, no output channels, no input channels (the output is the bias)
+      {{0, 3, 5, 5}, {4, 3, 3, 3}, {}}, {{2, 3, 5, 5}, {0, 3, 3, 3}, {}}, {{2, 0, 5, 5}, {4, 0, 3, 3}, {}}};
   for (const char* table : {"cuda.conv2d", "cuda.conv2d_backward_data", "cuda.conv2d_backward_weight"}) {
     for (const auto& variant : cuda_variants(table)) {
       VariantScope scope(table, variant);

@@ -232,10 +232,13 @@ const char* cublasGetStatusString(cublasStatus_t s) {
 cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
                            const float* alpha, const float* A, int lda, const float* B, int ldb, const float* beta,
                            float* C, int ldc) {
-  if (m < 0 || n < 0 || k < 0 || lda < 1 || ldb < 1 || ldc < std::max(1, m)) return CUBLAS_STATUS_INVALID_VALUE;
+  const bool ta = transa == CUBLAS_OP_T, tb = transb == CUBLAS_OP_T;
+  // cuBLAS's argument rules: A is stored m x k (k x m transposed), B k x n (n x k), C m x n.
+  if (m < 0 || n < 0 || k < 0 || lda < std::max(1, ta ? k : m) || ldb < std::max(1, tb ? n : k) ||
+      ldc < std::max(1, m))
+    return CUBLAS_STATUS_INVALID_VALUE;
   Device& d = device();
   Open open(d);
-  const bool ta = transa == CUBLAS_OP_T, tb = transb == CUBLAS_OP_T;
   for (int c = 0; c < n; ++c)
     for (int r = 0; r < m; ++r) {
       double acc = 0;
