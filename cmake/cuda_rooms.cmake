@@ -8,6 +8,36 @@ endif()
 file(GLOB GS_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kernels/cuda/*.cu)
 target_sources(gs_kernels PRIVATE ${GS_CUDA_SOURCES})
 
+# bench/cuda/bench_cuda_kernels.cpp: the CUDA variants timed with CUDA events. Added once every
+# room exists (a deferred call at the end of the top-level CMakeLists). The emulated build always
+# has it (when Google Benchmark is installed), as the ctest cuda_bench_smoke: every case once at
+# tiny sizes (--smoke), so that a case that fails is found here and not on a GPU.
+function(gs_add_cuda_bench)
+  if(NOT TARGET gs_optim OR (NOT GS_BUILD_BENCH AND NOT GS_CUDA_EMULATED))
+    return()
+  endif()
+  if(GS_CUDA_EMULATED)
+    find_package(benchmark QUIET)
+    if(NOT benchmark_FOUND)
+      return()
+    endif()
+  else()
+    find_package(benchmark REQUIRED)
+  endif()
+  add_executable(bench_cuda_kernels ${CMAKE_SOURCE_DIR}/bench/cuda/bench_cuda_kernels.cpp)
+  target_include_directories(bench_cuda_kernels PRIVATE ${CMAKE_SOURCE_DIR})
+  target_link_libraries(bench_cuda_kernels PRIVATE gs_optim benchmark::benchmark)
+  set_target_properties(bench_cuda_kernels PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
+  if(GS_CUDA_EMULATED)
+    target_include_directories(bench_cuda_kernels BEFORE PRIVATE ${CMAKE_SOURCE_DIR}/kernels/cuda/emulator/include)
+    add_test(NAME cuda_bench_smoke COMMAND bench_cuda_kernels --smoke --benchmark_min_time=0)
+    set_tests_properties(cuda_bench_smoke PROPERTIES LABELS cuda)
+  else()
+    target_link_libraries(bench_cuda_kernels PRIVATE CUDA::cudart)
+  endif()
+endfunction()
+cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL gs_add_cuda_bench)
+
 # GS_CUDA=EMULATE: the same .cu files compiled as C++ (GS_LAUNCH goes through the emulator),
 # the runtime, cuBLAS and cuDNN of kernels/cuda/emulator/device, one emulated device. Its cuDNN
 # is the convolution written out from cuDNN's definitions, so conv2d's cudnn variants run here.
@@ -54,16 +84,3 @@ if(GS_CUDNN_INCLUDE AND GS_CUDNN_LIBRARY)
   target_compile_definitions(gs_kernels PRIVATE GS_CUDNN=1)
   message(STATUS "gradscope: cuDNN found (${GS_CUDNN_LIBRARY}): conv2d gets the cudnn variant")
 endif()
-
-# bench/cuda/bench_cuda_kernels.cpp: the CUDA variants timed with CUDA events. Added once every
-# room exists (a deferred call at the end of the top-level CMakeLists).
-function(gs_add_cuda_bench)
-  if(NOT GS_BUILD_BENCH OR NOT TARGET gs_optim)
-    return()
-  endif()
-  find_package(benchmark REQUIRED)
-  add_executable(bench_cuda_kernels ${CMAKE_SOURCE_DIR}/bench/cuda/bench_cuda_kernels.cpp)
-  target_link_libraries(bench_cuda_kernels PRIVATE gs_optim benchmark::benchmark CUDA::cudart)
-  set_target_properties(bench_cuda_kernels PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
-endfunction()
-cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL gs_add_cuda_bench)

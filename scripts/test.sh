@@ -16,7 +16,7 @@ cuda_info=$(./build/gradscope cuda)
 if ! [[ "$cuda_info" =~ devices:\ [1-9] ]]; then  # no GPU (or no CUDA build)
   echo "== no GPU here: the cuda-labelled tests again, on the CUDA emulator (build-emu)"
   cmake -S . -B build-emu -G Ninja -DCMAKE_BUILD_TYPE=Release -DGS_CUDA=EMULATE -DGS_BUILD_BENCH=OFF >/dev/null
-  cmake --build build-emu -j "$JOBS" --target test_cuda
+  cmake --build build-emu -j "$JOBS" --target test_cuda bench_cuda_kernels
   ctest --test-dir build-emu -L cuda --output-on-failure -j "$JOBS" --timeout 900
 fi
 if [[ "${1:-}" == "--sanitize" ]]; then
