@@ -115,6 +115,56 @@ TEST(CudaOps, Conv2dEveryVariant) {
   }
 }
 
+// Tensors with a zero-size dimension (an empty batch, no columns, an empty index), as PyTorch
+// takes them: every op gives the CPU's result (shape and values, NaN for a mean over nothing),
+// forward and backward, instead of an error from a launch of zero blocks or a library call.
+TEST(CudaOps, EmptyTensors) {
+  GS_REQUIRE_CUDA();
+  auto check = [](const std::string& what, const TensorFn& fn, const std::vector<Tensor>& inputs) {
+    try {
+      expect_cuda_matches_cpu(fn, inputs, 1e-6, what);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << what << ": " << e.what();
+    }
+  };
+  auto leaf = [](const Shape& shape, uint64_t seed) { return randf(shape, seed).set_requires_grad(true); };
+  Tensor rows0 = leaf({0, 5}, 1), cols0 = leaf({4, 0}, 2), bias = leaf({5}, 3);
+  check("relu", [](auto& t) { return relu(t[0]); }, {rows0});
+  check("add broadcast", [](auto& t) { return add(t[0], t[1]); }, {rows0, bias});
+  check("sum dim 1", [](auto& t) { return sum(t[0], {1}); }, {rows0});
+  check("sum dim 0", [](auto& t) { return sum(t[0], {0}); }, {rows0});
+  check("sum all", [](auto& t) { return sum(t[0]); }, {rows0});
+  check("mean dim 0", [](auto& t) { return mean(t[0], {0}); }, {rows0});
+  check("max dim 1", [](auto& t) { return max(t[0], {1}); }, {rows0});
+  check("matmul no rows", [](auto& t) { return matmul(t[0], t[1]); }, {rows0, leaf({5, 3}, 4)});
+  check("matmul K = 0", [](auto& t) { return matmul(t[0], t[1]); }, {cols0, leaf({0, 3}, 5)});
+  check("softmax", [](auto& t) { return softmax(t[0], 1); }, {rows0});
+  check("log_softmax", [](auto& t) { return log_softmax(t[0], 1); }, {rows0});
+  Tensor no_labels = zeros({0}, {DType::I64});
+  check("cross_entropy sum", [&](auto& t) {
+    return cross_entropy(t[0], no_labels.to(t[0].device()), {.reduction = Reduction::Sum});
+  }, {rows0});
+  check("cross_entropy mean", [&](auto& t) { return cross_entropy(t[0], no_labels.to(t[0].device())); }, {rows0});
+  check("argmax", [](auto& t) { return argmax(t[0], 1); }, {rows0.detach()});
+  Tensor images0 = leaf({0, 3, 8, 8}, 6);
+  Pool2dParams p;
+  check("max_pool2d", [p](auto& t) { return max_pool2d(t[0], p); }, {images0});
+  check("avg_pool2d", [p](auto& t) { return avg_pool2d(t[0], p, true); }, {images0});
+  check("adaptive_avg_pool2d", [](auto& t) { return adaptive_avg_pool2d(t[0], 2, 2); }, {images0});
+  Tensor rm = randf({3}, 7), rv = randf({3}, 8, 0.5, 2);
+  check("batch_norm eval", [&](auto& t) {
+    return batch_norm(t[0], t[1], t[2], rm.to(t[0].device()), rv.to(t[0].device()), false, 0.1, 1e-5);
+  }, {images0, leaf({3}, 9), leaf({3}, 10)});
+  Tensor x = leaf({4, 5}, 11), no_index = zeros({0}, {DType::I64});
+  check("index_select none", [&](auto& t) { return index_select(t[0], 0, no_index.to(t[0].device())); }, {x});
+  check("gather none", [&](auto& t) { return gather(t[0], 1, zeros({4, 0}, {DType::I64}).to(t[0].device())); }, {x});
+  check("dropout eval", [](auto& t) { return dropout(t[0], 0.5, false); }, {rows0});
+  // PyTorch's values over nothing: a sum is 0, a mean NaN (so is cross-entropy's mean).
+  EXPECT_EQ(sum(rows0.detach().to(gpu()), {0}).to_vector<float>(), std::vector<float>(5, 0.0f));
+  for (float v : mean(rows0.detach().to(gpu()), {0}).to_vector<float>()) EXPECT_TRUE(std::isnan(v));
+  EXPECT_TRUE(std::isnan(cross_entropy(rows0.detach().to(gpu()), no_labels.to(gpu())).item()));
+}
+
 TEST(CudaOps, BatchNormTrainAndEval) {
   GS_REQUIRE_CUDA();
   Tensor x = randf({8, 5, 6, 7}, 50).set_requires_grad(true);
