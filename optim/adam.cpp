@@ -103,6 +103,7 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions o)
 void Adam::step() {
   NoGradGuard no_grad;
   ItemsByType<AdamItem> items;
+  CudaSteps cuda;
   for (auto& [group, index, param, grad] : params_with_grad()) {
     const double lr = group->lr, wd = group->weight_decay, beta1 = option(*group, "beta1");
     const double beta2 = option(*group, "beta2"), eps = option(*group, "eps");
@@ -111,7 +112,7 @@ void Adam::step() {
     Tensor v = state_tensor(index, "exp_avg_sq", param, 0.0);
     Tensor vmax;
     if (option(*group, "amsgrad") != 0) vmax = state_tensor(index, "max_exp_avg_sq", param, 0.0);
-    if (cuda_steps::adam(param, grad, m, v, vmax, lr, wd, beta1, beta2, eps, t, decoupled_)) continue;
+    if (cuda.adam(param, grad, m, v, vmax, lr, wd, beta1, beta2, eps, t, decoupled_)) continue;
     GS_DISPATCH_FLOAT(param.dtype(), name().c_str(), [&] {
       items.add(adam_item<scalar_t>(param.data<scalar_t>(), grad.data<scalar_t>(), m.data<scalar_t>(),
                                     v.data<scalar_t>(), vmax.defined() ? vmax.data<scalar_t>() : nullptr,
@@ -119,6 +120,7 @@ void Adam::step() {
     });
   }
   items.run(adam_range<float>, adam_range<double>);
+  cuda.run();
 }
 
 }  // namespace gs::optim

@@ -96,6 +96,7 @@ RMSprop::RMSprop(std::vector<ParamGroup> groups, RMSpropOptions options)
 void RMSprop::step() {
   NoGradGuard no_grad;
   ItemsByType<RMSpropItem> items;
+  CudaSteps cuda;
   for (auto& [group, index, param, grad] : params_with_grad()) {
     const double lr = group->lr, wd = group->weight_decay, alpha = option(*group, "alpha");
     const double eps = option(*group, "eps"), momentum = option(*group, "momentum");
@@ -104,7 +105,7 @@ void RMSprop::step() {
     Tensor grad_avg, buf;
     if (option(*group, "centered") != 0) grad_avg = state_tensor(index, "grad_avg", param, 0.0);
     if (momentum > 0) buf = state_tensor(index, "momentum_buffer", param, 0.0);
-    if (cuda_steps::rmsprop(param, grad, square_avg, grad_avg, buf, lr, wd, alpha, eps, momentum)) continue;
+    if (cuda.rmsprop(param, grad, square_avg, grad_avg, buf, lr, wd, alpha, eps, momentum)) continue;
     GS_DISPATCH_FLOAT(param.dtype(), "rmsprop", [&] {
       items.add(RMSpropItem<scalar_t>{param.data<scalar_t>(), grad.data<scalar_t>(), square_avg.data<scalar_t>(),
                                       grad_avg.defined() ? grad_avg.data<scalar_t>() : nullptr,
@@ -114,6 +115,7 @@ void RMSprop::step() {
     });
   }
   items.run(rmsprop_range<float>, rmsprop_range<double>);
+  cuda.run();
 }
 
 }  // namespace gs::optim

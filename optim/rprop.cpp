@@ -86,13 +86,14 @@ Rprop::Rprop(std::vector<ParamGroup> groups, RpropOptions options)
 void Rprop::step() {
   NoGradGuard no_grad;
   ItemsByType<RpropItem> items;
+  CudaSteps cuda;
   for (auto& [group, index, param, grad] : params_with_grad()) {
     const double eta_minus = option(*group, "eta_minus"), eta_plus = option(*group, "eta_plus");
     const double step_min = option(*group, "step_min"), step_max = option(*group, "step_max");
     increment_step(index);
     Tensor prev = state_tensor(index, "prev", param, 0.0);
     Tensor step_size = state_tensor(index, "step_size", param, group->lr);
-    if (cuda_steps::rprop(param, grad, prev, step_size, eta_minus, eta_plus, step_min, step_max)) continue;
+    if (cuda.rprop(param, grad, prev, step_size, eta_minus, eta_plus, step_min, step_max)) continue;
     GS_DISPATCH_FLOAT(param.dtype(), "rprop", [&] {
       items.add(RpropItem<scalar_t>{param.data<scalar_t>(), grad.data<scalar_t>(), prev.data<scalar_t>(),
                                     step_size.data<scalar_t>(), param.numel(), scalar_t(eta_minus),
@@ -100,6 +101,7 @@ void Rprop::step() {
     });
   }
   items.run(rprop_range<float>, rprop_range<double>);
+  cuda.run();
 }
 
 }  // namespace gs::optim

@@ -75,13 +75,14 @@ SGD::SGD(std::vector<ParamGroup> groups, SGDOptions options)
 void SGD::step() {
   NoGradGuard no_grad;
   ItemsByType<SgdItem> items;
+  CudaSteps cuda;
   for (auto& [group, index, param, grad] : params_with_grad()) {
     const double momentum = option(*group, "momentum"), dampening = option(*group, "dampening");
     const bool nesterov = option(*group, "nesterov") != 0;
     Tensor buf;
     bool first = false;
     if (momentum != 0) buf = state_tensor(index, "momentum_buffer", param, 0.0, &first);
-    if (cuda_steps::sgd(param, grad, buf, group->lr, group->weight_decay, momentum, dampening, nesterov, first))
+    if (cuda.sgd(param, grad, buf, group->lr, group->weight_decay, momentum, dampening, nesterov, first))
       continue;
     GS_DISPATCH_FLOAT(param.dtype(), "sgd", [&] {
       SgdItem<scalar_t> item{param.data<scalar_t>(), grad.data<scalar_t>(),
@@ -92,6 +93,7 @@ void SGD::step() {
     });
   }
   items.run(sgd_range<float>, sgd_range<double>);
+  cuda.run();
 }
 
 }  // namespace gs::optim

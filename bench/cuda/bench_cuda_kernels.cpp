@@ -169,6 +169,18 @@ void register_all() {
   optimizer_case("adamw", 7, [](std::vector<Tensor> p) { return std::make_unique<optim::AdamW>(p); });
   optimizer_case("rprop", 7, [](std::vector<Tensor> p) { return std::make_unique<optim::Rprop>(p); });
   optimizer_case("rmsprop", 5, [](std::vector<Tensor> p) { return std::make_unique<optim::RMSprop>(p); });
+  // Many small parameters (a model's biases and norms): one fused launch covers them all.
+  const int64_t many = 64, small = size(4096, 64);
+  register_one("cuda.optim/adamw/" + std::to_string(many) + "x" + count(small), [many, small](benchmark::State& s) {
+    std::vector<Tensor> params;
+    for (int64_t i = 0; i < many; ++i) {
+      params.push_back(rand_gpu({small}).set_requires_grad(true));
+      params.back().set_grad(rand_gpu({small}));
+    }
+    optim::AdamW opt(params);
+    run_timed(
+        s, [&] { opt.step(); }, 0, 4.0 * 7 * double(many * small));
+  });
   register_one("cuda.index/gather_dim1/" + count(r) + "x" + count(r), [r](benchmark::State& s) {
     Tensor x = rand_gpu({r, r});
     Tensor index = raw::to_dtype(raw::binary_scalar(raw::BinaryOp::Mul, rand({r, r}), double(r - 1)), DType::I64);

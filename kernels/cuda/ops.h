@@ -4,6 +4,7 @@
 // without touching the CPU selection. Defined in kernels/cuda/*.cu (only when GS_CUDA=1).
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/conv2d.h"
@@ -67,13 +68,12 @@ const VariantTable<AdaptiveAvgPool2dBackwardFn<float>>& adaptive_avg_pool2d_back
 // mask (n) = dropout_mask_element(seed, offset, i, p, keep_scale) (kernels/cuda/philox.h)
 void dropout_mask(float* mask, int64_t n, float p, float keep_scale, uint64_t seed, uint64_t offset);
 
-// ---- fused optimizer steps over flat buffers of n elements (optim.cu) ----
-void sgd_step(const SgdConsts& s, float* p, const float* g, float* buf, int64_t n);
-void adam_step(const AdamConsts& s, float* p, const float* g, float* m, float* v, float* vmax, int64_t n);
-void rprop_step(const RpropConsts& s, float* p, const float* g, float* prev, float* step_size, int64_t n);
-// grad_avg null unless centered, buf null unless momentum > 0
-void rmsprop_step(const RmspropConsts& s, float* p, const float* g, float* square_avg, float* grad_avg, float* buf,
-                  int64_t n);
+// ---- fused optimizer steps (optim.cu): every tensor of the list in one launch (more only past
+// the kernel argument's capacity, step_list_capacity); each tensor has its own constants ----
+void sgd_steps(const std::vector<SgdTensor>& tensors);
+void adam_steps(const std::vector<AdamTensor>& tensors);
+void rprop_steps(const std::vector<RpropTensor>& tensors);
+void rmsprop_steps(const std::vector<RmspropTensor>& tensors);
 
 // Builds every CUDA variant table (for `gradscope kernels`).
 void register_all_tables();

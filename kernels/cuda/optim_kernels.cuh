@@ -1,4 +1,5 @@
-// Fused optimizer step kernels: one thread per element runs optim_math.h's whole update.
+// Fused optimizer step kernel: one launch for all the parameters of a step, each element's whole
+// update (optim_math.h) done by one thread.
 // Device code only: optim.cu launches these. The CUDA emulator
 // (kernels/cuda/emulator/cuda_emulator.h) runs the very same kernels on the CPU: against the
 // CPU ref kernels in tests/kernels/test_cuda_emulated.cpp, and as the device of the emulated
@@ -11,22 +12,15 @@
 namespace gs::kernels::cuda {
 namespace {
 
-__global__ void sgd_kernel(SgdConsts s, float* p, const float* g, float* buf, int64_t n) {
-  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
-    sgd_element(s, p[i], g[i], buf ? buf + i : nullptr);
-}
-__global__ void adam_kernel(AdamConsts s, float* p, const float* g, float* m, float* v, float* vmax, int64_t n) {
-  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
-    adam_element(s, p[i], g[i], m[i], v[i], vmax ? vmax + i : nullptr);
-}
-__global__ void rmsprop_kernel(RmspropConsts s, float* p, const float* g, float* square_avg, float* grad_avg,
-                               float* buf, int64_t n) {
-  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
-    rmsprop_element(s, p[i], g[i], square_avg[i], grad_avg ? grad_avg + i : nullptr, buf ? buf + i : nullptr);
-}
-__global__ void rprop_kernel(RpropConsts s, float* p, const float* g, float* prev, float* step_size, int64_t n) {
-  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
-    rprop_element(s, p[i], g[i], prev[i], step_size[i]);
+// Every parameter of the list in one launch (optim_math.h's StepList): each block finds its
+// tensor and chunk, each thread walks the chunk at the block's stride.
+template <class T, int Capacity> __global__ void multi_tensor_step_kernel(StepList<T, Capacity> list) {
+  const int64_t block = blockIdx.x;
+  const int k = step_list_entry(list.first_block, list.count, block);
+  const T& t = list.tensors[k];
+  const int64_t begin = (block - list.first_block[k]) * kStepChunk;
+  const int64_t end = begin + kStepChunk < t.n ? begin + kStepChunk : t.n;
+  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) step_element(t, i);
 }
 }  // namespace
 }  // namespace gs::kernels::cuda

@@ -112,4 +112,73 @@ GS_HD void rmsprop_element(const RmspropConsts& s, float& p, float g, float& squ
   }
 }
 
+// ---- multi-tensor steps: one launch updates many parameters (optim.cu's *_steps) ----
+// One parameter of such a launch: its constants (lr, step count, ... may differ per parameter),
+// its buffers and their length. Buffers marked optional are null when the algorithm has none.
+struct SgdTensor {
+  SgdConsts s;
+  float* p;
+  const float* g;
+  float* buf;  // optional: momentum
+  int64_t n;
+};
+struct AdamTensor {
+  AdamConsts s;
+  float* p;
+  const float* g;
+  float *m, *v;
+  float* vmax;  // optional: amsgrad
+  int64_t n;
+};
+struct RpropTensor {
+  RpropConsts s;
+  float* p;
+  const float* g;
+  float *prev, *step_size;
+  int64_t n;
+};
+struct RmspropTensor {
+  RmspropConsts s;
+  float* p;
+  const float* g;
+  float* square_avg;
+  float *grad_avg, *buf;  // optional: centered, momentum
+  int64_t n;
+};
+GS_HD void step_element(const SgdTensor& t, int64_t i) { sgd_element(t.s, t.p[i], t.g[i], t.buf ? t.buf + i : nullptr); }
+GS_HD void step_element(const AdamTensor& t, int64_t i) {
+  adam_element(t.s, t.p[i], t.g[i], t.m[i], t.v[i], t.vmax ? t.vmax + i : nullptr);
+}
+GS_HD void step_element(const RpropTensor& t, int64_t i) {
+  rprop_element(t.s, t.p[i], t.g[i], t.prev[i], t.step_size[i]);
+}
+GS_HD void step_element(const RmspropTensor& t, int64_t i) {
+  rmsprop_element(t.s, t.p[i], t.g[i], t.square_avg[i], t.grad_avg ? t.grad_avg + i : nullptr,
+                  t.buf ? t.buf + i : nullptr);
+}
+
+// The launch's table, passed by value as the kernel's argument (CUDA allows 4 KiB of them): the
+// tensors and, for each, the first block of the grid that works on it. Block b takes elements
+// [(b - first_block[k]) kStepChunk, + kStepChunk) of the tensor k whose range holds b.
+constexpr int64_t kStepChunk = 4 * kBlockThreads;
+constexpr size_t kKernelArgBytes = 4096;
+template <class T> constexpr int step_list_capacity() {
+  return static_cast<int>((kKernelArgBytes - 16) / (sizeof(T) + sizeof(int64_t)));
+}
+template <class T, int Capacity> struct StepList {
+  T tensors[Capacity];
+  int64_t first_block[Capacity];
+  int count;
+};
+// The entry whose block range holds `block`: the last k with first_block[k] <= block.
+GS_HD int step_list_entry(const int64_t* first_block, int count, int64_t block) {
+  int lo = 0, hi = count - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (first_block[mid] <= block) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
 }  // namespace gs::kernels::cuda

@@ -1,12 +1,18 @@
 // Every CUDA kernel variant against the CPU, forward and backward (cuda label). Without a GPU
 // each test skips with the reason ("no CUDA device: ..."): ctest counts them as skipped.
+#include <map>
+
 #include "autograd/nn_ops.h"
+#include "kernels/cuda/optim_math.h"
 #include "kernels/cuda/philox.h"
 #include "layers/zoo.h"
 #include "optim/clip.h"
 #include "optim/optimizers.h"
 #include "tensor/raw_nn.h"
 #include "tests/cuda/cuda_test_helpers.h"
+#if GS_CUDA_EMULATED
+#include "kernels/cuda/emulator/cuda_emulator.h"
+#endif
 
 namespace gs::test {
 namespace {
@@ -290,22 +296,43 @@ TEST(CudaOps, OptimizerStepsMatchTheCpu) {
              p, optim::RMSpropOptions{.lr = 0.01, .weight_decay = 0.02, .momentum = 0.9, .centered = true});
        }},
   };
+  // Parameters of several sizes (one of many kernel chunks, one smaller than a block) and 60 tiny
+  // ones, so that the step's parameters fill more than one launch's table.
+  std::vector<Shape> shapes{{6, 5}, {3000}, {7}};
+  for (int i = 0; i < 60; ++i) shapes.push_back({3});
+  // The fused kernels' launches per step: one per table of step_list_capacity tensors.
+  const std::map<std::string, int> capacity{{"sgd", kernels::cuda::step_list_capacity<kernels::cuda::SgdTensor>()},
+                                            {"adam", kernels::cuda::step_list_capacity<kernels::cuda::AdamTensor>()},
+                                            {"adamw", kernels::cuda::step_list_capacity<kernels::cuda::AdamTensor>()},
+                                            {"rprop", kernels::cuda::step_list_capacity<kernels::cuda::RpropTensor>()},
+                                            {"rmsprop",
+                                             kernels::cuda::step_list_capacity<kernels::cuda::RmspropTensor>()}};
   for (const auto& [name, make] : makers) {
     std::vector<Tensor> on_cpu, on_gpu;
-    for (uint64_t seed : {90, 91}) {
-      Tensor p = randf({6, 5}, seed).set_requires_grad(true);
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      Tensor p = randf(shapes[i], 90 + i).set_requires_grad(true);
       on_cpu.push_back(p);
       on_gpu.push_back(p.detach().to(gpu()).set_requires_grad(true));
     }
     auto opt_cpu = make(on_cpu), opt_gpu = make(on_gpu);
     for (int step = 0; step < 4; ++step) {
       for (size_t i = 0; i < on_cpu.size(); ++i) {
-        Tensor g = randf({6, 5}, 100 + 10 * step + i);
+        Tensor g = randf(shapes[i], 1000 + 100 * step + i);
         on_cpu[i].set_grad(g);
         on_gpu[i].set_grad(g.to(gpu()));
       }
       opt_cpu->step();
+#if GS_CUDA_EMULATED
+      const int64_t before = kernels::cuda::emu::launch_count();
       opt_gpu->step();
+      // After the first step (which also fills the new state tensors): the fused launches alone.
+      const int64_t tables = (int64_t(shapes.size()) + capacity.at(name) - 1) / capacity.at(name);
+      if (step > 0) {
+        EXPECT_EQ(kernels::cuda::emu::launch_count() - before, tables) << name << ": launches of a step";
+      }
+#else
+      opt_gpu->step();
+#endif
     }
     for (size_t i = 0; i < on_cpu.size(); ++i) {
       ASSERT_TRUE(on_gpu[i].device().is_cuda()) << name;

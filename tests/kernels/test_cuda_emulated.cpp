@@ -644,56 +644,144 @@ TEST_P(CudaKernelsEmulated, GatherScatterIndexSelectIndexAdd) {
 }
 
 // ---------------- fused optimizer steps ----------------
-// The kernels against optim_math.h's element functions; those are checked against the CPU
-// optimizers in tests/optim/test_cuda_optim_math.cpp.
+// The multi-tensor kernel against optim_math.h's element functions (those are checked against
+// the CPU optimizers in tests/optim/test_cuda_optim_math.cpp): several tensors of different
+// sizes (one empty, one of many chunks, one not a multiple of the block) with their own
+// constants in one launch, with the wrapper's grid (a block per chunk) and with a grid of
+// 64-thread blocks, where each thread walks its chunk.
+
+// The grid optim.cu launches for the list (first_block filled in), and the list itself.
+template <class T> kc::StepList<T, kc::step_list_capacity<T>()> step_list(const std::vector<T>& tensors,
+                                                                         int64_t* blocks) {
+  kc::StepList<T, kc::step_list_capacity<T>()> list{};
+  *blocks = 0;
+  for (const T& t : tensors) {
+    if (t.n == 0) continue;
+    list.tensors[list.count] = t;
+    list.first_block[list.count++] = *blocks;
+    *blocks += (t.n + kc::kStepChunk - 1) / kc::kStepChunk;
+  }
+  return list;
+}
+template <class T> void launch_step_list(const std::vector<T>& tensors, unsigned threads) {
+  int64_t blocks = 0;
+  auto list = step_list(tensors, &blocks);
+  emu::launch(emu::Dim3(unsigned(blocks)), emu::Dim3(threads), kc::multi_tensor_step_kernel<T, kc::step_list_capacity<T>()>,
+              list);
+}
+
+TEST(CudaStepList, EveryElementOnceAndTheRightEntryPerBlock) {
+  const std::vector<int64_t> sizes{kc::kStepChunk * 3 + 5, 1, 0, kc::kStepChunk, 700};
+  std::vector<int64_t> first{0};
+  for (int64_t n : sizes) first.push_back(first.back() + (n + kc::kStepChunk - 1) / kc::kStepChunk);
+  // Entries with no blocks share a start with the next one; the lookup must pick the one with blocks.
+  std::vector<int64_t> starts;
+  for (size_t k = 0; k < sizes.size(); ++k)
+    if (sizes[k]) starts.push_back(first[k]);
+  for (int64_t b = 0; b < first.back(); ++b) {
+    const int k = kc::step_list_entry(starts.data(), int(starts.size()), b);
+    EXPECT_LE(starts[size_t(k)], b);
+    if (size_t(k) + 1 < starts.size()) {
+      EXPECT_GT(starts[size_t(k) + 1], b);
+    }
+  }
+  EXPECT_LE(sizeof(kc::StepList<kc::AdamTensor, kc::step_list_capacity<kc::AdamTensor>()>), kc::kKernelArgBytes);
+  EXPECT_GE(kc::step_list_capacity<kc::AdamTensor>(), 30);  // a model's parameters: one launch
+}
 
 TEST_P(CudaKernelsEmulated, FusedOptimizerSteps) {
-  const int64_t n = 500;
-  const auto p0 = random_floats(n, 31), g = random_floats(n, 32), b0 = random_floats(n, 33);
-  for (const auto& grid : grids_for(n)) {
-    for (bool momentum : {false, true}) {
-      const auto s = kc::make_sgd_consts(0.1, 0.01, 0.9, 0.1, momentum, momentum, false);
-      auto p = p0, buf = b0, p_ref = p0, buf_ref = b0;
-      for (int64_t i = 0; i < n; ++i) kc::sgd_element(s, p_ref[i], g[i], momentum ? &buf_ref[i] : nullptr);
-      emu::launch(grid.blocks, grid.threads, kc::sgd_kernel, s, p.data(), g.data(), momentum ? buf.data() : nullptr, n);
-      EXPECT_EQ(p, p_ref) << "sgd momentum=" << momentum << ", " << grid.name;
-      EXPECT_EQ(buf, buf_ref) << "sgd momentum=" << momentum << ", " << grid.name;
+  const std::vector<int64_t> sizes{kc::kStepChunk * 3 + 5, 0, 1, 700};
+  struct Buffers {
+    std::vector<float> p, g, a, b, c;
+  };
+  std::vector<Buffers> init;
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    const int64_t n = sizes[k];
+    const uint64_t seed = 100 * k;
+    init.push_back({random_floats(n, seed + 1), random_floats(n, seed + 2), random_floats(n, seed + 3),
+                    random_floats(n, seed + 4, 0, 1), random_floats(n, seed + 5, 0.01, 0.1)});
+  }
+  for (unsigned threads : {unsigned(kc::kBlockThreads), 64u}) {
+    const std::string grid = threads == 64 ? "64-thread blocks" : "wrapper grid";
+    for (bool optional : {false, true}) {
+      // sgd (momentum buffer optional), each tensor its own lr
+      auto got = init, want = init;
+      std::vector<kc::SgdTensor> list;
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        const auto s = kc::make_sgd_consts(0.1 * double(k + 1), 0.01, 0.9, 0.1, optional, optional, k == 2);
+        for (int64_t i = 0; i < sizes[k]; ++i)
+          kc::sgd_element(s, want[k].p[size_t(i)], want[k].g[size_t(i)], optional ? &want[k].a[size_t(i)] : nullptr);
+        list.push_back({s, got[k].p.data(), got[k].g.data(), optional ? got[k].a.data() : nullptr, sizes[k]});
+      }
+      launch_step_list(list, threads);
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        EXPECT_EQ(got[k].p, want[k].p) << "sgd tensor " << k << ", " << grid;
+        EXPECT_EQ(got[k].a, want[k].a) << "sgd tensor " << k << ", " << grid;
+      }
     }
     for (bool amsgrad : {false, true}) {
-      const auto s = kc::make_adam_consts(1e-2, 0.01, 0.9, 0.999, 1e-8, 3, true, amsgrad);
-      auto p = p0, m = b0, v = random_floats(n, 34, 0, 1), vmax = random_floats(n, 35, 0, 1);
-      auto p_ref = p, m_ref = m, v_ref = v, vmax_ref = vmax;
-      for (int64_t i = 0; i < n; ++i)
-        kc::adam_element(s, p_ref[i], g[i], m_ref[i], v_ref[i], amsgrad ? &vmax_ref[i] : nullptr);
-      emu::launch(grid.blocks, grid.threads, kc::adam_kernel, s, p.data(), g.data(), m.data(), v.data(),
-                  amsgrad ? vmax.data() : nullptr, n);
-      EXPECT_EQ(p, p_ref) << "adam amsgrad=" << amsgrad << ", " << grid.name;
-      EXPECT_EQ(m, m_ref);
-      EXPECT_EQ(v, v_ref);
-      EXPECT_EQ(vmax, vmax_ref);
+      auto got = init, want = init;
+      std::vector<kc::AdamTensor> list;
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        const auto s = kc::make_adam_consts(1e-2, 0.01, 0.9, 0.999, 1e-8, int64_t(k + 1), true, amsgrad);
+        for (int64_t i = 0; i < sizes[k]; ++i) {
+          const size_t j = size_t(i);
+          kc::adam_element(s, want[k].p[j], want[k].g[j], want[k].a[j], want[k].b[j], amsgrad ? &want[k].c[j] : nullptr);
+        }
+        list.push_back({s, got[k].p.data(), got[k].g.data(), got[k].a.data(), got[k].b.data(),
+                        amsgrad ? got[k].c.data() : nullptr, sizes[k]});
+      }
+      launch_step_list(list, threads);
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        EXPECT_EQ(got[k].p, want[k].p) << "adam tensor " << k << " amsgrad=" << amsgrad << ", " << grid;
+        EXPECT_EQ(got[k].a, want[k].a);
+        EXPECT_EQ(got[k].b, want[k].b);
+        EXPECT_EQ(got[k].c, want[k].c);
+      }
     }
     for (bool centered_momentum : {false, true}) {
-      const kc::RmspropConsts s{-0.01f, 0.02f, 0.9f, 0.1f, 1e-6f, centered_momentum ? 0.9f : 0.0f};
-      auto p = p0, sq = random_floats(n, 38, 0, 1), ga = random_floats(n, 39, -0.1, 0.1), buf = b0;
-      auto p_ref = p, sq_ref = sq, ga_ref = ga, buf_ref = buf;
-      for (int64_t i = 0; i < n; ++i)
-        kc::rmsprop_element(s, p_ref[i], g[i], sq_ref[i], centered_momentum ? &ga_ref[i] : nullptr,
-                            centered_momentum ? &buf_ref[i] : nullptr);
-      emu::launch(grid.blocks, grid.threads, kc::rmsprop_kernel, s, p.data(), g.data(), sq.data(),
-                  centered_momentum ? ga.data() : nullptr, centered_momentum ? buf.data() : nullptr, n);
-      EXPECT_EQ(p, p_ref) << "rmsprop, " << grid.name;
-      EXPECT_EQ(sq, sq_ref);
-      EXPECT_EQ(ga, ga_ref);
-      EXPECT_EQ(buf, buf_ref);
+      auto got = init, want = init;
+      for (auto* set : {&got, &want})  // square_avg in [1, 2]: above grad_avg^2, so no sqrt of a negative
+        for (auto& t : *set)
+          for (float& x : t.b) x += 1.0f;
+      std::vector<kc::RmspropTensor> list;
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        const kc::RmspropConsts s{-0.01f * float(k + 1), 0.02f, 0.9f, 0.1f, 1e-6f, centered_momentum ? 0.9f : 0.0f};
+        for (int64_t i = 0; i < sizes[k]; ++i) {
+          const size_t j = size_t(i);
+          kc::rmsprop_element(s, want[k].p[j], want[k].g[j], want[k].b[j],
+                              centered_momentum ? &want[k].c[j] : nullptr, centered_momentum ? &want[k].a[j] : nullptr);
+        }
+        list.push_back({s, got[k].p.data(), got[k].g.data(), got[k].b.data(),
+                        centered_momentum ? got[k].c.data() : nullptr, centered_momentum ? got[k].a.data() : nullptr,
+                        sizes[k]});
+      }
+      launch_step_list(list, threads);
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        EXPECT_EQ(got[k].p, want[k].p) << "rmsprop tensor " << k << ", " << grid;
+        EXPECT_EQ(got[k].a, want[k].a);
+        EXPECT_EQ(got[k].b, want[k].b);
+        EXPECT_EQ(got[k].c, want[k].c);
+      }
     }
-    const kc::RpropConsts r{0.5f, 1.2f, 1e-6f, 50.0f};
-    auto p = p0, prev = random_floats(n, 36), step = random_floats(n, 37, 0.01, 0.1);
-    auto p_ref = p, prev_ref = prev, step_ref = step;
-    for (int64_t i = 0; i < n; ++i) kc::rprop_element(r, p_ref[i], g[i], prev_ref[i], step_ref[i]);
-    emu::launch(grid.blocks, grid.threads, kc::rprop_kernel, r, p.data(), g.data(), prev.data(), step.data(), n);
-    EXPECT_EQ(p, p_ref) << "rprop, " << grid.name;
-    EXPECT_EQ(prev, prev_ref);
-    EXPECT_EQ(step, step_ref);
+    {
+      auto got = init, want = init;
+      std::vector<kc::RpropTensor> list;
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        const kc::RpropConsts r{0.5f, 1.2f, 1e-6f, 50.0f * float(k + 1)};
+        for (int64_t i = 0; i < sizes[k]; ++i) {
+          const size_t j = size_t(i);
+          kc::rprop_element(r, want[k].p[j], want[k].g[j], want[k].a[j], want[k].c[j]);
+        }
+        list.push_back({r, got[k].p.data(), got[k].g.data(), got[k].a.data(), got[k].c.data(), sizes[k]});
+      }
+      launch_step_list(list, threads);
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        EXPECT_EQ(got[k].p, want[k].p) << "rprop tensor " << k << ", " << grid;
+        EXPECT_EQ(got[k].a, want[k].a);
+        EXPECT_EQ(got[k].c, want[k].c);
+      }
+    }
   }
 }
 

@@ -8,6 +8,7 @@
 
 #include <ucontext.h>
 
+#include <atomic>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -45,6 +46,7 @@ bool g_direct = false;  // running threads as plain calls: a barrier now is an e
 Order g_order = Order::Forward;
 std::mutex g_launch_mutex;  // one kernel at a time, as on one stream
 LaunchStats g_stats;
+std::atomic<int64_t> g_launches{0};
 
 std::string where(const Dim3& b, const Dim3& t);
 std::string where_now() { return where(block_idx, thread_idx); }
@@ -172,6 +174,7 @@ void check_launch(const Dim3& grid, const Dim3& block) {
 }  // namespace
 
 const LaunchStats& last_launch() { return g_stats; }
+int64_t launch_count() { return g_launches.load(); }
 void set_order(Order order) { g_order = order; }
 
 void syncthreads() { park(State::AtBarrier); }
@@ -208,6 +211,7 @@ void run_grid(Dim3 grid, Dim3 block, const std::function<void()>& body) {
   g_block.body = &body;
   g_block.error = nullptr;
   g_stats = LaunchStats{};
+  g_launches++;
   grid_dim = grid;
   block_dim = block;
   g_running = true;

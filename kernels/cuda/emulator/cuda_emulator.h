@@ -29,6 +29,8 @@ struct LaunchStats {
   int64_t blocks = 0, threads = 0, barriers = 0, shuffles = 0;
 };
 const LaunchStats& last_launch();
+// Launches since the program started (tests count the launches of an operation with it).
+int64_t launch_count();
 
 // The order in which the scheduler runs a block's threads. A GPU promises none, so a kernel must
 // give the same result in each: Forward and Reverse take the runnable threads first to last and
