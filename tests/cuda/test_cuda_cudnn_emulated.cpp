@@ -64,6 +64,7 @@ struct Descriptors {
     cudnnDestroyTensorDescriptor(bias);
     cudnnDestroyFilterDescriptor(w);
     cudnnDestroyConvolutionDescriptor(conv);
+    cudnnDestroy(handle);
   }
   cudnnStatus_t forward(const DeviceFloats& xd, const DeviceFloats& wd, DeviceFloats& yd, float alpha, float beta,
                         const DeviceFloats& workspace, size_t workspace_bytes) const {

@@ -342,6 +342,7 @@ const char* cudnnGetErrorString(cudnnStatus_t status) {
 }
 
 cudnnStatus_t cudnnCreate(cudnnHandle_t* handle) { return create(handle, "handle"); }
+cudnnStatus_t cudnnDestroy(cudnnHandle_t handle) { return destroy(handle, "handle"); }
 cudnnStatus_t cudnnSetStream(cudnnHandle_t handle, cudaStream_t streamId) {
   GS_CUDNN_TRY(check_handle(handle));
   handle->stream = streamId;  // one synchronous stream: kept, nothing to order

@@ -95,6 +95,7 @@ struct cudnnConvolutionBwdFilterAlgoPerf_t {
 // failed ("CUDNN_STATUS_BAD_PARAM (emulated cuDNN: y is 1x3x4x4, the convolution gives 1x3x3x3)").
 const char* cudnnGetErrorString(cudnnStatus_t status);
 cudnnStatus_t cudnnCreate(cudnnHandle_t* handle);
+cudnnStatus_t cudnnDestroy(cudnnHandle_t handle);
 cudnnStatus_t cudnnSetStream(cudnnHandle_t handle, cudaStream_t streamId);
 
 cudnnStatus_t cudnnCreateTensorDescriptor(cudnnTensorDescriptor_t* tensorDesc);
