@@ -4,7 +4,8 @@
 # skip, loudly, without a GPU). Then, where there is no GPU, the GPU tests once more on the CUDA
 # emulator (build-emu, GS_CUDA=EMULATE: the same .cu files compiled as C++, run on the CPU).
 # Usage: bash scripts/test.sh [--sanitize]
-#   --sanitize  also builds the ASan+UBSan configuration and runs the CPU core rooms under it.
+#   --sanitize  also builds the ASan+UBSan configuration and runs the CPU core rooms under it,
+#               and the CUDA op tests on an ASan+UBSan emulated build (build-asan-emu).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -23,4 +24,8 @@ if [[ "${1:-}" == "--sanitize" ]]; then
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Sanitize -DGS_CUDA=OFF -DGS_BUILD_BENCH=OFF >/dev/null
   cmake --build build-asan -j "$JOBS" --target test_tensor test_kernels test_autograd
   for t in test_tensor test_kernels test_autograd; do ./build-asan/tests/$t --gtest_brief=1; done
+  # The CUDA backend's host code, the emulated runtime/cuBLAS/cuDNN and the kernels under ASan too.
+  cmake -S . -B build-asan-emu -G Ninja -DCMAKE_BUILD_TYPE=Sanitize -DGS_CUDA=EMULATE -DGS_BUILD_BENCH=OFF >/dev/null
+  cmake --build build-asan-emu -j "$JOBS" --target test_cuda
+  ./build-asan-emu/tests/test_cuda --gtest_filter='CudaOps.*:CudaCudnnEmulated.*' --gtest_brief=1
 fi
