@@ -38,6 +38,13 @@ Pool2dParams pool_params(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t
   return p;
 }
 
+// Puts the default variant of the three conv passes back when a test that selects them ends.
+struct RestoreConvVariants {
+  ~RestoreConvVariants() {
+    for (const char* op : {"conv2d", "conv2d_backward_data", "conv2d_backward_weight"}) kernels::select_variant(op, "");
+  }
+};
+
 }  // namespace
 
 // ---------------- conv2d ----------------
@@ -79,12 +86,7 @@ GS_GRADCHECK_TEST(Conv2d, OnlyWeightNeedsGrad) {
 
 GS_GRADCHECK_TEST(Conv2d, EveryKernelVariant) {
   // The selected variant of all three conv passes, restored afterwards.
-  struct Restore {
-    ~Restore() {
-      for (const char* op : {"conv2d", "conv2d_backward_data", "conv2d_backward_weight"})
-        kernels::select_variant(op, "");
-    }
-  } restore;
+  RestoreConvVariants restore;
   Conv2dParams p = conv_params(2, 1, 1, 2, 1, 2, 2);
   auto fn = [p](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2], p); };
   for (const char* variant : {"ref", "im2col"}) {
@@ -109,12 +111,7 @@ TEST(Conv2d, MatchesHandComputedValue) {
 // output is then the bias alone). Values and gradients from the definition: y = bias broadcast,
 // dx = 0, dw = 0, dbias = the sum of dy. Every CPU variant of the three passes, f32 and f64.
 TEST(Conv2d, EmptyShapesOnEveryVariant) {
-  struct Restore {
-    ~Restore() {
-      for (const char* op : {"conv2d", "conv2d_backward_data", "conv2d_backward_weight"})
-        kernels::select_variant(op, "");
-    }
-  } restore;
+  RestoreConvVariants restore;
   struct Case {
     Shape x, w;
   };
