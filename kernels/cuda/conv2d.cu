@@ -1,6 +1,10 @@
-// conv2d on CUDA: "im2col" (im2col / col2im kernels + the selected cuda.matmul variant, per
-// image and group; col2im gathers, so no atomics) and "cudnn" (cuDNN's convolution, the bar,
-// when the build found cuDNN). Index maths: im2col_element / col2im_element in index_math.h.
+// conv2d on CUDA: "im2col" (im2col / col2im kernels + the selected cuda.matmul variant, one GEMM
+// per group over a chunk of images, as many as fit conv_scratch_limit(); col2im gathers, so no
+// atomics) and "cudnn" (cuDNN's convolution, the bar, when the build found cuDNN). Index maths:
+// im2col_chunk_element / col2im_chunk_element and the layout offsets in index_math.h.
+#include <algorithm>
+#include <atomic>
+
 #include "kernels/cuda/conv2d_kernels.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/index_math.h"
@@ -15,6 +19,8 @@
 namespace gs::kernels::cuda {
 
 namespace {
+std::atomic<size_t> g_conv_scratch_limit{size_t(256) << 20};
+
 cudaStream_t stream() { return compute_stream(current_device()); }
 
 // A device scratch buffer from the caching allocator, given back on scope exit.
@@ -35,50 +41,70 @@ ConvGeom group_geom(const Conv2dShape& s) {
           s.stride_h,     s.stride_w, s.pad_h, s.pad_w, s.dilation_h, s.dilation_w};
 }
 
-void im2col(const ConvGeom& g, const float* x, float* col) {
-  int64_t n = g.C * g.R * g.S * g.P * g.Q;
-  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), im2col_kernel)(g, x, col);
+// The batch in chunks of `nb` images (the last may be short), each within the scratch limit.
+struct Chunks {
+  Chunks(const Conv2dShape& s, const ConvGeom& g)
+      : nb(conv_chunk_images(s.N, (s.C * s.R * s.S + s.K) * g.P * g.Q * int64_t(sizeof(float)),
+                             int64_t(conv_scratch_limit()))),
+        col(static_cast<size_t>(s.C * s.R * s.S * nb * g.P * g.Q) * sizeof(float)),
+        channel_major(static_cast<size_t>(s.K * nb * g.P * g.Q) * sizeof(float)) {}
+  int64_t nb;
+  Scratch col, channel_major;  // (groups*Cg*R*S, nb*PQ) and (K, nb*PQ)
+};
+
+void launch_im2col(const ConvGeom& g, int64_t groups, int64_t m, const float* x, float* col) {
+  const int64_t n = groups * g.C * g.R * g.S * m * g.P * g.Q;
+  GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), im2col_kernel)(g, groups, m, x, col);
   CUDA_CHECK_LAUNCH();
 }
 
+void launch_to_channel_major(const float* gy, float* gyt, int64_t K, int64_t m, int64_t PQ) {
+  GS_LAUNCH(blocks_for(K * m * PQ, kBlockThreads), kBlockThreads, stream(), to_channel_major_kernel)
+  (gy, gyt, K, m, PQ);
+  CUDA_CHECK_LAUNCH();
+}
+
+// Per chunk of m images: im2col, one GEMM per group into the channel-major (K, m*PQ), then the
+// copy to y (m, K, PQ) with the bias added.
 void conv2d_im2col(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y) {
   const ConvGeom g = group_geom(s);
   const int64_t Kg = s.K / s.groups, CRS = g.C * s.R * s.S, PQ = s.P * s.Q;
   if (s.N * s.K * PQ == 0) return;
-  Scratch col(static_cast<size_t>(CRS * PQ) * sizeof(float));
+  Chunks c(s, g);
   auto gemm = gemm_table().get();
-  for (int64_t n = 0; n < s.N; ++n) {
-    for (int64_t grp = 0; grp < s.groups; ++grp) {
-      im2col(g, x + (n * s.C + grp * g.C) * s.H * s.W, col.f());
-      gemm(false, false, Kg, PQ, CRS, 1.0f, w + grp * Kg * CRS, CRS, col.f(), PQ, 0.0f, y + (n * s.K + grp * Kg) * PQ,
-           PQ);
-    }
-  }
-  if (bias) {
-    int64_t n = s.N * s.K * PQ;
-    GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), add_bias_kernel)(y, bias, n, s.K, PQ);
+  for (int64_t n0 = 0; n0 < s.N; n0 += c.nb) {
+    const int64_t m = std::min(c.nb, s.N - n0), ld = m * PQ;
+    launch_im2col(g, s.groups, m, x + n0 * s.C * s.H * s.W, c.col.f());
+    for (int64_t grp = 0; grp < s.groups; ++grp)
+      gemm(false, false, Kg, ld, CRS, 1.0f, w + grp * Kg * CRS, CRS, c.col.f() + grp * CRS * ld, ld, 0.0f,
+           c.channel_major.f() + grp * Kg * ld, ld);
+    GS_LAUNCH(blocks_for(m * s.K * PQ, kBlockThreads), kBlockThreads, stream(), from_channel_major_kernel)
+    (c.channel_major.f(), bias, y + n0 * s.K * PQ, s.K, m, PQ);
     CUDA_CHECK_LAUNCH();
   }
 }
 
+// Per chunk: gy to channel-major, one GEMM per group (W^T gy) into the col matrix, col2im.
 void conv2d_backward_data_im2col(const Conv2dShape& s, const float* gy, const float* w, float* gx) {
   const ConvGeom g = group_geom(s);
   const int64_t Kg = s.K / s.groups, CRS = g.C * s.R * s.S, PQ = s.P * s.Q;
   if (s.N * s.C * s.H * s.W == 0) return;
-  Scratch col(static_cast<size_t>(CRS * PQ) * sizeof(float));
+  Chunks c(s, g);
   auto gemm = gemm_table().get();
-  const int64_t plane = g.C * s.H * s.W;
-  for (int64_t n = 0; n < s.N; ++n) {
-    for (int64_t grp = 0; grp < s.groups; ++grp) {
-      gemm(true, false, CRS, PQ, Kg, 1.0f, w + grp * Kg * CRS, CRS, gy + (n * s.K + grp * Kg) * PQ, PQ, 0.0f, col.f(),
-           PQ);
-      GS_LAUNCH(blocks_for(plane, kBlockThreads), kBlockThreads, stream(), col2im_kernel)
-      (g, col.f(), gx + (n * s.C + grp * g.C) * s.H * s.W);
-      CUDA_CHECK_LAUNCH();
-    }
+  for (int64_t n0 = 0; n0 < s.N; n0 += c.nb) {
+    const int64_t m = std::min(c.nb, s.N - n0), ld = m * PQ;
+    launch_to_channel_major(gy + n0 * s.K * PQ, c.channel_major.f(), s.K, m, PQ);
+    for (int64_t grp = 0; grp < s.groups; ++grp)
+      gemm(true, false, CRS, ld, Kg, 1.0f, w + grp * Kg * CRS, CRS, c.channel_major.f() + grp * Kg * ld, ld, 0.0f,
+           c.col.f() + grp * CRS * ld, ld);
+    const int64_t n = m * s.C * s.H * s.W;
+    GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), col2im_kernel)
+    (g, s.groups, m, c.col.f(), gx + n0 * s.C * s.H * s.W);
+    CUDA_CHECK_LAUNCH();
   }
 }
 
+// Per chunk: im2col, gy to channel-major, one GEMM per group (gy col^T) summed into gw.
 void conv2d_backward_weight_im2col(const Conv2dShape& s, const float* x, const float* gy, float* gw, float* gbias) {
   const ConvGeom g = group_geom(s);
   const int64_t Kg = s.K / s.groups, CRS = g.C * s.R * s.S, PQ = s.P * s.Q;
@@ -86,14 +112,15 @@ void conv2d_backward_weight_im2col(const Conv2dShape& s, const float* x, const f
     if (s.N == 0 || PQ == 0) {
       fill_f32(gw, s.K * CRS, 0.0f, current_device());
     } else {
-      Scratch col(static_cast<size_t>(CRS * PQ) * sizeof(float));
+      Chunks c(s, g);
       auto gemm = gemm_table().get();
-      for (int64_t n = 0; n < s.N; ++n) {
-        for (int64_t grp = 0; grp < s.groups; ++grp) {
-          im2col(g, x + (n * s.C + grp * g.C) * s.H * s.W, col.f());
-          gemm(false, true, Kg, CRS, PQ, 1.0f, gy + (n * s.K + grp * Kg) * PQ, PQ, col.f(), PQ, n == 0 ? 0.0f : 1.0f,
-               gw + grp * Kg * CRS, CRS);
-        }
+      for (int64_t n0 = 0; n0 < s.N; n0 += c.nb) {
+        const int64_t m = std::min(c.nb, s.N - n0), ld = m * PQ;
+        launch_im2col(g, s.groups, m, x + n0 * s.C * s.H * s.W, c.col.f());
+        launch_to_channel_major(gy + n0 * s.K * PQ, c.channel_major.f(), s.K, m, PQ);
+        for (int64_t grp = 0; grp < s.groups; ++grp)
+          gemm(false, true, Kg, CRS, ld, 1.0f, c.channel_major.f() + grp * Kg * ld, ld, c.col.f() + grp * CRS * ld,
+               ld, n0 == 0 ? 0.0f : 1.0f, gw + grp * Kg * CRS, CRS);
       }
     }
   }
@@ -223,6 +250,9 @@ void conv2d_backward_weight_cudnn(const Conv2dShape& s, const float* x, const fl
 }
 #endif
 }  // namespace
+
+void set_conv_scratch_limit(size_t bytes) { g_conv_scratch_limit = bytes; }
+size_t conv_scratch_limit() { return g_conv_scratch_limit; }
 
 const VariantTable<Conv2dFn<float>>& conv2d_table() {
   static const VariantTable<Conv2dFn<float>> table = [] {

@@ -1,5 +1,6 @@
-// The conv2d "im2col" variant's kernels: im2col, col2im (a gather: no atomics), bias add and
-// the bias gradient (a block per channel).
+// The conv2d "im2col" variant's kernels, each over a chunk of images: im2col, col2im (a gather:
+// no atomics), the copies between the image-major (N, K, PQ) and the GEMMs' channel-major
+// (K, N*PQ) layouts (with the bias add), and the bias gradient (a block per channel).
 // Device code only: conv2d.cu launches these. The CUDA emulator
 // (kernels/cuda/emulator/cuda_emulator.h) runs the very same kernels on the CPU: against the
 // CPU ref kernels in tests/kernels/test_cuda_emulated.cpp, and as the device of the emulated
@@ -12,20 +13,30 @@
 namespace gs::kernels::cuda {
 namespace {
 
-__global__ void im2col_kernel(ConvGeom g, const float* x, float* col) {
-  const int64_t PQ = g.P * g.Q, n = g.C * g.R * g.S * PQ;
+// col (groups*Cg*R*S, nb*P*Q) of a chunk of nb images: index maths in im2col_chunk_element.
+__global__ void im2col_kernel(ConvGeom g, int64_t groups, int64_t nb, const float* x, float* col) {
+  const int64_t n = groups * g.C * g.R * g.S * nb * g.P * g.Q;
   for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
-    col[i] = im2col_element(g, x, i / PQ, i % PQ);
+    col[i] = im2col_chunk_element(g, groups, nb, x, i);
 }
-__global__ void col2im_kernel(ConvGeom g, const float* col, float* gx) {
-  const int64_t n = g.C * g.H * g.W;
+// gx (nb, groups*Cg, H, W) of a chunk, gathered from its col matrix.
+__global__ void col2im_kernel(ConvGeom g, int64_t groups, int64_t nb, const float* col, float* gx) {
+  const int64_t n = nb * groups * g.C * g.H * g.W;
   for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
-    gx[i] = col2im_element(g, col, i / (g.H * g.W), (i / g.W) % g.H, i % g.W);
+    gx[i] = col2im_chunk_element(g, groups, nb, col, i);
 }
-// y (N,K,PQ) += bias[k]
-__global__ void add_bias_kernel(float* y, const float* bias, int64_t n, int64_t K, int64_t PQ) {
+// y (nb, K, PQ) = the GEMMs' channel-major yt (K, nb*PQ) + bias[k] (bias may be null).
+__global__ void from_channel_major_kernel(const float* yt, const float* bias, float* y, int64_t K, int64_t nb,
+                                          int64_t PQ) {
+  const int64_t n = nb * K * PQ;
   for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
-    y[i] += bias[(i / PQ) % K];
+    y[i] = yt[channel_major_offset(i, K, nb, PQ)] + (bias ? bias[(i / PQ) % K] : 0.0f);
+}
+// gyt (K, nb*PQ), the channel-major copy of a chunk's gy (nb, K, PQ), for the GEMMs.
+__global__ void to_channel_major_kernel(const float* gy, float* gyt, int64_t K, int64_t nb, int64_t PQ) {
+  const int64_t n = nb * K * PQ;
+  for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < n; i += grid_step(gridDim.x, blockDim.x))
+    gyt[i] = gy[image_major_offset(i, K, nb, PQ)];
 }
 // gbias[k] = sum over n, pq of gy (N,K,PQ): a block per channel.
 __global__ void bias_grad_kernel(const float* gy, float* gbias, int64_t N, int64_t K, int64_t PQ) {

@@ -31,14 +31,14 @@ GS_HD int64_t layout_offset(const Layout& l, int which, int64_t i) {
   return off;
 }
 
-// ---- im2col / col2im (per image and group) ----
+// ---- im2col / col2im (a chunk of images, every group) ----
 // Geometry of one convolution for one group: x (Cg,H,W) -> col (Cg*R*S, P*Q).
 struct ConvGeom {
   int64_t C, H, W, R, S, P, Q;
   int64_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
 };
 // col[row, col] with row = (c*R + r)*S + s and col = p*Q + q: the input element that the kernel
-// tap (r, s) of channel c sees at output (p, q), 0 in the padding.
+// tap (r, s) of channel c sees at output (p, q), 0 in the padding. x is one image's group.
 GS_HD float im2col_element(const ConvGeom& g, const float* x, int64_t row, int64_t col) {
   int64_t s = row % g.S, r = (row / g.S) % g.R, c = row / (g.S * g.R);
   int64_t q = col % g.Q, p = col / g.Q;
@@ -47,11 +47,11 @@ GS_HD float im2col_element(const ConvGeom& g, const float* x, int64_t row, int64
   if (h < 0 || h >= g.H || w < 0 || w >= g.W) return 0.0f;
   return x[(c * g.H + h) * g.W + w];
 }
-// gx[c, h, w] = sum of col[(c*R + r)*S + s, p*Q + q] over the taps that read (h, w): a gather,
-// so every input element is written by one thread and no atomics are needed.
-GS_HD float col2im_element(const ConvGeom& g, const float* col, int64_t c, int64_t h, int64_t w) {
+// gx[c, h, w] = sum of col[(c*R + r)*S + s, p*Q + q] over the taps that read (h, w), where the
+// col rows are ld apart: a gather, so every input element is written by one thread and no
+// atomics are needed.
+GS_HD float col2im_element(const ConvGeom& g, const float* col, int64_t ld, int64_t c, int64_t h, int64_t w) {
   float acc = 0.0f;
-  const int64_t PQ = g.P * g.Q;
   for (int64_t r = 0; r < g.R; ++r) {
     int64_t hp = h + g.pad_h - r * g.dilation_h;
     if (hp < 0 || hp % g.stride_h != 0) continue;
@@ -62,10 +62,45 @@ GS_HD float col2im_element(const ConvGeom& g, const float* col, int64_t c, int64
       if (wq < 0 || wq % g.stride_w != 0) continue;
       int64_t q = wq / g.stride_w;
       if (q >= g.Q) continue;
-      acc += col[((c * g.R + r) * g.S + s) * PQ + p * g.Q + q];
+      acc += col[((c * g.R + r) * g.S + s) * ld + p * g.Q + q];
     }
   }
   return acc;
+}
+// The col matrix of a chunk of nb images, all groups: (groups*Cg*R*S, nb*P*Q), group-major rows
+// and image-major columns, so that group grp's GEMM operand is the block of rows
+// [grp*Cg*R*S, (grp+1)*Cg*R*S) with ld nb*P*Q. x is the chunk's first image (groups*Cg, H, W).
+// Element i of that matrix:
+GS_HD float im2col_chunk_element(const ConvGeom& g, int64_t groups, int64_t nb, const float* x, int64_t i) {
+  const int64_t PQ = g.P * g.Q, ld = nb * PQ, CRS = g.C * g.R * g.S;
+  const int64_t row = i / ld, col = i % ld;
+  const int64_t grp = row / CRS, n = col / PQ;
+  return im2col_element(g, x + (n * groups + grp) * g.C * g.H * g.W, row % CRS, col % PQ);
+}
+// Element i of the chunk's input gradient (nb, groups*Cg, H, W), gathered from its col matrix.
+GS_HD float col2im_chunk_element(const ConvGeom& g, int64_t groups, int64_t nb, const float* col, int64_t i) {
+  const int64_t HW = g.H * g.W, PQ = g.P * g.Q, ld = nb * PQ, CRS = g.C * g.R * g.S;
+  const int64_t channel = (i / HW) % (groups * g.C), n = i / (HW * groups * g.C);
+  const int64_t grp = channel / g.C;
+  return col2im_element(g, col + grp * CRS * ld + n * PQ, ld, channel % g.C, (i / g.W) % g.H, i % g.W);
+}
+// A chunk's output (nb, K, PQ) against the GEMMs' channel-major layout (K, nb*PQ): the offset in
+// the channel-major buffer of element i of the image-major one ...
+GS_HD int64_t channel_major_offset(int64_t i, int64_t K, int64_t nb, int64_t PQ) {
+  const int64_t pq = i % PQ, k = (i / PQ) % K, n = i / (PQ * K);
+  return k * nb * PQ + n * PQ + pq;
+}
+// ... and the offset in the image-major buffer of element i of the channel-major one.
+GS_HD int64_t image_major_offset(int64_t i, int64_t K, int64_t nb, int64_t PQ) {
+  const int64_t pq = i % PQ, n = (i / PQ) % nb, k = i / (PQ * nb);
+  return (n * K + k) * PQ + pq;
+}
+// Images per chunk: as many as fit `limit_bytes` of scratch (the col matrix and the channel-major
+// output, `per_image_bytes` for each image), at least 1 and at most N.
+GS_HD int64_t conv_chunk_images(int64_t N, int64_t per_image_bytes, int64_t limit_bytes) {
+  int64_t nb = per_image_bytes > 0 ? limit_bytes / per_image_bytes : N;
+  if (nb > N) nb = N;
+  return nb < 1 ? 1 : nb;
 }
 
 // ---- pooling windows ----

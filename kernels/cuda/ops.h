@@ -55,6 +55,10 @@ const VariantTable<GemmFn<float>>& gemm_table();      // "cuda.matmul": cublas (
 const VariantTable<Conv2dFn<float>>& conv2d_table();  // "cuda.conv2d": im2col (default), cudnn
 const VariantTable<Conv2dBackwardDataFn<float>>& conv2d_backward_data_table();
 const VariantTable<Conv2dBackwardWeightFn<float>>& conv2d_backward_weight_table();
+// The im2col variants take the batch in chunks: as many images at once as fit this much scratch
+// (the chunk's col matrix and channel-major output), at least one. Default 256 MiB.
+void set_conv_scratch_limit(size_t bytes);
+size_t conv_scratch_limit();
 
 // ---- batch norm, pooling, dropout (nn.cu) ----
 const VariantTable<BatchNormFn<float>>& batch_norm_table();  // "cuda.batch_norm": block

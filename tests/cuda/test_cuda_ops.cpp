@@ -121,6 +121,51 @@ TEST(CudaOps, Conv2dEveryVariant) {
   }
 }
 
+// The im2col variants take the batch in chunks that fit conv_scratch_limit(): one image at a
+// time, chunks of 2 with a short last one, and the whole batch give the CPU's results, forward
+// and backward. In the emulated build, with the tiled GEMM (a kernel launch, where cuBLAS is a
+// library call), each chunk costs im2col + a GEMM per group + the copy back (forward), the copy
+// to channel-major + the GEMMs + col2im (data), and im2col + the copy + the GEMMs (weight).
+TEST(CudaOps, Conv2dIm2colChunksOfTheBatch) {
+  GS_REQUIRE_CUDA();
+  VariantScope forward("cuda.conv2d", "im2col"), data("cuda.conv2d_backward_data", "im2col"),
+      weight("cuda.conv2d_backward_weight", "im2col");
+  Conv2dParams p;
+  p.groups = 2, p.pad_h = p.pad_w = 1;
+  const int64_t N = 5, groups = 2, per_image = (4 * 3 * 3 + 6) * 9 * 8 * int64_t(sizeof(float));
+  Tensor x = randf({N, 4, 9, 8}, 61).set_requires_grad(true), w = randf({6, 2, 3, 3}, 62).set_requires_grad(true);
+  Tensor bias = randf({6}, 63).set_requires_grad(true);
+  struct RestoreLimit {
+    size_t bytes = kernels::cuda::conv_scratch_limit();
+    ~RestoreLimit() { kernels::cuda::set_conv_scratch_limit(bytes); }
+  } restore;
+  const size_t default_limit = restore.bytes;
+  struct Limit {
+    size_t bytes;
+    int64_t chunks;
+  };
+  for (const Limit l : {Limit{1, 5}, Limit{size_t(2 * per_image), 3}, Limit{default_limit, 1}}) {
+    kernels::cuda::set_conv_scratch_limit(l.bytes);
+    const std::string what = "limit " + std::to_string(l.bytes) + " (" + std::to_string(l.chunks) + " chunks)";
+    expect_cuda_matches_cpu([p](auto& t) { return conv2d(t[0], t[1], t[2], p); }, {x, w, bias}, 1e-4, what);
+#if GS_CUDA_EMULATED
+    VariantScope tiled("cuda.matmul", "tiled");
+    Tensor xg = x.detach().to(gpu()), wg = w.detach().to(gpu()), bg = bias.detach().to(gpu());
+    Tensor gy = randf({N, 6, 9, 8}, 64).to(gpu());
+    cuda::synchronize();
+    int64_t before = kernels::cuda::emu::launch_count();
+    raw::conv2d(xg, wg, bg, p);
+    EXPECT_EQ(kernels::cuda::emu::launch_count() - before, l.chunks * (2 + groups)) << what << ": forward";
+    before = kernels::cuda::emu::launch_count();
+    raw::conv2d_backward_data(gy, wg, xg.shape(), p);
+    EXPECT_EQ(kernels::cuda::emu::launch_count() - before, l.chunks * (2 + groups)) << what << ": data";
+    before = kernels::cuda::emu::launch_count();
+    raw::conv2d_backward_params(xg, gy, wg.shape(), p, true, false);
+    EXPECT_EQ(kernels::cuda::emu::launch_count() - before, l.chunks * (2 + groups)) << what << ": weight";
+#endif
+  }
+}
+
 // Tensors with a zero-size dimension (an empty batch, no columns, an empty index), as PyTorch
 // takes them: every op gives the CPU's result (shape and values, NaN for a mean over nothing),
 // forward and backward, instead of an error from a launch of zero blocks or a library call.

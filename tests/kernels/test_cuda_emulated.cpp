@@ -5,6 +5,7 @@
 // tests show the emulator itself enforces CUDA's rules, so a kernel that breaks them fails here.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -430,10 +431,12 @@ kernels::Conv2dShape conv_case(int64_t N, int64_t C, int64_t H, int64_t W, int64
   return s;
 }
 
-// conv2d.cu's "im2col" pipeline (per image and group: im2col, GEMM; col2im for the data
-// gradient; bias add and the bias-gradient block reduction), every kernel emulated.
+// conv2d.cu's "im2col" pipeline, every kernel emulated, over chunks of nb images (one image at a
+// time, a short last chunk, the whole batch): im2col of the chunk, one GEMM per group into the
+// channel-major (K, nb*PQ) and the copy back with the bias; gy to channel-major, the data GEMM
+// and col2im; the weight GEMM summed over chunks; the bias-gradient block reduction.
 TEST_P(CudaKernelsEmulated, Conv2dIm2colPipelineForwardAndBackward) {
-  for (const auto& s : {conv_case(2, 3, 7, 6, 4, 3, 3, 1, 1, 1, 1), conv_case(1, 4, 9, 8, 6, 3, 2, 2, 1, 2, 2),
+  for (const auto& s : {conv_case(3, 3, 7, 6, 4, 3, 3, 1, 1, 1, 1), conv_case(3, 4, 9, 8, 6, 3, 2, 2, 1, 2, 2),
                         conv_case(2, 2, 5, 5, 2, 1, 1, 1, 0, 1, 1)}) {
     const int64_t Cg = s.C / s.groups, Kg = s.K / s.groups, CRS = Cg * s.R * s.S, PQ = s.P * s.Q;
     const kc::ConvGeom g{Cg,         s.H,        s.W,     s.R,     s.S,          s.P,         s.Q,
@@ -447,32 +450,60 @@ TEST_P(CudaKernelsEmulated, Conv2dIm2colPipelineForwardAndBackward) {
     kernels::conv2d_backward_data_table<float>().get("ref")(s, gy.data(), w.data(), gx_ref.data());
     kernels::conv2d_backward_weight_table<float>().get("ref")(s, x.data(), gy.data(), gw_ref.data(), gb_ref.data());
 
-    std::vector<float> y(gy.size()), gx(x.size()), gw(w.size()), gb(bias.size()), col(static_cast<size_t>(CRS * PQ));
-    const emu::Dim3 im2col_blocks(unsigned(kc::blocks_for(CRS * PQ, kc::kBlockThreads))), threads(kc::kBlockThreads);
-    const emu::Dim3 col2im_blocks(unsigned(kc::blocks_for(Cg * s.H * s.W, kc::kBlockThreads)));
-    for (int64_t n = 0; n < s.N; ++n)
-      for (int64_t grp = 0; grp < s.groups; ++grp) {
-        const float* xg = x.data() + (n * s.C + grp * Cg) * s.H * s.W;
-        const float* wg = w.data() + grp * Kg * CRS;
-        const float* gyg = gy.data() + (n * s.K + grp * Kg) * PQ;
-        emu::launch(im2col_blocks, threads, kc::im2col_kernel, g, xg, col.data());
-        emulated_gemm(false, false, Kg, PQ, CRS, 1.0f, wg, CRS, col.data(), PQ, 0.0f,
-                      y.data() + (n * s.K + grp * Kg) * PQ, PQ);
-        emulated_gemm(false, true, Kg, CRS, PQ, 1.0f, gyg, PQ, col.data(), PQ, n == 0 ? 0.0f : 1.0f,
-                      gw.data() + grp * Kg * CRS, CRS);
-        emulated_gemm(true, false, CRS, PQ, Kg, 1.0f, wg, CRS, gyg, PQ, 0.0f, col.data(), PQ);
-        emu::launch(col2im_blocks, threads, kc::col2im_kernel, g, col.data(),
-                    gx.data() + (n * s.C + grp * Cg) * s.H * s.W);
+    for (int64_t nb : {int64_t(1), int64_t(2), s.N}) {
+      const std::string what = " nb=" + std::to_string(nb) + " groups=" + std::to_string(s.groups);
+      std::vector<float> y(gy.size(), kNaN), gx(x.size(), kNaN), gw(w.size(), kNaN), gb(bias.size(), kNaN);
+      std::vector<float> col(static_cast<size_t>(s.groups * CRS * nb * PQ)),
+          channel_major(static_cast<size_t>(s.K * nb * PQ));
+      const emu::Dim3 threads(kc::kBlockThreads);
+      auto blocks = [](int64_t n) { return emu::Dim3(unsigned(kc::blocks_for(n, kc::kBlockThreads))); };
+      for (int64_t n0 = 0; n0 < s.N; n0 += nb) {
+        const int64_t m = std::min(nb, s.N - n0), ld = m * PQ;
+        const float* xc = x.data() + n0 * s.C * s.H * s.W;
+        const float* gyc = gy.data() + n0 * s.K * PQ;
+        emu::launch(blocks(s.groups * CRS * ld), threads, kc::im2col_kernel, g, s.groups, m, xc, col.data());
+        for (int64_t grp = 0; grp < s.groups; ++grp)
+          emulated_gemm(false, false, Kg, ld, CRS, 1.0f, w.data() + grp * Kg * CRS, CRS, col.data() + grp * CRS * ld,
+                        ld, 0.0f, channel_major.data() + grp * Kg * ld, ld);
+        emu::launch(blocks(m * s.K * PQ), threads, kc::from_channel_major_kernel, channel_major.data(), bias.data(),
+                    y.data() + n0 * s.K * PQ, s.K, m, PQ);
+        emu::launch(blocks(s.K * ld), threads, kc::to_channel_major_kernel, gyc, channel_major.data(), s.K, m, PQ);
+        for (int64_t grp = 0; grp < s.groups; ++grp)
+          emulated_gemm(false, true, Kg, CRS, ld, 1.0f, channel_major.data() + grp * Kg * ld, ld,
+                        col.data() + grp * CRS * ld, ld, n0 == 0 ? 0.0f : 1.0f, gw.data() + grp * Kg * CRS, CRS);
+        for (int64_t grp = 0; grp < s.groups; ++grp)
+          emulated_gemm(true, false, CRS, ld, Kg, 1.0f, w.data() + grp * Kg * CRS, CRS,
+                        channel_major.data() + grp * Kg * ld, ld, 0.0f, col.data() + grp * CRS * ld, ld);
+        emu::launch(blocks(m * s.C * s.H * s.W), threads, kc::col2im_kernel, g, s.groups, m, col.data(),
+                    gx.data() + n0 * s.C * s.H * s.W);
       }
-    const int64_t ny = s.N * s.K * PQ;
-    emu::launch(emu::Dim3(unsigned(kc::blocks_for(ny, kc::kBlockThreads))), threads, kc::add_bias_kernel, y.data(),
-                bias.data(), ny, s.K, PQ);
-    emu::launch(emu::Dim3(unsigned(s.K)), threads, kc::bias_grad_kernel, gy.data(), gb.data(), s.N, s.K, PQ);
-    expect_near_all(y, y_ref, 1e-4, "conv2d forward");
-    expect_near_all(gx, gx_ref, 1e-4, "conv2d backward data");
-    expect_near_all(gw, gw_ref, 1e-4, "conv2d backward weight");
-    expect_near_all(gb, gb_ref, 1e-4, "conv2d backward bias");
+      emu::launch(emu::Dim3(unsigned(s.K)), threads, kc::bias_grad_kernel, gy.data(), gb.data(), s.N, s.K, PQ);
+      expect_near_all(y, y_ref, 1e-4, "conv2d forward" + what);
+      expect_near_all(gx, gx_ref, 1e-4, "conv2d backward data" + what);
+      expect_near_all(gw, gw_ref, 1e-4, "conv2d backward weight" + what);
+      expect_near_all(gb, gb_ref, 1e-4, "conv2d backward bias" + what);
+    }
   }
+}
+
+// The chunk layouts' offsets are inverse permutations, and the chunk size stays within the limit.
+TEST(CudaConvChunks, LayoutsAreInversePermutationsAndChunksFitTheLimit) {
+  const int64_t K = 5, nb = 3, PQ = 7, n = K * nb * PQ;
+  std::vector<int> hits(static_cast<size_t>(n), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t j = kc::channel_major_offset(i, K, nb, PQ);
+    ASSERT_TRUE(j >= 0 && j < n);
+    hits[static_cast<size_t>(j)]++;
+    EXPECT_EQ(kc::image_major_offset(j, K, nb, PQ), i);
+  }
+  EXPECT_EQ(std::count(hits.begin(), hits.end(), 1), n);
+  // element (image 1, channel 2, pq 4) of (nb, K, PQ) sits at (2, 1*PQ + 4) of (K, nb*PQ)
+  EXPECT_EQ(kc::channel_major_offset((1 * K + 2) * PQ + 4, K, nb, PQ), 2 * nb * PQ + 1 * PQ + 4);
+  EXPECT_EQ(kc::conv_chunk_images(10, 100, 350), 3);
+  EXPECT_EQ(kc::conv_chunk_images(10, 100, 99), 1);  // one image even when it is over the limit
+  EXPECT_EQ(kc::conv_chunk_images(10, 100, int64_t(1) << 40), 10);
+  EXPECT_EQ(kc::conv_chunk_images(0, 100, 1000), 1);
+  EXPECT_EQ(kc::conv_chunk_images(4, 0, 1000), 4);  // empty images: all at once
 }
 
 // ---------------- batch norm, pooling, dropout ----------------
