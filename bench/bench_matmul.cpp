@@ -1,8 +1,11 @@
 // GEMM variants side by side (every variant of the registry's gemm table) on the zoo models'
 // Linear layers at batch 1, 8, 64, 256 -- forward X W^T, backward-data gY W, backward-weight
 // gY^T X -- plus square 256/1024 sizes; GFLOP/s and the fraction of the measured SGEMM peak.
+// Then batched raw::matmul against the loop it replaced (a new tensor per batch entry's mm, then
+// a copy into the output), the two side by side in one run.
 #include "bench/common.h"
 #include "kernels/cpu/gemm.h"
+#include "tensor/raw_ops.h"
 #include "tensor/tensor.h"
 
 namespace {
@@ -32,7 +35,52 @@ void add(const std::string& name, const std::string& variant, Gemm g) {
                        2.0 * g.M * g.N * g.K);
 }
 
+// The batched matmul as it was: expand both operands to the batch, then per entry an mm into a
+// new tensor and a copy into the output's slice.
+gs::Tensor matmul_as_loop(const gs::Tensor& a, const gs::Tensor& b) {
+  namespace raw = gs::raw;
+  const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
+  gs::Shape batch(a.shape().begin(), a.shape().end() - 2);
+  gs::Shape ea = batch, eb = batch;
+  ea.insert(ea.end(), {M, K});
+  eb.insert(eb.end(), {K, N});
+  const int64_t B = gs::shape_numel(batch);
+  gs::Tensor a3 = raw::reshape(raw::expand(a, ea), {B, M, K}), b3 = raw::reshape(raw::expand(b, eb), {B, K, N});
+  gs::Tensor out = gs::empty({B, M, N});
+  for (int64_t i = 0; i < B; ++i) {
+    gs::Tensor ai = raw::squeeze(raw::narrow(a3, 0, i, 1), 0), bi = raw::squeeze(raw::narrow(b3, 0, i, 1), 0);
+    raw::copy_(raw::narrow(out, 0, i, 1), raw::unsqueeze(raw::mm(ai, bi), 0));
+  }
+  return out;
+}
+
+void bench_batched(benchmark::State& state, bool as_loop, gs::Shape a_shape, gs::Shape b_shape) {
+  gs::Tensor a = gs::randn(a_shape), b = gs::randn(b_shape);
+  const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1), B = a.numel() / (M * K);
+  for (auto _ : gs::bench::timed(state)) {
+    gs::Tensor c = as_loop ? matmul_as_loop(a, b) : gs::raw::matmul(a, b);
+    benchmark::DoNotOptimize(c.data<float>());
+  }
+  set_rates(state, 2.0 * B * M * N * K);
+}
+
+void add_batched(gs::Shape a, gs::Shape b) {
+  const int64_t B = a[0], M = a[1], K = a[2], N = b.back();
+  const std::string suffix = std::string(b.size() == 2 ? "/one_b" : "") + "/B:" + std::to_string(B) + "/" +
+                             std::to_string(M) + "x" + std::to_string(K) + "x" + std::to_string(N);
+  for (bool as_loop : {true, false}) {
+    const std::string name = std::string("matmul_batched/") + (as_loop ? "loop" : "raw") + suffix;
+    gs::bench::configure(benchmark::RegisterBenchmark(name.c_str(), bench_batched, as_loop, a, b), "",
+                         2.0 * B * M * N * K);
+  }
+}
+
 void register_all() {
+  add_batched({256, 16, 16}, {256, 16, 16});
+  add_batched({64, 64, 64}, {64, 64, 64});
+  add_batched({8, 256, 256}, {8, 256, 256});
+  add_batched({32, 64, 128}, {128, 256});  // a Linear layer on 32 sequences of 64
+
   const auto& table = gs::kernels::gemm_table<float>();
   for (const auto& variant : table.names()) {
     for (int64_t n : {256, 1024}) {

@@ -8,18 +8,61 @@
 namespace gs::raw {
 
 namespace {
-// A 2-d operand as gemm wants it: row-major with a row stride, or its transpose.
+// The last two dims of x as gemm wants them: row-major with a row stride, or the transpose of
+// that. When they are neither, x is made contiguous (once, not per batch entry).
 struct GemmOperand {
   Tensor t;
   bool trans;
   int64_t ld;
 };
 GemmOperand gemm_operand(const Tensor& x) {
+  const int r = x.dim() - 2, c = x.dim() - 1;
   const auto& s = x.strides();
-  if (s[1] == 1 && s[0] >= std::max<int64_t>(1, x.shape()[1])) return {x, false, s[0]};
-  if (s[0] == 1 && s[1] >= std::max<int64_t>(1, x.shape()[0])) return {x, true, s[1]};
-  Tensor c = contiguous(x);
-  return {c, false, std::max<int64_t>(1, c.shape()[1])};
+  if (s[c] == 1 && s[r] >= std::max<int64_t>(1, x.shape()[c])) return {x, false, s[r]};
+  if (s[r] == 1 && s[c] >= std::max<int64_t>(1, x.shape()[r])) return {x, true, s[c]};
+  Tensor t = contiguous(x);
+  return {t, false, std::max<int64_t>(1, t.shape()[c])};
+}
+
+// Element offsets of x's (rows, cols) matrices for each entry of `batch` (row-major), x's batch
+// dims (all but the last two) broadcasting to it from the right: stride 0 where x has size 1.
+std::vector<int64_t> batch_offsets(const Tensor& x, const Shape& batch) {
+  const int64_t B = shape_numel(batch);
+  std::vector<int64_t> offsets(static_cast<size_t>(B), 0);
+  const int nb = static_cast<int>(batch.size()), xb = x.dim() - 2;
+  for (int64_t i = 0; i < B; ++i) {
+    int64_t rest = i, off = 0;
+    for (int d = nb - 1, e = xb - 1; d >= 0; --d, --e) {
+      const int64_t idx = rest % batch[d];
+      rest /= batch[d];
+      if (e >= 0 && x.shape()[e] != 1) off += idx * x.strides()[e];
+    }
+    offsets[static_cast<size_t>(i)] = off;
+  }
+  return offsets;
+}
+
+// out (batch..., M, N), contiguous = a (batch_a..., M, K) @ b (batch_b..., K, N), the batch dims
+// broadcast: one GEMM per batch entry, straight from the operands' memory into out's.
+Tensor matmul_into_new(Device device, const Tensor& a, const Tensor& b, const Shape& batch) {
+  const int64_t M = a.shape()[a.dim() - 2], K = a.shape()[a.dim() - 1], N = b.shape()[b.dim() - 1];
+  Shape out_shape = batch;
+  out_shape.insert(out_shape.end(), {M, N});
+  Tensor out = empty(out_shape, {a.dtype(), a.device()});
+  const GemmOperand ga = gemm_operand(a), gb = gemm_operand(b);
+  const std::vector<int64_t> a_off = batch_offsets(ga.t, batch), b_off = batch_offsets(gb.t, batch);
+  const int64_t B = shape_numel(batch), ldc = std::max<int64_t>(1, N);
+  if (device.is_cuda()) {
+    detail::require_cuda_f32("matmul", a);
+    GS_ON_CUDA(kernels::cuda::gemm_batched(ga.trans, gb.trans, M, N, K, ga.t.data<float>(), a_off.data(), ga.ld,
+                                           gb.t.data<float>(), b_off.data(), gb.ld, out.data<float>(), ldc, M * N, B));
+    return out;
+  }
+  GS_DISPATCH_FLOAT(a.dtype(), "matmul", [&] {
+    kernels::gemm_batched<scalar_t>(ga.trans, gb.trans, M, N, K, ga.t.data<scalar_t>(), a_off.data(), ga.ld,
+                                    gb.t.data<scalar_t>(), b_off.data(), gb.ld, out.data<scalar_t>(), ldc, M * N, B);
+  });
+  return out;
 }
 }  // namespace
 
@@ -30,56 +73,33 @@ Tensor mm(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b) {
            shape_str(a_in.shape()).c_str(), shape_str(b_in.shape()).c_str());
   Tensor a = trans_a ? transpose(a_in, 0, 1) : a_in;
   Tensor b = trans_b ? transpose(b_in, 0, 1) : b_in;
-  int64_t M = a.shape()[0], K = a.shape()[1], N = b.shape()[1];
-  GS_CHECK(b.shape()[0] == K, "matmul: inner dimensions differ, %s @ %s", shape_str(a.shape()).c_str(),
+  GS_CHECK(b.shape()[0] == a.shape()[1], "matmul: inner dimensions differ, %s @ %s", shape_str(a.shape()).c_str(),
            shape_str(b.shape()).c_str());
-  Tensor out = empty({M, N}, {a.dtype(), a.device()});
-  GemmOperand ga = gemm_operand(a), gb = gemm_operand(b);
-  if (device.is_cuda()) {
-    detail::require_cuda_f32("matmul", a);
-    GS_ON_CUDA(kernels::cuda::gemm_table().get()(ga.trans, gb.trans, M, N, K, 1.0f, ga.t.data<float>(), ga.ld,
-                                                 gb.t.data<float>(), gb.ld, 0.0f, out.data<float>(),
-                                                 std::max<int64_t>(1, N)));
-    return out;
-  }
-  GS_DISPATCH_FLOAT(a.dtype(), "matmul", [&] {
-    kernels::gemm_table<scalar_t>().get()(ga.trans, gb.trans, M, N, K, scalar_t(1), ga.t.data<scalar_t>(), ga.ld,
-                                          gb.t.data<scalar_t>(), gb.ld, scalar_t(0), out.data<scalar_t>(),
-                                          std::max<int64_t>(1, N));
-  });
-  return out;
+  return matmul_into_new(device, a, b, {});
 }
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   GS_CHECK(a_in.dim() >= 1 && b_in.dim() >= 1, "matmul: both arguments need at least 1 dim, got %s and %s",
            shape_str(a_in.shape()).c_str(), shape_str(b_in.shape()).c_str());
   check_same_dtype("matmul", a_in, b_in);
+  Device device = detail::op_device("matmul", {&a_in, &b_in});
   // PyTorch's 1-d rules: a vector on the left is a row, on the right a column; removed after.
   Tensor a = a_in.dim() == 1 ? unsqueeze(a_in, 0) : a_in;
   Tensor b = b_in.dim() == 1 ? unsqueeze(b_in, 1) : b_in;
-  int64_t M = a.shape()[a.dim() - 2], K = a.shape()[a.dim() - 1];
-  int64_t K2 = b.shape()[b.dim() - 2], N = b.shape()[b.dim() - 1];
+  int64_t K = a.shape()[a.dim() - 1], K2 = b.shape()[b.dim() - 2];
   GS_CHECK(K == K2, "matmul: inner dimensions differ, %s @ %s (%lld vs %lld)", shape_str(a_in.shape()).c_str(),
            shape_str(b_in.shape()).c_str(), (long long)K, (long long)K2);
   Shape batch_a(a.shape().begin(), a.shape().end() - 2), batch_b(b.shape().begin(), b.shape().end() - 2);
-  Shape batch = broadcast_shapes("matmul", batch_a, batch_b);
   Tensor out;
-  if (batch.empty()) {
-    out = mm(a, b);
+  if (batch_b.empty() && !batch_a.empty()) {
+    // A batch of matrices against one (a Linear layer on a sequence): their rows are one
+    // (batch * M, K) matrix, so one GEMM.
+    Shape out_shape(a.shape().begin(), a.shape().end() - 1);
+    const int64_t rows = shape_numel(out_shape);
+    out_shape.push_back(b.shape()[1]);
+    out = reshape(matmul_into_new(device, reshape(a, {rows, K}), b, {}), out_shape);
   } else {
-    Shape ea = batch, eb = batch;
-    ea.insert(ea.end(), {M, K});
-    eb.insert(eb.end(), {K, N});
-    int64_t B = shape_numel(batch);
-    Tensor a3 = reshape(expand(a, ea), {B, M, K});
-    Tensor b3 = reshape(expand(b, eb), {B, K, N});
-    Shape out_shape = batch;
-    out_shape.insert(out_shape.end(), {M, N});
-    out = empty({B, M, N}, {a.dtype(), a.device()});
-    for (int64_t i = 0; i < B; ++i) {
-      copy_(narrow(out, 0, i, 1), unsqueeze(mm(squeeze(narrow(a3, 0, i, 1), 0), squeeze(narrow(b3, 0, i, 1), 0)), 0));
-    }
-    out = reshape(out, out_shape);
+    out = matmul_into_new(device, a, b, broadcast_shapes("matmul", batch_a, batch_b));
   }
   if (a_in.dim() == 1) out = squeeze(out, -2);
   if (b_in.dim() == 1) out = squeeze(out, -1);

@@ -32,7 +32,15 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       c.accumulate(0, dA);
     }
     if (c.needs_grad(1)) {
-      Tensor dB = raw::matmul(raw::transpose(A, -1, -2), G);
+      Tensor dB;
+      if (B.dim() == 2 && A.dim() > 2) {
+        // One matrix against a batch: its gradient sums over every row of the batch, one GEMM.
+        Shape rows_shape(A.shape().begin(), A.shape().end() - 1);
+        const int64_t rows = shape_numel(rows_shape);
+        dB = raw::mm(raw::reshape(A, {rows, A.size(-1)}), raw::reshape(G, {rows, G.size(-1)}), true, false);
+      } else {
+        dB = raw::matmul(raw::transpose(A, -1, -2), G);
+      }
       if (c.input_shapes_[1].size() == 1) dB = raw::squeeze(dB, -1);
       c.accumulate(1, dB);
     }

@@ -1,4 +1,5 @@
-// GEMM kernels: the naive reference and Eigen's blocked GEMM (multithreaded via OpenMP).
+// GEMM kernels: the naive reference and Eigen's blocked GEMM (multithreaded via OpenMP), and
+// the batched front of the selected one.
 #include "kernels/cpu/gemm.h"
 
 #include <Eigen/Core>
@@ -68,5 +69,21 @@ template <class T> const VariantTable<GemmFn<T>>& gemm_table() {
 }
 template const VariantTable<GemmFn<float>>& gemm_table<float>();
 template const VariantTable<GemmFn<double>>& gemm_table<double>();
+
+template <class T>
+void gemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, const int64_t* a_offsets, int64_t lda,
+                  const T* B, const int64_t* b_offsets, int64_t ldb, T* C, int64_t ldc, int64_t c_step,
+                  int64_t batch) {
+  const GemmFn<T> fn = gemm_table<T>().get();
+  // Below this many multiply-adds a product gains little from threads of its own.
+  constexpr int64_t kSmallProduct = int64_t(1) << 18;
+#pragma omp parallel for schedule(static) if (batch > 1 && M * N * K <= kSmallProduct)
+  for (int64_t i = 0; i < batch; ++i)
+    fn(ta, tb, M, N, K, T(1), A + a_offsets[i], lda, B + b_offsets[i], ldb, T(0), C + i * c_step, ldc);
+}
+template void gemm_batched<float>(bool, bool, int64_t, int64_t, int64_t, const float*, const int64_t*, int64_t,
+                                  const float*, const int64_t*, int64_t, float*, int64_t, int64_t, int64_t);
+template void gemm_batched<double>(bool, bool, int64_t, int64_t, int64_t, const double*, const int64_t*, int64_t,
+                                   const double*, const int64_t*, int64_t, double*, int64_t, int64_t, int64_t);
 
 }  // namespace gs::kernels

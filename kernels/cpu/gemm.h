@@ -14,4 +14,13 @@ using GemmFn = void (*)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_
                         int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 template <class T> const VariantTable<GemmFn<T>>& gemm_table();
 
+// `batch` products of one shape and one set of leading dimensions, with the selected variant:
+// C + i*c_step = op(A + a_offsets[i]) op(B + b_offsets[i]) for i < batch (alpha 1, beta 0).
+// Small products run in parallel over the batch (OpenMP); larger ones one after another, each
+// with the variant's own threads.
+template <class T>
+void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, const int64_t* a_offsets,
+                  int64_t lda, const T* B, const int64_t* b_offsets, int64_t ldb, T* C, int64_t ldc, int64_t c_step,
+                  int64_t batch);
+
 }  // namespace gs::kernels

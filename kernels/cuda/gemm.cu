@@ -52,4 +52,12 @@ const VariantTable<GemmFn<float>>& gemm_table() {
   return table;
 }
 
+void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
+                  const int64_t* a_offsets, int64_t lda, const float* B, const int64_t* b_offsets, int64_t ldb,
+                  float* C, int64_t ldc, int64_t c_step, int64_t batch) {
+  const GemmFn<float> fn = gemm_table().get();
+  for (int64_t i = 0; i < batch; ++i)
+    fn(trans_a, trans_b, M, N, K, 1.0f, A + a_offsets[i], lda, B + b_offsets[i], ldb, 0.0f, C + i * c_step, ldc);
+}
+
 }  // namespace gs::kernels::cuda

@@ -20,6 +20,10 @@ GS_GRADCHECK_TEST(Matmul, BatchedAndBroadcast) {
   EXPECT_GRADCHECK(mm_fn, {rand64({2, 3, 4}, 1), rand64({2, 4, 5}, 2)});
   EXPECT_GRADCHECK(mm_fn, {rand64({3, 4}, 3), rand64({2, 4, 5}, 4)});
   EXPECT_GRADCHECK(mm_fn, {rand64({2, 1, 3, 4}, 5), rand64({3, 4, 2}, 6)});
+  // A batch against one matrix: the forward and the matrix's gradient are one GEMM over all rows.
+  EXPECT_GRADCHECK(mm_fn, {rand64({2, 3, 4}, 7), rand64({4, 5}, 8)});
+  EXPECT_GRADCHECK(mm_fn, {rand64({2, 2, 3, 4}, 9), transposed64({4, 2}, 10)});
+  EXPECT_GRADCHECK(mm_fn, {strided64({2, 3, 4}, 11), rand64({4, 3}, 12)});
 }
 
 GS_GRADCHECK_TEST(Matmul, OneD) {

@@ -66,6 +66,7 @@ TEST(CudaOps, MatmulEveryVariant) {
   GS_REQUIRE_CUDA();
   Tensor a = randf({37, 41}, 8).set_requires_grad(true), b = randf({41, 23}, 9).set_requires_grad(true);
   Tensor batched = randf({3, 37, 41}, 10).set_requires_grad(true);
+  Tensor batched_b = randf({3, 41, 23}, 12).set_requires_grad(true), wide_b = randf({2, 1, 41, 23}, 13).set_requires_grad(true);
   auto variants = cuda_variants("cuda.matmul");
   ASSERT_GE(variants.size(), 2u);  // tiled and cublas
   for (const auto& variant : variants) {
@@ -74,7 +75,11 @@ TEST(CudaOps, MatmulEveryVariant) {
     expect_cuda_matches_cpu([](auto& t) { return matmul(transpose(t[1], 0, 1), transpose(t[0], 0, 1)); }, {a, b}, 1e-4,
                             "matmul=" + variant + " transposed");
     expect_cuda_matches_cpu([](auto& t) { return matmul(t[0], t[1]); }, {batched, b}, 1e-4,
+                            "matmul=" + variant + " batched against one matrix");
+    expect_cuda_matches_cpu([](auto& t) { return matmul(t[0], t[1]); }, {batched, batched_b}, 1e-4,
                             "matmul=" + variant + " batched");
+    expect_cuda_matches_cpu([](auto& t) { return matmul(transpose(t[1], -1, -2), transpose(t[0], -1, -2)); },
+                            {batched, wide_b}, 1e-4, "matmul=" + variant + " batched, broadcast, transposed");
   }
 }
 
