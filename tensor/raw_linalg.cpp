@@ -55,7 +55,8 @@ Tensor matmul_into_new(Device device, const Tensor& a, const Tensor& b, const Sh
   if (device.is_cuda()) {
     detail::require_cuda_f32("matmul", a);
     GS_ON_CUDA(kernels::cuda::gemm_batched(ga.trans, gb.trans, M, N, K, ga.t.data<float>(), a_off.data(), ga.ld,
-                                           gb.t.data<float>(), b_off.data(), gb.ld, out.data<float>(), ldc, M * N, B));
+                                           gb.t.data<float>(), b_off.data(), gb.ld, 0.0f, out.data<float>(), ldc,
+                                           M * N, B));
     return out;
   }
   GS_DISPATCH_FLOAT(a.dtype(), "matmul", [&] {

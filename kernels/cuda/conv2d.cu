@@ -1,9 +1,10 @@
 // conv2d on CUDA: "im2col" (im2col / col2im kernels + the selected cuda.matmul variant, one GEMM
-// per group over a chunk of images, as many as fit conv_scratch_limit(); col2im gathers, so no
-// atomics) and "cudnn" (cuDNN's convolution, the bar, when the build found cuDNN). Index maths:
+// per group over a chunk of images, as many as fit conv_scratch_limit(), and with cuBLAS one
+// strided-batched call for all groups; col2im gathers, so no atomics) and "cudnn" (cuDNN's convolution, the bar, when the build found cuDNN). Index maths:
 // im2col_chunk_element / col2im_chunk_element and the layout offsets in index_math.h.
 #include <algorithm>
 #include <atomic>
+#include <vector>
 
 #include "kernels/cuda/conv2d_kernels.cuh"
 #include "kernels/cuda/cuda_check.h"
@@ -64,6 +65,17 @@ void launch_to_channel_major(const float* gy, float* gyt, int64_t K, int64_t m, 
   CUDA_CHECK_LAUNCH();
 }
 
+// One GEMM per group, group g's operands and output g*a_step, g*b_step, g*c_step elements on
+// (gemm_batched: with cuBLAS one strided-batched call for all groups).
+void group_gemms(int64_t groups, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
+                 int64_t a_step, int64_t lda, const float* B, int64_t b_step, int64_t ldb, float beta, float* C,
+                 int64_t c_step, int64_t ldc) {
+  std::vector<int64_t> a_offsets(static_cast<size_t>(groups)), b_offsets(static_cast<size_t>(groups));
+  for (int64_t g = 0; g < groups; ++g) a_offsets[size_t(g)] = g * a_step, b_offsets[size_t(g)] = g * b_step;
+  gemm_batched(trans_a, trans_b, M, N, K, A, a_offsets.data(), lda, B, b_offsets.data(), ldb, beta, C, ldc, c_step,
+               groups);
+}
+
 // Per chunk of m images: im2col, one GEMM per group into the channel-major (K, m*PQ), then the
 // copy to y (m, K, PQ) with the bias added.
 void conv2d_im2col(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y) {
@@ -71,13 +83,11 @@ void conv2d_im2col(const Conv2dShape& s, const float* x, const float* w, const f
   const int64_t Kg = s.K / s.groups, CRS = g.C * s.R * s.S, PQ = s.P * s.Q;
   if (s.N * s.K * PQ == 0) return;
   Chunks c(s, g);
-  auto gemm = gemm_table().get();
   for (int64_t n0 = 0; n0 < s.N; n0 += c.nb) {
     const int64_t m = std::min(c.nb, s.N - n0), ld = m * PQ;
     launch_im2col(g, s.groups, m, x + n0 * s.C * s.H * s.W, c.col.f());
-    for (int64_t grp = 0; grp < s.groups; ++grp)
-      gemm(false, false, Kg, ld, CRS, 1.0f, w + grp * Kg * CRS, CRS, c.col.f() + grp * CRS * ld, ld, 0.0f,
-           c.channel_major.f() + grp * Kg * ld, ld);
+    group_gemms(s.groups, false, false, Kg, ld, CRS, w, Kg * CRS, CRS, c.col.f(), CRS * ld, ld, 0.0f,
+                c.channel_major.f(), Kg * ld, ld);
     GS_LAUNCH(blocks_for(m * s.K * PQ, kBlockThreads), kBlockThreads, stream(), from_channel_major_kernel)
     (c.channel_major.f(), bias, y + n0 * s.K * PQ, s.K, m, PQ);
     CUDA_CHECK_LAUNCH();
@@ -90,13 +100,11 @@ void conv2d_backward_data_im2col(const Conv2dShape& s, const float* gy, const fl
   const int64_t Kg = s.K / s.groups, CRS = g.C * s.R * s.S, PQ = s.P * s.Q;
   if (s.N * s.C * s.H * s.W == 0) return;
   Chunks c(s, g);
-  auto gemm = gemm_table().get();
   for (int64_t n0 = 0; n0 < s.N; n0 += c.nb) {
     const int64_t m = std::min(c.nb, s.N - n0), ld = m * PQ;
     launch_to_channel_major(gy + n0 * s.K * PQ, c.channel_major.f(), s.K, m, PQ);
-    for (int64_t grp = 0; grp < s.groups; ++grp)
-      gemm(true, false, CRS, ld, Kg, 1.0f, w + grp * Kg * CRS, CRS, c.channel_major.f() + grp * Kg * ld, ld, 0.0f,
-           c.col.f() + grp * CRS * ld, ld);
+    group_gemms(s.groups, true, false, CRS, ld, Kg, w, Kg * CRS, CRS, c.channel_major.f(), Kg * ld, ld, 0.0f,
+                c.col.f(), CRS * ld, ld);
     const int64_t n = m * s.C * s.H * s.W;
     GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), col2im_kernel)
     (g, s.groups, m, c.col.f(), gx + n0 * s.C * s.H * s.W);
@@ -113,14 +121,12 @@ void conv2d_backward_weight_im2col(const Conv2dShape& s, const float* x, const f
       fill_f32(gw, s.K * CRS, 0.0f, current_device());
     } else {
       Chunks c(s, g);
-      auto gemm = gemm_table().get();
-      for (int64_t n0 = 0; n0 < s.N; n0 += c.nb) {
+          for (int64_t n0 = 0; n0 < s.N; n0 += c.nb) {
         const int64_t m = std::min(c.nb, s.N - n0), ld = m * PQ;
         launch_im2col(g, s.groups, m, x + n0 * s.C * s.H * s.W, c.col.f());
         launch_to_channel_major(gy + n0 * s.K * PQ, c.channel_major.f(), s.K, m, PQ);
-        for (int64_t grp = 0; grp < s.groups; ++grp)
-          gemm(false, true, Kg, CRS, ld, 1.0f, c.channel_major.f() + grp * Kg * ld, ld, c.col.f() + grp * CRS * ld,
-               ld, n0 == 0 ? 0.0f : 1.0f, gw + grp * Kg * CRS, CRS);
+        group_gemms(s.groups, false, true, Kg, CRS, ld, c.channel_major.f(), Kg * ld, ld, c.col.f(), CRS * ld, ld,
+                    n0 == 0 ? 0.0f : 1.0f, gw, Kg * CRS, CRS);
       }
     }
   }

@@ -1,6 +1,7 @@
 // GEMM on CUDA, row-major as kernels/cpu/gemm.h: "tiled" (our shared-memory tiled kernel, a
 // block per 16x16 tile of C, K walked through shared memory; the phases are the __host__
-// __device__ functions of index_math.h) and "cublas" (cuBLAS sgemm, the bar and the default).
+// __device__ functions of index_math.h) and "cublas" (cuBLAS sgemm, the bar and the default);
+// batches of products through the selected one (cuBLAS: one strided-batched call).
 #include <climits>
 
 #include "kernels/cuda/cuda_check.h"
@@ -27,19 +28,30 @@ void gemm_tiled(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
   CUDA_CHECK_LAUNCH();
 }
 
+// cuBLAS takes int sizes, and every leading dimension >= 1; ours is 0 only for an operand with
+// no columns (K = 0: C = beta C, the operand is never read), so 1 says the same.
+int cublas_int(int64_t v) {
+  if (v > INT_MAX) throw std::invalid_argument("matmul (cublas): size " + std::to_string(v) + " exceeds int");
+  return static_cast<int>(v);
+}
+int cublas_ld(int64_t v) { return cublas_int(v > 0 ? v : 1); }
+
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
 void gemm_cublas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
-  for (int64_t v : {M, N, K, lda, ldb, ldc}) {
-    if (v > INT_MAX) throw std::invalid_argument("matmul (cublas): size " + std::to_string(v) + " exceeds int");
-  }
-  // cuBLAS wants every leading dimension >= 1; ours is 0 only for an operand with no columns
-  // (K = 0: C = beta C, the operand is never read), so 1 says the same.
-  auto ld = [](int64_t v) { return static_cast<int>(v > 0 ? v : 1); };
   CUBLAS_CHECK(cublasSgemm(cublas_handle(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                           static_cast<int>(N), static_cast<int>(M), static_cast<int>(K), &alpha, B, ld(ldb), A,
-                           ld(lda), &beta, C, ld(ldc)));
+                           cublas_int(N), cublas_int(M), cublas_int(K), &alpha, B, cublas_ld(ldb), A, cublas_ld(lda),
+                           &beta, C, cublas_ld(ldc)));
+}
+
+// The common step of offsets that are one fixed step apart (0 for a broadcast operand), or -1.
+int64_t uniform_step(const int64_t* offsets, int64_t batch) {
+  const int64_t step = batch > 1 ? offsets[1] - offsets[0] : 0;
+  if (step < 0) return -1;
+  for (int64_t i = 2; i < batch; ++i)
+    if (offsets[i] - offsets[i - 1] != step) return -1;
+  return step;
 }
 }  // namespace
 
@@ -52,12 +64,25 @@ const VariantTable<GemmFn<float>>& gemm_table() {
   return table;
 }
 
+// With the cublas variant and offsets one fixed step apart, one cublasSgemmStridedBatched call;
+// otherwise one product of the selected variant after another.
 void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
                   const int64_t* a_offsets, int64_t lda, const float* B, const int64_t* b_offsets, int64_t ldb,
-                  float* C, int64_t ldc, int64_t c_step, int64_t batch) {
+                  float beta, float* C, int64_t ldc, int64_t c_step, int64_t batch) {
   const GemmFn<float> fn = gemm_table().get();
+  const float one = 1.0f;
+  if (fn == &gemm_cublas && batch > 1 && M > 0 && N > 0) {
+    const int64_t a_step = uniform_step(a_offsets, batch), b_step = uniform_step(b_offsets, batch);
+    if (a_step >= 0 && b_step >= 0) {
+      CUBLAS_CHECK(cublasSgemmStridedBatched(
+          cublas_handle(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, cublas_int(N),
+          cublas_int(M), cublas_int(K), &one, B + b_offsets[0], cublas_ld(ldb), b_step, A + a_offsets[0],
+          cublas_ld(lda), a_step, &beta, C, cublas_ld(ldc), c_step, cublas_int(batch)));
+      return;
+    }
+  }
   for (int64_t i = 0; i < batch; ++i)
-    fn(trans_a, trans_b, M, N, K, 1.0f, A + a_offsets[i], lda, B + b_offsets[i], ldb, 0.0f, C + i * c_step, ldc);
+    fn(trans_a, trans_b, M, N, K, one, A + a_offsets[i], lda, B + b_offsets[i], ldb, beta, C + i * c_step, ldc);
 }
 
 }  // namespace gs::kernels::cuda

@@ -52,11 +52,13 @@ void argmax_rows(const float* x, int64_t* out, int64_t rows, int64_t cols);
 
 // ---- GEMM and convolution (gemm.cu, conv2d.cu) ----
 const VariantTable<GemmFn<float>>& gemm_table();      // "cuda.matmul": cublas (default), tiled
-// kernels/cpu/gemm.h's gemm_batched on device pointers (the offsets are host arrays): one
-// product of the selected variant after another.
+// kernels/cpu/gemm.h's gemm_batched on device pointers (the offsets are host arrays), with a
+// beta (C + i*c_step = op(A_i) op(B_i) + beta C_i): with the cublas variant and offsets one
+// fixed step apart, one cublasSgemmStridedBatched call; else one product of the selected
+// variant after another.
 void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
                   const int64_t* a_offsets, int64_t lda, const float* B, const int64_t* b_offsets, int64_t ldb,
-                  float* C, int64_t ldc, int64_t c_step, int64_t batch);
+                  float beta, float* C, int64_t ldc, int64_t c_step, int64_t batch);
 const VariantTable<Conv2dFn<float>>& conv2d_table();  // "cuda.conv2d": im2col (default), cudnn
 const VariantTable<Conv2dBackwardDataFn<float>>& conv2d_backward_data_table();
 const VariantTable<Conv2dBackwardWeightFn<float>>& conv2d_backward_weight_table();

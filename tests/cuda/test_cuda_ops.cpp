@@ -11,6 +11,8 @@
 #include "tensor/raw_nn.h"
 #include "tests/cuda/cuda_test_helpers.h"
 #if GS_CUDA_EMULATED
+#include "kernels/cuda/emulator/include/cublas_v2.h"  // gs_emulated_cublas_gemm_calls
+
 #include "kernels/cuda/emulator/cuda_emulator.h"
 #endif
 
@@ -83,6 +85,28 @@ TEST(CudaOps, MatmulEveryVariant) {
   }
 }
 
+#if GS_CUDA_EMULATED
+// With cuBLAS, a batch whose operands are one fixed step apart (a broadcast one: step 0) is one
+// strided-batched call; a batch whose broadcast offsets are not (a (3,...) operand over a (2,3)
+// batch repeats every 3 entries) is one call per entry. Either gives the CPU's values (MatmulEveryVariant).
+TEST(CudaOps, BatchedMatmulIsOneCublasCallWhenTheStepsAreUniform) {
+  GS_REQUIRE_CUDA();
+  VariantScope scope("cuda.matmul", "cublas");
+  struct Case {
+    Shape a, b;
+    long long calls;
+  };
+  for (const Case& c : {Case{{5, 7, 4}, {5, 4, 3}, 1}, Case{{5, 7, 4}, {1, 4, 3}, 1}, Case{{2, 3, 7, 4}, {2, 3, 4, 3}, 1},
+                        Case{{2, 3, 7, 4}, {3, 4, 3}, 6}, Case{{2, 1, 7, 4}, {1, 3, 4, 3}, 6}}) {
+    Tensor a = randf(c.a, 71), b = randf(c.b, 72);
+    const long long before = gs_emulated_cublas_gemm_calls();
+    Tensor got = raw::matmul(a.to(gpu()), b.to(gpu()));
+    EXPECT_EQ(gs_emulated_cublas_gemm_calls() - before, c.calls) << shape_str(c.a) << " @ " << shape_str(c.b);
+    expect_close(got.to(Device::cpu()), raw::matmul(a, b), 1e-4, shape_str(c.a) + " @ " + shape_str(c.b));
+  }
+}
+#endif
+
 TEST(CudaOps, SoftmaxAndCrossEntropy) {
   GS_REQUIRE_CUDA();
   Tensor x = randf({9, 300}, 11, -5, 5).set_requires_grad(true);
@@ -130,14 +154,15 @@ TEST(CudaOps, Conv2dEveryVariant) {
 // time, chunks of 2 with a short last one, and the whole batch give the CPU's results, forward
 // and backward. In the emulated build, with the tiled GEMM (a kernel launch, where cuBLAS is a
 // library call), each chunk costs im2col + a GEMM per group + the copy back (forward), the copy
-// to channel-major + the GEMMs + col2im (data), and im2col + the copy + the GEMMs (weight).
+// to channel-major + the GEMMs + col2im (data), and im2col + the copy + the GEMMs (weight); with
+// cuBLAS the groups' GEMMs of a chunk are one call.
 TEST(CudaOps, Conv2dIm2colChunksOfTheBatch) {
   GS_REQUIRE_CUDA();
   VariantScope forward("cuda.conv2d", "im2col"), data("cuda.conv2d_backward_data", "im2col"),
       weight("cuda.conv2d_backward_weight", "im2col");
   Conv2dParams p;
   p.groups = 2, p.pad_h = p.pad_w = 1;
-  const int64_t N = 5, groups = 2, per_image = (4 * 3 * 3 + 6) * 9 * 8 * int64_t(sizeof(float));
+  const int64_t N = 5, per_image = (4 * 3 * 3 + 6) * 9 * 8 * int64_t(sizeof(float));
   Tensor x = randf({N, 4, 9, 8}, 61).set_requires_grad(true), w = randf({6, 2, 3, 3}, 62).set_requires_grad(true);
   Tensor bias = randf({6}, 63).set_requires_grad(true);
   struct RestoreLimit {
@@ -154,6 +179,7 @@ TEST(CudaOps, Conv2dIm2colChunksOfTheBatch) {
     const std::string what = "limit " + std::to_string(l.bytes) + " (" + std::to_string(l.chunks) + " chunks)";
     expect_cuda_matches_cpu([p](auto& t) { return conv2d(t[0], t[1], t[2], p); }, {x, w, bias}, 1e-4, what);
 #if GS_CUDA_EMULATED
+    const int64_t groups = p.groups;
     VariantScope tiled("cuda.matmul", "tiled");
     Tensor xg = x.detach().to(gpu()), wg = w.detach().to(gpu()), bg = bias.detach().to(gpu());
     Tensor gy = randf({N, 6, 9, 8}, 64).to(gpu());
@@ -167,6 +193,13 @@ TEST(CudaOps, Conv2dIm2colChunksOfTheBatch) {
     before = kernels::cuda::emu::launch_count();
     raw::conv2d_backward_params(xg, gy, wg.shape(), p, true, false);
     EXPECT_EQ(kernels::cuda::emu::launch_count() - before, l.chunks * (2 + groups)) << what << ": weight";
+    // With cuBLAS the groups' GEMMs of a chunk are one strided-batched call.
+    VariantScope cublas("cuda.matmul", "cublas");
+    long long calls = gs_emulated_cublas_gemm_calls();
+    raw::conv2d(xg, wg, bg, p);
+    raw::conv2d_backward_data(gy, wg, xg.shape(), p);
+    raw::conv2d_backward_params(xg, gy, wg.shape(), p, true, false);
+    EXPECT_EQ(gs_emulated_cublas_gemm_calls() - calls, 3 * l.chunks) << what << ": cuBLAS calls of the three passes";
 #endif
   }
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -264,14 +265,19 @@ const char* cublasGetStatusString(cublasStatus_t s) {
 // cuBLAS's definition, column-major: element (r, c) of an m x n matrix X with leading dimension
 // ld is X[r + c * ld]. Written out as loops (not through our row-major GEMM), so gemm.cu's
 // operand swap is checked against the definition rather than against its own inverse.
-cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
-                           const float* alpha, const float* A, int lda, const float* B, int ldb, const float* beta,
-                           float* C, int ldc) {
+namespace {
+std::atomic<long long> g_cublas_gemm_calls{0};
+
+// cuBLAS's argument rules: A is stored m x k (k x m transposed), B k x n (n x k), C m x n.
+bool sgemm_args_ok(bool ta, bool tb, int m, int n, int k, int lda, int ldb, int ldc) {
+  return m >= 0 && n >= 0 && k >= 0 && lda >= std::max(1, ta ? k : m) && ldb >= std::max(1, tb ? n : k) &&
+         ldc >= std::max(1, m);
+}
+
+cublasStatus_t sgemm(cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k, const float* alpha,
+                     const float* A, int lda, const float* B, int ldb, const float* beta, float* C, int ldc) {
   const bool ta = transa == CUBLAS_OP_T, tb = transb == CUBLAS_OP_T;
-  // cuBLAS's argument rules: A is stored m x k (k x m transposed), B k x n (n x k), C m x n.
-  if (m < 0 || n < 0 || k < 0 || lda < std::max(1, ta ? k : m) || ldb < std::max(1, tb ? n : k) ||
-      ldc < std::max(1, m))
-    return CUBLAS_STATUS_INVALID_VALUE;
+  if (!sgemm_args_ok(ta, tb, m, n, k, lda, ldb, ldc)) return CUBLAS_STATUS_INVALID_VALUE;
   Device& d = device();
   Open open(d);
   for (int c = 0; c < n; ++c)
@@ -287,3 +293,31 @@ cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t transa, cublasOpera
     }
   return CUBLAS_STATUS_SUCCESS;
 }
+}  // namespace
+
+cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
+                           const float* alpha, const float* A, int lda, const float* B, int ldb, const float* beta,
+                           float* C, int ldc) {
+  g_cublas_gemm_calls++;
+  return sgemm(transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// As cuBLAS: a negative batch count is INVALID_VALUE, and each product follows cublasSgemm's rules.
+cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t, cublasOperation_t transa, cublasOperation_t transb, int m,
+                                         int n, int k, const float* alpha, const float* A, int lda,
+                                         long long int strideA, const float* B, int ldb, long long int strideB,
+                                         const float* beta, float* C, int ldc, long long int strideC,
+                                         int batchCount) {
+  g_cublas_gemm_calls++;
+  if (batchCount < 0 ||
+      !sgemm_args_ok(transa == CUBLAS_OP_T, transb == CUBLAS_OP_T, m, n, k, lda, ldb, ldc))
+    return CUBLAS_STATUS_INVALID_VALUE;
+  for (int i = 0; i < batchCount; ++i) {
+    cublasStatus_t st = sgemm(transa, transb, m, n, k, alpha, A + i * strideA, lda, B + i * strideB, ldb, beta,
+                              C + i * strideC, ldc);
+    if (st != CUBLAS_STATUS_SUCCESS) return st;
+  }
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+long long gs_emulated_cublas_gemm_calls() { return g_cublas_gemm_calls.load(); }

@@ -1,4 +1,5 @@
-// cuBLAS as the emulated build (GS_CUDA=EMULATE) sees it: cublasSgemm and its handle, done on
+// cuBLAS as the emulated build (GS_CUDA=EMULATE) sees it: cublasSgemm, its strided-batched form
+// and the handle, done on
 // the CPU by kernels/cuda/emulator/device/runtime.cpp to cuBLAS's column-major definition.
 #pragma once
 #include "cuda_runtime.h"
@@ -14,3 +15,13 @@ const char* cublasGetStatusString(cublasStatus_t status);
 cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
                            int k, const float* alpha, const float* A, int lda, const float* B, int ldb,
                            const float* beta, float* C, int ldc);
+// batchCount products: matrix i of A, B and C is strideA, strideB, strideC elements after
+// matrix i-1 (a stride may be 0: the same matrix for every product).
+cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
+                                         int m, int n, int k, const float* alpha, const float* A, int lda,
+                                         long long int strideA, const float* B, int ldb, long long int strideB,
+                                         const float* beta, float* C, int ldc, long long int strideC, int batchCount);
+
+// Not cuBLAS: the number of cuBLAS GEMM calls so far (a strided-batched call counts once), for
+// the tests that check how many calls an op makes.
+long long gs_emulated_cublas_gemm_calls();
