@@ -87,6 +87,16 @@ void register_all() {
           s, [&] { raw::mm(a, b); }, 2.0 * n * n * n, 0);
     });
   }
+  // A batch of products (cublas: one strided-batched call; tiled: a launch per product).
+  {
+    const int64_t b = size(64, 3), n = size(128, 16);
+    register_variants("cuda.matmul", "batched_" + std::to_string(b) + "x" + std::to_string(n),
+                      [b, n](benchmark::State& s) {
+                        Tensor x = rand_gpu({b, n, n}), y = rand_gpu({b, n, n});
+                        run_timed(
+                            s, [&] { raw::matmul(x, y); }, 2.0 * b * n * n * n, 0);
+                      });
+  }
   // fashionnet's two convolutions at batch 64, forward and both backward kernels.
   struct ConvShape {
     Shape x, w;
