@@ -2,7 +2,8 @@
 # The GPU check of issue 7, for a GPU machine (it is copied into .gpu/ by scripts/gpu_bundle.sh,
 # which builds what it runs): the cuda-labelled tests (every CUDA variant against the CPU,
 # fashionnet trained on both devices, the trainer's features), every CUDA kernel variant timed,
-# and fashionnet trained for 2 epochs on the GPU against the same run on the CPU.
+# and fashionnet trained for 2 epochs on the GPU against the same run on the CPU, and once more
+# on the GPU with cuDNN's convolutions.
 # Usage, from the repository root: bash .gpu/gpu_check.sh [OUT_DIR]   (default .gpu/out)
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -24,4 +25,8 @@ for device in cuda cpu; do
   ./gradscope train --device "$device" --epochs 2 --seed 1 --no-tensorboard --out "/tmp/gs_fn_$device" 2>&1 |
     grep -v '^epoch .*\[' | tee "$OUT/train_$device.log" || status=1
 done
+# The same GPU run with cuDNN's convolutions (the default is im2col), to decide the default.
+GS_KERNELS=cuda.conv2d=cudnn,cuda.conv2d_backward_data=cudnn,cuda.conv2d_backward_weight=cudnn \
+  ./gradscope train --device cuda --epochs 2 --seed 1 --no-tensorboard --out /tmp/gs_fn_cudnn 2>&1 |
+  grep -v '^epoch .*\[' | tee "$OUT/train_cuda_cudnn.log" || status=1
 exit $status
