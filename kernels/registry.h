@@ -15,6 +15,10 @@ std::string selected_variant(const std::string& op);  // "" = the op's default
 void parse_selection(const std::string& spec);        // "op=variant,op=variant"
 std::map<std::string, std::vector<std::string>> list_variants();  // every registered op
 void note_variant(const std::string& op, const std::string& variant);  // used by VariantTable
+// Every selected op and variant is a registered one, else std::invalid_argument naming the
+// op (and the known ops) or the variant (and its op's known variants). Tables register on first
+// use: call it after building them all (all_tables.h: check_selection_against_every_table).
+void check_selection();
 
 // Variants of one op for one signature (e.g. matmul for float). The first added is the
 // default unless `make_default` says otherwise.

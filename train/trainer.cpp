@@ -13,6 +13,7 @@
 #include "inspect/probes.h"
 #include "io/safetensors.h"
 #include "io/transforms.h"
+#include "kernels/cpu/all_tables.h"
 #include "kernels/registry.h"
 #include "layers/spec.h"
 #include "layers/zoo.h"
@@ -38,12 +39,11 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 int apply_runtime_settings(int threads, const std::string& kernels) {
-  if (!kernels.empty()) {
-    try {
-      kernels::parse_selection(kernels);
-    } catch (const std::exception& e) {
-      throw Error(std::string("--kernels: ") + e.what());
-    }
+  try {
+    if (!kernels.empty()) kernels::parse_selection(kernels);
+    kernels::check_selection_against_every_table();  // GS_KERNELS too
+  } catch (const std::invalid_argument& e) {
+    throw Error(e.what());  // names the selection, GS_KERNELS and --kernel
   }
 #ifdef GS_OPENMP
   if (threads > 0) omp_set_num_threads(threads);

@@ -8,6 +8,10 @@
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/reduce.h"
 #include "kernels/cpu/softmax.h"
+#include "kernels/registry.h"
+#if GS_CUDA
+#include "kernels/cuda/ops.h"
+#endif
 
 namespace gs::kernels {
 
@@ -29,6 +33,14 @@ void register_all_cpu_tables() {
   adaptive_avg_pool2d_backward_table<float>();
   batch_norm_table<float>();
   batch_norm_backward_table<float>();
+}
+
+void check_selection_against_every_table() {
+  register_all_cpu_tables();
+#if GS_CUDA
+  cuda::register_all_tables();
+#endif
+  check_selection();
 }
 
 }  // namespace gs::kernels

@@ -2,13 +2,14 @@
 (saved with safetensors) scored by `gradscope eval` exactly as PyTorch scores it."""
 import json
 import os
+import subprocess
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
 
-from gs_interop import FASHION, fashionnet, gradscope, load_idx
+from gs_interop import FASHION, built, fashionnet, gradscope, load_idx
 
 
 
@@ -29,6 +30,22 @@ def test_help_and_exit_codes(tmp_path):
     assert r.returncode == 2 and "alexnet" in r.stderr and "fashionnet" in r.stderr, r.stderr
     r = gradscope("eval", "--model", "fashionnet", "--weights", str(tmp_path / "missing.safetensors"))
     assert r.returncode == 2 and "missing.safetensors" in r.stderr, r.stderr
+
+
+def test_a_kernel_selection_that_names_nothing_is_an_error_before_any_work(tmp_path):
+    """--kernel and GS_KERNELS are checked against every variant table when a command starts: a
+    misspelt op (once silently ignored) or an unknown variant (once found at the op's first use,
+    after the run directory was written) is exit 2 naming it, and no run directory is made."""
+    r = gradscope("train", "--kernel", "conv2d=nope", "--out", tmp_path / "a")
+    assert r.returncode == 2 and "op 'conv2d' has no variant 'nope'" in r.stderr and "direct" in r.stderr, r.stderr
+    assert not (tmp_path / "a").exists()
+    env = dict(os.environ, GS_KERNELS="conv2d_bwd=direct")
+    r = subprocess.run([built("gradscope"), "train", "--out", str(tmp_path / "b")], capture_output=True, text=True,
+                       env=env, timeout=600)
+    assert r.returncode == 2 and "no kernel op 'conv2d_bwd'" in r.stderr and "conv2d_backward_data" in r.stderr, r.stderr
+    assert not (tmp_path / "b").exists()
+    r = gradscope("doctor", "--kernel", "matmul=blas", "--out", tmp_path / "c")
+    assert r.returncode == 2 and "op 'matmul' has no variant 'blas'" in r.stderr, r.stderr
 
 
 @pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "kernels/cpu/all_tables.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/reduce.h"
@@ -281,7 +282,7 @@ namespace {
 // Restores the default selection even when an assertion fails.
 struct SelectionReset {
   ~SelectionReset() {
-    for (const char* op : {"unary", "binary", "reduce", "matmul", "softmax", "softmax_backward"})
+    for (const char* op : {"unary", "binary", "reduce", "matmul", "softmax", "softmax_backward", "conv2d", "conv2d_bwd"})
       select_variant(op, "");
   }
 };
@@ -304,11 +305,16 @@ TEST(Selection, SelectVariantPicksTheFunction) {
 
 TEST(Selection, GsKernelsSyntax) {
   SelectionReset reset;
-  parse_selection("unary=ref, binary=ref,reduce=ref");  // the format of GS_KERNELS
+  parse_selection("unary=ref, binary = ref ,reduce=ref");  // the format of GS_KERNELS; blanks are not names
   EXPECT_EQ(unary_table<float>().get(), unary_table<float>().get("ref"));
+  EXPECT_EQ(binary_table<float>().get(), binary_table<float>().get("ref"));
+  EXPECT_EQ(selected_variant("binary"), "ref");
   EXPECT_EQ(reduce_table<double>().get(), reduce_table<double>().get("ref"));
+  check_selection();  // no op named " binary"
   EXPECT_THROW_MSG(parse_selection("matmul"), "'matmul' is not op=variant");
   EXPECT_THROW_MSG(parse_selection("matmul="), "is not op=variant");
+  EXPECT_THROW_MSG(parse_selection("matmul= "), "is not op=variant");
+  EXPECT_THROW_MSG(parse_selection(" =ref"), "is not op=variant");
 }
 
 TEST(Selection, UnknownVariantListsKnownOnes) {
@@ -318,6 +324,24 @@ TEST(Selection, UnknownVariantListsKnownOnes) {
                    "kernel selection: op 'matmul' has no variant 'cublas-nope' (known: ref, eigen, packed)");
   EXPECT_THROW_MSG(raw::mm(zeros({2, 2}), zeros({2, 2})), "known: ref, eigen, packed");
   EXPECT_THROW_MSG(softmax_table<float>().get("fast"), "op 'softmax' has no variant 'fast' (known: ref, omp)");
+}
+
+// check_selection (run by every command before its work): every selected op and variant must
+// exist in the built tables; a misspelt op is not silently ignored.
+TEST(Selection, CheckSelectionNamesUnknownOpsAndVariants) {
+  SelectionReset reset;
+  check_selection_against_every_table();  // nothing selected: fine
+  select_variant("conv2d", "direct");
+  select_variant("matmul", "packed");
+  check_selection_against_every_table();
+  select_variant("conv2d_bwd", "direct");
+  EXPECT_THROW_MSG(check_selection(), "no kernel op 'conv2d_bwd' (selected 'conv2d_bwd=direct'; ops: ");
+  EXPECT_THROW_MSG(check_selection(), "conv2d_backward_data");
+  select_variant("conv2d_bwd", "");
+  select_variant("conv2d", "winograd");
+  EXPECT_THROW_MSG(check_selection(), "op 'conv2d' has no variant 'winograd' (known: ref, im2col, direct");
+  select_variant("conv2d", "");
+  check_selection();
 }
 
 TEST(Selection, ListVariants) {
