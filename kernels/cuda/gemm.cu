@@ -2,6 +2,7 @@
 // block per 16x16 tile of C, K walked through shared memory; the phases are the __host__
 // __device__ functions of index_math.h) and "cublas" (cuBLAS sgemm, the bar and the default);
 // batches of products through the selected one (cuBLAS: one strided-batched call).
+#include <algorithm>
 #include <climits>
 
 #include "kernels/cuda/cuda_check.h"
@@ -16,16 +17,24 @@ namespace gs::kernels::cuda {
 namespace {
 cudaStream_t stream() { return compute_stream(current_device()); }
 
+// `batch` products (args' steps apart) in launches of at most 65535 (gridDim.z's limit).
+void launch_gemm_tiled(GemmArgs args, int64_t batch) {
+  if (args.M <= 0 || args.N <= 0 || batch <= 0) return;
+  int64_t grid_y = (args.M + kGemmTile - 1) / kGemmTile, grid_x = (args.N + kGemmTile - 1) / kGemmTile;
+  if (grid_y > 65535) throw std::invalid_argument("matmul (cuda tiled): M = " + std::to_string(args.M) + " is too large");
+  constexpr int64_t kMaxGridZ = 65535;
+  for (int64_t first = 0; first < batch; first += kMaxGridZ) {
+    const int64_t count = std::min(kMaxGridZ, batch - first);
+    dim3 grid(static_cast<unsigned>(grid_x), static_cast<unsigned>(grid_y), static_cast<unsigned>(count));
+    dim3 block(kGemmTile, kGemmTile);
+    GS_LAUNCH(grid, block, stream(), gemm_tiled_kernel)(gemm_batch_entry(args, first));
+    CUDA_CHECK_LAUNCH();
+  }
+}
+
 void gemm_tiled(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  GemmArgs args{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
-  int64_t grid_y = (M + kGemmTile - 1) / kGemmTile, grid_x = (N + kGemmTile - 1) / kGemmTile;
-  if (grid_y > 65535) throw std::invalid_argument("matmul (cuda tiled): M = " + std::to_string(M) + " is too large");
-  dim3 grid(static_cast<unsigned>(grid_x), static_cast<unsigned>(grid_y));
-  dim3 block(kGemmTile, kGemmTile);
-  GS_LAUNCH(grid, block, stream(), gemm_tiled_kernel)(args);
-  CUDA_CHECK_LAUNCH();
+  launch_gemm_tiled(GemmArgs{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc}, 1);
 }
 
 // cuBLAS takes int sizes, and every leading dimension >= 1; ours is 0 only for an operand with
@@ -64,21 +73,26 @@ const VariantTable<GemmFn<float>>& gemm_table() {
   return table;
 }
 
-// With the cublas variant and offsets one fixed step apart, one cublasSgemmStridedBatched call;
-// otherwise one product of the selected variant after another.
+// Offsets one fixed step apart: one cublasSgemmStridedBatched call (cublas) or one launch of
+// the tiled kernel over gridDim.z (tiled); otherwise one product after another.
 void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
                   const int64_t* a_offsets, int64_t lda, const float* B, const int64_t* b_offsets, int64_t ldb,
                   float beta, float* C, int64_t ldc, int64_t c_step, int64_t batch) {
   const GemmFn<float> fn = gemm_table().get();
   const float one = 1.0f;
-  if (fn == &gemm_cublas && batch > 1 && M > 0 && N > 0) {
-    const int64_t a_step = uniform_step(a_offsets, batch), b_step = uniform_step(b_offsets, batch);
-    if (a_step >= 0 && b_step >= 0) {
+  const int64_t a_step = uniform_step(a_offsets, batch), b_step = uniform_step(b_offsets, batch);
+  if (batch > 1 && M > 0 && N > 0 && a_step >= 0 && b_step >= 0) {
+    if (fn == &gemm_cublas) {
       CUBLAS_CHECK(cublasSgemmStridedBatched(
           cublas_handle(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, cublas_int(N),
           cublas_int(M), cublas_int(K), &one, B + b_offsets[0], cublas_ld(ldb), b_step, A + a_offsets[0],
           cublas_ld(lda), a_step, &beta, C, cublas_ld(ldc), c_step, cublas_int(batch)));
       return;
+    }
+    if (fn == &gemm_tiled) {
+      GemmArgs args{trans_a, trans_b, M, N, K, one, A + a_offsets[0], lda, B + b_offsets[0], ldb, beta, C, ldc};
+      args.a_step = a_step, args.b_step = b_step, args.c_step = c_step;
+      return launch_gemm_tiled(args, batch);
     }
   }
   for (int64_t i = 0; i < batch; ++i)

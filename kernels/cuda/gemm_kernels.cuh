@@ -1,5 +1,5 @@
 // The tiled shared-memory GEMM kernel: a 16x16 block per tile of C, K walked through shared
-// memory in tiles; the phases are index_math.h's gemm_* functions.
+// memory in tiles, blockIdx.z the entry of a batch; the phases are index_math.h's gemm_* functions.
 // Device code only: gemm.cu launches these. The CUDA emulator
 // (kernels/cuda/emulator/cuda_emulator.h) runs the very same kernels on the CPU: against the
 // CPU ref kernels in tests/kernels/test_cuda_emulated.cpp, and as the device of the emulated
@@ -11,7 +11,8 @@
 namespace gs::kernels::cuda {
 namespace {
 
-__global__ void gemm_tiled_kernel(GemmArgs a) {
+__global__ void gemm_tiled_kernel(GemmArgs batch) {
+  const GemmArgs a = gemm_batch_entry(batch, blockIdx.z);
   __shared__ float tile_a[kGemmTile][kGemmTile];
   __shared__ float tile_b[kGemmTile][kGemmTile];
   const int ty = threadIdx.y, tx = threadIdx.x;

@@ -188,7 +188,8 @@ GS_HD int64_t adaptive_end(int64_t p, int64_t P, int64_t H) { return ((p + 1) * 
 
 // ---- GEMM tiles ----
 // C (M,N) = alpha op(A) op(B) + beta C, row-major with leading dims; one block per kGemmTile^2
-// tile of C, one thread per element of the tile, K walked in kGemmTile steps through shared memory.
+// tile of C, one thread per element of the tile, K walked in kGemmTile steps through shared memory;
+// gridDim.z products of a batch at once.
 constexpr int kGemmTile = 16;
 struct GemmArgs {
   bool trans_a, trans_b;
@@ -201,7 +202,17 @@ struct GemmArgs {
   float beta;
   float* C;
   int64_t ldc;
+  // A batch of such products, one per blockIdx.z: entry z's A, B and C start z * a_step,
+  // z * b_step, z * c_step elements on (a step may be 0: the same operand for every entry).
+  int64_t a_step = 0, b_step = 0, c_step = 0;
 };
+// The arguments of batch entry z.
+GS_HD GemmArgs gemm_batch_entry(GemmArgs a, int64_t z) {
+  a.A += z * a.a_step;
+  a.B += z * a.b_step;
+  a.C += z * a.c_step;
+  return a;
+}
 // op(A)[row, k], 0 outside the matrix (tiles hang over the edges).
 GS_HD float gemm_a_at(const GemmArgs& a, int64_t row, int64_t k) {
   if (row >= a.M || k >= a.K) return 0.0f;

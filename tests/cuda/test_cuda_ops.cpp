@@ -86,23 +86,34 @@ TEST(CudaOps, MatmulEveryVariant) {
 }
 
 #if GS_CUDA_EMULATED
-// With cuBLAS, a batch whose operands are one fixed step apart (a broadcast one: step 0) is one
-// strided-batched call; a batch whose broadcast offsets are not (a (3,...) operand over a (2,3)
-// batch repeats every 3 entries) is one call per entry. Either gives the CPU's values (MatmulEveryVariant).
-TEST(CudaOps, BatchedMatmulIsOneCublasCallWhenTheStepsAreUniform) {
+// A batch whose operands are one fixed step apart (a broadcast one: step 0) is one cuBLAS
+// strided-batched call, or one launch of the tiled kernel over gridDim.z; a batch whose
+// broadcast offsets are not (a (3,...) operand over a (2,3) batch repeats every 3 entries) is
+// one call or launch per entry. Either gives the CPU's values (MatmulEveryVariant).
+TEST(CudaOps, BatchedMatmulIsOneCallWhenTheStepsAreUniform) {
   GS_REQUIRE_CUDA();
-  VariantScope scope("cuda.matmul", "cublas");
   struct Case {
     Shape a, b;
     long long calls;
   };
   for (const Case& c : {Case{{5, 7, 4}, {5, 4, 3}, 1}, Case{{5, 7, 4}, {1, 4, 3}, 1}, Case{{2, 3, 7, 4}, {2, 3, 4, 3}, 1},
                         Case{{2, 3, 7, 4}, {3, 4, 3}, 6}, Case{{2, 1, 7, 4}, {1, 3, 4, 3}, 6}}) {
-    Tensor a = randf(c.a, 71), b = randf(c.b, 72);
-    const long long before = gs_emulated_cublas_gemm_calls();
-    Tensor got = raw::matmul(a.to(gpu()), b.to(gpu()));
-    EXPECT_EQ(gs_emulated_cublas_gemm_calls() - before, c.calls) << shape_str(c.a) << " @ " << shape_str(c.b);
-    expect_close(got.to(Device::cpu()), raw::matmul(a, b), 1e-4, shape_str(c.a) + " @ " + shape_str(c.b));
+    Tensor a = randf(c.a, 71), b = randf(c.b, 72), ag = a.to(gpu()), bg = b.to(gpu());
+    const std::string what = shape_str(c.a) + " @ " + shape_str(c.b);
+    {
+      VariantScope scope("cuda.matmul", "cublas");
+      const long long before = gs_emulated_cublas_gemm_calls();
+      Tensor got = raw::matmul(ag, bg);
+      EXPECT_EQ(gs_emulated_cublas_gemm_calls() - before, c.calls) << what << ": cuBLAS calls";
+      expect_close(got.to(Device::cpu()), raw::matmul(a, b), 1e-4, what + " (cublas)");
+    }
+    {
+      VariantScope scope("cuda.matmul", "tiled");
+      const int64_t before = kernels::cuda::emu::launch_count();
+      Tensor got = raw::matmul(ag, bg);
+      EXPECT_EQ(kernels::cuda::emu::launch_count() - before, c.calls) << what << ": tiled launches";
+      expect_close(got.to(Device::cpu()), raw::matmul(a, b), 1e-4, what + " (tiled)");
+    }
   }
 }
 #endif
@@ -153,9 +164,9 @@ TEST(CudaOps, Conv2dEveryVariant) {
 // The im2col variants take the batch in chunks that fit conv_scratch_limit(): one image at a
 // time, chunks of 2 with a short last one, and the whole batch give the CPU's results, forward
 // and backward. In the emulated build, with the tiled GEMM (a kernel launch, where cuBLAS is a
-// library call), each chunk costs im2col + a GEMM per group + the copy back (forward), the copy
-// to channel-major + the GEMMs + col2im (data), and im2col + the copy + the GEMMs (weight); with
-// cuBLAS the groups' GEMMs of a chunk are one call.
+// library call), each chunk costs three launches: im2col, the groups' GEMMs (one launch over
+// gridDim.z) and the copy back (forward), the copy to channel-major, the GEMMs and col2im (data),
+// im2col, the copy and the GEMMs (weight); with cuBLAS the groups' GEMMs of a chunk are one call.
 TEST(CudaOps, Conv2dIm2colChunksOfTheBatch) {
   GS_REQUIRE_CUDA();
   VariantScope forward("cuda.conv2d", "im2col"), data("cuda.conv2d_backward_data", "im2col"),
@@ -179,20 +190,19 @@ TEST(CudaOps, Conv2dIm2colChunksOfTheBatch) {
     const std::string what = "limit " + std::to_string(l.bytes) + " (" + std::to_string(l.chunks) + " chunks)";
     expect_cuda_matches_cpu([p](auto& t) { return conv2d(t[0], t[1], t[2], p); }, {x, w, bias}, 1e-4, what);
 #if GS_CUDA_EMULATED
-    const int64_t groups = p.groups;
     VariantScope tiled("cuda.matmul", "tiled");
     Tensor xg = x.detach().to(gpu()), wg = w.detach().to(gpu()), bg = bias.detach().to(gpu());
     Tensor gy = randf({N, 6, 9, 8}, 64).to(gpu());
     cuda::synchronize();
     int64_t before = kernels::cuda::emu::launch_count();
     raw::conv2d(xg, wg, bg, p);
-    EXPECT_EQ(kernels::cuda::emu::launch_count() - before, l.chunks * (2 + groups)) << what << ": forward";
+    EXPECT_EQ(kernels::cuda::emu::launch_count() - before, l.chunks * 3) << what << ": forward";
     before = kernels::cuda::emu::launch_count();
     raw::conv2d_backward_data(gy, wg, xg.shape(), p);
-    EXPECT_EQ(kernels::cuda::emu::launch_count() - before, l.chunks * (2 + groups)) << what << ": data";
+    EXPECT_EQ(kernels::cuda::emu::launch_count() - before, l.chunks * 3) << what << ": data";
     before = kernels::cuda::emu::launch_count();
     raw::conv2d_backward_params(xg, gy, wg.shape(), p, true, false);
-    EXPECT_EQ(kernels::cuda::emu::launch_count() - before, l.chunks * (2 + groups)) << what << ": weight";
+    EXPECT_EQ(kernels::cuda::emu::launch_count() - before, l.chunks * 3) << what << ": weight";
     // With cuBLAS the groups' GEMMs of a chunk are one strided-batched call.
     VariantScope cublas("cuda.matmul", "cublas");
     long long calls = gs_emulated_cublas_gemm_calls();

@@ -421,6 +421,21 @@ TEST_P(CudaKernelsEmulated, TiledGemmEveryTransposeAndEdge) {
       }
 }
 
+// A batch over gridDim.z: entry z's operands and output steps apart (B's step 0: the same B for
+// every entry), each entry against the ref GEMM.
+TEST_P(CudaKernelsEmulated, TiledGemmBatchOverGridZ) {
+  const int64_t M = 21, N = 18, K = 35, batch = 3, lda = K, ldb = N, ldc = N;
+  auto A = random_floats(static_cast<size_t>(batch * M * lda), 40), B = random_floats(static_cast<size_t>(K * ldb), 41);
+  std::vector<float> expected(static_cast<size_t>(batch * M * ldc)), got(expected.size(), kNaN);
+  for (int64_t z = 0; z < batch; ++z)
+    kernels::gemm_table<float>().get("ref")(false, false, M, N, K, 1.0f, A.data() + z * M * lda, lda, B.data(), ldb,
+                                            0.0f, expected.data() + z * M * ldc, ldc);
+  kc::GemmArgs args{false, false, M, N, K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, got.data(), ldc};
+  args.a_step = M * lda, args.b_step = 0, args.c_step = M * ldc;
+  emu::launch(emu::Dim3(2, 2, unsigned(batch)), emu::Dim3(kc::kGemmTile, kc::kGemmTile), kc::gemm_tiled_kernel, args);
+  expect_near_all(got, expected, 1e-4, "tiled GEMM, batch over gridDim.z");
+}
+
 kernels::Conv2dShape conv_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S,
                                int64_t stride, int64_t pad, int64_t dilation, int64_t groups) {
   kernels::Conv2dShape s;
