@@ -15,6 +15,10 @@
 #include "tests/cuda/cuda_test_helpers.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
+#if GS_CUDA_EMULATED
+#include "kernels/cuda/emulator/cuda_emulator.h"
+#include "kernels/cuda/emulator/include/cublas_v2.h"  // gs_emulated_cublas_gemm_calls
+#endif
 
 namespace gs::test {
 namespace {
@@ -68,6 +72,41 @@ TEST(CudaTrain, FashionnetMatchesTheCpuRun) {
   EXPECT_GT(cuda_run.accuracy, 0.65);
   EXPECT_NEAR(cuda_run.accuracy, cpu.accuracy, 0.03);
 }
+
+#if GS_CUDA_EMULATED
+// A fashionnet training step on the GPU costs the same number of launches (kernels and cuBLAS
+// calls) at batch 2 and at batch 16: each conv pass is a few launches per chunk of images, not
+// per image (it was 2 per image and pass). Counted on the emulator, for the step after the
+// optimizer state exists.
+TEST(CudaTrain, LaunchesOfAStepDoNotGrowWithTheBatch) {
+  GS_REQUIRE_CUDA();
+  auto launches_of_a_step = [](int64_t batch) {
+    manual_seed(7);
+    nn::ModulePtr model = nn::make_model("fashionnet");
+    model->to(gpu());
+    optim::AdamW opt(model->parameters(), optim::AdamWOptions{});
+    std::vector<int64_t> labels(static_cast<size_t>(batch));
+    for (int64_t i = 0; i < batch; ++i) labels[size_t(i)] = i % 10;
+    Tensor x = randf({batch, 1, 28, 28}, 5).to(gpu()), y = from_vector<int64_t>(labels, {batch}).to(gpu());
+    int64_t launches = 0;
+    for (int step = 0; step < 3; ++step) {
+      const int64_t kernels0 = kernels::cuda::emu::launch_count();
+      const long long cublas0 = gs_emulated_cublas_gemm_calls();
+      Tensor loss = cross_entropy((*model)(x), y);
+      opt.zero_grad();
+      backward(loss);
+      opt.step();
+      EXPECT_TRUE(std::isfinite(loss.item()));
+      launches = (kernels::cuda::emu::launch_count() - kernels0) + (gs_emulated_cublas_gemm_calls() - cublas0);
+    }
+    return launches;
+  };
+  const int64_t small = launches_of_a_step(2), large = launches_of_a_step(16);
+  std::printf("fashionnet training step on cuda: %lld launches at batch 2, %lld at batch 16\n", (long long)small,
+              (long long)large);
+  EXPECT_EQ(large, small);
+}
+#endif
 
 // The trainer on --device cuda end to end (what `gradscope train --device cuda` runs), with
 // clipping, probes, TensorBoard and an interrupted run resumed from its checkpoint: the same
