@@ -2,7 +2,8 @@
 // Linear layers at batch 1, 8, 64, 256 -- forward X W^T, backward-data gY W, backward-weight
 // gY^T X -- plus square 256/1024 sizes; GFLOP/s and the fraction of the measured SGEMM peak.
 // Then batched raw::matmul against the loop it replaced (a new tensor per batch entry's mm, then
-// a copy into the output), the two side by side in one run.
+// a copy into the output), and 2-d raw::matmul against its GEMM kernel called directly, each
+// pair side by side in one run.
 #include "bench/common.h"
 #include "kernels/cpu/gemm.h"
 #include "tensor/raw_ops.h"
@@ -75,7 +76,35 @@ void add_batched(gs::Shape a, gs::Shape b) {
   }
 }
 
+// raw::matmul on 2-d operands (what Linear runs) against the selected GEMM kernel called
+// directly: the front end's cost. (A parallel region around the kernel once halved it.)
+void bench_front(benchmark::State& state, bool direct, int64_t M, int64_t K, int64_t N) {
+  gs::Tensor a = gs::randn({M, K}), b = gs::randn({K, N}), c = gs::zeros({M, N});
+  auto fn = gs::kernels::gemm_table<float>().get();
+  for (auto _ : gs::bench::timed(state)) {
+    if (direct) {
+      fn(false, false, M, N, K, 1.f, a.data<float>(), K, b.data<float>(), N, 0.f, c.data<float>(), N);
+      benchmark::ClobberMemory();
+    } else {
+      gs::Tensor out = gs::raw::matmul(a, b);
+      benchmark::DoNotOptimize(out.data<float>());
+    }
+  }
+  set_rates(state, 2.0 * M * N * K);
+}
+
+void add_front(int64_t M, int64_t K, int64_t N) {
+  for (bool direct : {true, false}) {
+    const std::string name = std::string("matmul_front/") + (direct ? "kernel" : "raw") + "/" + std::to_string(M) +
+                             "x" + std::to_string(K) + "x" + std::to_string(N);
+    gs::bench::configure(benchmark::RegisterBenchmark(name.c_str(), bench_front, direct, M, K, N), "",
+                         2.0 * M * N * K);
+  }
+}
+
 void register_all() {
+  add_front(64, 3136, 128);  // fashionnet's first Linear at batch 64
+  add_front(64, 256, 128);   // mlp's second
   add_batched({256, 16, 16}, {256, 16, 16});
   add_batched({64, 64, 64}, {64, 64, 64});
   add_batched({8, 256, 256}, {8, 256, 256});

@@ -77,7 +77,12 @@ void gemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A,
   const GemmFn<T> fn = gemm_table<T>().get();
   // Below this many multiply-adds a product gains little from threads of its own.
   constexpr int64_t kSmallProduct = int64_t(1) << 18;
-#pragma omp parallel for schedule(static) if (batch > 1 && M * N * K <= kSmallProduct)
+  if (batch <= 1 || M * N * K > kSmallProduct) {  // no parallel region around the variant's own
+    for (int64_t i = 0; i < batch; ++i)
+      fn(ta, tb, M, N, K, T(1), A + a_offsets[i], lda, B + b_offsets[i], ldb, T(0), C + i * c_step, ldc);
+    return;
+  }
+#pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < batch; ++i)
     fn(ta, tb, M, N, K, T(1), A + a_offsets[i], lda, B + b_offsets[i], ldb, T(0), C + i * c_step, ldc);
 }
