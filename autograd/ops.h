@@ -69,10 +69,18 @@ Tensor log_softmax(const Tensor& x, int64_t dim = -1);
 enum class Reduction { None, Mean, Sum };
 struct CrossEntropyOptions {
   double label_smoothing = 0.0;
-  int64_t ignore_index = -100;
+  int64_t ignore_index = -100;  // class-index targets only
   Reduction reduction = Reduction::Mean;
+  Tensor weight;                // class weights (C), the logits' dtype and device; undefined = all 1
 };
-// Fused log-softmax + NLL. logits (N, C), target (N) i64 class indices.
+// torch.nn.functional.cross_entropy. logits (N, C), (C) or (N, C, d1, ..., dk); target either
+// i64 class indices of the logits' shape without C ((N), (), (N, d1, ..., dk)) or class
+// probabilities of the logits' shape (soft labels, differentiable). With class indices the loss
+// of an element is -((1-eps) w_t log p_t + eps/C sum_c w_c log p_c), and the mean divides by the
+// sum of w_t over the elements not ignored; with probabilities q it is
+// -sum_c w_c ((1-eps) q_c + eps/C) log p_c, and the mean divides by the element count.
+// Class-index targets run the fused kernel (one tape entry); probabilities are composed of
+// log_softmax, mul and sum.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& options = {});
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 

@@ -14,16 +14,16 @@ void bench_cross_entropy(benchmark::State& state, int64_t rows, int64_t cols, bo
   gs::Tensor logits = gs::randn({rows, cols}), log_probs = gs::empty({rows, cols}), loss = gs::empty({rows});
   gs::Tensor target = gs::randint(0, cols, {rows}), grad_loss = gs::full({rows}, 1.0 / rows),
              grad_logits = gs::empty({rows, cols});
-  gs::kernels::cross_entropy_forward<float>(logits.data<float>(), target.data<int64_t>(), loss.data<float>(),
+  gs::kernels::cross_entropy_forward<float>(logits.data<float>(), target.data<int64_t>(), nullptr, loss.data<float>(),
                                             log_probs.data<float>(), rows, cols, 0.0, -100);
   for (auto _ : gs::bench::timed(state)) {
     if (backward) {
-      gs::kernels::cross_entropy_backward<float>(log_probs.data<float>(), target.data<int64_t>(),
+      gs::kernels::cross_entropy_backward<float>(log_probs.data<float>(), target.data<int64_t>(), nullptr, 0.0,
                                                  grad_loss.data<float>(), grad_logits.data<float>(), rows, cols, 0.0,
                                                  -100);
     } else {
-      gs::kernels::cross_entropy_forward<float>(logits.data<float>(), target.data<int64_t>(), loss.data<float>(),
-                                                log_probs.data<float>(), rows, cols, 0.0, -100);
+      gs::kernels::cross_entropy_forward<float>(logits.data<float>(), target.data<int64_t>(), nullptr,
+                                                loss.data<float>(), log_probs.data<float>(), rows, cols, 0.0, -100);
     }
     benchmark::ClobberMemory();
   }

@@ -72,12 +72,17 @@ Tensor Loss::forward(const Tensor& x) {
   return x;
 }
 
-CrossEntropyLoss::CrossEntropyLoss(double label_smoothing, Reduction reduction, int64_t ignore_index) {
+CrossEntropyLoss::CrossEntropyLoss(double label_smoothing, Reduction reduction, int64_t ignore_index,
+                                   const Tensor& weight) {
   GS_CHECK(label_smoothing >= 0 && label_smoothing <= 1, "CrossEntropyLoss: label_smoothing must be in [0, 1], got %g",
            label_smoothing);
+  GS_CHECK(!weight.defined() || weight.dim() == 1, "CrossEntropyLoss: weight must be 1-d (one per class), got %s",
+           shape_str(weight.shape()).c_str());
   options_.label_smoothing = label_smoothing;
   options_.reduction = reduction;
   options_.ignore_index = ignore_index;
+  // A buffer, as in PyTorch: it moves with to(device), and the handle stays valid.
+  if (weight.defined()) options_.weight = register_buffer("weight", weight);
 }
 
 Tensor CrossEntropyLoss::forward(const Tensor& input, const Tensor& target) {

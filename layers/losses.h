@@ -3,6 +3,7 @@
 //
 //   Tensor loss = gs::nn::bce_with_logits(logits, target);            // mean over elements
 //   gs::nn::CrossEntropyLoss ce(/*label_smoothing=*/0.1);
+//   gs::nn::CrossEntropyLoss weighted(0.0, Reduction::Mean, -100, class_weights);  // (C)
 //   Tensor l2 = ce(logits, labels);                                   // labels: i64 (N)
 #pragma once
 #include "layers/module.h"
@@ -31,10 +32,12 @@ class Loss : public Module {
 
 class CrossEntropyLoss : public Loss {
  public:
+  // weight: class weights (C), a buffer of the module (state_dict key "weight", as PyTorch's).
   explicit CrossEntropyLoss(double label_smoothing = 0.0, Reduction reduction = Reduction::Mean,
-                            int64_t ignore_index = -100);
+                            int64_t ignore_index = -100, const Tensor& weight = {});
   using Loss::forward;
-  // input (N, C) logits, target (N) i64 class indices.
+  // gs::cross_entropy's inputs: (N, C), (C) or (N, C, d1, ...) logits; i64 class indices or
+  // probabilities.
   Tensor forward(const Tensor& input, const Tensor& target) override;
   std::string type_name() const override { return "CrossEntropyLoss"; }
   std::string extra_repr() const override;

@@ -396,42 +396,51 @@ BatchNormGrads batch_norm_backward(const Tensor& x_in, const Tensor& gy_in, cons
 
 // ---------------- cross-entropy rows ----------------
 
-CrossEntropyRows cross_entropy_rows(const Tensor& logits, const Tensor& target, double smoothing,
-                                    int64_t ignore_index) {
+CrossEntropyRows cross_entropy_rows(const Tensor& logits, const Tensor& target, const Tensor& weight,
+                                    double smoothing, int64_t ignore_index) {
   const char* op = "cross_entropy";
-  Device device = detail::op_device(op, {&logits, &target});
-  Tensor x = contiguous(logits), t = contiguous(target);
+  Device device = weight.defined() ? detail::op_device(op, {&logits, &target, &weight})
+                                   : detail::op_device(op, {&logits, &target});
+  Tensor x = contiguous(logits), t = contiguous(target), w = weight.defined() ? contiguous(weight) : Tensor();
   const int64_t N = x.shape()[0], C = x.shape()[1];
   CrossEntropyRows r{like({N}, x), like({N, C}, x)};
   if (device.is_cuda()) {
     detail::require_cuda_f32(op, x);
-    GS_ON_CUDA(kernels::cuda::cross_entropy_forward(x.data<float>(), t.data<int64_t>(), r.loss.data<float>(),
+    GS_ON_CUDA(kernels::cuda::cross_entropy_forward(x.data<float>(), t.data<int64_t>(),
+                                                    w.defined() ? w.data<float>() : nullptr, r.loss.data<float>(),
                                                     r.log_probs.data<float>(), N, C, smoothing, ignore_index));
     return r;
   }
   GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
-    kernels::cross_entropy_forward<scalar_t>(x.data<scalar_t>(), t.data<int64_t>(), r.loss.data<scalar_t>(),
+    kernels::cross_entropy_forward<scalar_t>(x.data<scalar_t>(), t.data<int64_t>(),
+                                             w.defined() ? w.data<scalar_t>() : nullptr, r.loss.data<scalar_t>(),
                                              r.log_probs.data<scalar_t>(), N, C, smoothing, ignore_index);
   });
   return r;
 }
 
-Tensor cross_entropy_rows_backward(const Tensor& log_probs, const Tensor& target, const Tensor& grad_rows,
-                                   double smoothing, int64_t ignore_index) {
+Tensor cross_entropy_rows_backward(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
+                                   double weight_sum, const Tensor& grad_rows, double smoothing,
+                                   int64_t ignore_index) {
   const char* op = "cross_entropy_backward";
-  Device device = detail::op_device(op, {&log_probs, &target, &grad_rows});
+  Device device = weight.defined() ? detail::op_device(op, {&log_probs, &target, &grad_rows, &weight})
+                                   : detail::op_device(op, {&log_probs, &target, &grad_rows});
   Tensor lp = contiguous(log_probs), t = contiguous(target), g = contiguous(grad_rows);
+  Tensor w = weight.defined() ? contiguous(weight) : Tensor();
   const int64_t N = lp.shape()[0], C = lp.shape()[1];
   Tensor dx = like({N, C}, lp);
   if (device.is_cuda()) {
     detail::require_cuda_f32(op, lp);
-    GS_ON_CUDA(kernels::cuda::cross_entropy_backward(lp.data<float>(), t.data<int64_t>(), g.data<float>(),
-                                                     dx.data<float>(), N, C, smoothing, ignore_index));
+    GS_ON_CUDA(kernels::cuda::cross_entropy_backward(lp.data<float>(), t.data<int64_t>(),
+                                                     w.defined() ? w.data<float>() : nullptr, weight_sum,
+                                                     g.data<float>(), dx.data<float>(), N, C, smoothing,
+                                                     ignore_index));
     return dx;
   }
   GS_DISPATCH_FLOAT(lp.dtype(), op, [&] {
-    kernels::cross_entropy_backward<scalar_t>(lp.data<scalar_t>(), t.data<int64_t>(), g.data<scalar_t>(),
-                                              dx.data<scalar_t>(), N, C, smoothing, ignore_index);
+    kernels::cross_entropy_backward<scalar_t>(lp.data<scalar_t>(), t.data<int64_t>(),
+                                              w.defined() ? w.data<scalar_t>() : nullptr, weight_sum,
+                                              g.data<scalar_t>(), dx.data<scalar_t>(), N, C, smoothing, ignore_index);
   });
   return dx;
 }

@@ -69,15 +69,19 @@ BatchNormGrads batch_norm_backward(const Tensor& x, const Tensor& gy, const Tens
                                    bool need_bias);
 
 // ---- softmax cross-entropy over rows of (N, C) logits, i64 targets (N) ----
+// weight: class weights (C), logits' dtype and device, or undefined (all 1); the formulas are
+// kernels/cpu/softmax.h's.
 struct CrossEntropyRows {
   Tensor loss;       // (N): per-row loss, 0 for ignored rows
   Tensor log_probs;  // (N, C): saved for backward
 };
-CrossEntropyRows cross_entropy_rows(const Tensor& logits, const Tensor& target, double smoothing,
-                                    int64_t ignore_index);
-// (N, C) = (softmax - q) * grad_rows[n]; 0 for ignored rows
-Tensor cross_entropy_rows_backward(const Tensor& log_probs, const Tensor& target, const Tensor& grad_rows,
-                                   double smoothing, int64_t ignore_index);
+CrossEntropyRows cross_entropy_rows(const Tensor& logits, const Tensor& target, const Tensor& weight,
+                                    double smoothing, int64_t ignore_index);
+// (N, C) gradient of the rows' losses given grad_rows (N); 0 for ignored rows. weight_sum: the
+// sum of weight (unused without one).
+Tensor cross_entropy_rows_backward(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
+                                   double weight_sum, const Tensor& grad_rows, double smoothing,
+                                   int64_t ignore_index);
 
 // ---- dropout ----
 struct DropoutResult {

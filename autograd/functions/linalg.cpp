@@ -1,4 +1,5 @@
-// matmul, softmax, log_softmax, fused cross-entropy, and mse_loss (composite).
+// matmul, softmax, log_softmax, fused cross-entropy (composite for probability targets), and
+// mse_loss (composite).
 #include <limits>
 
 #include "autograd/ops.h"
@@ -65,26 +66,26 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   return out;
 }
 
-// loss_n = -sum_c q_c log softmax(x_n)_c with q = (1-eps) onehot(t_n) + eps/C;
-// dx_n += (softmax(x_n) - q) * g_n.  Mean reduction divides by the number of non-ignored rows.
-Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& opt) {
-  GS_CHECK(logits.dim() == 2, "cross_entropy: logits must be (N, C), got %s", shape_str(logits.shape()).c_str());
-  check_dtype("cross_entropy", target, DType::I64, "target");
-  GS_CHECK(target.dim() == 1 && target.shape()[0] == logits.shape()[0],
-           "cross_entropy: target %s must be (N) for logits %s", shape_str(target.shape()).c_str(),
-           shape_str(logits.shape()).c_str());
-  GS_CHECK(opt.label_smoothing >= 0 && opt.label_smoothing <= 1,
-           "cross_entropy: label_smoothing must be in [0, 1], got %g", opt.label_smoothing);
+namespace {
+
+// The fused path on (N, C) logits and (N) class indices: one CrossEntropy tape entry.
+// loss_n = -sum_c a_c log softmax(x_n)_c with a_c = (1-eps) w_t [c == t] + eps/C w_c;
+// dx_n += (softmax(x_n) sum_c a_c - a) * g_n. Mean reduction divides by the sum of w_t over the
+// rows not ignored (their count without weights).
+Tensor cross_entropy_rows(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& opt) {
   int64_t N = logits.shape()[0], C = logits.shape()[1];
   Tensor x = raw::contiguous(logits), t = raw::contiguous(target);
-  int64_t counted = 0;
+  Tensor w = opt.weight.defined() ? raw::contiguous(opt.weight) : Tensor();
+  std::vector<double> w_host = w.defined() ? w.to(Device::cpu()).to_vector<double>() : std::vector<double>();
+  double counted = 0, weight_sum = 0;
+  for (double v : w_host) weight_sum += v;
   for (int64_t v : t.to_vector<int64_t>()) {
     if (v == opt.ignore_index) continue;
     GS_CHECK(v >= 0 && v < C, "cross_entropy: target %lld is out of range for %lld classes", (long long)v,
              (long long)C);
-    counted++;
+    counted += w.defined() ? w_host[static_cast<size_t>(v)] : 1.0;
   }
-  raw::CrossEntropyRows rows = raw::cross_entropy_rows(x, t, opt.label_smoothing, opt.ignore_index);
+  raw::CrossEntropyRows rows = raw::cross_entropy_rows(x, t, w, opt.label_smoothing, opt.ignore_index);
   Tensor per_row = rows.loss, log_probs = rows.log_probs;
   Tensor out;
   double scale = 1.0;
@@ -93,20 +94,84 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
   } else {
     out = raw::reduce(raw::ReduceOp::Sum, per_row, {}, false);
     if (opt.reduction == Reduction::Mean) {
-      scale = counted ? 1.0 / double(counted) : std::numeric_limits<double>::quiet_NaN();
+      // 0/0 (every row ignored, or only zero-weight classes) is nan, as PyTorch.
+      scale = counted != 0 ? 1.0 / counted : std::numeric_limits<double>::quiet_NaN();
       out = raw::binary_scalar(BinaryOp::Mul, out, scale);
     }
   }
   Reduction reduction = opt.reduction;
   double eps = opt.label_smoothing;
   int64_t ignore = opt.ignore_index;
-  record(OpId::CrossEntropy, {logits}, {out}, {log_probs, t}, [=](BackwardContext& c) {
+  std::vector<Tensor> saved = {log_probs, t};
+  if (w.defined()) saved.push_back(w);
+  record(OpId::CrossEntropy, {logits}, {out}, saved, [=](BackwardContext& c) {
     Tensor g_rows = reduction == Reduction::None
                         ? raw::contiguous(c.grad_output())
                         : raw::contiguous(raw::expand(raw::binary_scalar(BinaryOp::Mul, c.grad_output(), scale), {N}));
-    c.accumulate(0, raw::cross_entropy_rows_backward(c.saved(0), c.saved(1), g_rows, eps, ignore));
+    Tensor weight = w.defined() ? c.saved(2) : Tensor();
+    c.accumulate(0, raw::cross_entropy_rows_backward(c.saved(0), c.saved(1), weight, weight_sum, g_rows, eps, ignore));
   });
   return out;
+}
+
+// Class probabilities (soft labels) of the logits' shape, C along class_dim: composite.
+Tensor cross_entropy_probabilities(const Tensor& logits, const Tensor& target, int64_t class_dim,
+                                   const CrossEntropyOptions& opt) {
+  const int64_t C = logits.shape()[static_cast<size_t>(class_dim)];
+  Tensor q = target;
+  if (opt.label_smoothing != 0) q = add(mul(target, 1.0 - opt.label_smoothing), opt.label_smoothing / double(C));
+  Tensor prod = mul(log_softmax(logits, class_dim), q);
+  if (opt.weight.defined()) {
+    Shape w_shape(static_cast<size_t>(logits.dim() - class_dim), 1);  // (C, 1, ..., 1): broadcasts along C
+    w_shape[0] = C;
+    prod = mul(prod, reshape(opt.weight, w_shape));
+  }
+  Tensor per = neg(sum(prod, {class_dim}));
+  if (opt.reduction == Reduction::None) return per;
+  if (opt.reduction == Reduction::Sum) return sum(per);
+  return mean(per);
+}
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& opt) {
+  GS_CHECK(logits.dim() >= 1, "cross_entropy: logits must be (N, C), (C) or (N, C, d1, ...), got %s",
+           shape_str(logits.shape()).c_str());
+  GS_CHECK(opt.label_smoothing >= 0 && opt.label_smoothing <= 1,
+           "cross_entropy: label_smoothing must be in [0, 1], got %g", opt.label_smoothing);
+  const int64_t class_dim = logits.dim() == 1 ? 0 : 1;
+  const int64_t C = logits.shape()[static_cast<size_t>(class_dim)];
+  if (opt.weight.defined()) {
+    GS_CHECK(opt.weight.dim() == 1 && opt.weight.shape()[0] == C,
+             "cross_entropy: weight %s must be (C) = [%lld] for logits %s", shape_str(opt.weight.shape()).c_str(),
+             (long long)C, shape_str(logits.shape()).c_str());
+    GS_CHECK(opt.weight.dtype() == logits.dtype(), "cross_entropy: weight is %s but logits are %s",
+             dtype_name(opt.weight.dtype()), dtype_name(logits.dtype()));
+  }
+  if (is_floating(target.dtype())) {
+    GS_CHECK(target.shape() == logits.shape(),
+             "cross_entropy: probability target %s must have the logits' shape %s (class indices are i64)",
+             shape_str(target.shape()).c_str(), shape_str(logits.shape()).c_str());
+    return cross_entropy_probabilities(logits, target, class_dim, opt);
+  }
+  check_dtype("cross_entropy", target, DType::I64, "target");
+  Shape expected = logits.shape();
+  expected.erase(expected.begin() + class_dim);
+  GS_CHECK(target.shape() == expected, "cross_entropy: target %s must be %s for logits %s",
+           shape_str(target.shape()).c_str(), shape_str(expected).c_str(), shape_str(logits.shape()).c_str());
+  if (logits.dim() == 2) return cross_entropy_rows(logits, target, opt);
+  // (C) and (N, C, d1, ...): C moved last and every other dim flattened into rows.
+  Tensor rows_logits;
+  if (logits.dim() == 1) {
+    rows_logits = reshape(logits, {1, C});
+  } else {
+    std::vector<int64_t> perm = {0};
+    for (int64_t d = 2; d < logits.dim(); ++d) perm.push_back(d);
+    perm.push_back(1);
+    rows_logits = reshape(permute(logits, perm), {target.numel(), C});
+  }
+  Tensor out = cross_entropy_rows(rows_logits, reshape(target, {target.numel()}), opt);
+  return opt.reduction == Reduction::None ? reshape(out, target.shape()) : out;
 }
 
 // mse = reduce((input - target)^2): composite.

@@ -77,8 +77,8 @@ template <class T> const VariantTable<SoftmaxBackwardFn<T>>& softmax_backward_ta
 }
 
 template <class T>
-void cross_entropy_forward(const T* logits, const int64_t* target, T* loss, T* log_probs, int64_t rows, int64_t cols,
-                           double smoothing, int64_t ignore_index) {
+void cross_entropy_forward(const T* logits, const int64_t* target, const T* weight, T* loss, T* log_probs,
+                           int64_t rows, int64_t cols, double smoothing, int64_t ignore_index) {
 #pragma omp parallel for schedule(static) if (rows * cols > 16384)
   for (int64_t r = 0; r < rows; ++r) {
     const T* lp = log_probs + r * cols;
@@ -88,10 +88,10 @@ void cross_entropy_forward(const T* logits, const int64_t* target, T* loss, T* l
       loss[r] = T(0);
       continue;
     }
-    double l = -(1.0 - smoothing) * lp[t];
+    double l = -(1.0 - smoothing) * (weight ? double(weight[t]) : 1.0) * lp[t];
     if (smoothing != 0) {
       double s = 0;
-      for (int64_t c = 0; c < cols; ++c) s += lp[c];
+      for (int64_t c = 0; c < cols; ++c) s += (weight ? double(weight[c]) : 1.0) * lp[c];
       l -= smoothing / double(cols) * s;
     }
     loss[r] = T(l);
@@ -99,8 +99,9 @@ void cross_entropy_forward(const T* logits, const int64_t* target, T* loss, T* l
 }
 
 template <class T>
-void cross_entropy_backward(const T* log_probs, const int64_t* target, const T* grad_loss, T* grad_logits, int64_t rows,
-                            int64_t cols, double smoothing, int64_t ignore_index) {
+void cross_entropy_backward(const T* log_probs, const int64_t* target, const T* weight, double weight_sum,
+                            const T* grad_loss, T* grad_logits, int64_t rows, int64_t cols, double smoothing,
+                            int64_t ignore_index) {
 #pragma omp parallel for schedule(static) if (rows * cols > 16384)
   for (int64_t r = 0; r < rows; ++r) {
     T* g = grad_logits + r * cols;
@@ -112,16 +113,25 @@ void cross_entropy_backward(const T* log_probs, const int64_t* target, const T* 
     }
     T gl = grad_loss[r];
     T uniform = T(smoothing / double(cols));
-    for (int64_t c = 0; c < cols; ++c) g[c] = (std::exp(lp[c]) - uniform) * gl;
-    g[t] -= T(1.0 - smoothing) * gl;
+    if (!weight) {
+      for (int64_t c = 0; c < cols; ++c) g[c] = (std::exp(lp[c]) - uniform) * gl;
+      g[t] -= T(1.0 - smoothing) * gl;
+      continue;
+    }
+    const T w_t = T(1.0 - smoothing) * weight[t];
+    const T total = w_t + T(smoothing / double(cols) * weight_sum);
+    for (int64_t c = 0; c < cols; ++c) g[c] = (std::exp(lp[c]) * total - uniform * weight[c]) * gl;
+    g[t] -= w_t * gl;
   }
 }
 
 #define GS_INSTANTIATE(T)                                                                                      \
   template const VariantTable<SoftmaxFn<T>>& softmax_table<T>();                                               \
   template const VariantTable<SoftmaxBackwardFn<T>>& softmax_backward_table<T>();                              \
-  template void cross_entropy_forward<T>(const T*, const int64_t*, T*, T*, int64_t, int64_t, double, int64_t); \
-  template void cross_entropy_backward<T>(const T*, const int64_t*, const T*, T*, int64_t, int64_t, double, int64_t);
+  template void cross_entropy_forward<T>(const T*, const int64_t*, const T*, T*, T*, int64_t, int64_t, double,  \
+                                         int64_t);                                                          \
+  template void cross_entropy_backward<T>(const T*, const int64_t*, const T*, double, const T*, T*, int64_t,   \
+                                          int64_t, double, int64_t);
 GS_INSTANTIATE(float)
 GS_INSTANTIATE(double)
 #undef GS_INSTANTIATE

@@ -43,10 +43,12 @@ void index_add(T* acc, const int64_t* index, const T* src, int64_t outer, int64_
 const VariantTable<ReduceFn<float>>& reduce_table();                     // "cuda.reduce": block, thread
 const VariantTable<SoftmaxFn<float>>& softmax_table();                   // "cuda.softmax": block
 const VariantTable<SoftmaxBackwardFn<float>>& softmax_backward_table();  // "cuda.softmax_backward": block
-void cross_entropy_forward(const float* logits, const int64_t* target, float* loss, float* log_probs, int64_t rows,
-                           int64_t cols, double smoothing, int64_t ignore_index);
-void cross_entropy_backward(const float* log_probs, const int64_t* target, const float* grad_loss, float* grad_logits,
-                            int64_t rows, int64_t cols, double smoothing, int64_t ignore_index);
+// The CPU kernels' formulas (kernels/cpu/softmax.h); weight (cols) may be null.
+void cross_entropy_forward(const float* logits, const int64_t* target, const float* weight, float* loss,
+                           float* log_probs, int64_t rows, int64_t cols, double smoothing, int64_t ignore_index);
+void cross_entropy_backward(const float* log_probs, const int64_t* target, const float* weight, double weight_sum,
+                            const float* grad_loss, float* grad_logits, int64_t rows, int64_t cols, double smoothing,
+                            int64_t ignore_index);
 // out (rows) = index of the first maximum of each row of x (rows, cols), NaN the maximum
 void argmax_rows(const float* x, int64_t* out, int64_t rows, int64_t cols);
 

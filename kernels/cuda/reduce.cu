@@ -73,21 +73,23 @@ const VariantTable<SoftmaxBackwardFn<float>>& softmax_backward_table() {
   return table;
 }
 
-void cross_entropy_forward(const float* logits, const int64_t* target, float* loss, float* log_probs, int64_t rows,
-                           int64_t cols, double smoothing, int64_t ignore_index) {
+void cross_entropy_forward(const float* logits, const int64_t* target, const float* weight, float* loss,
+                           float* log_probs, int64_t rows, int64_t cols, double smoothing, int64_t ignore_index) {
   if (rows <= 0 || cols <= 0) return;
   int64_t blocks = rows < kMaxBlocks ? rows : kMaxBlocks;
   GS_LAUNCH(blocks, kBlockThreads, stream(), cross_entropy_forward_kernel)
-  (logits, target, loss, log_probs, rows, cols, static_cast<float>(smoothing), ignore_index);
+  (logits, target, weight, loss, log_probs, rows, cols, static_cast<float>(smoothing), ignore_index);
   CUDA_CHECK_LAUNCH();
 }
 
-void cross_entropy_backward(const float* log_probs, const int64_t* target, const float* grad_loss, float* grad_logits,
-                            int64_t rows, int64_t cols, double smoothing, int64_t ignore_index) {
+void cross_entropy_backward(const float* log_probs, const int64_t* target, const float* weight, double weight_sum,
+                            const float* grad_loss, float* grad_logits, int64_t rows, int64_t cols, double smoothing,
+                            int64_t ignore_index) {
   int64_t n = rows * cols;
   if (n <= 0) return;
   GS_LAUNCH(blocks_for(n, kBlockThreads), kBlockThreads, stream(), cross_entropy_backward_kernel)
-  (log_probs, target, grad_loss, grad_logits, rows, cols, static_cast<float>(smoothing), ignore_index);
+  (log_probs, target, weight, static_cast<float>(weight_sum), grad_loss, grad_logits, rows, cols,
+   static_cast<float>(smoothing), ignore_index);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -67,9 +67,11 @@ __global__ void softmax_backward_kernel(const float* y, const float* gy, float* 
       gx[row * cols + c] = log ? gr[c] - expf(yr[c]) * s : yr[c] * (gr[c] - s);
   }
 }
-// loss[r] = -((1-eps) lp[t] + eps/C sum_c lp[c]), lp = log_softmax(x[r]); 0 for ignored rows.
-__global__ void cross_entropy_forward_kernel(const float* logits, const int64_t* target, float* loss, float* log_probs,
-                                             int64_t rows, int64_t cols, float eps, int64_t ignore_index) {
+// loss[r] = -((1-eps) w_t lp[t] + eps/C sum_c w_c lp[c]), lp = log_softmax(x[r]), w = weight
+// (all 1 when null); 0 for ignored rows.
+__global__ void cross_entropy_forward_kernel(const float* logits, const int64_t* target, const float* weight,
+                                             float* loss, float* log_probs, int64_t rows, int64_t cols, float eps,
+                                             int64_t ignore_index) {
   __shared__ float shared[kWarpSize];
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const float* x = logits + row * cols;
@@ -79,23 +81,34 @@ __global__ void cross_entropy_forward_kernel(const float* logits, const int64_t*
     float s = 0.0f;
     for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
       lp[c] = x[c] - row_max - log_sum;
-      s += lp[c];
+      s += weight ? weight[c] * lp[c] : lp[c];
     }
     s = block_reduce(ReduceOp::Sum, s, shared);  // its barriers also make lp[t] visible below
     if (threadIdx.x == 0) {
       int64_t t = target[row];
-      loss[row] = t == ignore_index ? 0.0f : -((1.0f - eps) * lp[t] + eps / static_cast<float>(cols) * s);
+      loss[row] = t == ignore_index ? 0.0f
+                                    : -((1.0f - eps) * (weight ? weight[t] : 1.0f) * lp[t] +
+                                        eps / static_cast<float>(cols) * s);
     }
   }
 }
-__global__ void cross_entropy_backward_kernel(const float* log_probs, const int64_t* target, const float* grad_loss,
-                                              float* grad_logits, int64_t rows, int64_t cols, float eps,
-                                              int64_t ignore_index) {
+// grad[r, c] = grad_loss[r] (softmax_c A - a_c), a_c = (1-eps) w_t [c == t] + eps/C w_c,
+// A = (1-eps) w_t + eps/C weight_sum; with w all 1 (weight null) that is softmax - q.
+__global__ void cross_entropy_backward_kernel(const float* log_probs, const int64_t* target, const float* weight,
+                                              float weight_sum, const float* grad_loss, float* grad_logits,
+                                              int64_t rows, int64_t cols, float eps, int64_t ignore_index) {
+  const float uniform = eps / static_cast<float>(cols);
   for (int64_t i = grid_first(blockIdx.x, blockDim.x, threadIdx.x); i < rows * cols;
        i += grid_step(gridDim.x, blockDim.x)) {
     int64_t row = i / cols, c = i % cols, t = target[row];
-    float q = eps / static_cast<float>(cols) + (c == t ? 1.0f - eps : 0.0f);
-    grad_logits[i] = t == ignore_index ? 0.0f : (expf(log_probs[i]) - q) * grad_loss[row];
+    if (t == ignore_index) {
+      grad_logits[i] = 0.0f;
+      continue;
+    }
+    const float w_t = (1.0f - eps) * (weight ? weight[t] : 1.0f);
+    const float total = weight ? w_t + uniform * weight_sum : 1.0f;
+    const float a = uniform * (weight ? weight[c] : 1.0f) + (c == t ? w_t : 0.0f);
+    grad_logits[i] = (expf(log_probs[i]) * total - a) * grad_loss[row];
   }
 }
 // out[r] = index of the first maximum of row r of x (rows, cols); a NaN is the maximum (the

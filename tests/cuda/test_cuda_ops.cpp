@@ -129,7 +129,27 @@ TEST(CudaOps, SoftmaxAndCrossEntropy) {
     o.label_smoothing = smoothing;
     expect_cuda_matches_cpu([o](auto& t) { return cross_entropy(t[0], t[1], o); }, {x, target}, 1e-5,
                             "cross_entropy smoothing " + std::to_string(smoothing));
+    // Class weights (on the logits' device), every reduction.
+    for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
+      o.reduction = r;
+      expect_cuda_matches_cpu(
+          [o](auto& t) {
+            CrossEntropyOptions weighted = o;
+            weighted.weight = t[2];
+            return cross_entropy(t[0], t[1], weighted);
+          },
+          {x, target, randf({300}, 12, 0.2, 3.0)}, 1e-5, "weighted cross_entropy smoothing " + std::to_string(smoothing));
+    }
   }
+  // (N, C, H, W) logits with (N, H, W) targets, and probability targets of the logits' shape.
+  Tensor maps = randf({2, 5, 3, 4}, 13, -3, 3).set_requires_grad(true);
+  Tensor pixel_target = from_vector<int64_t>({0, 1, 2, 3, 4, -100, 4, 3, 2, 1, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 4, 4, 0, 0},
+                                             {2, 3, 4});
+  expect_cuda_matches_cpu([](auto& t) { return cross_entropy(t[0], t[1], {.label_smoothing = 0.1, .weight = t[2]}); },
+                          {maps, pixel_target, randf({5}, 14, 0.2, 3.0)}, 1e-5, "spatial cross_entropy");
+  Tensor soft = raw::softmax(randf({2, 5, 3, 4}, 15, -2, 2), 1, false).set_requires_grad(true);
+  expect_cuda_matches_cpu([](auto& t) { return cross_entropy(t[0], t[1], {.label_smoothing = 0.1}); }, {maps, soft},
+                          1e-5, "cross_entropy with probabilities");
 }
 
 TEST(CudaOps, Conv2dEveryVariant) {

@@ -1,4 +1,5 @@
-"""conv2d, pooling and batch norm against torch 1.13: forward and backward on the same inputs.
+"""conv2d, pooling, batch norm and the losses against torch 1.13: forward and backward on the
+same inputs.
 
 Each case writes its inputs as raw f32 files, runs tests/interop/tools/gs_nn_ops_tool (built in
 GS_BUILD_DIR) for gradscope's output and gradients, and compares with torch.nn.functional.
@@ -168,3 +169,106 @@ def test_batch_norm(tmp_path, x_shape, affine, training):
         check(ours, "grad_bias", b.grad)
     check(ours, "running_mean", running_mean)
     check(ours, "running_var", running_var)
+
+
+# ---- losses ----
+
+def run_loss(tmp_path, op, params, inputs, y, grads):
+    """Runs `op` in gradscope and compares y and each (name -> torch leaf) gradient. A scalar y
+    is backpropagated as is; an unreduced one with the seed gy."""
+    ours = run_gradscope(tmp_path, op, params, inputs)
+    check(ours, "y", y)
+    for name, leaf_tensor in grads.items():
+        check(ours, name, leaf_tensor.grad)
+
+
+CE_CASES = [
+    # (logits shape, target kind, label_smoothing, weighted, ignore some)
+    ((6, 5), "index", 0.0, False, False),
+    ((6, 5), "index", 0.1, True, True),
+    ((6, 5), "index", 0.0, True, False),
+    ((5,), "index", 0.2, True, False),           # unbatched (C) with a 0-d target
+    ((2, 4, 3, 5), "index", 0.1, True, True),    # (N, C, H, W) with (N, H, W): segmentation
+    ((3, 4, 7), "index", 0.0, False, True),      # (N, C, L)
+    ((6, 5), "prob", 0.0, False, False),         # soft labels
+    ((6, 5), "prob", 0.15, True, False),
+    ((2, 3, 2, 4), "prob", 0.1, True, False),
+]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("case", CE_CASES, ids=[f"ce{i}" for i in range(len(CE_CASES))])
+def test_cross_entropy(tmp_path, case, reduction):
+    shape, kind, smoothing, weighted, ignore_some = case
+    rng = np.random.default_rng(len(shape) * 10 + int(smoothing * 100) + weighted)
+    C = shape[0] if len(shape) == 1 else shape[1]
+    inputs = {"x": rand(rng, *shape, lo=-3.0, hi=3.0)}
+    target_shape = shape[:1] + shape[2:] if len(shape) > 1 else ()
+    if kind == "index":
+        target = rng.integers(0, C, size=target_shape)
+        if ignore_some:
+            target.reshape(-1)[::4] = -100
+        inputs["target"] = np.asarray(target, dtype=np.float32)
+        torch_target = torch.tensor(target, dtype=torch.int64)
+    else:
+        logits_q = rng.normal(size=shape)
+        q = np.exp(logits_q) / np.exp(logits_q).sum(axis=1 if len(shape) > 1 else 0, keepdims=True)
+        inputs["target"] = q.astype(np.float32)
+        torch_target = leaf(inputs["target"])
+    weight = None
+    if weighted:
+        inputs["class_weight"] = rand(rng, C, lo=0.2, hi=3.0)
+        weight = torch.tensor(inputs["class_weight"])
+    x = leaf(inputs["x"])
+    y = F.cross_entropy(x, torch_target, weight=weight, reduction=reduction, label_smoothing=smoothing)
+    if reduction == "none":
+        inputs["gy"] = rand(rng, *y.shape)
+        y.backward(torch.tensor(inputs["gy"]))
+    else:
+        y.backward()
+    grads = {"grad_x": x}
+    if kind == "prob":
+        grads["grad_target"] = torch_target
+    params = {"label_smoothing": smoothing, "reduction": reduction, "target_index": kind == "index"}
+    run_loss(tmp_path, "cross_entropy", params, inputs, y, grads)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_and_bce_with_logits(tmp_path, reduction):
+    rng = np.random.default_rng(21)
+    for op in ("mse_loss", "bce_with_logits"):
+        case_dir = tmp_path / op
+        case_dir.mkdir()
+        inputs = {"x": rand(rng, 4, 3, 5, lo=-30.0, hi=30.0) if op == "bce_with_logits" else rand(rng, 4, 3, 5),
+                  "target": rand(rng, 4, 3, 5, lo=0.0, hi=1.0)}
+        x, t = leaf(inputs["x"]), leaf(inputs["target"])
+        fn = F.mse_loss if op == "mse_loss" else F.binary_cross_entropy_with_logits
+        y = fn(x, t, reduction=reduction)
+        if reduction == "none":
+            inputs["gy"] = rand(rng, *y.shape)
+            y.backward(torch.tensor(inputs["gy"]))
+        else:
+            y.backward()
+        run_loss(case_dir, op, {"reduction": reduction}, inputs, y, {"grad_x": x, "grad_target": t})
+
+
+@pytest.mark.parametrize("channels,from_logits", [(3, True), (1, True), (3, False)])
+def test_soft_dice_loss(tmp_path, channels, from_logits):
+    """torch has no Dice loss: the formula of layers/losses.h written in torch."""
+    rng = np.random.default_rng(22 + channels)
+    shape = (2, channels, 4, 5)
+    labels = rng.integers(0, max(channels, 2), size=(2, 4, 5))
+    onehot = np.eye(max(channels, 2))[labels].transpose(0, 3, 1, 2)[:, :channels]
+    inputs = {"x": rand(rng, *shape, lo=-2.0, hi=2.0) if from_logits else rand(rng, *shape, lo=0.0, hi=1.0),
+              "target": onehot.astype(np.float32)}
+    x, t = leaf(inputs["x"]), leaf(inputs["target"])
+    if from_logits:
+        p = torch.sigmoid(x) if channels == 1 else torch.softmax(x, dim=1)
+    else:
+        p = x
+    eps = 1.0
+    dice = (2 * (p * t).sum(dim=(2, 3)) + eps) / (p.sum(dim=(2, 3)) + t.sum(dim=(2, 3)) + eps)
+    y = 1 - dice.mean()
+    y.backward()
+    run_loss(tmp_path, "soft_dice_loss", {"eps": eps, "from_logits": from_logits}, inputs, y,
+             {"grad_x": x, "grad_target": t})

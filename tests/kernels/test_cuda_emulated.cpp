@@ -327,31 +327,38 @@ TEST_P(CudaKernelsEmulated, SoftmaxAndLogSoftmaxForwardBackward) {
   }
 }
 
-TEST_P(CudaKernelsEmulated, CrossEntropyWithSmoothingAndIgnoredRows) {
+TEST_P(CudaKernelsEmulated, CrossEntropyWithSmoothingWeightsAndIgnoredRows) {
   const int64_t rows = 6, ignore = -100;
   for (int64_t cols : {10, 300}) {
     auto x = random_floats(static_cast<size_t>(rows * cols), 12, -5, 5),
-         grad_loss = random_floats(static_cast<size_t>(rows), 13, 0.5, 1.5);
+         grad_loss = random_floats(static_cast<size_t>(rows), 13, 0.5, 1.5),
+         class_weight = random_floats(static_cast<size_t>(cols), 14, 0.2, 3.0);
+    double weight_sum = 0;
+    for (float w : class_weight) weight_sum += w;
     std::vector<int64_t> target{0, cols - 1, 3, ignore, 7, 1};
-    for (double eps : {0.0, 0.1}) {
-      std::vector<float> loss_ref(rows), lp_ref(x.size()), gx_ref(x.size());
-      kernels::cross_entropy_forward<float>(x.data(), target.data(), loss_ref.data(), lp_ref.data(), rows, cols, eps,
-                                            ignore);
-      kernels::cross_entropy_backward<float>(lp_ref.data(), target.data(), grad_loss.data(), gx_ref.data(), rows, cols,
-                                             eps, ignore);
-      const std::string what = "cross_entropy cols=" + std::to_string(cols) + " eps=" + std::to_string(eps);
-      for (const auto& g : row_grids(rows)) {
-        std::vector<float> loss(rows, -7.0f), lp(x.size(), -7.0f);
-        emu::launch(g.blocks, g.threads, kc::cross_entropy_forward_kernel, x.data(), target.data(), loss.data(),
-                    lp.data(), rows, cols, float(eps), ignore);
-        expect_near_all(loss, loss_ref, 2e-5, what + ", " + g.name);
-        expect_near_all(lp, lp_ref, 2e-5, what + " log_probs, " + g.name);
-      }
-      for (const auto& g : grids_for(rows * cols)) {
-        std::vector<float> gx(x.size(), -7.0f);
-        emu::launch(g.blocks, g.threads, kc::cross_entropy_backward_kernel, lp_ref.data(), target.data(),
-                    grad_loss.data(), gx.data(), rows, cols, float(eps), ignore);
-        expect_near_all(gx, gx_ref, 2e-5, what + " backward, " + g.name);
+    for (bool weighted : {false, true}) {
+      const float* w = weighted ? class_weight.data() : nullptr;
+      for (double eps : {0.0, 0.1}) {
+        std::vector<float> loss_ref(rows), lp_ref(x.size()), gx_ref(x.size());
+        kernels::cross_entropy_forward<float>(x.data(), target.data(), w, loss_ref.data(), lp_ref.data(), rows, cols,
+                                              eps, ignore);
+        kernels::cross_entropy_backward<float>(lp_ref.data(), target.data(), w, weight_sum, grad_loss.data(),
+                                               gx_ref.data(), rows, cols, eps, ignore);
+        const std::string what = "cross_entropy cols=" + std::to_string(cols) + " eps=" + std::to_string(eps) +
+                                 (weighted ? " weighted" : "");
+        for (const auto& g : row_grids(rows)) {
+          std::vector<float> loss(rows, -7.0f), lp(x.size(), -7.0f);
+          emu::launch(g.blocks, g.threads, kc::cross_entropy_forward_kernel, x.data(), target.data(), w, loss.data(),
+                      lp.data(), rows, cols, float(eps), ignore);
+          expect_near_all(loss, loss_ref, 2e-5, what + ", " + g.name);
+          expect_near_all(lp, lp_ref, 2e-5, what + " log_probs, " + g.name);
+        }
+        for (const auto& g : grids_for(rows * cols)) {
+          std::vector<float> gx(x.size(), -7.0f);
+          emu::launch(g.blocks, g.threads, kc::cross_entropy_backward_kernel, lp_ref.data(), target.data(), w,
+                      float(weight_sum), grad_loss.data(), gx.data(), rows, cols, float(eps), ignore);
+          expect_near_all(gx, gx_ref, 2e-5, what + " backward, " + g.name);
+        }
       }
     }
   }

@@ -82,5 +82,26 @@ TEST(Losses, Modules) {
   EXPECT_THROW_MSG(CrossEntropyLoss(1.5), "label_smoothing must be in [0, 1]");
 }
 
+TEST(Losses, CrossEntropyLossWithClassWeights) {
+  Tensor logits = randn({4, 3}), labels = from_vector<int64_t>({0, 2, 1, 1}, {4});
+  Tensor w = from_vector<float>({0.5, 2, 1}, {3});
+  CrossEntropyLoss ce(0.1, Reduction::Mean, -100, w);
+  test::expect_close(ce(logits, labels), cross_entropy(logits, labels, {.label_smoothing = 0.1, .weight = w}), 1e-7);
+  // The weight is a buffer, as in PyTorch: in the state_dict under "weight", and it moves with to().
+  auto sd = ce.state_dict();
+  ASSERT_EQ(sd.size(), 1u);
+  EXPECT_EQ(sd[0].first, "weight");
+  ce.to(DType::F64);
+  EXPECT_EQ(ce.options().weight.dtype(), DType::F64);
+  Tensor logits64 = raw::to_dtype(logits, DType::F64);
+  EXPECT_NEAR(ce(logits64, labels).item(),
+              cross_entropy(logits64, labels, {.label_smoothing = 0.1, .weight = raw::to_dtype(w, DType::F64)}).item(),
+              1e-12);
+  EXPECT_TRUE(CrossEntropyLoss().state_dict().empty());
+  EXPECT_THROW_MSG(CrossEntropyLoss(0, Reduction::Mean, -100, zeros({3, 1})),
+                   "CrossEntropyLoss: weight must be 1-d (one per class), got [3,1]");
+  EXPECT_THROW_MSG(ce(logits64, from_vector<int64_t>({0, 1}, {2})), "cross_entropy: target [2] must be [4]");
+}
+
 }  // namespace
 }  // namespace gs::nn

@@ -1,14 +1,18 @@
-// Runs one nn op forward and backward for tests/interop/test_nn_ops.py, which runs the same
-// op in PyTorch and compares. Usage: gs_nn_ops_tool <case.json>. The JSON names the op, its
-// parameters and the inputs; each input `name` is raw little-endian f32 in <dir>/<name>.bin.
-// Outputs go to <dir>/out_<name>.bin: y, and the gradients (from the seed gy) of x, weight, bias,
-// plus running_mean/running_var after the step for batch_norm.
+// Runs one nn op or loss forward and backward for tests/interop/test_nn_ops.py and
+// test_losses.py, which run the same op in PyTorch and compare. Usage: gs_nn_ops_tool
+// <case.json>. The JSON names the op, its parameters and the inputs; each input `name` is raw
+// little-endian f32 in <dir>/<name>.bin (class-index targets too: params.target_index turns
+// "target" into i64). Outputs go to <dir>/out_<name>.bin: y, and the gradients (from the seed gy,
+// or of y itself when there is no gy) of x, weight, bias and target, plus running_mean/running_var
+// after the step for batch_norm.
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "autograd/nn_ops.h"
+#include "layers/losses.h"
+#include "tensor/raw_ops.h"
 
 using namespace gs;
 using json = nlohmann::json;
@@ -50,9 +54,17 @@ int run(const std::string& spec_path) {
   std::map<std::string, Tensor> in;
   for (auto& [name, shape] : spec.at("inputs").items()) in[name] = read_input(dir, name, shape.get<Shape>());
   auto get = [&](const std::string& name) { return in.count(name) ? in[name] : Tensor(); };
+  const bool target_index = p.value("target_index", false);
+  if (target_index) in["target"] = raw::to_dtype(in["target"], DType::I64);
   for (const char* name : {"x", "weight", "bias"}) {
     if (in.count(name)) in[name].set_requires_grad(true);
   }
+  if (in.count("target") && !target_index) in["target"].set_requires_grad(true);
+  auto reduction = [&] {
+    const std::string r = p.value("reduction", "mean");
+    GS_CHECK(r == "mean" || r == "sum" || r == "none", "nn_ops_tool: unknown reduction '%s'", r.c_str());
+    return r == "mean" ? Reduction::Mean : r == "sum" ? Reduction::Sum : Reduction::None;
+  };
 
   Tensor y;
   if (op == "conv2d") {
@@ -71,11 +83,25 @@ int run(const std::string& spec_path) {
   } else if (op == "batch_norm") {
     y = batch_norm(get("x"), get("weight"), get("bias"), get("running_mean"), get("running_var"),
                    p.at("training").get<bool>(), p.at("momentum").get<double>(), p.at("eps").get<double>());
+  } else if (op == "cross_entropy") {
+    CrossEntropyOptions o;
+    o.label_smoothing = p.value("label_smoothing", 0.0);
+    o.ignore_index = p.value("ignore_index", int64_t(-100));
+    o.reduction = reduction();
+    o.weight = get("class_weight");
+    y = cross_entropy(get("x"), get("target"), o);
+  } else if (op == "mse_loss") {
+    y = mse_loss(get("x"), get("target"), reduction());
+  } else if (op == "bce_with_logits") {
+    y = nn::bce_with_logits(get("x"), get("target"), reduction());
+  } else if (op == "soft_dice_loss") {
+    y = nn::soft_dice_loss(get("x"), get("target"), p.value("eps", 1.0), p.value("from_logits", true));
   } else {
     GS_CHECK(false, "nn_ops_tool: unknown op '%s'", op.c_str());
   }
   backward(y, get("gy"));
   write_output(dir, "y", y);
+  if (in.count("target") && !target_index) write_output(dir, "grad_target", in["target"].grad());
   for (const char* name : {"x", "weight", "bias"}) {
     if (in.count(name)) write_output(dir, std::string("grad_") + name, in[name].grad());
   }
