@@ -52,6 +52,10 @@ void add_optimizer_data_flags(CLI::App* cmd, train::TrainConfig& c) {
   cmd->add_option("--clip-norm", c.clip_norm, "clip the global gradient norm to this (0: off)")->capture_default_str();
   cmd->add_option("--clip-value", c.clip_value, "clip each gradient element to ±this (0: off)")->capture_default_str();
   cmd->add_option("--label-smoothing", c.label_smoothing, "cross-entropy label smoothing")->capture_default_str();
+  cmd->add_option("--class-weights", c.class_weights,
+                  "cross-entropy class weights: none | balanced (n / (classes * n_c) over the training images) | "
+                  "w0,w1,... (one per class)")
+      ->capture_default_str();
   cmd->add_option("--augment", c.augment, "augmentation: none | comma list of crop:P, flip, rotate:DEG, jitter:S")
       ->capture_default_str();
   cmd->add_option("--seed", c.seed, "seed for init, shuffling, augmentation and dropout")->capture_default_str();

@@ -121,7 +121,8 @@ CheckResult check_data(const DataSummary& d) {
       found.push_back(format("classes are imbalanced (largest/smallest %.1fx)", ratio));
       r.suggestions.push_back(
           "Balance the classes: resample (oversample rare classes), weight the loss by inverse "
-          "class frequency, and judge the model by per-class metrics, not accuracy alone.");
+          "class frequency (train --class-weights balanced), and judge the model by per-class metrics "
+          "(inspect errors), not accuracy alone.");
     }
   }
   r.evidence["normalised_if"] = "|mean| <= 0.5 and 0.5 <= std <= 2";

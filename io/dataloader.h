@@ -57,6 +57,7 @@ class DataLoader {
   bool next(Batch& batch);
   int64_t batches_per_epoch() const;
   int64_t size() const { return data_.size(); }
+  const Dataset& dataset() const { return data_; }
   int64_t epoch() const { return epoch_; }
   const std::vector<int64_t>& order() const { return order_; }  // this epoch's example order
   const DataLoaderOptions& options() const { return options_; }

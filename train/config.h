@@ -25,6 +25,7 @@ struct TrainConfig {
   double clip_norm = 0;               // 0 = off
   double clip_value = 0;              // 0 = off
   double label_smoothing = 0;
+  std::string class_weights = "none"; // cross-entropy class weights: none | balanced | w0,w1,... (training_loss)
   std::string augment = "none";       // io::make_augmentation spec, e.g. "crop:2,flip"
   uint64_t seed = 0;
   int threads = 0;                    // 0 = OMP_NUM_THREADS or all cores

@@ -102,6 +102,7 @@ DoctorSetup make_doctor_setup(const TrainConfig& config, io::Dataset train, io::
   s.normalization = std::move(normalization);
   s.augmentation = io::make_augmentation(config.augment);
   s.make_model = std::move(make_model);
+  s.loss = training_loss(config, s.fit_train, s.device);  // checks --class-weights before any run
   return s;
 }
 
@@ -331,8 +332,7 @@ inspect::LayerGradNorms measure_gradients(const DoctorSetup& setup, const Doctor
       loader.next(batch);
     }
     optimizer->zero_grad();
-    Tensor loss = cross_entropy((*model)(batch.images.to(setup.device)), batch.labels.to(setup.device),
-                                {.label_smoothing = setup.config.label_smoothing});
+    Tensor loss = cross_entropy((*model)(batch.images.to(setup.device)), batch.labels.to(setup.device), setup.loss);
     backward(loss);
     std::vector<double> norms;
     double total_sq = 0;
@@ -389,7 +389,7 @@ FitRun measure_fit(const DoctorSetup& setup, const DoctorOptions& options) {
     int64_t seen = 0, correct = 0;
     while (loader.next(batch)) {
       Tensor logits = model(batch.images.to(setup.device));
-      Tensor loss = cross_entropy(logits, batch.labels.to(setup.device), {.label_smoothing = c.label_smoothing});
+      Tensor loss = cross_entropy(logits, batch.labels.to(setup.device), setup.loss);
       const double l = loss.item();
       if (run.step_losses.empty()) run.initial_loss = l;
       run.step_losses.push_back(l);

@@ -182,14 +182,14 @@ LRFinderResult lr_find_on_loader(nn::Module& model, optim::Optimizer& optimizer,
   int64_t epoch = 0;
   loader.start_epoch(epoch);
   const Device device = model.device();  // batches go where the model is
+  const CrossEntropyOptions criterion = training_loss(c, loader.dataset(), device);
   auto next_loss = [&]() -> Tensor {
     io::Batch batch;
     if (!loader.next(batch)) {
       loader.start_epoch(++epoch);
       GS_CHECK(loader.next(batch), "lr-find: the training set is empty");
     }
-    return cross_entropy(model(batch.images.to(device)), batch.labels.to(device),
-                         {.label_smoothing = c.label_smoothing});
+    return cross_entropy(model(batch.images.to(device)), batch.labels.to(device), criterion);
   };
   LRFinderOptions o = options;
   o.clip_norm = c.clip_norm;

@@ -72,7 +72,7 @@ double pick_suggestion(const LRSuggestions& s, const std::string& method);
 LRFinderResult lr_find_for_config(const TrainConfig& config, const LRFinderOptions& options);
 
 // The same on an existing model, optimizer and training loader (train --lr auto), with the config's
-// label smoothing and clipping.
+// training loss (label smoothing, class weights over the loader's images) and clipping.
 LRFinderResult lr_find_on_loader(nn::Module& model, optim::Optimizer& optimizer, io::DataLoader& loader,
                                  const TrainConfig& config, const LRFinderOptions& options);
 

@@ -86,6 +86,48 @@ EvalResult evaluate(nn::Module& model, io::DataLoader& loader) {
   return r;
 }
 
+CrossEntropyOptions training_loss(const TrainConfig& config, const io::Dataset& train, Device device) {
+  CrossEntropyOptions options;
+  options.label_smoothing = config.label_smoothing;
+  const std::string& spec = config.class_weights;
+  if (spec.empty() || spec == "none") return options;
+  const int64_t C = train.num_classes;
+  std::vector<float> weights;
+  if (spec == "balanced") {
+    // n / (C n_c): every class then weighs as much in the loss as in a balanced set (scikit-learn's rule).
+    const std::vector<int64_t> counts = train.class_counts();
+    for (int64_t k = 0; k < C; ++k) {
+      const std::string name = k < int64_t(train.class_names.size()) ? " (" + train.class_names[k] + ")" : "";
+      GS_CHECK(counts[k] > 0, "--class-weights balanced: class %lld%s has no training images", (long long)k,
+               name.c_str());
+      weights.push_back(float(double(train.size()) / (double(C) * double(counts[k]))));
+    }
+  } else {
+    std::stringstream ss(spec);
+    for (std::string item; std::getline(ss, item, ',');) {
+      size_t used = 0;
+      double w = 0;
+      try {
+        w = std::stod(item, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      while (used < item.size() && item[used] == ' ') ++used;
+      GS_CHECK(used > 0 && used == item.size() && std::isfinite(w) && w >= 0,
+               "--class-weights: '%s' is not a weight >= 0 (give none, balanced, or %lld comma-separated weights)",
+               item.c_str(), (long long)C);
+      weights.push_back(float(w));
+    }
+    GS_CHECK(int64_t(weights.size()) == C, "--class-weights: %zu weights for %lld classes in '%s'", weights.size(),
+             (long long)C, spec.c_str());
+    bool any = false;
+    for (float w : weights) any = any || w > 0;
+    GS_CHECK(any, "--class-weights: every weight is 0 in '%s'", spec.c_str());
+  }
+  options.weight = from_vector<float>(weights, {C}).to(device);
+  return options;
+}
+
 nn::ModulePtr build_model(const TrainConfig& config, int64_t in_channels, int64_t num_classes, int64_t image_size) {
   if (!config.model_spec.empty()) return nn::load_model_spec(config.model_spec);
   return nn::make_model(config.model, in_channels, num_classes, image_size);
@@ -128,6 +170,8 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   if (c.val_fraction > 0) std::tie(train, val) = io::split_validation(train_full, c.val_fraction, c.seed);
   if (c.limit_train > 0 && c.limit_train < train.size()) train = io::stratified_subset(train, c.limit_train, c.seed);
   if (c.limit_test > 0 && c.limit_test < test.size()) test = io::stratified_subset(test, c.limit_test, c.seed);
+  const Device device = run_device(c);
+  const CrossEntropyOptions criterion = training_loss(c, train, device);  // checks --class-weights
   auto norm = default_normalization(c.data, train_full);
   auto augment = io::make_augmentation(c.augment);
   io::DataLoader train_loader(train, {.batch_size = c.batch_size, .shuffle = true, .drop_last = false, .seed = c.seed},
@@ -141,10 +185,10 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   const Shape& image_shape = train.images.shape();
   nn::ModulePtr model = build_model(c, image_shape[1], train_full.num_classes, image_shape[2]);
   if (!c.weights.empty()) load_weights(c.weights, *model);
-  const Device device = run_device(c);
   model->to(device);
   auto optimizer = optim::make_optimizer(c.optimizer, model->parameters(), c.optimizer_hyper());
   json run_extra = json::object();  // run.json additions
+  if (criterion.weight.defined()) run_extra["class_weights"] = criterion.weight.to(Device::cpu()).to_vector<double>();
   if (c.lr_auto && c.resume.empty()) {
     // --lr auto: the LR range test on this model and loader (it restores weights, optimizer and RNG, so
     // the run that follows is the one `--lr <suggestion>` would give); config.json records both.
@@ -206,6 +250,12 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
                c.model_spec.empty() ? c.model.c_str() : c.model_spec.c_str(), c.data.c_str(), (long long)train.size(),
                (long long)val.size(), (long long)test.size(), (long long)model->num_parameters(), c.optimizer.c_str(),
                c.lr, (long long)c.batch_size, threads, c.out.c_str());
+  if (criterion.weight.defined()) {
+    std::string list;
+    for (double w : criterion.weight.to(Device::cpu()).to_vector<double>())
+      list += (list.empty() ? "" : ", ") + format("%.4g", w);
+    std::fprintf(stderr, "class weights (--class-weights %s): %s\n", c.class_weights.c_str(), list.c_str());
+  }
 
   // ---- probes (inspect/probes.h): --probe-every, --probe, --detect-anomaly, --tensorboard ----
   inspect::ProbeOptions probe_options;
@@ -238,7 +288,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
       const int64_t global_step = (epoch - 1) * steps_per_epoch + step;
       probes.begin_step(global_step);
       Tensor logits = (*model)(batch.images.to(device));
-      Tensor loss = cross_entropy(logits, batch.labels.to(device), {.label_smoothing = c.label_smoothing});
+      Tensor loss = cross_entropy(logits, batch.labels.to(device), criterion);
       probes.after_forward(loss);
       if (global_step == 0) probes.log_images("first_batch", batch.images, 0, batch.labels.to_vector<int64_t>());
       optimizer->zero_grad();

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "autograd/ops.h"
 #include "io/dataloader.h"
 #include "io/dataset.h"
 #include "layers/module.h"
@@ -38,6 +39,13 @@ struct TrainResult {
   double train_images_per_s = 0;
   double wall_seconds = 0;
 };
+
+// The training criterion's options: --label-smoothing and --class-weights, the weights an f32
+// (C) tensor on `device`. --class-weights: "none"; "balanced", n / (C n_c) over `train` (the
+// images trained on; a class without images is an error); or C comma-separated weights >= 0,
+// not all 0. Any other spec is an error naming the flag. The trainer, lr-find and the doctor's
+// gradient, LR and fit runs train on it; evaluation losses stay plain cross-entropy.
+CrossEntropyOptions training_loss(const TrainConfig& config, const io::Dataset& train, Device device);
 
 // The model a config describes (zoo name or spec file), for the data's channels/classes/size.
 nn::ModulePtr build_model(const TrainConfig& config, int64_t in_channels, int64_t num_classes, int64_t image_size);

@@ -48,6 +48,21 @@ def test_a_kernel_selection_that_names_nothing_is_an_error_before_any_work(tmp_p
     assert r.returncode == 2 and "op 'matmul' has no variant 'blas'" in r.stderr, r.stderr
 
 
+def test_bad_class_weights_are_an_error_before_any_work(tmp_path):
+    """--class-weights is checked against the training set's classes before a run directory is
+    made, by train, lr-find and doctor alike."""
+    for command, message in [("train", "--class-weights: 3 weights for 10 classes in '1,2,3'"),
+                             ("lr-find", "--class-weights: 3 weights for 10 classes in '1,2,3'"),
+                             ("doctor", "--class-weights: 3 weights for 10 classes in '1,2,3'")]:
+        out = tmp_path / command
+        r = gradscope(command, "--class-weights", "1,2,3", "--out", out)
+        assert r.returncode == 2 and message in r.stderr, (command, r.stderr)
+        assert not out.exists(), command
+    r = gradscope("train", "--class-weights", "inverse", "--out", tmp_path / "x")
+    assert r.returncode == 2 and "'inverse' is not a weight >= 0 (give none, balanced, or 10" in r.stderr, r.stderr
+    assert "--class-weights" in gradscope("train", "--help").stdout
+
+
 @pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
 def test_pytorch_state_dict_scores_the_same(tmp_path):
     torch.manual_seed(0)

@@ -117,6 +117,61 @@ TEST(Trainer, ConfigRoundTripAndUnknownKey) {
   EXPECT_THROW_MSG(train::TrainConfig::from_json("{\"epochs\": \"ten\"}", "cfg.json"), "'epochs' has the wrong type");
 }
 
+TEST(Trainer, ClassWeightsFromTheFlag) {
+  io::Dataset d;
+  d.labels = from_vector<int64_t>({0, 0, 0, 1, 2, 2}, {6});
+  d.num_classes = 3;
+  d.class_names = {"cat", "dog", "fox"};
+  train::TrainConfig c;
+  c.label_smoothing = 0.1;
+  EXPECT_FALSE(train::training_loss(c, d, Device::cpu()).weight.defined());  // "none", the default
+  EXPECT_EQ(train::training_loss(c, d, Device::cpu()).label_smoothing, 0.1);
+  c.class_weights = "balanced";  // n / (C n_c) = 6 / (3 * {3, 1, 2})
+  Tensor w = train::training_loss(c, d, Device::cpu()).weight;
+  ASSERT_TRUE(w.defined());
+  EXPECT_EQ(w.dtype(), DType::F32);
+  test::expect_close(w, from_vector<float>({6.0f / 9, 2.0f, 1.0f}, {3}), 1e-7);
+  c.class_weights = "1, 2.5,0";
+  test::expect_close(train::training_loss(c, d, Device::cpu()).weight, from_vector<float>({1, 2.5f, 0}, {3}), 0);
+  auto expect_error = [&](const std::string& spec, const std::string& message) {
+    c.class_weights = spec;
+    SCOPED_TRACE(spec);
+    EXPECT_THROW_MSG(train::training_loss(c, d, Device::cpu()), message);
+  };
+  expect_error("1,2", "--class-weights: 2 weights for 3 classes in '1,2'");
+  expect_error("1,x,2", "--class-weights: 'x' is not a weight >= 0 (give none, balanced, or 3 comma-separated weights)");
+  expect_error("1,2,3x", "--class-weights: '3x' is not a weight");
+  expect_error("-1,1,1", "--class-weights: '-1' is not a weight >= 0");
+  expect_error("1,,1", "--class-weights: '' is not a weight >= 0");
+  expect_error("1,nan,1", "--class-weights: 'nan' is not a weight >= 0");
+  expect_error("0,0,0", "--class-weights: every weight is 0 in '0,0,0'");
+  expect_error("balance", "--class-weights: 'balance' is not a weight");
+  d.labels = from_vector<int64_t>({0, 0, 2}, {3});
+  expect_error("balanced", "--class-weights balanced: class 1 (dog) has no training images");
+}
+
+TEST(Trainer, ClassWeightsWeighTheTrainingLoss) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "SKIPPED LOUDLY: Fashion-MNIST not installed (bash scripts/setup.sh)";
+  train::TrainConfig plain = small_config(temp_dir("plain"));
+  plain.epochs = 1;
+  plain.limit_train = 380;  // 38 images of each class
+  train::TrainConfig balanced = plain, weighted = plain;
+  balanced.out = temp_dir("balanced");
+  balanced.class_weights = "balanced";  // a balanced set: every weight is 1
+  weighted.out = temp_dir("weighted");
+  weighted.class_weights = "1,1,1,1,1,1,4,1,1,1";  // Shirt, the class most confused
+  for (auto* c : {&plain, &balanced, &weighted}) train::Trainer(*c).run();
+  auto run_json = [](const train::TrainConfig& c) { return nlohmann::json::parse(read_file(c.out + "/run.json")); };
+  EXPECT_FALSE(run_json(plain).contains("class_weights"));
+  EXPECT_EQ(run_json(balanced)["class_weights"], nlohmann::json(std::vector<double>(10, 1.0)));
+  EXPECT_EQ(run_json(weighted)["class_weights"][6], 4.0);
+  EXPECT_EQ(nlohmann::json::parse(read_file(weighted.out + "/config.json"))["class_weights"], weighted.class_weights);
+  // Weights of 1 are the plain loss, bit for bit; a weight of 4 changes the run.
+  EXPECT_EQ(read_file(plain.out + "/metrics.jsonl"), read_file(balanced.out + "/metrics.jsonl"));
+  EXPECT_NE(read_file(plain.out + "/metrics.jsonl"), read_file(weighted.out + "/metrics.jsonl"));
+  for (auto* c : {&plain, &balanced, &weighted}) fs::remove_all(c->out);
+}
+
 TEST(Checkpoint, RoundTripRestoresWeightsAndRng) {
   std::string dir = temp_dir("ckpt");
   fs::create_directories(dir);
