@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: set up, build, and train the default model (fashionnet) on Fashion-MNIST with
-# a progress bar, logs and checkpoints under runs/fashionnet. Extra arguments go to
+# a progress bar, logs and checkpoints under runs/fashionnet (10% of the training set held out
+# for validation, which picks best.safetensors). Extra arguments go to
 # `gradscope train` (e.g. --epochs 2). Usage: bash scripts/run.sh [train flags...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +9,7 @@ bash scripts/setup.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)" --target gradscope
 # Defaults first; a flag given on the command line (e.g. --out) replaces the default.
-defaults=(--model fashionnet --data fashion-mnist --out runs/fashionnet)
+defaults=(--model fashionnet --data fashion-mnist --val-fraction 0.1 --out runs/fashionnet)
 args=()
 for ((i = 0; i < ${#defaults[@]}; i += 2)); do
   [[ " $* " == *" ${defaults[i]} "* || " $* " == *" ${defaults[i]}="* ]] || args+=("${defaults[i]}" "${defaults[i + 1]}")

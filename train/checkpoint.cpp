@@ -1,6 +1,7 @@
 // Checkpoint save/load on top of io/safetensors.
 #include "train/checkpoint.h"
 
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -45,7 +46,7 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
   if (scheduler) append_prefixed(all, "scheduler.", scheduler->state_dict());
   std::map<std::string, std::string> meta{{"format", kCheckpointFormat},
                                           {"epoch", std::to_string(info.epoch)},
-                                          {"best_metric", std::to_string(info.best_metric)},
+                                          {"best_metric", format("%.17g", info.best_metric)},  // exact
                                           {"rng", rng_to_string(default_generator().state())},
                                           {"config", info.config_json}};
   io::save_safetensors(path, all, meta);
@@ -62,8 +63,21 @@ CheckpointInfo load_checkpoint(const std::string& path, nn::Module& model, optim
   if (optimizer) optimizer->load_state_dict(take_prefixed(file.tensors, "optimizer."));
   if (scheduler) scheduler->load_state_dict(take_prefixed(file.tensors, "scheduler."));
   CheckpointInfo info;
-  info.epoch = std::stoll(file.metadata["epoch"]);
-  info.best_metric = std::stod(file.metadata["best_metric"]);
+  auto number = [&](const char* key) {
+    const std::string& text = file.metadata[key];
+    size_t used = 0;
+    double v = NAN;
+    try {
+      v = std::stod(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    GS_CHECK(used > 0 && used == text.size(), "checkpoint %s: metadata '%s' is not a number ('%s')", path.c_str(), key,
+             text.c_str());
+    return v;
+  };
+  info.epoch = static_cast<int64_t>(number("epoch"));
+  info.best_metric = number("best_metric");
   info.config_json = file.metadata["config"];
   default_generator().set_state(rng_from_string(file.metadata["rng"], path));
   return info;

@@ -16,7 +16,7 @@ inline constexpr const char* kCheckpointFormat = "gradscope-checkpoint-1";
 
 struct CheckpointInfo {
   int64_t epoch = 0;           // epochs completed
-  double best_metric = -1;     // best validation/test accuracy so far
+  double best_metric = -1;     // best validation accuracy so far (-1: none, or no validation set)
   std::string config_json;
 };
 

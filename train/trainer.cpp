@@ -250,6 +250,10 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
                c.model_spec.empty() ? c.model.c_str() : c.model_spec.c_str(), c.data.c_str(), (long long)train.size(),
                (long long)val.size(), (long long)test.size(), (long long)model->num_parameters(), c.optimizer.c_str(),
                c.lr, (long long)c.batch_size, threads, c.out.c_str());
+  if (!val_loader) {
+    std::fprintf(stderr, "no validation set: best.safetensors is not kept (it would be chosen on the test set); "
+                         "--val-fraction 0.1 holds one out\n");
+  }
   if (criterion.weight.defined()) {
     std::string list;
     for (double w : criterion.weight.to(Device::cpu()).to_vector<double>())
@@ -356,10 +360,11 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
     io::write_file_atomic(c.out + "/metrics.jsonl", metrics_text);
     io::write_file_atomic(c.out + "/timing.jsonl", timing_text);
 
-    double metric = val_loader ? val_result.accuracy : test_result.accuracy;
+    // best.safetensors is chosen on the validation set only: chosen on the test set, it would make
+    // the test score that `eval` and `inspect errors` report on it optimistic.
     CheckpointInfo info{epoch, best_metric, config_json};
-    if (do_eval && metric > best_metric) {
-      best_metric = metric;
+    if (do_eval && val_loader && val_result.accuracy > best_metric) {
+      best_metric = val_result.accuracy;
       info.best_metric = best_metric;
       save_checkpoint(c.out + "/best.safetensors", *model, optimizer.get(), scheduler.get(), info);
     }
@@ -380,6 +385,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
                {"final_train_loss", result.final_train_loss},
                {"test_loss", result.test_loss},
                {"test_accuracy", result.test_accuracy},
+               {"best_val_accuracy", best_metric >= 0 ? json(best_metric) : json(nullptr)},
                {"train_images_per_s", result.train_images_per_s},
                {"wall_seconds", result.wall_seconds},
                {"threads", threads}};

@@ -3,8 +3,9 @@
 //   config.json      the resolved config (train --config repeats the run)
 //   metrics.jsonl    one line per epoch: losses, accuracies, lr (no timings: same seed => same file)
 //   timing.jsonl     per-epoch wall time and images/s
-//   summary.json     final test accuracy/loss, epochs, train images/s
-//   last.safetensors / best.safetensors   checkpoints (train/checkpoint.h)
+//   summary.json     final test accuracy/loss, best validation accuracy, epochs, train images/s
+//   last.safetensors / best.safetensors   checkpoints (train/checkpoint.h): the last epoch, and
+//                    the epoch of highest validation accuracy (only with a validation set)
 #pragma once
 #include <functional>
 #include <memory>
@@ -35,7 +36,7 @@ struct TrainResult {
   int64_t epochs = 0;
   double final_train_loss = 0;
   double test_loss = 0, test_accuracy = 0;
-  double best_metric = 0;
+  double best_metric = -1;  // best validation accuracy (-1 without a validation set)
   double train_images_per_s = 0;
   double wall_seconds = 0;
 };

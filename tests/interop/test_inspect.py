@@ -193,7 +193,7 @@ def test_inspect_errors_matches_pytorch(run_dir, tmp_path):
 
 def test_inspect_outliers_and_exclude_list(run_dir, tmp_path):
     out = tmp_path / "outliers"
-    r = gradscope("inspect", "outliers", "--checkpoint", run_dir / "best.safetensors", "--limit", "1200", "--top", "20",
+    r = gradscope("inspect", "outliers", "--checkpoint", run_dir / "last.safetensors", "--limit", "1200", "--top", "20",
                   "--k", "5", "--zoom", "1", "--threads", "2", "--out", out)
     assert r.returncode == 0, r.stderr
     for name in ["outliers", "outliers_metadata", "outliers_centroid", "outliers_knn", "outliers_confidence"]:
@@ -204,7 +204,7 @@ def test_inspect_outliers_and_exclude_list(run_dir, tmp_path):
     # Embeddings from PyTorch: the input of the last Linear (the ReLU at index 10).
     x = load_idx("train-images-idx3-ubyte.gz")[:1200]
     y = load_idx("train-labels-idx1-ubyte.gz")[:1200]
-    model = torch_model(run_dir / "best.safetensors")
+    model = torch_model(run_dir / "last.safetensors")
     with torch.no_grad():
         emb = model[:11](normalised(x)).double().numpy()
     centroid = np.zeros(1200)

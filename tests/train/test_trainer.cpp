@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "io/safetensors.h"
 #include "layers/zoo.h"
 #include "tests/helpers.h"
 #include "train/checkpoint.h"
@@ -56,14 +57,31 @@ TEST(Trainer, SameSeedSameMetrics) {
   std::string ma = read_file(a + "/metrics.jsonl"), mb = read_file(b + "/metrics.jsonl");
   EXPECT_FALSE(ma.empty());
   EXPECT_EQ(ma, mb);
-  for (const char* f : {"config.json", "summary.json", "timing.jsonl", "last.safetensors", "best.safetensors"}) {
+  for (const char* f : {"config.json", "summary.json", "timing.jsonl", "last.safetensors"}) {
     EXPECT_TRUE(fs::exists(a + "/" + f)) << f;
   }
+  // No validation set: no best checkpoint, which would be chosen on the test set.
+  EXPECT_FALSE(fs::exists(a + "/best.safetensors"));
+  EXPECT_TRUE(nlohmann::json::parse(read_file(a + "/summary.json"))["best_val_accuracy"].is_null());
   // A different seed must change the numbers (the check above could not pass by accident).
   train::TrainConfig other = small_config(temp_dir("c"));
   other.seed = 8;
+  other.val_fraction = 0.25;
   train::Trainer(other).run();
   EXPECT_NE(ma, read_file(other.out + "/metrics.jsonl"));
+  // With one: best.safetensors holds the epoch of highest validation accuracy (the first of ties).
+  std::istringstream lines(read_file(other.out + "/metrics.jsonl"));
+  double best_val = -1;
+  int64_t best_epoch = 0;
+  for (std::string line; std::getline(lines, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j["val_acc"].get<double>() > best_val) best_val = j["val_acc"], best_epoch = j["epoch"];
+  }
+  EXPECT_EQ(nlohmann::json::parse(read_file(other.out + "/summary.json"))["best_val_accuracy"].get<double>(), best_val);
+  nn::ModulePtr model = nn::make_model("lenet5", 1, 10, 28);
+  train::CheckpointInfo best = train::load_checkpoint(other.out + "/best.safetensors", *model, nullptr, nullptr);
+  EXPECT_EQ(best.epoch, best_epoch);
+  EXPECT_EQ(best.best_metric, best_val);
   for (auto& d : {a, b, other.out}) fs::remove_all(d);
 }
 
@@ -178,17 +196,25 @@ TEST(Checkpoint, RoundTripRestoresWeightsAndRng) {
   manual_seed(3);
   nn::ModulePtr model = nn::make_model("mlp");
   auto rng_before = default_generator().state();
-  train::save_checkpoint(dir + "/c.safetensors", *model, nullptr, nullptr, {5, 0.5, "{}"});
+  train::save_checkpoint(dir + "/c.safetensors", *model, nullptr, nullptr, {5, 16.0 / 19, "{}"});
   default_generator().next_u64();
   manual_seed(99);
   nn::ModulePtr other = nn::make_model("mlp");
   train::CheckpointInfo info = train::load_checkpoint(dir + "/c.safetensors", *other, nullptr, nullptr);
   EXPECT_EQ(info.epoch, 5);
+  EXPECT_EQ(info.best_metric, 16.0 / 19);  // exactly: a resumed run compares accuracies with it
   EXPECT_EQ(default_generator().state(), rng_before);
   auto sa = model->state_dict(), sb = other->state_dict();
   ASSERT_EQ(sa.size(), sb.size());
   for (size_t i = 0; i < sa.size(); ++i) test::expect_close(sb[i].second, sa[i].second, 0, sa[i].first);
   // A plain state_dict is not a training checkpoint: --resume says so and points to --weights.
   EXPECT_THROW_MSG(train::load_checkpoint(dir + "/missing.safetensors", *other, nullptr, nullptr), "missing.safetensors");
+  // Metadata that is not a number is an error naming the file and key (it was std::stoll's "stoll").
+  nn::NamedTensors weights;
+  for (auto& [name, t] : model->state_dict()) weights.emplace_back("model." + name, t);
+  io::save_safetensors(dir + "/bad.safetensors", weights,
+                       {{"format", train::kCheckpointFormat}, {"epoch", "five"}, {"best_metric", "0.5"}});
+  EXPECT_THROW_MSG(train::load_checkpoint(dir + "/bad.safetensors", *other, nullptr, nullptr),
+                   "bad.safetensors: metadata 'epoch' is not a number ('five')");
   fs::remove_all(dir);
 }
