@@ -44,10 +44,11 @@ void add_model_data_flags(CLI::App* cmd, train::TrainConfig& c) {
 void add_optimizer_data_flags(CLI::App* cmd, train::TrainConfig& c) {
   cmd->add_option("--batch", c.batch_size, "batch size")->capture_default_str();
   cmd->add_option("--optimizer", c.optimizer, "sgd | adam | adamw | rprop | rmsprop")->capture_default_str();
-  cmd->add_option("--momentum", c.momentum, "momentum (sgd, rmsprop)")->capture_default_str();
+  cmd->add_option("--momentum", c.momentum, "momentum (sgd, rmsprop; cycled by --schedule onecycle|cyclic)")
+      ->capture_default_str();
   cmd->add_option("--weight-decay", c.weight_decay, "weight decay (decoupled for adamw)")->capture_default_str();
   cmd->add_flag("--nesterov", c.nesterov, "Nesterov momentum (sgd)");
-  cmd->add_option("--beta1", c.beta1, "Adam beta1")->capture_default_str();
+  cmd->add_option("--beta1", c.beta1, "Adam beta1 (cycled by --schedule onecycle|cyclic)")->capture_default_str();
   cmd->add_option("--beta2", c.beta2, "Adam beta2")->capture_default_str();
   cmd->add_option("--clip-norm", c.clip_norm, "clip the global gradient norm to this (0: off)")->capture_default_str();
   cmd->add_option("--clip-value", c.clip_value, "clip each gradient element to ±this (0: off)")->capture_default_str();
@@ -114,7 +115,8 @@ void add_train(CLI::App& app) {
          "--schedule", c.schedule,
          "lr schedule, stepped per batch: none | step:step_size=N,gamma=G | multistep:milestones=A|B,gamma=G | "
          "exp:gamma=G | cosine | cosine_restarts:T_0=N | onecycle | cyclic:base_lr=A,max_lr=B,mode=triangular2; "
-         "prefix warmup=N+ to ramp up first")
+         "prefix warmup=N+ to ramp up first. onecycle and cyclic also cycle the momentum (Adam's beta1), as "
+         "PyTorch's do; cycle_momentum=0 keeps --beta1 / --momentum")
       ->capture_default_str();
   cmd->add_option("--out", c.out, "run directory")->capture_default_str();
   cmd->add_option("--limit-test", c.limit_test, "evaluate on a stratified subset of N test images (0: all)")

@@ -33,6 +33,22 @@ void LRScheduler::apply() {
     last_lrs_[g] = lr_at(last_step_, base_lrs_[g]);
     groups[g].lr = last_lrs_[g];
   }
+  const std::string& key = momentum_key();
+  if (!key.empty()) {
+    const double m = momentum_at(last_step_);
+    for (auto& group : groups) group.options[key] = m;
+  }
+}
+
+double LRScheduler::momentum_at(int64_t) const { return NAN; }
+
+std::string LRScheduler::cycled_momentum_key(const Optimizer& optimizer) {
+  const auto& groups = optimizer.param_groups();
+  if (groups.empty()) return "";
+  for (const char* key : {"beta1", "momentum"}) {
+    if (groups[0].options.count(key)) return key;
+  }
+  return "";
 }
 
 double LRScheduler::get_last_lr() const { return last_lrs_.at(0); }
@@ -154,14 +170,23 @@ LinearWarmup::LinearWarmup(Optimizer& optimizer, int64_t warmup_steps, double st
   start();
 }
 double LinearWarmup::lr_at(int64_t step, double base_lr) const {
-  if (step < warmup_steps_)
-    return base_lr * (start_factor_ + (1.0 - start_factor_) * static_cast<double>(step) / warmup_steps_);
+  // The ramp ends at after's step-0 lr: its base lr, or onecycle's max_lr / div_factor (torch's
+  // SequentialLR starts LinearLR from the lr the next schedule set when it was built).
+  if (step < warmup_steps_) {
+    const double target = after_ ? after_->lr_at(0, base_lr) : base_lr;
+    return target * (start_factor_ + (1.0 - start_factor_) * static_cast<double>(step) / warmup_steps_);
+  }
   return after_ ? after_->lr_at(step - warmup_steps_, base_lr) : base_lr;
 }
 std::string LinearWarmup::name() const { return "warmup+" + (after_ ? after_->name() : std::string("none")); }
+const std::string& LinearWarmup::momentum_key() const { return after_ ? after_->momentum_key() : momentum_key_; }
+double LinearWarmup::momentum_at(int64_t step) const {
+  return after_ ? after_->momentum_at(std::max<int64_t>(0, step - warmup_steps_)) : NAN;
+}
 
 OneCycleLR::OneCycleLR(Optimizer& optimizer, double max_lr, int64_t total_steps, double pct_start,
-                       const std::string& anneal, double div_factor, double final_div_factor, bool three_phase)
+                       const std::string& anneal, double div_factor, double final_div_factor, bool three_phase,
+                       bool cycle_momentum, double base_momentum, double max_momentum)
     : LRScheduler(optimizer), total_steps_(total_steps) {
   GS_CHECK(total_steps > 0, "OneCycleLR: total_steps must be > 0, got %lld", static_cast<long long>(total_steps));
   GS_CHECK(pct_start >= 0 && pct_start <= 1, "OneCycleLR: pct_start must be in [0, 1], got %g", pct_start);
@@ -169,36 +194,55 @@ OneCycleLR::OneCycleLR(Optimizer& optimizer, double max_lr, int64_t total_steps,
   GS_CHECK(max_lr > 0 && div_factor > 0 && final_div_factor > 0,
            "OneCycleLR: max_lr, div_factor and final_div_factor must be > 0 (got %g, %g, %g)", max_lr, div_factor,
            final_div_factor);
+  GS_CHECK(!cycle_momentum || (base_momentum >= 0 && base_momentum <= max_momentum && max_momentum < 1),
+           "OneCycleLR: need 0 <= base_momentum <= max_momentum < 1 (got %g, %g)", base_momentum, max_momentum);
   cos_ = anneal == "cos";
   const double initial_lr = max_lr / div_factor, min_lr = initial_lr / final_div_factor;
   const double total = static_cast<double>(total_steps);
+  const double lo = base_momentum, hi = max_momentum;
   if (three_phase) {
-    phases_ = {{pct_start * total - 1, initial_lr, max_lr},
-               {2 * pct_start * total - 2, max_lr, initial_lr},
-               {total - 1, initial_lr, min_lr}};
+    phases_ = {{pct_start * total - 1, initial_lr, max_lr, hi, lo},
+               {2 * pct_start * total - 2, max_lr, initial_lr, lo, hi},
+               {total - 1, initial_lr, min_lr, hi, hi}};
   } else {
-    phases_ = {{pct_start * total - 1, initial_lr, max_lr}, {total - 1, max_lr, min_lr}};
+    phases_ = {{pct_start * total - 1, initial_lr, max_lr, hi, lo}, {total - 1, max_lr, min_lr, lo, hi}};
   }
+  if (cycle_momentum) momentum_key_ = cycled_momentum_key(optimizer);
   start();
 }
-double OneCycleLR::lr_at(int64_t step, double) const {
+std::pair<const OneCycleLR::Phase*, double> OneCycleLR::phase_at(int64_t step) const {
   const double s = static_cast<double>(std::min(step, total_steps_));
   double start_step = 0;
   for (size_t i = 0; i < phases_.size(); ++i) {
     const Phase& phase = phases_[i];
-    if (s <= phase.end_step || i + 1 == phases_.size()) {
-      const double pct = (s - start_step) / (phase.end_step - start_step);
-      if (cos_) return phase.end_lr + (phase.start_lr - phase.end_lr) / 2.0 * (std::cos(std::numbers::pi * pct) + 1);
-      return (phase.end_lr - phase.start_lr) * pct + phase.start_lr;
-    }
+    if (s <= phase.end_step || i + 1 == phases_.size()) return {&phase, (s - start_step) / (phase.end_step - start_step)};
     start_step = phase.end_step;
   }
-  return phases_.back().end_lr;
+  return {&phases_.back(), 1.0};
+}
+double OneCycleLR::anneal(double start, double end, double pct) const {
+  if (cos_) return end + (start - end) / 2.0 * (std::cos(std::numbers::pi * pct) + 1);
+  return (end - start) * pct + start;
+}
+double OneCycleLR::lr_at(int64_t step, double) const {
+  auto [phase, pct] = phase_at(step);
+  return anneal(phase->start_lr, phase->end_lr, pct);
+}
+double OneCycleLR::momentum_at(int64_t step) const {
+  auto [phase, pct] = phase_at(step);
+  return anneal(phase->start_momentum, phase->end_momentum, pct);
 }
 
 CyclicLR::CyclicLR(Optimizer& optimizer, double base_lr, double max_lr, int64_t step_size_up, int64_t step_size_down,
-                   const std::string& mode, double gamma)
-    : LRScheduler(optimizer), base_lr_(base_lr), max_lr_(max_lr), gamma_(gamma), mode_(mode) {
+                   const std::string& mode, double gamma, bool cycle_momentum, double base_momentum,
+                   double max_momentum)
+    : LRScheduler(optimizer),
+      base_lr_(base_lr),
+      max_lr_(max_lr),
+      gamma_(gamma),
+      base_momentum_(base_momentum),
+      max_momentum_(max_momentum),
+      mode_(mode) {
   GS_CHECK(mode == "triangular" || mode == "triangular2" || mode == "exp_range",
            "CyclicLR: mode must be triangular, triangular2 or exp_range, got '%s'", mode.c_str());
   GS_CHECK(step_size_up > 0, "CyclicLR: step_size_up must be > 0, got %lld", static_cast<long long>(step_size_up));
@@ -206,18 +250,24 @@ CyclicLR::CyclicLR(Optimizer& optimizer, double base_lr, double max_lr, int64_t 
   const double down = step_size_down < 0 ? up : static_cast<double>(step_size_down);
   total_size_ = up + down;
   step_ratio_ = up / total_size_;
+  GS_CHECK(!cycle_momentum || (base_momentum >= 0 && base_momentum <= max_momentum && max_momentum < 1),
+           "CyclicLR: need 0 <= base_momentum <= max_momentum < 1 (got %g, %g)", base_momentum, max_momentum);
   for (double& b : base_lrs_) b = base_lr;  // PyTorch overwrites the groups' lrs with base_lr
+  if (cycle_momentum) momentum_key_ = cycled_momentum_key(optimizer);
   start();
 }
-double CyclicLR::lr_at(int64_t step, double) const {
+double CyclicLR::height_at(int64_t step) const {
   const double s = static_cast<double>(step);
   const double cycle = std::floor(1 + s / total_size_);
   const double x = 1. + s / total_size_ - cycle;
   const double scale_factor = x <= step_ratio_ ? x / step_ratio_ : (x - 1) / (step_ratio_ - 1);
-  const double base_height = (max_lr_ - base_lr_) * scale_factor;
-  if (mode_ == "triangular") return base_lr_ + base_height * 1.;
-  if (mode_ == "triangular2") return base_lr_ + base_height * (1 / std::pow(2., cycle - 1));
-  return base_lr_ + base_height * std::pow(gamma_, s);
+  if (mode_ == "triangular") return scale_factor * 1.;
+  if (mode_ == "triangular2") return scale_factor * (1 / std::pow(2., cycle - 1));
+  return scale_factor * std::pow(gamma_, s);
+}
+double CyclicLR::lr_at(int64_t step, double) const { return base_lr_ + (max_lr_ - base_lr_) * height_at(step); }
+double CyclicLR::momentum_at(int64_t step) const {
+  return max_momentum_ - (max_momentum_ - base_momentum_) * height_at(step);
 }
 
 }  // namespace gs::optim

@@ -7,7 +7,9 @@
 //   auto sched = gs::optim::make_scheduler("warmup=500+cosine", opt, steps_per_epoch, epochs);
 //   for (...) { ...; opt.step(); sched->step(); }
 //
-// OneCycleLR and CyclicLR cycle the lr only: their momentum cycling is not implemented.
+// OneCycleLR and CyclicLR also cycle the momentum as PyTorch's do (cycle_momentum): each step sets
+// every group's "beta1" (Adam, AdamW; torch's betas[0]) or "momentum" (SGD, RMSprop), inversely to
+// the lr. An optimizer with neither (Rprop) is left alone, where torch raises.
 #pragma once
 #include <memory>
 #include <string>
@@ -32,6 +34,9 @@ class LRScheduler {
   Optimizer& optimizer() const { return optimizer_; }
   virtual double lr_at(int64_t step, double base_lr) const = 0;
   virtual std::string name() const = 0;
+  // The option this schedule cycles ("beta1" or "momentum"; empty: none) and its value at a step.
+  virtual const std::string& momentum_key() const { return momentum_key_; }
+  virtual double momentum_at(int64_t step) const;
 
   // "last_step" (i64 scalar) and "base_lr.<group>" (f64 scalars); loading sets the optimizer's lrs
   // for that step. Errors name the key.
@@ -40,9 +45,12 @@ class LRScheduler {
 
  protected:
   void start();  // each concrete constructor calls this last: applies step 0
-  void apply();  // sets every group's lr to lr_at(last_step, base)
+  void apply();  // sets every group's lr to lr_at(last_step, base), and the cycled momentum
+  // For cycle_momentum: the option key the optimizer has ("beta1" first, then "momentum"), or "".
+  static std::string cycled_momentum_key(const Optimizer& optimizer);
   Optimizer& optimizer_;
   std::vector<double> base_lrs_;
+  std::string momentum_key_;  // set by schedules that cycle the momentum
 
  private:
   int64_t last_step_ = 0;
@@ -116,7 +124,8 @@ class CosineAnnealingWarmRestarts : public LRScheduler {
   double eta_min_;
 };
 
-// Linear ramp from start_factor*base (step 0) to base (step warmup_steps), as torch's LinearLR;
+// Linear ramp from start_factor*target (step 0) to target (step warmup_steps), as torch's LinearLR,
+// target being after's step-0 lr (the base lr, except for onecycle: max_lr / div_factor);
 // from step warmup_steps on, the wrapped schedule counted from the end of warmup:
 //   lr(step) = after.lr_at(step - warmup_steps, base), i.e. after's step 0 comes at warmup_steps.
 // This is torch's SequentialLR([LinearLR(start_factor, total_iters=W), after], milestones=[W]).
@@ -127,6 +136,9 @@ class LinearWarmup : public LRScheduler {
   double lr_at(int64_t step, double base_lr) const override;
   std::string name() const override;
   const LRScheduler* after() const { return after_.get(); }
+  // after's momentum, held at its step 0 during the ramp (torch's LinearLR leaves it alone).
+  const std::string& momentum_key() const override;
+  double momentum_at(int64_t step) const override;
 
  private:
   int64_t warmup_steps_;
@@ -134,39 +146,50 @@ class LinearWarmup : public LRScheduler {
   std::unique_ptr<LRScheduler> after_;
 };
 
-// torch's OneCycleLR (lr only). Starts at max_lr/div_factor, rises to max_lr by step
+// torch's OneCycleLR. Starts at max_lr/div_factor, rises to max_lr by step
 // pct_start*total_steps - 1, anneals to initial/final_div_factor at total_steps - 1; three_phase
 // comes back down to the initial lr first. The groups' own lrs are not used. Steps past
-// total_steps hold the lr of step total_steps (PyTorch raises there).
+// total_steps hold the lr of step total_steps (PyTorch raises there). With cycle_momentum the
+// momentum goes the other way: max_momentum, down to base_momentum at the peak lr, back up.
 class OneCycleLR : public LRScheduler {
  public:
   OneCycleLR(Optimizer& optimizer, double max_lr, int64_t total_steps, double pct_start = 0.3,
              const std::string& anneal = "cos", double div_factor = 25, double final_div_factor = 1e4,
-             bool three_phase = false);
+             bool three_phase = false, bool cycle_momentum = true, double base_momentum = 0.85,
+             double max_momentum = 0.95);
   double lr_at(int64_t step, double base_lr) const override;
+  double momentum_at(int64_t step) const override;
   std::string name() const override { return "onecycle"; }
 
  private:
   struct Phase {
-    double end_step, start_lr, end_lr;
+    double end_step, start_lr, end_lr, start_momentum, end_momentum;
   };
+  // The phase of `step` and the fraction of it done.
+  std::pair<const Phase*, double> phase_at(int64_t step) const;
+  double anneal(double start, double end, double pct) const;
   std::vector<Phase> phases_;
   int64_t total_steps_;
   bool cos_;
 };
 
-// torch's CyclicLR (lr only): triangle waves between base_lr and max_lr; step_size_down < 0
-// means equal to step_size_up. mode: triangular, triangular2 (amplitude halves each cycle),
-// exp_range (amplitude * gamma^step). The groups' own lrs are replaced by base_lr.
+// torch's CyclicLR: triangle waves between base_lr and max_lr; step_size_down < 0 means equal to
+// step_size_up. mode: triangular, triangular2 (amplitude halves each cycle), exp_range (amplitude
+// * gamma^step). The groups' own lrs are replaced by base_lr. With cycle_momentum the momentum
+// runs from max_momentum down to base_momentum at the lr's peak, with the lr's amplitude scaling.
 class CyclicLR : public LRScheduler {
  public:
   CyclicLR(Optimizer& optimizer, double base_lr, double max_lr, int64_t step_size_up = 2000,
-           int64_t step_size_down = -1, const std::string& mode = "triangular", double gamma = 1.0);
+           int64_t step_size_down = -1, const std::string& mode = "triangular", double gamma = 1.0,
+           bool cycle_momentum = true, double base_momentum = 0.8, double max_momentum = 0.9);
   double lr_at(int64_t step, double base_lr) const override;
+  double momentum_at(int64_t step) const override;
   std::string name() const override { return "cyclic"; }
 
  private:
-  double base_lr_, max_lr_, total_size_, step_ratio_, gamma_;
+  // scale_factor * scale_fn at a step: the fraction of the amplitude above the base.
+  double height_at(int64_t step) const;
+  double base_lr_, max_lr_, total_size_, step_ratio_, gamma_, base_momentum_, max_momentum_;
   std::string mode_;
 };
 
@@ -176,9 +199,9 @@ class CyclicLR : public LRScheduler {
 //   "exp:gamma=G"                            "cosine[:T_max=N,eta_min=0]"  (T_max: total steps)
 //   "cosine_restarts:T_0=N[,T_mult=1,eta_min=0]"
 //   "onecycle[:max_lr=<opt lr>,total_steps=<total>,pct_start=0.3,anneal=cos|linear,div_factor=25,
-//              final_div_factor=1e4,three_phase=0]"
+//              final_div_factor=1e4,three_phase=0,cycle_momentum=1,base_momentum=0.85,max_momentum=0.95]"
 //   "cyclic:max_lr=M[,base_lr=<opt lr>,step_size_up=2000,step_size_down=-1,mode=triangular|triangular2|
-//            exp_range,gamma=1]"
+//            exp_range,gamma=1,cycle_momentum=1,base_momentum=0.8,max_momentum=0.9]"
 //   prefix "warmup=N[,start_factor=0.01]+" wraps any of them in LinearWarmup (e.g. "warmup=500+cosine";
 //   "warmup=500" alone holds base after the ramp). With warmup, the defaults counted in total steps
 //   (cosine T_max, onecycle total_steps) become total - N, so the schedule still ends with training.

@@ -146,18 +146,25 @@ std::unique_ptr<LRScheduler> make_plain(const std::string& spec, Optimizer& opt,
   }
   if (name == "onecycle") {
     SpecArgs a(spec, args,
-               {"max_lr", "total_steps", "pct_start", "anneal", "div_factor", "final_div_factor", "three_phase"});
+               {"max_lr", "total_steps", "pct_start", "anneal", "div_factor", "final_div_factor", "three_phase",
+                "cycle_momentum", "base_momentum", "max_momentum"});
     if (!a.has("total_steps")) need_total("total_steps");
     return std::make_unique<OneCycleLR>(opt, a.number("max_lr", opt.lr()), a.integer("total_steps", total),
                                         a.number("pct_start", 0.3), a.text("anneal", "cos"), a.number("div_factor", 25),
-                                        a.number("final_div_factor", 1e4), a.flag("three_phase", false));
+                                        a.number("final_div_factor", 1e4), a.flag("three_phase", false),
+                                        a.flag("cycle_momentum", true), a.number("base_momentum", 0.85),
+                                        a.number("max_momentum", 0.95));
   }
   if (name == "cyclic") {
-    SpecArgs a(spec, args, {"base_lr", "max_lr", "step_size_up", "step_size_down", "mode", "gamma"});
+    SpecArgs a(spec, args,
+               {"base_lr", "max_lr", "step_size_up", "step_size_down", "mode", "gamma", "cycle_momentum",
+                "base_momentum", "max_momentum"});
     a.require("max_lr");
     return std::make_unique<CyclicLR>(opt, a.number("base_lr", opt.lr()), a.number("max_lr", 0),
                                       a.integer("step_size_up", 2000), a.integer("step_size_down", -1),
-                                      a.text("mode", "triangular"), a.number("gamma", 1.0));
+                                      a.text("mode", "triangular"), a.number("gamma", 1.0),
+                                      a.flag("cycle_momentum", true), a.number("base_momentum", 0.8),
+                                      a.number("max_momentum", 0.9));
   }
   GS_CHECK(false, "make_scheduler: unknown schedule '%s' in '%s' (known: %s; prefix warmup=N+ to warm up)",
            name.c_str(), spec.c_str(), kKnownSchedules);

@@ -202,18 +202,27 @@ def test_missing_grads_are_skipped_like_torch(tmp_path):
 
 # ---- LR schedules ----
 
-def torch_lrs(build, lrs, steps):
+def torch_schedule(build, lrs, steps, optimizer="sgd"):
+    """Per step: every group's lr, and its momentum (SGD) or betas[0] (Adam)."""
     params = [torch.zeros(1, requires_grad=True) for _ in lrs]
-    opt = torch.optim.SGD([{"params": [p], "lr": lr} for p, lr in zip(params, lrs)], lr=lrs[0])
+    groups = [{"params": [p], "lr": lr} for p, lr in zip(params, lrs)]
+    opt = torch.optim.Adam(groups, lr=lrs[0]) if optimizer == "adam" else torch.optim.SGD(groups, lr=lrs[0])
+    momentum = (lambda g: g["betas"][0]) if optimizer == "adam" else (lambda g: g["momentum"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sched = build(opt)
         out = [[g["lr"] for g in opt.param_groups]]
+        momenta = [[momentum(g) for g in opt.param_groups]]
         for _ in range(steps):
             opt.step()
             sched.step()
             out.append([g["lr"] for g in opt.param_groups])
-    return out
+            momenta.append([momentum(g) for g in opt.param_groups])
+    return out, momenta
+
+
+def torch_lrs(build, lrs, steps):
+    return torch_schedule(build, lrs, steps)[0]
 
 
 SCHEDULE_CASES = {
@@ -226,21 +235,20 @@ SCHEDULE_CASES = {
     "cosine_restarts_mult": ("cosine_restarts:T_0=2,T_mult=2,eta_min=0.01", 0, 0, 30,
                              lambda o: S.CosineAnnealingWarmRestarts(o, 2, 2, 0.01)),
     "onecycle_cos": ("onecycle:max_lr=0.5,total_steps=20", 0, 0, 20,
-                     lambda o: S.OneCycleLR(o, 0.5, total_steps=20, cycle_momentum=False)),
+                     lambda o: S.OneCycleLR(o, 0.5, total_steps=20)),
     "onecycle_linear": ("onecycle:max_lr=0.5,total_steps=17,anneal=linear,pct_start=0.25,div_factor=10,"
                         "final_div_factor=100", 0, 0, 17,
                         lambda o: S.OneCycleLR(o, 0.5, total_steps=17, pct_start=0.25, anneal_strategy="linear",
-                                               div_factor=10, final_div_factor=100, cycle_momentum=False)),
+                                               div_factor=10, final_div_factor=100)),
     "onecycle_three_phase": ("onecycle:max_lr=0.3,three_phase=1", 5, 6, 30,
-                             lambda o: S.OneCycleLR(o, 0.3, total_steps=30, three_phase=True, cycle_momentum=False)),
+                             lambda o: S.OneCycleLR(o, 0.3, total_steps=30, three_phase=True)),
     "cyclic_triangular": ("cyclic:base_lr=0.01,max_lr=0.1,step_size_up=4", 0, 0, 25,
-                          lambda o: S.CyclicLR(o, 0.01, 0.1, step_size_up=4, cycle_momentum=False)),
+                          lambda o: S.CyclicLR(o, 0.01, 0.1, step_size_up=4)),
     "cyclic_triangular2": ("cyclic:base_lr=0.01,max_lr=0.1,step_size_up=3,step_size_down=2,mode=triangular2", 0, 0,
                            25, lambda o: S.CyclicLR(o, 0.01, 0.1, step_size_up=3, step_size_down=2,
-                                                    mode="triangular2", cycle_momentum=False)),
+                                                    mode="triangular2")),
     "cyclic_exp_range": ("cyclic:base_lr=0.01,max_lr=0.1,step_size_up=5,mode=exp_range,gamma=0.9", 0, 0, 25,
-                         lambda o: S.CyclicLR(o, 0.01, 0.1, step_size_up=5, mode="exp_range", gamma=0.9,
-                                              cycle_momentum=False)),
+                         lambda o: S.CyclicLR(o, 0.01, 0.1, step_size_up=5, mode="exp_range", gamma=0.9)),
     "warmup_cosine": ("warmup=5,start_factor=0.1+cosine:T_max=10", 0, 0, 20,
                       lambda o: S.SequentialLR(o, [S.LinearLR(o, start_factor=0.1, total_iters=5),
                                                    S.CosineAnnealingLR(o, 10)], milestones=[5])),
@@ -249,7 +257,21 @@ SCHEDULE_CASES = {
                                                          S.CosineAnnealingLR(o, 12)], milestones=[4])),
     "warmup_only": ("warmup=6,start_factor=0.25", 0, 0, 10,
                     lambda o: S.LinearLR(o, start_factor=0.25, total_iters=6)),
+    "onecycle_no_momentum": ("onecycle:max_lr=0.5,total_steps=20,cycle_momentum=0", 0, 0, 20,
+                             lambda o: S.OneCycleLR(o, 0.5, total_steps=20, cycle_momentum=False)),
+    "onecycle_momentum_range": ("onecycle:max_lr=0.5,total_steps=15,base_momentum=0.7,max_momentum=0.9", 0, 0, 15,
+                                lambda o: S.OneCycleLR(o, 0.5, total_steps=15, base_momentum=0.7, max_momentum=0.9)),
+    "cyclic_momentum_range": ("cyclic:base_lr=0.01,max_lr=0.1,step_size_up=3,base_momentum=0.5,max_momentum=0.95",
+                              0, 0, 20, lambda o: S.CyclicLR(o, 0.01, 0.1, step_size_up=3, base_momentum=0.5,
+                                                             max_momentum=0.95)),
 }
+
+
+def check_momenta(ours, theirs):
+    """With cycle_momentum both cycle it from step 0; without, neither touches it."""
+    assert len(ours) == len(theirs)
+    for step, (a, b) in enumerate(zip(ours, theirs)):
+        np.testing.assert_allclose(a, b, rtol=RTOL_F64, atol=ATOL_F64, err_msg=f"momentum at step {step}")
 
 
 def check_lrs(ours, theirs):
@@ -263,7 +285,41 @@ def test_schedule_matches_torch(tmp_path, case_name):
     spec, steps_per_epoch, epochs, steps, build = SCHEDULE_CASES[case_name]
     case = {"kind": "scheduler", "spec": spec, "lr": 0.1, "steps": steps, "steps_per_epoch": steps_per_epoch,
             "epochs": epochs}
-    check_lrs(run_tool(tmp_path, case)["lrs"], torch_lrs(build, [0.1], steps))
+    ours = run_tool(tmp_path, case)
+    lrs, momenta = torch_schedule(build, [0.1], steps)
+    check_lrs(ours["lrs"], lrs)
+    cycles = ("onecycle" in spec or "cyclic" in spec) and "cycle_momentum=0" not in spec
+    assert ours["momentum_key"] == ("momentum" if cycles else ""), ours["momentum_key"]
+    if cycles:
+        check_momenta(ours["momenta"], momenta)
+    else:
+        assert all(m == 0 for row in momenta for m in row), "torch changed SGD's momentum"
+
+
+@pytest.mark.parametrize("case_name", ["onecycle_cos", "onecycle_three_phase", "onecycle_momentum_range"])
+def test_onecycle_cycles_adams_beta1_like_torch(tmp_path, case_name):
+    spec, steps_per_epoch, epochs, steps, build = SCHEDULE_CASES[case_name]
+    case = {"kind": "scheduler", "spec": spec, "group_lrs": [0.1, 0.02], "steps": steps,
+            "steps_per_epoch": steps_per_epoch, "epochs": epochs, "optimizer": "adam", "reload_at": 6}
+    ours = run_tool(tmp_path, case)
+    lrs, momenta = torch_schedule(build, [0.1, 0.02], steps, optimizer="adam")
+    assert ours["momentum_key"] == "beta1"
+    check_lrs(ours["lrs"], lrs)
+    check_momenta(ours["momenta"], momenta)
+
+
+def test_warmup_then_onecycle_matches_torch(tmp_path):
+    """torch's SequentialLR([LinearLR, OneCycleLR]): OneCycleLR sets betas[0] to max_momentum when
+    built; LinearLR leaves it; from the milestone on, OneCycleLR's steps cycle it."""
+    case = {"kind": "scheduler", "spec": "warmup=4,start_factor=0.1+onecycle:max_lr=0.5,total_steps=12", "lr": 0.1,
+            "steps": 16, "optimizer": "adam"}
+    ours = run_tool(tmp_path, case)
+    build = lambda o: S.SequentialLR(o, [S.LinearLR(o, start_factor=0.1, total_iters=4),
+                                         S.OneCycleLR(o, 0.5, total_steps=12)], milestones=[4])
+    lrs, momenta = torch_schedule(build, [0.1], 16, optimizer="adam")
+    assert ours["momentum_key"] == "beta1"
+    check_lrs(ours["lrs"], lrs)  # the ramp ends at onecycle's initial lr, max_lr / div_factor
+    check_momenta(ours["momenta"], momenta)
 
 
 @pytest.mark.parametrize("case_name", ["step", "cosine", "cosine_restarts_mult", "warmup_cosine", "onecycle_cos"])

@@ -147,6 +147,43 @@ TEST(LRScheduler, ConstructorChecks) {
   EXPECT_THROW_MSG(optim::OneCycleLR(f.opt, 1, 10, 0.3, "square"), "anneal must be cos or linear");
   EXPECT_THROW_MSG(optim::CyclicLR(f.opt, 0.1, 1, 2, -1, "sawtooth"), "mode must be");
   EXPECT_THROW_MSG(optim::LinearWarmup(f.opt, 0, 0.1, nullptr), "warmup_steps must be > 0");
+  EXPECT_THROW_MSG(optim::OneCycleLR(f.opt, 1, 10, 0.3, "cos", 25, 1e4, false, true, 0.95, 0.85),
+                   "OneCycleLR: need 0 <= base_momentum <= max_momentum < 1 (got 0.95, 0.85)");
+  EXPECT_THROW_MSG(optim::CyclicLR(f.opt, 0.1, 1, 2, -1, "triangular", 1, true, 0.8, 1.0),
+                   "CyclicLR: need 0 <= base_momentum <= max_momentum < 1");
+}
+
+// The momentum runs against the lr: which option each optimizer has cycled (torch's
+// cycle_momentum), and an optimizer with neither left untouched.
+TEST(LRScheduler, OneCycleCyclesTheMomentumOfEachOptimizer) {
+  Tensor p = param64({0});
+  optim::SGD sgd(std::vector<Tensor>{p}, {.lr = 1.0, .momentum = 0.5});
+  optim::OneCycleLR s(sgd, 1.0, 10, 0.3, "linear", 10, 100);  // peak lr at step 2
+  EXPECT_EQ(s.momentum_key(), "momentum");
+  EXPECT_EQ(sgd.param_groups()[0].options.at("momentum"), 0.95);  // step 0: max_momentum
+  s.step(), s.step();
+  EXPECT_NEAR(sgd.param_groups()[0].options.at("momentum"), 0.85, 1e-12);  // at the peak: base_momentum
+  for (int i = 0; i < 7; ++i) s.step();
+  EXPECT_NEAR(sgd.param_groups()[0].options.at("momentum"), 0.95, 1e-12);  // step 9: back up
+
+  optim::Adam adam(std::vector<Tensor>{param64({0})}, {.lr = 1.0});
+  optim::CyclicLR c(adam, 0.1, 1.0, 2);
+  EXPECT_EQ(c.momentum_key(), "beta1");  // torch 2's use_beta1 (1.13 raises for Adam)
+  EXPECT_EQ(adam.param_groups()[0].options.at("beta1"), 0.9);
+  c.step();
+  EXPECT_NEAR(adam.param_groups()[0].options.at("beta1"), 0.85, 1e-12);  // halfway up: (0.9 + 0.8) / 2
+
+  optim::Rprop rprop(std::vector<Tensor>{param64({0})}, {.lr = 1.0});
+  const auto before = rprop.param_groups()[0].options;
+  optim::OneCycleLR r(rprop, 1.0, 10);
+  r.step();
+  EXPECT_EQ(r.momentum_key(), "");
+  EXPECT_EQ(rprop.param_groups()[0].options, before);
+
+  optim::SGD plain(std::vector<Tensor>{param64({0})}, {.lr = 1.0, .momentum = 0.5});
+  optim::OneCycleLR off(plain, 1.0, 10, 0.3, "cos", 25, 1e4, false, /*cycle_momentum=*/false);
+  off.step();
+  EXPECT_EQ(plain.param_groups()[0].options.at("momentum"), 0.5);
 }
 
 }  // namespace

@@ -6,7 +6,9 @@
 //               the state goes through state_dict into a fresh optimizer)}
 //              -> {"params":[[flat param per param] per step]}
 //   scheduler: {"kind":"scheduler","spec":"..","lr":0.1,"group_lrs":[..] (optional),"steps":N,
-//               "steps_per_epoch":..,"epochs":..,"reload_at":k (optional)} -> {"lrs":[[lr per group] per step]}
+//               "steps_per_epoch":..,"epochs":..,"reload_at":k (optional),"optimizer":"sgd"|"adam"}
+//              -> {"lrs":[[lr per group] per step], "momentum_key":"beta1"|"momentum"|"",
+//                  "momenta":[[that option per group] per step]}
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -74,17 +76,28 @@ json run_scheduler(const json& spec) {
   std::vector<double> lrs = spec.value("group_lrs", std::vector<double>{spec.value("lr", 0.1)});
   std::vector<optim::ParamGroup> groups;
   for (double lr : lrs) groups.push_back({{gs::zeros({1}).set_requires_grad(true)}, lr, 0.0, {}});
-  optim::SGD opt(groups);
+  std::unique_ptr<optim::Optimizer> owned;
+  if (spec.value("optimizer", "sgd") == "adam") {
+    owned = std::make_unique<optim::Adam>(groups);
+  } else {
+    owned = std::make_unique<optim::SGD>(groups);
+  }
+  optim::Optimizer& opt = *owned;
   auto make = [&] {
     return optim::make_scheduler(spec.at("spec"), opt, spec.value("steps_per_epoch", 0), spec.value("epochs", 0));
   };
   auto sched = make();
   const int reload_at = spec.value("reload_at", -1);
-  json out = json::array();
+  json out = json::array(), momenta = json::array();
+  const std::string key = sched->momentum_key();
   auto record = [&] {
-    json row = json::array();
-    for (const auto& g : opt.param_groups()) row.push_back(g.lr);
+    json row = json::array(), m = json::array();
+    for (const auto& g : opt.param_groups()) {
+      row.push_back(g.lr);
+      if (!key.empty()) m.push_back(g.options.at(key));
+    }
     out.push_back(row);
+    momenta.push_back(m);
   };
   record();
   for (int step = 1; step <= spec.at("steps").get<int>(); ++step) {
@@ -97,7 +110,7 @@ json run_scheduler(const json& spec) {
       sched->load_state_dict(state);
     }
   }
-  return {{"lrs", out}, {"name", sched->name()}};
+  return {{"lrs", out}, {"name", sched->name()}, {"momentum_key", key}, {"momenta", momenta}};
 }
 
 }  // namespace
