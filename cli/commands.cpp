@@ -118,6 +118,10 @@ void add_train(CLI::App& app) {
          "prefix warmup=N+ to ramp up first. onecycle and cyclic also cycle the momentum (Adam's beta1), as "
          "PyTorch's do; cycle_momentum=0 keeps --beta1 / --momentum")
       ->capture_default_str();
+  cmd->add_option("--patience", c.patience,
+                  "early stopping: stop after N epochs without a better validation accuracy (0: off; needs "
+                  "--val-fraction; best.safetensors keeps the best epoch)")
+      ->capture_default_str();
   cmd->add_option("--out", c.out, "run directory")->capture_default_str();
   cmd->add_option("--limit-test", c.limit_test, "evaluate on a stratified subset of N test images (0: all)")
       ->capture_default_str();

@@ -47,6 +47,7 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
   std::map<std::string, std::string> meta{{"format", kCheckpointFormat},
                                           {"epoch", std::to_string(info.epoch)},
                                           {"best_metric", format("%.17g", info.best_metric)},  // exact
+                                          {"best_epoch", std::to_string(info.best_epoch)},
                                           {"rng", rng_to_string(default_generator().state())},
                                           {"config", info.config_json}};
   io::save_safetensors(path, all, meta);
@@ -78,6 +79,7 @@ CheckpointInfo load_checkpoint(const std::string& path, nn::Module& model, optim
   };
   info.epoch = static_cast<int64_t>(number("epoch"));
   info.best_metric = number("best_metric");
+  if (file.metadata.count("best_epoch")) info.best_epoch = static_cast<int64_t>(number("best_epoch"));
   info.config_json = file.metadata["config"];
   default_generator().set_state(rng_from_string(file.metadata["rng"], path));
   return info;

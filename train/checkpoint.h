@@ -18,6 +18,7 @@ struct CheckpointInfo {
   int64_t epoch = 0;           // epochs completed
   double best_metric = -1;     // best validation accuracy so far (-1: none, or no validation set)
   std::string config_json;
+  int64_t best_epoch = 0;      // the epoch of best_metric (0: none); older checkpoints lack it
 };
 
 void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer* optimizer,

@@ -34,6 +34,7 @@ struct TrainConfig {
   int64_t limit_test = 0;             // 0 = all; else a stratified subset of the test set
   std::string exclude_list;           // training-set indices (file order) to leave out (train/exclude_list.h)
   double val_fraction = 0.0;          // held out of the training set
+  int64_t patience = 0;               // early stopping: stop after this many epochs without a new best val acc (0 = off)
   std::string weights;                // initial weights (state_dict or checkpoint .safetensors)
   std::string resume;                 // checkpoint to continue from
   std::string kernels;                // "op=variant,..." as GS_KERNELS

@@ -159,6 +159,9 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   GS_CHECK(c.epochs > 0, "train: --epochs must be positive, got %lld", (long long)c.epochs);
   GS_CHECK(c.batch_size > 0, "train: --batch must be positive, got %lld", (long long)c.batch_size);
   GS_CHECK(c.val_fraction >= 0 && c.val_fraction < 1, "train: --val-fraction must be in [0, 1), got %g", c.val_fraction);
+  GS_CHECK(c.patience >= 0, "train: --patience must be >= 0, got %lld", (long long)c.patience);
+  GS_CHECK(c.patience == 0 || c.val_fraction > 0,
+           "train: --patience stops on the validation accuracy: it needs a validation set (--val-fraction)");
   auto wall_start = std::chrono::steady_clock::now();
   int threads = apply_runtime_settings(c.threads, c.kernels);
   manual_seed(c.seed);
@@ -215,13 +218,14 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   io::write_file_atomic(c.out + "/config.json", config_json + "\n");
   io::write_file_atomic(c.out + "/run.json", run_info_json(c, threads, run_extra).dump(2) + "\n");
 
-  int64_t start_epoch = 0;
+  int64_t start_epoch = 0, best_epoch = 0;
   double best_metric = -1;
   std::vector<std::string> metric_lines, timing_lines;
   if (!c.resume.empty()) {
     CheckpointInfo info = load_checkpoint(c.resume, *model, optimizer.get(), scheduler.get());
     start_epoch = info.epoch;
     best_metric = info.best_metric;
+    best_epoch = info.best_epoch;
     // Keep the log lines of the epochs the checkpoint covers, so the log reads as one run.
     std::ifstream old(c.out + "/metrics.jsonl");
     for (std::string line; std::getline(old, line);) {
@@ -362,16 +366,25 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
 
     // best.safetensors is chosen on the validation set only: chosen on the test set, it would make
     // the test score that `eval` and `inspect errors` report on it optimistic.
-    CheckpointInfo info{epoch, best_metric, config_json};
+    CheckpointInfo info{epoch, best_metric, config_json, best_epoch};
     if (do_eval && val_loader && val_result.accuracy > best_metric) {
       best_metric = val_result.accuracy;
+      best_epoch = epoch;
       info.best_metric = best_metric;
+      info.best_epoch = best_epoch;
       save_checkpoint(c.out + "/best.safetensors", *model, optimizer.get(), scheduler.get(), info);
     }
     save_checkpoint(c.out + "/last.safetensors", *model, optimizer.get(), scheduler.get(), info);
     result.final_train_loss = train_loss;
     result.epochs = epoch;
     if (stop_after_epoch > 0 && epoch >= stop_after_epoch) break;
+    if (c.patience > 0 && do_eval && epoch - best_epoch >= c.patience && epoch < c.epochs) {
+      result.stopped_early = true;
+      std::fprintf(stderr, "early stop after epoch %lld: no better validation accuracy for %lld epochs (best %.2f%% at "
+                           "epoch %lld, in best.safetensors)\n",
+                   (long long)epoch, (long long)(epoch - best_epoch), 100 * best_metric, (long long)best_epoch);
+      break;
+    }
   }
 
   result.test_loss = test_result.loss;
@@ -386,6 +399,8 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
                {"test_loss", result.test_loss},
                {"test_accuracy", result.test_accuracy},
                {"best_val_accuracy", best_metric >= 0 ? json(best_metric) : json(nullptr)},
+               {"best_epoch", best_epoch > 0 ? json(best_epoch) : json(nullptr)},
+               {"stopped_early", result.stopped_early},
                {"train_images_per_s", result.train_images_per_s},
                {"wall_seconds", result.wall_seconds},
                {"threads", threads}};

@@ -190,6 +190,47 @@ TEST(Trainer, ClassWeightsWeighTheTrainingLoss) {
   for (auto* c : {&plain, &balanced, &weighted}) fs::remove_all(c->out);
 }
 
+// lr 0 and no schedule: the weights never move, so the validation accuracy of epoch 1 is never
+// beaten and --patience 2 stops after epoch 3, also when the run is resumed in between.
+TEST(Trainer, PatienceStopsWhenValidationAccuracyStallsAndSurvivesResume) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "SKIPPED LOUDLY: Fashion-MNIST not installed (bash scripts/setup.sh)";
+  train::TrainConfig c = small_config(temp_dir("patience"));
+  c.model = "mlp";
+  c.optimizer = "sgd";
+  c.lr = 0;
+  c.schedule = "none";
+  c.augment = "none";
+  c.epochs = 10;
+  c.val_fraction = 0.2;
+  c.patience = 2;
+  train::TrainResult r = train::Trainer(c).run();
+  EXPECT_TRUE(r.stopped_early);
+  EXPECT_EQ(r.epochs, 3);
+  auto summary = nlohmann::json::parse(read_file(c.out + "/summary.json"));
+  EXPECT_EQ(summary["epochs"], 3);
+  EXPECT_EQ(summary["best_epoch"], 1);
+  EXPECT_EQ(summary["stopped_early"], true);
+  std::string metrics = read_file(c.out + "/metrics.jsonl");
+  EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 3);
+
+  train::TrainConfig part = c;
+  part.out = temp_dir("patience_resumed");
+  train::Trainer(part).run(/*stop_after_epoch=*/1);
+  part.resume = part.out + "/last.safetensors";
+  train::TrainResult resumed = train::Trainer(part).run();
+  EXPECT_TRUE(resumed.stopped_early);
+  EXPECT_EQ(resumed.epochs, 3);  // the best epoch came back from the checkpoint
+  EXPECT_EQ(read_file(part.out + "/metrics.jsonl"), metrics);
+
+  train::TrainConfig no_val = c;
+  no_val.val_fraction = 0;
+  no_val.out = temp_dir("patience_no_val");
+  EXPECT_THROW_MSG(train::Trainer(no_val).run(), "train: --patience stops on the validation accuracy: it needs a "
+                                                 "validation set (--val-fraction)");
+  EXPECT_FALSE(fs::exists(no_val.out));
+  for (auto& d : {c.out, part.out}) fs::remove_all(d);
+}
+
 TEST(Checkpoint, RoundTripRestoresWeightsAndRng) {
   std::string dir = temp_dir("ckpt");
   fs::create_directories(dir);
