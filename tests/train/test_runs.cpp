@@ -126,16 +126,19 @@ TEST(Runs, TableListsNestedRunsWithMetrics) {
   fake_run(root / "a", 0.01, {0.5, 0.7});
   fake_run(root / "search" / "trial_001", 0.1, {0.6, 0.9, 0.8});
   fake_run(root / "killed", 0.2, {0.3}, /*finished=*/false);
+  fake_run(root / "patient", 0.3, {0.4, 0.35});
+  write(root / "patient" / "summary.json", "{\"epochs\":2,\"test_accuracy\":0.3,\"stopped_early\":true}");
   write(root / "not_a_run" / "notes.txt", "x");
   auto runs = train::list_runs(root.string());
-  ASSERT_EQ(runs.size(), 3u);
-  EXPECT_EQ(runs[2].name, "search/trial_001");
-  EXPECT_DOUBLE_EQ(runs[2].max_metric("val_acc"), 0.9);
-  EXPECT_DOUBLE_EQ(runs[2].last_metric("val_acc"), 0.8);
+  ASSERT_EQ(runs.size(), 4u);
+  EXPECT_EQ(runs[3].name, "search/trial_001");
+  EXPECT_DOUBLE_EQ(runs[3].max_metric("val_acc"), 0.9);
+  EXPECT_DOUBLE_EQ(runs[3].last_metric("val_acc"), 0.8);
   std::string table = train::runs_table(runs);
   EXPECT_NE(table.find("search/trial_001"), std::string::npos) << table;
   EXPECT_NE(table.find("90.00%"), std::string::npos) << table;  // best val acc
   EXPECT_NE(table.find("(running or stopped)"), std::string::npos) << table;
+  EXPECT_NE(table.find("2/2 (early stop)"), std::string::npos) << table;
   EXPECT_NE(table.find("abc1234"), std::string::npos) << table;
   EXPECT_EQ(table.find("not_a_run"), std::string::npos);
   EXPECT_THROW_MSG(train::load_run((root / "not_a_run").string()), "no readable config.json");
