@@ -114,7 +114,8 @@ void add_train(CLI::App& app) {
   cmd->add_option(
          "--schedule", c.schedule,
          "lr schedule, stepped per batch: none | step:step_size=N,gamma=G | multistep:milestones=A|B,gamma=G | "
-         "exp:gamma=G | cosine | cosine_restarts:T_0=N | onecycle | cyclic:base_lr=A,max_lr=B,mode=triangular2; "
+         "exp:gamma=G | cosine | cosine_restarts:T_0=N | onecycle | cyclic:base_lr=A,max_lr=B,mode=triangular2 | "
+         "plateau:metric=val_loss,factor=0.1,patience=10 (ReduceLROnPlateau, fed the metric each epoch); "
          "prefix warmup=N+ to ramp up first. onecycle and cyclic also cycle the momentum (Adam's beta1), as "
          "PyTorch's do; cycle_momentum=0 keeps --beta1 / --momentum")
       ->capture_default_str();

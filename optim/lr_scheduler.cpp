@@ -30,7 +30,7 @@ void LRScheduler::apply() {
            name().c_str(), groups.size(), base_lrs_.size());
   last_lrs_.resize(groups.size());
   for (size_t g = 0; g < groups.size(); ++g) {
-    last_lrs_[g] = lr_at(last_step_, base_lrs_[g]);
+    last_lrs_[g] = group_lr(g, last_step_);
     groups[g].lr = last_lrs_[g];
   }
   const std::string& key = momentum_key();
@@ -41,6 +41,8 @@ void LRScheduler::apply() {
 }
 
 double LRScheduler::momentum_at(int64_t) const { return NAN; }
+
+void LRScheduler::observe(double) {}
 
 std::string LRScheduler::cycled_momentum_key(const Optimizer& optimizer) {
   const auto& groups = optimizer.param_groups();
@@ -169,6 +171,34 @@ LinearWarmup::LinearWarmup(Optimizer& optimizer, int64_t warmup_steps, double st
   }
   start();
 }
+double LinearWarmup::group_lr(size_t g, int64_t step) const {
+  if (!after_) return lr_at(step, base_lrs_.at(g));
+  if (step < warmup_steps_) {
+    return after_->group_lr(g, 0) * (start_factor_ + (1.0 - start_factor_) * static_cast<double>(step) / warmup_steps_);
+  }
+  return after_->group_lr(g, step - warmup_steps_);
+}
+void LinearWarmup::observe(double value) {
+  if (!after_) return;
+  after_->observe(value);
+  apply();  // after set the groups' lrs to its own: during the ramp they are the ramp's
+}
+NamedTensors LinearWarmup::state_dict() const {
+  NamedTensors out = LRScheduler::state_dict();
+  if (after_) {
+    for (auto& [key, value] : after_->state_dict()) out.emplace_back("after." + key, value);
+  }
+  return out;
+}
+void LinearWarmup::load_state_dict(const NamedTensors& state) {
+  NamedTensors own, inner;
+  for (const auto& [key, value] : state) (key.rfind("after.", 0) == 0 ? inner : own).emplace_back(key, value);
+  if (after_ && !inner.empty()) {
+    for (auto& [key, value] : inner) key = key.substr(6);
+    after_->load_state_dict(inner);
+  }
+  LRScheduler::load_state_dict(own);
+}
 double LinearWarmup::lr_at(int64_t step, double base_lr) const {
   // The ramp ends at after's step-0 lr: its base lr, or onecycle's max_lr / div_factor (torch's
   // SequentialLR starts LinearLR from the lr the next schedule set when it was built).
@@ -268,6 +298,113 @@ double CyclicLR::height_at(int64_t step) const {
 double CyclicLR::lr_at(int64_t step, double) const { return base_lr_ + (max_lr_ - base_lr_) * height_at(step); }
 double CyclicLR::momentum_at(int64_t step) const {
   return max_momentum_ - (max_momentum_ - base_momentum_) * height_at(step);
+}
+
+// ---- ReduceLROnPlateau: torch 1.13's, fed once per epoch ----
+
+ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, const std::string& metric, double factor, int64_t patience,
+                                     double threshold, const std::string& threshold_mode, int64_t cooldown,
+                                     double min_lr, double eps)
+    : LRScheduler(optimizer),
+      metric_(metric),
+      threshold_mode_(threshold_mode),
+      maximize_(metric == "val_acc" || metric == "train_acc"),
+      factor_(factor),
+      threshold_(threshold),
+      min_lr_(min_lr),
+      eps_(eps),
+      patience_(patience),
+      cooldown_(cooldown) {
+  GS_CHECK(metric == "val_loss" || metric == "val_acc" || metric == "train_loss" || metric == "train_acc",
+           "ReduceLROnPlateau: metric must be val_loss, val_acc, train_loss or train_acc, got '%s'", metric.c_str());
+  GS_CHECK(factor > 0 && factor < 1, "ReduceLROnPlateau: factor must be in (0, 1), got %g", factor);
+  GS_CHECK(patience >= 0 && cooldown >= 0, "ReduceLROnPlateau: patience and cooldown must be >= 0 (got %lld, %lld)",
+           static_cast<long long>(patience), static_cast<long long>(cooldown));
+  GS_CHECK(threshold_mode == "rel" || threshold_mode == "abs",
+           "ReduceLROnPlateau: threshold_mode must be rel or abs, got '%s'", threshold_mode.c_str());
+  GS_CHECK(threshold >= 0 && min_lr >= 0 && eps >= 0, "ReduceLROnPlateau: threshold, min_lr and eps must be >= 0");
+  best_ = maximize_ ? -INFINITY : INFINITY;
+  lrs_ = base_lrs_;
+  start();
+}
+
+bool ReduceLROnPlateau::better(double value) const {
+  if (threshold_mode_ == "rel") return maximize_ ? value > best_ * (1 + threshold_) : value < best_ * (1 - threshold_);
+  return maximize_ ? value > best_ + threshold_ : value < best_ - threshold_;
+}
+
+void ReduceLROnPlateau::observe(double value) {
+  // A NaN metric is never better, so it counts as a bad epoch (torch: the same comparisons).
+  if (better(value)) {
+    best_ = value;
+    num_bad_epochs_ = 0;
+  } else {
+    ++num_bad_epochs_;
+  }
+  if (cooldown_counter_ > 0) {
+    --cooldown_counter_;
+    num_bad_epochs_ = 0;
+  }
+  if (num_bad_epochs_ > patience_) {
+    for (double& lr : lrs_) {
+      const double reduced = std::max(lr * factor_, min_lr_);
+      if (lr - reduced > eps_) lr = reduced;
+    }
+    cooldown_counter_ = cooldown_;
+    num_bad_epochs_ = 0;
+    apply();
+  }
+}
+
+NamedTensors ReduceLROnPlateau::state_dict() const {
+  NamedTensors out = LRScheduler::state_dict();
+  auto scalar = [&](const std::string& key, double v) {
+    Tensor t = empty({}, {DType::F64});
+    *t.data<double>() = v;
+    out.emplace_back(key, t);
+  };
+  scalar("plateau.best", best_);
+  scalar("plateau.num_bad_epochs", static_cast<double>(num_bad_epochs_));
+  scalar("plateau.cooldown_counter", static_cast<double>(cooldown_counter_));
+  for (size_t g = 0; g < lrs_.size(); ++g) scalar("plateau.lr." + std::to_string(g), lrs_[g]);
+  return out;
+}
+
+void ReduceLROnPlateau::load_state_dict(const NamedTensors& state) {
+  const std::string op = "plateau scheduler load_state_dict";
+  NamedTensors base;
+  double best = NAN, bad = -1, cooldown = -1;
+  std::vector<double> lrs(lrs_.size(), NAN);
+  for (const auto& [key, value] : state) {
+    if (key.rfind("plateau.", 0) != 0) {
+      base.emplace_back(key, value);
+      continue;
+    }
+    GS_CHECK(value.defined() && value.numel() == 1, "%s: '%s' must be a one-element tensor", op.c_str(), key.c_str());
+    const double v = value.item();
+    if (key == "plateau.best") {
+      best = v;
+    } else if (key == "plateau.num_bad_epochs") {
+      bad = v;
+    } else if (key == "plateau.cooldown_counter") {
+      cooldown = v;
+    } else {
+      size_t g = lrs.size();
+      const std::string index = key.rfind("plateau.lr.", 0) == 0 ? key.substr(11) : "";
+      if (!index.empty() && index.find_first_not_of("0123456789") == std::string::npos && index.size() < 9)
+        g = static_cast<size_t>(std::stoul(index));
+      GS_CHECK(g < lrs.size(), "%s: unexpected key '%s'", op.c_str(), key.c_str());
+      lrs[g] = v;
+    }
+  }
+  GS_CHECK(bad >= 0 && cooldown >= 0, "%s: missing plateau.num_bad_epochs or plateau.cooldown_counter", op.c_str());
+  for (size_t g = 0; g < lrs.size(); ++g)
+    GS_CHECK(std::isfinite(lrs[g]) && lrs[g] >= 0, "%s: missing or bad 'plateau.lr.%zu'", op.c_str(), g);
+  best_ = best;  // +-inf before the first epoch
+  num_bad_epochs_ = static_cast<int64_t>(bad);
+  cooldown_counter_ = static_cast<int64_t>(cooldown);
+  lrs_ = lrs;
+  LRScheduler::load_state_dict(base);  // applies the lrs
 }
 
 }  // namespace gs::optim

@@ -37,6 +37,12 @@ class LRScheduler {
   // The option this schedule cycles ("beta1" or "momentum"; empty: none) and its value at a step.
   virtual const std::string& momentum_key() const { return momentum_key_; }
   virtual double momentum_at(int64_t step) const;
+  // Group g's lr at a step: lr_at(step, its base lr), except for schedules with state (plateau).
+  virtual double group_lr(size_t g, int64_t step) const { return lr_at(step, base_lrs_.at(g)); }
+  // Schedules that follow a metric (plateau) name it here ("val_loss", "val_acc", "train_loss",
+  // "train_acc"; empty for the others) and take its value once per epoch in observe().
+  virtual std::string metric() const { return ""; }
+  virtual void observe(double value);
 
   // "last_step" (i64 scalar) and "base_lr.<group>" (f64 scalars); loading sets the optimizer's lrs
   // for that step. Errors name the key.
@@ -125,7 +131,8 @@ class CosineAnnealingWarmRestarts : public LRScheduler {
 };
 
 // Linear ramp from start_factor*target (step 0) to target (step warmup_steps), as torch's LinearLR,
-// target being after's step-0 lr (the base lr, except for onecycle: max_lr / div_factor);
+// target being after's step-0 lr (the base lr, except for onecycle: max_lr / div_factor; for
+// plateau its current lr, which a plateau seen during the ramp lowers);
 // from step warmup_steps on, the wrapped schedule counted from the end of warmup:
 //   lr(step) = after.lr_at(step - warmup_steps, base), i.e. after's step 0 comes at warmup_steps.
 // This is torch's SequentialLR([LinearLR(start_factor, total_iters=W), after], milestones=[W]).
@@ -139,6 +146,11 @@ class LinearWarmup : public LRScheduler {
   // after's momentum, held at its step 0 during the ramp (torch's LinearLR leaves it alone).
   const std::string& momentum_key() const override;
   double momentum_at(int64_t step) const override;
+  double group_lr(size_t g, int64_t step) const override;
+  std::string metric() const override { return after_ ? after_->metric() : ""; }
+  void observe(double value) override;  // to after (its lrs then show from the next step)
+  NamedTensors state_dict() const override;  // after's own state too, as "after.<key>"
+  void load_state_dict(const NamedTensors& state) override;
 
  private:
   int64_t warmup_steps_;
@@ -193,6 +205,37 @@ class CyclicLR : public LRScheduler {
   std::string mode_;
 };
 
+// torch's ReduceLROnPlateau: each observe() (once per epoch) compares the metric with the best so
+// far (mode min for losses, max for accuracies; threshold rel: better than best*(1 -/+ threshold),
+// abs: best -/+ threshold); after more than `patience` epochs without a better one, every group's
+// lr becomes max(lr * factor, min_lr) (unchanged when that moves it by eps or less), then
+// `cooldown` epochs pass before counting again. step() leaves the lrs alone. The state (best,
+// counters, current lrs) is in state_dict.
+class ReduceLROnPlateau : public LRScheduler {
+ public:
+  ReduceLROnPlateau(Optimizer& optimizer, const std::string& metric = "val_loss", double factor = 0.1,
+                    int64_t patience = 10, double threshold = 1e-4, const std::string& threshold_mode = "rel",
+                    int64_t cooldown = 0, double min_lr = 0, double eps = 1e-8);
+  double lr_at(int64_t step, double base_lr) const override { return base_lr; }
+  double group_lr(size_t g, int64_t step) const override { return lrs_.at(g); }
+  std::string metric() const override { return metric_; }
+  void observe(double value) override;
+  std::string name() const override { return "plateau"; }
+  NamedTensors state_dict() const override;
+  void load_state_dict(const NamedTensors& state) override;
+  int64_t num_bad_epochs() const { return num_bad_epochs_; }
+
+ private:
+  bool better(double value) const;
+  std::string metric_, threshold_mode_;
+  bool maximize_;
+  double factor_, threshold_, min_lr_, eps_;
+  int64_t patience_, cooldown_;
+  double best_;
+  int64_t num_bad_epochs_ = 0, cooldown_counter_ = 0;
+  std::vector<double> lrs_;  // every group's current lr
+};
+
 // Builds a schedule from a CLI spec, counting optimizer steps (batches):
 //   "none" | "" -> ConstantLR (never null)
 //   "step:step_size=N[,gamma=0.1]"           "multistep:milestones=A|B|C[,gamma=0.1]"
@@ -202,6 +245,8 @@ class CyclicLR : public LRScheduler {
 //              final_div_factor=1e4,three_phase=0,cycle_momentum=1,base_momentum=0.85,max_momentum=0.95]"
 //   "cyclic:max_lr=M[,base_lr=<opt lr>,step_size_up=2000,step_size_down=-1,mode=triangular|triangular2|
 //            exp_range,gamma=1,cycle_momentum=1,base_momentum=0.8,max_momentum=0.9]"
+//   "plateau[:metric=val_loss|val_acc|train_loss|train_acc,factor=0.1,patience=10,threshold=1e-4,
+//             threshold_mode=rel|abs,cooldown=0,min_lr=0,eps=1e-8]"  (the trainer feeds it each epoch)
 //   prefix "warmup=N[,start_factor=0.01]+" wraps any of them in LinearWarmup (e.g. "warmup=500+cosine";
 //   "warmup=500" alone holds base after the ramp). With warmup, the defaults counted in total steps
 //   (cosine T_max, onecycle total_steps) become total - N, so the schedule still ends with training.

@@ -10,7 +10,7 @@
 namespace gs::optim {
 namespace {
 
-const char* kKnownSchedules = "none, step, multistep, exp, cosine, cosine_restarts, onecycle, cyclic";
+const char* kKnownSchedules = "none, step, multistep, exp, cosine, cosine_restarts, onecycle, cyclic, plateau";
 
 std::string join_keys(const std::vector<std::string>& keys) {
   std::string out;
@@ -165,6 +165,14 @@ std::unique_ptr<LRScheduler> make_plain(const std::string& spec, Optimizer& opt,
                                       a.text("mode", "triangular"), a.number("gamma", 1.0),
                                       a.flag("cycle_momentum", true), a.number("base_momentum", 0.8),
                                       a.number("max_momentum", 0.9));
+  }
+  if (name == "plateau") {
+    SpecArgs a(spec, args,
+               {"metric", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr", "eps"});
+    return std::make_unique<ReduceLROnPlateau>(opt, a.text("metric", "val_loss"), a.number("factor", 0.1),
+                                               a.integer("patience", 10), a.number("threshold", 1e-4),
+                                               a.text("threshold_mode", "rel"), a.integer("cooldown", 0),
+                                               a.number("min_lr", 0), a.number("eps", 1e-8));
   }
   GS_CHECK(false, "make_scheduler: unknown schedule '%s' in '%s' (known: %s; prefix warmup=N+ to warm up)",
            name.c_str(), spec.c_str(), kKnownSchedules);

@@ -416,6 +416,8 @@ FitRun measure_fit(const DoctorSetup& setup, const DoctorOptions& options) {
       EvalResult v = evaluate(model, val_loader);
       point.val_loss = v.loss;
       point.val_acc = v.accuracy;
+      const std::string metric = scheduler->metric();  // plateau, as the trainer feeds it
+      if (!metric.empty()) scheduler->observe(epoch_metric(metric, point.train_loss, point.train_acc, v));
     } else {
       point = {NAN, NAN, NAN, NAN};
     }

@@ -86,6 +86,14 @@ EvalResult evaluate(nn::Module& model, io::DataLoader& loader) {
   return r;
 }
 
+double epoch_metric(const std::string& metric, double train_loss, double train_acc, const EvalResult& val) {
+  if (metric == "val_loss") return val.loss;
+  if (metric == "val_acc") return val.accuracy;
+  if (metric == "train_loss") return train_loss;
+  GS_CHECK(metric == "train_acc", "epoch_metric: unknown metric '%s'", metric.c_str());
+  return train_acc;
+}
+
 CrossEntropyOptions training_loss(const TrainConfig& config, const io::Dataset& train, Device device) {
   CrossEntropyOptions options;
   options.label_smoothing = config.label_smoothing;
@@ -212,6 +220,10 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   }
   int64_t steps_per_epoch = train_loader.batches_per_epoch();
   auto scheduler = optim::make_scheduler(c.schedule, *optimizer, steps_per_epoch, c.epochs);
+  const std::string schedule_metric = scheduler->metric();  // plateau: what it follows, fed each epoch
+  GS_CHECK(schedule_metric.rfind("val_", 0) != 0 || val_loader,
+           "train: --schedule %s follows %s: it needs a validation set (--val-fraction), or metric=train_loss",
+           c.schedule.c_str(), schedule_metric.c_str());
 
   fs::create_directories(c.out);
   const std::string config_json = c.to_json();
@@ -330,6 +342,10 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
     bool do_eval = epoch % eval_every == 0 || epoch == c.epochs;
     if (do_eval && val_loader) val_result = evaluate(*model, *val_loader);
     if (do_eval) test_result = evaluate(*model, test_loader);
+    if (!schedule_metric.empty() && (do_eval || schedule_metric.rfind("train_", 0) == 0)) {
+      // a reduced lr applies from the next step on
+      scheduler->observe(epoch_metric(schedule_metric, train_loss, train_acc, val_result));
+    }
     double lr = optimizer->lr();
     bar.finish(format("train loss %.4f acc %.2f%% | %s test loss %s acc %s | %.1fs %.0f img/s", train_loss,
                       100 * train_acc,

@@ -28,6 +28,9 @@ struct EvalResult {
 // Mean cross-entropy and accuracy over a loader, in eval mode under no_grad (restores the mode).
 // Runs on the device of the model's parameters (batches are moved there).
 EvalResult evaluate(nn::Module& model, io::DataLoader& loader);
+// The epoch's value of a schedule's metric (LRScheduler::metric(): val_loss, val_acc, train_loss,
+// train_acc), for its observe().
+double epoch_metric(const std::string& metric, double train_loss, double train_acc, const EvalResult& val);
 // --device as a Device, checked: a CUDA device needs a CUDA build and a GPU. Every training
 // feature runs on either device (probes and anomaly checks read device tensors through copies).
 Device run_device(const TrainConfig& config);

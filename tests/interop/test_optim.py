@@ -221,6 +221,39 @@ def torch_schedule(build, lrs, steps, optimizer="sgd"):
     return out, momenta
 
 
+PLATEAU_METRICS = [1.0, 0.9, 0.9, 0.91, 0.9, 0.95, 0.8, 0.8, 0.8, 0.8, 0.8, 0.79999, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7,
+                   float("nan"), 0.7, 0.7, 0.7, 0.7, 0.7]
+PLATEAU_CASES = {
+    "defaults_patience_2": ("plateau:patience=2", dict(patience=2), "min"),
+    "abs_threshold_cooldown": ("plateau:patience=1,threshold=0.05,threshold_mode=abs,cooldown=2,factor=0.5",
+                               dict(patience=1, threshold=0.05, threshold_mode="abs", cooldown=2, factor=0.5), "min"),
+    "min_lr_and_eps": ("plateau:patience=0,factor=0.2,min_lr=0.003,eps=0.0005",
+                       dict(patience=0, factor=0.2, min_lr=0.003, eps=0.0005), "min"),
+    "max_mode": ("plateau:metric=val_acc,patience=1,factor=0.5", dict(mode="max", patience=1, factor=0.5), "max"),
+}
+
+
+@pytest.mark.parametrize("case_name", sorted(PLATEAU_CASES))
+def test_plateau_matches_torch(tmp_path, case_name):
+    """One observe() per step here, as one ReduceLROnPlateau.step(metric) per epoch in torch; two
+    groups, and the state through state_dict halfway."""
+    spec, kwargs, mode = PLATEAU_CASES[case_name]
+    metrics = PLATEAU_METRICS if mode == "min" else [1 - m for m in PLATEAU_METRICS]
+    case = {"kind": "scheduler", "spec": spec, "group_lrs": [0.1, 0.02], "steps": len(metrics),
+            "metrics": [None if np.isnan(m) else m for m in metrics], "reload_at": 9}
+    ours = run_tool(tmp_path, case)
+    params = [torch.zeros(1, requires_grad=True) for _ in range(2)]
+    opt = torch.optim.SGD([{"params": [params[0]], "lr": 0.1}, {"params": [params[1]], "lr": 0.02}], lr=0.1)
+    sched = S.ReduceLROnPlateau(opt, **kwargs)
+    theirs = [[g["lr"] for g in opt.param_groups]]
+    for m in metrics:
+        opt.step()
+        sched.step(m)
+        theirs.append([g["lr"] for g in opt.param_groups])
+    check_lrs(ours["lrs"], theirs)
+    assert theirs[-1][0] < 0.1, "the case never reduced the lr"
+
+
 def torch_lrs(build, lrs, steps):
     return torch_schedule(build, lrs, steps)[0]
 

@@ -153,6 +153,32 @@ TEST(LRScheduler, ConstructorChecks) {
                    "CyclicLR: need 0 <= base_momentum <= max_momentum < 1");
 }
 
+// Warmup then plateau (torch's SequentialLR cannot hold a ReduceLROnPlateau): the ramp climbs to
+// the plateau's current lr, so a reduction during the ramp lowers what it climbs to.
+TEST(LRScheduler, WarmupThenPlateau) {
+  Fixture f;
+  auto s = optim::make_scheduler("warmup=4,start_factor=0.5+plateau:metric=train_loss,patience=0", f.opt, 0, 0);
+  EXPECT_EQ(s->metric(), "train_loss");
+  EXPECT_DOUBLE_EQ(f.opt.lr(), 0.5);
+  s->step();
+  s->observe(1.0);  // the first value is a new best
+  s->step();
+  s->observe(1.0);  // no better: the plateau's lr is now 0.1, the ramp's 0.1 * (0.5 + 0.5 * 2/4)
+  EXPECT_DOUBLE_EQ(f.opt.lr(), 0.075);
+  s->step(), s->step();
+  EXPECT_DOUBLE_EQ(f.opt.lr(), 0.1);  // step 4: the end of the ramp, plateau's lr
+  auto state = s->state_dict();
+  Fixture g;
+  auto t = optim::make_scheduler("warmup=4,start_factor=0.5+plateau:metric=train_loss,patience=0", g.opt, 0, 0);
+  t->load_state_dict(state);
+  EXPECT_DOUBLE_EQ(g.opt.lr(), 0.1);
+  t->observe(1.0);
+  EXPECT_DOUBLE_EQ(g.opt.lr(), 0.01);  // its best (1.0) came back too
+  EXPECT_THROW_MSG(optim::make_scheduler("plateau:metric=test_acc", f.opt, 0, 0),
+                   "ReduceLROnPlateau: metric must be val_loss, val_acc, train_loss or train_acc, got 'test_acc'");
+  EXPECT_THROW_MSG(optim::make_scheduler("plateau:factor=1", f.opt, 0, 0), "factor must be in (0, 1), got 1");
+}
+
 // The momentum runs against the lr: which option each optimizer has cycled (torch's
 // cycle_momentum), and an optimizer with neither left untouched.
 TEST(LRScheduler, OneCycleCyclesTheMomentumOfEachOptimizer) {

@@ -231,6 +231,34 @@ TEST(Trainer, PatienceStopsWhenValidationAccuracyStallsAndSurvivesResume) {
   for (auto& d : {c.out, part.out}) fs::remove_all(d);
 }
 
+// --schedule plateau gets the epoch's metric: with an lr too small to move the training loss by
+// the 1e-4 threshold, every epoch after the first is a plateau and (patience 0) divides the lr by 10.
+TEST(Trainer, PlateauScheduleFollowsTheEpochMetric) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "SKIPPED LOUDLY: Fashion-MNIST not installed (bash scripts/setup.sh)";
+  train::TrainConfig c = small_config(temp_dir("plateau"));
+  c.model = "mlp";
+  c.optimizer = "sgd";
+  c.lr = 1e-6;  // (torch's eps rule keeps an lr that a reduction would move by <= 1e-8)
+  c.augment = "none";
+  c.epochs = 3;
+  c.schedule = "plateau:metric=train_loss,patience=0";
+  train::Trainer(c).run();
+  std::istringstream lines(read_file(c.out + "/metrics.jsonl"));
+  std::vector<double> lrs;
+  for (std::string line; std::getline(lines, line);) lrs.push_back(nlohmann::json::parse(line)["lr"]);
+  ASSERT_EQ(lrs.size(), 3u);
+  EXPECT_DOUBLE_EQ(lrs[0], 1e-6);
+  EXPECT_DOUBLE_EQ(lrs[1], 1e-7);
+  EXPECT_DOUBLE_EQ(lrs[2], 1e-8);
+  train::TrainConfig needs_val = c;
+  needs_val.schedule = "plateau";
+  needs_val.out = temp_dir("plateau_no_val");
+  EXPECT_THROW_MSG(train::Trainer(needs_val).run(), "train: --schedule plateau follows val_loss: it needs a validation "
+                                                    "set (--val-fraction), or metric=train_loss");
+  EXPECT_FALSE(fs::exists(needs_val.out));
+  fs::remove_all(c.out);
+}
+
 TEST(Checkpoint, RoundTripRestoresWeightsAndRng) {
   std::string dir = temp_dir("ckpt");
   fs::create_directories(dir);

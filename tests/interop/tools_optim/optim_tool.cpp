@@ -6,9 +6,11 @@
 //               the state goes through state_dict into a fresh optimizer)}
 //              -> {"params":[[flat param per param] per step]}
 //   scheduler: {"kind":"scheduler","spec":"..","lr":0.1,"group_lrs":[..] (optional),"steps":N,
-//               "steps_per_epoch":..,"epochs":..,"reload_at":k (optional),"optimizer":"sgd"|"adam"}
+//               "steps_per_epoch":..,"epochs":..,"reload_at":k (optional),"optimizer":"sgd"|"adam",
+//               "metrics":[value per step] (optional: observe(value) after each step, for plateau)}
 //              -> {"lrs":[[lr per group] per step], "momentum_key":"beta1"|"momentum"|"",
 //                  "momenta":[[that option per group] per step]}
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -100,8 +102,11 @@ json run_scheduler(const json& spec) {
     momenta.push_back(m);
   };
   record();
+  std::vector<double> metrics;  // null: NaN (JSON has none)
+  for (const json& m : spec.value("metrics", json::array())) metrics.push_back(m.is_null() ? NAN : m.get<double>());
   for (int step = 1; step <= spec.at("steps").get<int>(); ++step) {
     sched->step();
+    if (!metrics.empty()) sched->observe(metrics.at(size_t(step - 1)));
     record();
     if (step == reload_at) {
       optim::NamedTensors state = sched->state_dict();
