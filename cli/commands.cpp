@@ -119,6 +119,10 @@ void add_train(CLI::App& app) {
          "prefix warmup=N+ to ramp up first. onecycle and cyclic also cycle the momentum (Adam's beta1), as "
          "PyTorch's do; cycle_momentum=0 keeps --beta1 / --momentum")
       ->capture_default_str();
+  cmd->add_option("--accumulate", c.accumulate,
+                  "sum the gradients of N batches into each optimizer step (an effective batch of N x --batch; "
+                  "the schedule counts optimizer steps)")
+      ->capture_default_str();
   cmd->add_option("--patience", c.patience,
                   "early stopping: stop after N epochs without a better validation accuracy (0: off; needs "
                   "--val-fraction; best.safetensors keeps the best epoch)")

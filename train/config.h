@@ -14,6 +14,7 @@ struct TrainConfig {
   std::string data = "fashion-mnist";
   int64_t epochs = 10;
   int64_t batch_size = 64;
+  int64_t accumulate = 1;            // batches whose gradients are summed into one optimizer step
   std::string optimizer = "adamw";
   double lr = 2e-3;
   bool lr_auto = false;               // --lr auto: run the LR range test first; lr then holds its suggestion

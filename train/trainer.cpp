@@ -168,6 +168,10 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   GS_CHECK(c.batch_size > 0, "train: --batch must be positive, got %lld", (long long)c.batch_size);
   GS_CHECK(c.val_fraction >= 0 && c.val_fraction < 1, "train: --val-fraction must be in [0, 1), got %g", c.val_fraction);
   GS_CHECK(c.patience >= 0, "train: --patience must be >= 0, got %lld", (long long)c.patience);
+  GS_CHECK(c.accumulate >= 1, "train: --accumulate must be >= 1, got %lld", (long long)c.accumulate);
+  GS_CHECK(c.accumulate == 1 || c.probe_every == 0,
+           "train: --probe-every samples one forward and backward per optimizer step; it does not take --accumulate "
+           "%lld (--detect-anomaly does)", (long long)c.accumulate);
   GS_CHECK(c.patience == 0 || c.val_fraction > 0,
            "train: --patience stops on the validation accuracy: it needs a validation set (--val-fraction)");
   auto wall_start = std::chrono::steady_clock::now();
@@ -218,7 +222,9 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
                             {"suggested_lr", found.suggested_lr},
                             {"steps", found.points.size()}};
   }
-  int64_t steps_per_epoch = train_loader.batches_per_epoch();
+  // --accumulate N: N batches (fewer in the epoch's last group) make one optimizer step.
+  const int64_t batches_per_epoch = train_loader.batches_per_epoch();
+  const int64_t steps_per_epoch = (batches_per_epoch + c.accumulate - 1) / c.accumulate;
   auto scheduler = optim::make_scheduler(c.schedule, *optimizer, steps_per_epoch, c.epochs);
   const std::string schedule_metric = scheduler->metric();  // plateau: what it follows, fed each epoch
   GS_CHECK(schedule_metric.rfind("val_", 0) != 0 || val_loader,
@@ -299,40 +305,53 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   for (int64_t epoch = start_epoch + 1; epoch <= c.epochs; ++epoch) {
     model->train();
     train_loader.start_epoch(epoch);
-    ProgressBar bar(format("epoch %lld/%lld", (long long)epoch, (long long)c.epochs), steps_per_epoch, c.progress);
+    ProgressBar bar(format("epoch %lld/%lld", (long long)epoch, (long long)c.epochs), batches_per_epoch, c.progress);
     auto t0 = std::chrono::steady_clock::now();
     double loss_sum = 0;
-    int64_t seen = 0, correct = 0, step = 0;
+    int64_t seen = 0, correct = 0, step = 0, batch_index = 0;
     io::Batch batch;
     while (train_loader.next(batch)) {
+      // This batch's place in its accumulation group; the group's images weigh each batch's mean
+      // loss, so a group's gradient is that of its images' mean loss (a short last batch included).
+      const int64_t first_in_group = batch_index - batch_index % c.accumulate;
+      const int64_t group_batches = std::min(c.accumulate, batches_per_epoch - first_in_group);
+      const bool group_start = batch_index == first_in_group;
+      const bool group_end = batch_index == first_in_group + group_batches - 1;
+      const int64_t n = batch.labels.numel();
+      const int64_t last_batch = train.size() - (batches_per_epoch - 1) * c.batch_size;
+      const int64_t group_images = (group_batches - 1) * c.batch_size +
+                                   (first_in_group + group_batches == batches_per_epoch ? last_batch : c.batch_size);
       const int64_t global_step = (epoch - 1) * steps_per_epoch + step;
-      probes.begin_step(global_step);
+      if (group_start) probes.begin_step(global_step);
       Tensor logits = (*model)(batch.images.to(device));
       Tensor loss = cross_entropy(logits, batch.labels.to(device), criterion);
       probes.after_forward(loss);
-      if (global_step == 0) probes.log_images("first_batch", batch.images, 0, batch.labels.to_vector<int64_t>());
-      optimizer->zero_grad();
-      backward(loss);
-      probes.after_backward();
-      if (c.clip_value > 0) optim::clip_grad_value(model->parameters(), c.clip_value);
-      if (c.clip_norm > 0) optim::clip_grad_norm(model->parameters(), c.clip_norm);
-      probes.after_clip(c.clip_value > 0 || c.clip_norm > 0);
-      optimizer->step();
-      probes.after_step(optimizer->lr());
-      if (scheduler) scheduler->step();
-      int64_t n = batch.labels.numel();
+      if (global_step == 0 && group_start)
+        probes.log_images("first_batch", batch.images, 0, batch.labels.to_vector<int64_t>());
+      if (group_start) optimizer->zero_grad();
+      backward(c.accumulate == 1 ? loss : loss * (double(n) / double(group_images)));
+      if (group_end) {
+        probes.after_backward();
+        if (c.clip_value > 0) optim::clip_grad_value(model->parameters(), c.clip_value);
+        if (c.clip_norm > 0) optim::clip_grad_norm(model->parameters(), c.clip_norm);
+        probes.after_clip(c.clip_value > 0 || c.clip_norm > 0);
+        optimizer->step();
+        probes.after_step(optimizer->lr());
+        if (scheduler) scheduler->step();
+        ++step;
+      }
       double l = loss.item();
       GS_CHECK(std::isfinite(l),
-               "train: loss became %g at epoch %lld step %lld; lower --lr or add --clip-norm%s", l, (long long)epoch,
-               (long long)step, c.detect_anomaly ? "" : " (--detect-anomaly names the first op and module that made a NaN/Inf)");
+               "train: loss became %g at epoch %lld batch %lld; lower --lr or add --clip-norm%s", l, (long long)epoch,
+               (long long)batch_index, c.detect_anomaly ? "" : " (--detect-anomaly names the first op and module that made a NaN/Inf)");
       loss_sum += l * n;
       seen += n;
       auto pred = argmax(logits, 1).to_vector<int64_t>();
       auto labels = batch.labels.to_vector<int64_t>();
       for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == labels[i];
-      ++step;
+      ++batch_index;
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      bar.update(step, loss_sum / seen, double(correct) / seen, seen / std::max(secs, 1e-9));
+      bar.update(batch_index, loss_sum / seen, double(correct) / seen, seen / std::max(secs, 1e-9));
     }
     double epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     total_images += seen;

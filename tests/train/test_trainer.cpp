@@ -259,6 +259,57 @@ TEST(Trainer, PlateauScheduleFollowsTheEpochMetric) {
   fs::remove_all(c.out);
 }
 
+// --accumulate 5 at batch 32 is batch 160: lenet5 has no batch norm or dropout, so the weights
+// match to rounding. 400 images: the last group is 32 + 32 + 16 images, each batch weighed by its
+// images (equal weights would give the short batch too much).
+TEST(Trainer, AccumulatedBatchesAreOneLargeBatch) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "SKIPPED LOUDLY: Fashion-MNIST not installed (bash scripts/setup.sh)";
+  train::TrainConfig big = small_config(temp_dir("batch64"));
+  big.limit_train = 400;
+  big.batch_size = 160;
+  big.epochs = 2;
+  big.optimizer = "sgd";
+  big.lr = 0.05;
+  big.augment = "none";
+  big.schedule = "cosine";  // counts optimizer steps: 3 per epoch in both runs
+  train::TrainConfig acc = big;
+  acc.out = temp_dir("accumulated");
+  acc.batch_size = 32;
+  acc.accumulate = 5;
+  train::Trainer(big).run();
+  train::Trainer(acc).run();
+  nn::ModulePtr a = nn::make_model("lenet5", 1, 10, 28), b = nn::make_model("lenet5", 1, 10, 28);
+  train::load_checkpoint(big.out + "/last.safetensors", *a, nullptr, nullptr);
+  train::load_checkpoint(acc.out + "/last.safetensors", *b, nullptr, nullptr);
+  auto sa = a->state_dict(), sb = b->state_dict();
+  for (size_t i = 0; i < sa.size(); ++i) test::expect_close(sb[i].second, sa[i].second, 2e-5, sa[i].first);
+  auto line = [](const std::string& path) {
+    const std::string text = read_file(path);
+    return nlohmann::json::parse(text.substr(0, text.find('\n')));
+  };
+  auto ja = line(big.out + "/metrics.jsonl"), jb = line(acc.out + "/metrics.jsonl");
+  EXPECT_EQ(ja["step"], 3);
+  EXPECT_EQ(jb["step"], 3);
+  EXPECT_DOUBLE_EQ(ja["lr"].get<double>(), jb["lr"].get<double>());
+  EXPECT_NEAR(ja["train_loss"].get<double>(), jb["train_loss"].get<double>(), 1e-5);
+  // Without the accumulation the same batches take twice the steps, and the weights differ.
+  train::TrainConfig small = acc;
+  small.out = temp_dir("batch32");
+  small.accumulate = 1;
+  train::Trainer(small).run();
+  nn::ModulePtr s = nn::make_model("lenet5", 1, 10, 28);
+  train::load_checkpoint(small.out + "/last.safetensors", *s, nullptr, nullptr);
+  auto va = sa[0].second.to_vector<double>(), vs = s->state_dict()[0].second.to_vector<double>();
+  double differ = 0;
+  for (size_t i = 0; i < va.size(); ++i) differ = std::max(differ, std::abs(va[i] - vs[i]));
+  EXPECT_GT(differ, 1e-3);
+  train::TrainConfig probed = acc;
+  probed.probe_every = 5;
+  EXPECT_THROW_MSG(train::Trainer(probed).run(), "train: --probe-every samples one forward and backward per optimizer "
+                                                 "step; it does not take --accumulate 5");
+  for (auto& d : {big.out, acc.out, small.out}) fs::remove_all(d);
+}
+
 TEST(Checkpoint, RoundTripRestoresWeightsAndRng) {
   std::string dir = temp_dir("ckpt");
   fs::create_directories(dir);
