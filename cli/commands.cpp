@@ -14,6 +14,7 @@
 #include "kernels/cpu/all_tables.h"
 #include "kernels/registry.h"
 #include "layers/zoo.h"
+#include "tensor/parse.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -151,13 +152,9 @@ void add_train(CLI::App& app) {
       if (*lr_text == "auto") {
         given.lr_auto = true;
       } else {
-        try {
-          size_t used = 0;
-          given.lr = std::stod(*lr_text, &used);
-          if (used != lr_text->size()) throw std::invalid_argument("trailing characters");
-        } catch (const std::exception&) {
-          throw Error("train: --lr must be a number or 'auto', got '" + *lr_text + "'");
-        }
+        std::optional<double> lr = parse_double(*lr_text);
+        GS_CHECK(lr.has_value(), "train: --lr must be a number or 'auto', got '%s'", lr_text->c_str());
+        given.lr = *lr;
         given.lr_auto = false;
       }
     }

@@ -8,6 +8,7 @@
 #include "io/dataset.h"
 #include "io/onnx_export.h"
 #include "io/safetensors.h"
+#include "tensor/parse.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -28,16 +29,9 @@ Shape parse_input_shape(const std::string& text) {
   Shape dims;
   std::stringstream ss(text);
   for (std::string part; std::getline(ss, part, 'x');) {
-    size_t used = 0;
-    int64_t v = 0;
-    try {
-      v = std::stoll(part, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    GS_CHECK(used == part.size() && v > 0, "export: --input-shape '%s' is not CxHxW with positive sizes (e.g. 1x28x28)",
-             text.c_str());
-    dims.push_back(v);
+    std::optional<int64_t> v = parse_int64(part);
+    GS_CHECK(v && *v > 0, "export: --input-shape '%s' is not CxHxW with positive sizes (e.g. 1x28x28)", text.c_str());
+    dims.push_back(*v);
   }
   GS_CHECK(dims.size() == 3, "export: --input-shape '%s' is not CxHxW (e.g. 1x28x28)", text.c_str());
   return dims;
@@ -82,14 +76,9 @@ void run_export(const ExportFlags& f) {
   options.doc = "gradscope export of " + (f.config.model_spec.empty() ? f.config.model : f.config.model_spec) +
                 " with weights " + f.weights;
   if (f.batch != "dynamic") {
-    size_t used = 0;
-    try {
-      options.batch = std::stoll(f.batch, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    GS_CHECK(used == f.batch.size() && options.batch > 0,
-             "export: --batch '%s' is neither 'dynamic' nor a positive size", f.batch.c_str());
+    std::optional<int64_t> batch = parse_int64(f.batch);
+    GS_CHECK(batch && *batch > 0, "export: --batch '%s' is neither 'dynamic' nor a positive size", f.batch.c_str());
+    options.batch = *batch;
   }
   Shape example{options.batch > 0 ? options.batch : 1, image[0], image[1], image[2]};
   onnx::ExportResult r = onnx::export_model(*model, zeros(example), f.onnx_path, options);

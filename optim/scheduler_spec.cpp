@@ -1,11 +1,11 @@
 // make_scheduler: the CLI's schedule specs ("warmup=500+cosine", "step:step_size=30,gamma=0.1", ...)
 // parsed into the schedules of lr_scheduler.h. Every error names the spec part, key or value at fault.
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <map>
 
 #include "optim/lr_scheduler.h"
+#include "tensor/parse.h"
 
 namespace gs::optim {
 namespace {
@@ -85,12 +85,10 @@ class SpecArgs {
 
  private:
   double parse_number(const std::string& key, const std::string& v) const {
-    double out = 0;
-    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-    GS_CHECK(!v.empty() && ec == std::errc() && end == v.data() + v.size() && std::isfinite(out),
-             "make_scheduler: bad value '%s' for key '%s' in '%s' (expected a number)", v.c_str(), key.c_str(),
-             what_.c_str());
-    return out;
+    std::optional<double> out = parse_double(v);
+    GS_CHECK(out && std::isfinite(*out), "make_scheduler: bad value '%s' for key '%s' in '%s' (expected a number)",
+             v.c_str(), key.c_str(), what_.c_str());
+    return *out;
   }
   int64_t parse_integer(const std::string& key, const std::string& v) const {
     double d = parse_number(key, v);  // accepts 1e3

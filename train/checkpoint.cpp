@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "io/safetensors.h"
+#include "tensor/parse.h"
 #include "tensor/random.h"
 
 namespace gs::train {
@@ -66,16 +67,9 @@ CheckpointInfo load_checkpoint(const std::string& path, nn::Module& model, optim
   CheckpointInfo info;
   auto number = [&](const char* key) {
     const std::string& text = file.metadata[key];
-    size_t used = 0;
-    double v = NAN;
-    try {
-      v = std::stod(text, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    GS_CHECK(used > 0 && used == text.size(), "checkpoint %s: metadata '%s' is not a number ('%s')", path.c_str(), key,
-             text.c_str());
-    return v;
+    std::optional<double> v = parse_double(text);
+    GS_CHECK(v.has_value(), "checkpoint %s: metadata '%s' is not a number ('%s')", path.c_str(), key, text.c_str());
+    return *v;
   };
   info.epoch = static_cast<int64_t>(number("epoch"));
   info.best_metric = number("best_metric");

@@ -21,6 +21,7 @@
 #include "optim/optimizer.h"
 #include "optim/lr_scheduler.h"
 #include "tensor/cuda.h"
+#include "tensor/parse.h"
 #include "tensor/random.h"
 #include "tensor/raw_ops.h"
 #include "train/checkpoint.h"
@@ -113,18 +114,11 @@ CrossEntropyOptions training_loss(const TrainConfig& config, const io::Dataset& 
   } else {
     std::stringstream ss(spec);
     for (std::string item; std::getline(ss, item, ',');) {
-      size_t used = 0;
-      double w = 0;
-      try {
-        w = std::stod(item, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      while (used < item.size() && item[used] == ' ') ++used;
-      GS_CHECK(used > 0 && used == item.size() && std::isfinite(w) && w >= 0,
+      std::optional<double> w = parse_double(item);
+      GS_CHECK(w && std::isfinite(*w) && *w >= 0,
                "--class-weights: '%s' is not a weight >= 0 (give none, balanced, or %lld comma-separated weights)",
                item.c_str(), (long long)C);
-      weights.push_back(float(w));
+      weights.push_back(float(*w));
     }
     GS_CHECK(int64_t(weights.size()) == C, "--class-weights: %zu weights for %lld classes in '%s'", weights.size(),
              (long long)C, spec.c_str());
