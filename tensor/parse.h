@@ -18,21 +18,15 @@ inline std::string_view trim_blanks(std::string_view text) {
   return text;
 }
 
-// std::from_chars rules: a leading '-' but no '+'; "inf" and "nan" parse (check isfinite).
-inline std::optional<double> parse_double(std::string_view text) {
+// std::from_chars rules: a leading '-' but no '+'; for doubles "inf" and "nan" parse (check isfinite).
+template <class T> std::optional<T> parse_number(std::string_view text) {
   text = trim_blanks(text);
-  double out = 0;
+  T out{};
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
   if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
   return out;
 }
-
-inline std::optional<int64_t> parse_int64(std::string_view text) {
-  text = trim_blanks(text);
-  int64_t out = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return out;
-}
+inline std::optional<double> parse_double(std::string_view text) { return parse_number<double>(text); }
+inline std::optional<int64_t> parse_int64(std::string_view text) { return parse_number<int64_t>(text); }
 
 }  // namespace gs
