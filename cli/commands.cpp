@@ -120,6 +120,14 @@ void add_train(CLI::App& app) {
          "prefix warmup=N+ to ramp up first. onecycle and cyclic also cycle the momentum (Adam's beta1), as "
          "PyTorch's do; cycle_momentum=0 keeps --beta1 / --momentum")
       ->capture_default_str();
+  cmd->add_option("--mixup", c.mixup,
+                  "mixup: mix each training batch with itself rolled by one, lambda ~ Beta(ALPHA, ALPHA), the labels "
+                  "as probabilities (0: off; 0.2 is common)")
+      ->capture_default_str();
+  cmd->add_option("--cutmix", c.cutmix,
+                  "cutmix: paste a box of the previous image of the batch, its area ~ Beta(ALPHA, ALPHA) (0: off; 1.0 "
+                  "is common); with --mixup each batch takes one of the two")
+      ->capture_default_str();
   cmd->add_option("--accumulate", c.accumulate,
                   "sum the gradients of N batches into each optimizer step (an effective batch of N x --batch; "
                   "the schedule counts optimizer steps)")

@@ -1,6 +1,7 @@
 // The training loop.
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -11,6 +12,7 @@
 
 #include "autograd/ops.h"
 #include "inspect/probes.h"
+#include "io/mix.h"
 #include "io/safetensors.h"
 #include "io/transforms.h"
 #include "kernels/cpu/all_tables.h"
@@ -162,6 +164,8 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   GS_CHECK(c.batch_size > 0, "train: --batch must be positive, got %lld", (long long)c.batch_size);
   GS_CHECK(c.val_fraction >= 0 && c.val_fraction < 1, "train: --val-fraction must be in [0, 1), got %g", c.val_fraction);
   GS_CHECK(c.patience >= 0, "train: --patience must be >= 0, got %lld", (long long)c.patience);
+  GS_CHECK(c.mixup >= 0 && c.cutmix >= 0, "train: --mixup and --cutmix must be >= 0 (got %g, %g)", c.mixup, c.cutmix);
+  const io::MixOptions mix{.mixup_alpha = c.mixup, .cutmix_alpha = c.cutmix};
   GS_CHECK(c.accumulate >= 1, "train: --accumulate must be >= 1, got %lld", (long long)c.accumulate);
   GS_CHECK(c.accumulate == 1 || c.probe_every == 0,
            "train: --probe-every samples one forward and backward per optimizer step; it does not take --accumulate "
@@ -317,11 +321,21 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
                                    (first_in_group + group_batches == batches_per_epoch ? last_batch : c.batch_size);
       const int64_t global_step = (epoch - 1) * steps_per_epoch + step;
       if (group_start) probes.begin_step(global_step);
-      Tensor logits = (*model)(batch.images.to(device));
-      Tensor loss = cross_entropy(logits, batch.labels.to(device), criterion);
+      // --mixup / --cutmix: the batch mixed with itself rolled by one; the loss takes the mixed
+      // labels as probabilities, the running accuracy the label that weighs more.
+      Tensor images = batch.images, targets = batch.labels;
+      std::vector<int64_t> labels = batch.labels.to_vector<int64_t>();
+      if (mix.enabled()) {
+        Generator mix_gen(io::mix_seed(c.seed, epoch, batch_index));
+        io::MixedBatch mixed = io::mix_batch(batch.images, batch.labels, train_full.num_classes, mix, mix_gen);
+        images = mixed.images, targets = mixed.targets;
+        if (mixed.lambda < 0.5) std::rotate(labels.rbegin(), labels.rbegin() + 1, labels.rend());  // label n - 1
+      }
+      Tensor logits = (*model)(images.to(device));
+      Tensor loss = cross_entropy(logits, targets.to(device), criterion);
       probes.after_forward(loss);
       if (global_step == 0 && group_start)
-        probes.log_images("first_batch", batch.images, 0, batch.labels.to_vector<int64_t>());
+        probes.log_images("first_batch", images, 0, labels);  // as the network sees it
       if (group_start) optimizer->zero_grad();
       backward(c.accumulate == 1 ? loss : loss * (double(n) / double(group_images)));
       if (group_end) {
@@ -341,7 +355,6 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
       loss_sum += l * n;
       seen += n;
       auto pred = argmax(logits, 1).to_vector<int64_t>();
-      auto labels = batch.labels.to_vector<int64_t>();
       for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == labels[i];
       ++batch_index;
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -310,6 +310,28 @@ TEST(Trainer, AccumulatedBatchesAreOneLargeBatch) {
   for (auto& d : {big.out, acc.out, small.out}) fs::remove_all(d);
 }
 
+// --mixup / --cutmix train on mixed batches: reproducible from the seed, and not the plain run.
+TEST(Trainer, MixedBatchesAreReproducible) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "SKIPPED LOUDLY: Fashion-MNIST not installed (bash scripts/setup.sh)";
+  train::TrainConfig mixed = small_config(temp_dir("mixed"));
+  mixed.epochs = 1;
+  mixed.mixup = 0.2;
+  mixed.cutmix = 1.0;
+  train::TrainConfig again = mixed, plain = mixed;
+  again.out = temp_dir("mixed_again");
+  plain.out = temp_dir("unmixed");
+  plain.mixup = plain.cutmix = 0;
+  for (auto* c : {&mixed, &again, &plain}) train::Trainer(*c).run();
+  const std::string m = read_file(mixed.out + "/metrics.jsonl");
+  EXPECT_EQ(m, read_file(again.out + "/metrics.jsonl"));
+  EXPECT_NE(m, read_file(plain.out + "/metrics.jsonl"));
+  EXPECT_EQ(nlohmann::json::parse(read_file(mixed.out + "/config.json"))["cutmix"], 1.0);
+  train::TrainConfig bad = mixed;
+  bad.mixup = -1;
+  EXPECT_THROW_MSG(train::Trainer(bad).run(), "train: --mixup and --cutmix must be >= 0 (got -1, 1)");
+  for (auto* c : {&mixed, &again, &plain}) fs::remove_all(c->out);
+}
+
 TEST(Checkpoint, RoundTripRestoresWeightsAndRng) {
   std::string dir = temp_dir("ckpt");
   fs::create_directories(dir);
