@@ -128,6 +128,10 @@ void add_train(CLI::App& app) {
                   "cutmix: paste a box of the previous image of the batch, its area ~ Beta(ALPHA, ALPHA) (0: off; 1.0 "
                   "is common); with --mixup each batch takes one of the two")
       ->capture_default_str();
+  cmd->add_option("--ema", c.ema,
+                  "keep an exponential moving average of the weights with this decay (e.g. 0.999; 0: off): it is "
+                  "what validation, test, the checkpoints' model weights (eval, export, inspect) and best use")
+      ->capture_default_str();
   cmd->add_option("--accumulate", c.accumulate,
                   "sum the gradients of N batches into each optimizer step (an effective batch of N x --batch; "
                   "the schedule counts optimizer steps)")

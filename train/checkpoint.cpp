@@ -40,9 +40,10 @@ std::array<uint64_t, 4> rng_from_string(const std::string& text, const std::stri
 }  // namespace
 
 void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer* optimizer,
-                     const optim::LRScheduler* scheduler, const CheckpointInfo& info) {
+                     const optim::LRScheduler* scheduler, const CheckpointInfo& info, const nn::Module* trained) {
   Named all;
   append_prefixed(all, "model.", model.state_dict());
+  if (trained) append_prefixed(all, "train_model.", trained->state_dict());
   if (optimizer) append_prefixed(all, "optimizer.", optimizer->state_dict());
   if (scheduler) append_prefixed(all, "scheduler.", scheduler->state_dict());
   std::map<std::string, std::string> meta{{"format", kCheckpointFormat},
@@ -55,13 +56,22 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
 }
 
 CheckpointInfo load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer* optimizer,
-                               optim::LRScheduler* scheduler) {
+                               optim::LRScheduler* scheduler, nn::Module* average) {
   io::SafetensorsFile file = io::load_safetensors(path);
   auto format = file.metadata.find("format");
   GS_CHECK(format != file.metadata.end() && format->second == kCheckpointFormat,
            "checkpoint %s: not a gradscope training checkpoint (metadata format is missing); use --weights for a "
            "plain state_dict", path.c_str());
-  model.load_state_dict(take_prefixed(file.tensors, "model."), true);
+  Named trained = take_prefixed(file.tensors, "train_model.");
+  if (trained.empty()) {
+    model.load_state_dict(take_prefixed(file.tensors, "model."), true);
+    if (average) average->load_state_dict(take_prefixed(file.tensors, "model."), true);
+  } else {
+    GS_CHECK(average, "checkpoint %s holds a weight average (train --ema) besides the trained weights: resume it "
+             "with --ema", path.c_str());
+    model.load_state_dict(trained, true);
+    average->load_state_dict(take_prefixed(file.tensors, "model."), true);
+  }
   if (optimizer) optimizer->load_state_dict(take_prefixed(file.tensors, "optimizer."));
   if (scheduler) scheduler->load_state_dict(take_prefixed(file.tensors, "scheduler."));
   CheckpointInfo info;

@@ -21,11 +21,18 @@ struct CheckpointInfo {
   int64_t best_epoch = 0;      // the epoch of best_metric (0: none); older checkpoints lack it
 };
 
+// `model` is saved as "model.*", the weights that eval, export and inspect load. With a weight
+// average (train --ema) that is the average, and `trained` (the weights the optimizer steps) goes
+// to "train_model.*" for --resume.
 void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer* optimizer,
-                     const optim::LRScheduler* scheduler, const CheckpointInfo& info);
-// Restores everything save_checkpoint wrote, including the default generator's state.
+                     const optim::LRScheduler* scheduler, const CheckpointInfo& info,
+                     const nn::Module* trained = nullptr);
+// Restores everything save_checkpoint wrote, including the default generator's state. With
+// `average` (resuming with --ema): a checkpoint holding "train_model.*" loads that into `model` and
+// "model.*" into `average`; one without starts the average at the model's weights. A checkpoint
+// with an average and no `average` to take it is an error.
 CheckpointInfo load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer* optimizer,
-                               optim::LRScheduler* scheduler);
+                               optim::LRScheduler* scheduler, nn::Module* average = nullptr);
 // Model weights only, from a checkpoint or a plain state_dict file (strict: every key must match).
 void load_weights(const std::string& path, nn::Module& model);
 

@@ -20,6 +20,7 @@ struct TrainConfig {
   bool lr_auto = false;               // --lr auto: run the LR range test first; lr then holds its suggestion
   double momentum = 0.9;             // sgd, rmsprop
   double weight_decay = 5e-4;
+  double ema = 0;                    // decay of an exponential moving average of the weights (0 = off)
   bool nesterov = false;
   double beta1 = 0.9, beta2 = 0.999;
   std::string schedule = "onecycle";  // optim::make_scheduler spec; "none" keeps lr

@@ -20,6 +20,7 @@
 #include "layers/spec.h"
 #include "layers/zoo.h"
 #include "optim/clip.h"
+#include "optim/ema.h"
 #include "optim/optimizer.h"
 #include "optim/lr_scheduler.h"
 #include "tensor/cuda.h"
@@ -166,6 +167,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   GS_CHECK(c.patience >= 0, "train: --patience must be >= 0, got %lld", (long long)c.patience);
   GS_CHECK(c.mixup >= 0 && c.cutmix >= 0, "train: --mixup and --cutmix must be >= 0 (got %g, %g)", c.mixup, c.cutmix);
   const io::MixOptions mix{.mixup_alpha = c.mixup, .cutmix_alpha = c.cutmix};
+  GS_CHECK(c.ema >= 0 && c.ema < 1, "train: --ema must be in [0, 1) (a decay such as 0.999; 0: off), got %g", c.ema);
   GS_CHECK(c.accumulate >= 1, "train: --accumulate must be >= 1, got %lld", (long long)c.accumulate);
   GS_CHECK(c.accumulate == 1 || c.probe_every == 0,
            "train: --probe-every samples one forward and backward per optimizer step; it does not take --accumulate "
@@ -234,11 +236,23 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   io::write_file_atomic(c.out + "/config.json", config_json + "\n");
   io::write_file_atomic(c.out + "/run.json", run_info_json(c, threads, run_extra).dump(2) + "\n");
 
+  // --ema: a second model holds the average; it is what is evaluated, checkpointed as "model."
+  // and exported, while the optimizer steps `model`.
+  nn::ModulePtr ema_model;
+  std::unique_ptr<optim::WeightEma> ema;
+  if (c.ema > 0) {
+    ema_model = build_model(c, image_shape[1], train_full.num_classes, image_shape[2]);
+    ema_model->to(device);
+    ema = std::make_unique<optim::WeightEma>(ema_model->state_dict(), c.ema);
+    ema->copy_from(model->state_dict());
+  }
+  nn::Module& evaluated = ema_model ? *ema_model : *model;
+
   int64_t start_epoch = 0, best_epoch = 0;
   double best_metric = -1;
   std::vector<std::string> metric_lines, timing_lines;
   if (!c.resume.empty()) {
-    CheckpointInfo info = load_checkpoint(c.resume, *model, optimizer.get(), scheduler.get());
+    CheckpointInfo info = load_checkpoint(c.resume, *model, optimizer.get(), scheduler.get(), ema_model.get());
     start_epoch = info.epoch;
     best_metric = info.best_metric;
     best_epoch = info.best_epoch;
@@ -344,6 +358,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
         if (c.clip_norm > 0) optim::clip_grad_norm(model->parameters(), c.clip_norm);
         probes.after_clip(c.clip_value > 0 || c.clip_norm > 0);
         optimizer->step();
+        if (ema) ema->update(model->state_dict());
         probes.after_step(optimizer->lr());
         if (scheduler) scheduler->step();
         ++step;
@@ -366,8 +381,8 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
     double train_loss = loss_sum / std::max<int64_t>(seen, 1), train_acc = double(correct) / std::max<int64_t>(seen, 1);
     EvalResult val_result{NAN, NAN, 0};
     bool do_eval = epoch % eval_every == 0 || epoch == c.epochs;
-    if (do_eval && val_loader) val_result = evaluate(*model, *val_loader);
-    if (do_eval) test_result = evaluate(*model, test_loader);
+    if (do_eval && val_loader) val_result = evaluate(evaluated, *val_loader);
+    if (do_eval) test_result = evaluate(evaluated, test_loader);
     if (!schedule_metric.empty() && (do_eval || schedule_metric.rfind("train_", 0) == 0)) {
       // a reduced lr applies from the next step on
       scheduler->observe(epoch_metric(schedule_metric, train_loss, train_acc, val_result));
@@ -387,7 +402,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
       tb->add_scalar("epoch/train_acc", train_acc, epoch);
       if (do_eval) tb->add_scalar("epoch/test_loss", test_result.loss, epoch);
       if (do_eval) tb->add_scalar("epoch/test_acc", test_result.accuracy, epoch);
-      probes.log_predictions(*model, prediction_sample.images, prediction_sample.labels, epoch);
+      probes.log_predictions(evaluated, prediction_sample.images, prediction_sample.labels, epoch);
     }
 
     // ---- logs and checkpoints (each file written whole, atomically) ----
@@ -414,9 +429,11 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
       best_epoch = epoch;
       info.best_metric = best_metric;
       info.best_epoch = best_epoch;
-      save_checkpoint(c.out + "/best.safetensors", *model, optimizer.get(), scheduler.get(), info);
+      save_checkpoint(c.out + "/best.safetensors", evaluated, optimizer.get(), scheduler.get(), info,
+                      ema_model ? model.get() : nullptr);
     }
-    save_checkpoint(c.out + "/last.safetensors", *model, optimizer.get(), scheduler.get(), info);
+    save_checkpoint(c.out + "/last.safetensors", evaluated, optimizer.get(), scheduler.get(), info,
+                    ema_model ? model.get() : nullptr);
     result.final_train_loss = train_loss;
     result.epochs = epoch;
     if (stop_after_epoch > 0 && epoch >= stop_after_epoch) break;

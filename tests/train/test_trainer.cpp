@@ -332,6 +332,49 @@ TEST(Trainer, MixedBatchesAreReproducible) {
   for (auto* c : {&mixed, &again, &plain}) fs::remove_all(c->out);
 }
 
+// --ema: the average is evaluated and saved as the model; the trained weights ride along for
+// --resume, which continues exactly (the average included).
+TEST(Trainer, WeightAverageIsEvaluatedSavedAndResumed) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "SKIPPED LOUDLY: Fashion-MNIST not installed (bash scripts/setup.sh)";
+  train::TrainConfig full = small_config(temp_dir("ema_full"));
+  full.ema = 0.9;
+  train::TrainConfig part = full, plain = full;
+  part.out = temp_dir("ema_part");
+  plain.out = temp_dir("ema_plain");
+  plain.ema = 0;
+  train::Trainer(full).run();
+  train::Trainer(plain).run();
+  train::Trainer(part).run(/*stop_after_epoch=*/1);
+  part.resume = part.out + "/last.safetensors";
+  train::Trainer(part).run();
+  const std::string metrics = read_file(full.out + "/metrics.jsonl");
+  EXPECT_EQ(read_file(part.out + "/metrics.jsonl"), metrics);
+  EXPECT_NE(read_file(plain.out + "/metrics.jsonl"), metrics);
+  // "model." is the average, "train_model." the trained weights: they differ.
+  io::SafetensorsFile file = io::load_safetensors(full.out + "/last.safetensors");
+  const Tensor* avg = nullptr;
+  const Tensor* trained = nullptr;
+  for (auto& [name, t] : file.tensors) {
+    if (name == "model.0.weight") avg = &t;
+    if (name == "train_model.0.weight") trained = &t;
+  }
+  ASSERT_TRUE(avg && trained);
+  auto a = avg->to_vector<double>(), b = trained->to_vector<double>();
+  double differ = 0;
+  for (size_t i = 0; i < a.size(); ++i) differ = std::max(differ, std::abs(a[i] - b[i]));
+  EXPECT_GT(differ, 1e-6);
+  // The plain state_dict loader takes the average; resuming without --ema is refused.
+  nn::ModulePtr model = nn::make_model("lenet5", 1, 10, 28);
+  train::load_weights(full.out + "/last.safetensors", *model);
+  test::expect_close(model->state_dict()[0].second, *avg, 0);
+  train::TrainConfig no_ema = part;
+  no_ema.ema = 0;
+  no_ema.epochs = 4;
+  EXPECT_THROW_MSG(train::Trainer(no_ema).run(), "holds a weight average (train --ema) besides the trained weights: "
+                                                 "resume it with --ema");
+  for (auto& d : {full.out, part.out, plain.out}) fs::remove_all(d);
+}
+
 TEST(Checkpoint, RoundTripRestoresWeightsAndRng) {
   std::string dir = temp_dir("ckpt");
   fs::create_directories(dir);
