@@ -181,5 +181,66 @@ TEST(CudaTrain, TrainerFeaturesMatchTheCpuRun) {
   fs::remove_all(out_cpu);
 }
 
+// The training options of the loss, batches, schedule and weights on --device cuda: class weights
+// with label smoothing (the weighted fused kernel), mixup and cutmix (probability targets),
+// accumulated batches, a weight average, a plateau schedule and early stopping on a validation
+// set, resumed halfway: the same run as on the CPU (to f32 drift).
+TEST(CudaTrain, LossBatchAndScheduleOptionsMatchTheCpuRun) {
+  GS_REQUIRE_CUDA();
+  namespace fs = std::filesystem;
+  train::TrainConfig c;
+  c.model = "lenet5";
+  c.limit_train = 192;
+  c.limit_test = 100;
+  c.val_fraction = 0.004;  // 240 images
+  c.epochs = 3;
+  c.seed = 5;
+  c.lr = 0.003;
+  c.label_smoothing = 0.1;
+  c.class_weights = "1,2,1,1,1,1,3,1,1,0.5";
+  c.mixup = 0.2;
+  c.cutmix = 1.0;
+  c.batch_size = 32;
+  c.accumulate = 2;
+  c.ema = 0.9;
+  c.schedule = "plateau:patience=0,factor=0.5";
+  c.patience = 2;
+  c.progress = false;
+  c.tensorboard = false;
+  const std::string base = (fs::temp_directory_path() / ("gs_cuda_options_" + std::to_string(::getpid()))).string();
+  auto run = [&](const std::string& device) {
+    train::TrainConfig d = c;
+    d.device = device;
+    d.out = base + "_" + device;
+    fs::remove_all(d.out);
+    train::Trainer(d).run(/*stop_after_epoch=*/1);
+    d.resume = d.out + "/last.safetensors";
+    train::TrainResult r = train::Trainer(d).run();
+    return std::make_pair(r, d.out);
+  };
+  auto [r_gpu, out_gpu] = run("cuda");
+  auto [r_cpu, out_cpu] = run("cpu");
+  EXPECT_EQ(r_gpu.epochs, r_cpu.epochs);
+  EXPECT_EQ(r_gpu.stopped_early, r_cpu.stopped_early);
+  EXPECT_NEAR(r_gpu.final_train_loss, r_cpu.final_train_loss, 1e-3 * (1 + r_cpu.final_train_loss));
+  EXPECT_NEAR(r_gpu.test_loss, r_cpu.test_loss, 1e-3 * (1 + r_cpu.test_loss));
+  // Every epoch's lr and losses.
+  auto lines = [](const std::string& path) {
+    std::vector<nlohmann::json> out;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+    return out;
+  };
+  const auto m_gpu = lines(out_gpu + "/metrics.jsonl"), m_cpu = lines(out_cpu + "/metrics.jsonl");
+  ASSERT_EQ(m_gpu.size(), m_cpu.size());
+  for (size_t e = 0; e < m_gpu.size(); ++e) {
+    EXPECT_DOUBLE_EQ(m_gpu[e]["lr"].get<double>(), m_cpu[e]["lr"].get<double>()) << "epoch " << e + 1;
+    for (const char* key : {"train_loss", "val_loss", "test_loss"})
+      EXPECT_NEAR(m_gpu[e][key].get<double>(), m_cpu[e][key].get<double>(), 1e-3) << key << ", epoch " << e + 1;
+  }
+  fs::remove_all(out_gpu);
+  fs::remove_all(out_cpu);
+}
+
 }  // namespace
 }  // namespace gs::test
