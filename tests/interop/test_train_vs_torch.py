@@ -1,0 +1,86 @@
+"""`gradscope train` against a torch training loop on the same data, initial weights and
+settings: the trainer end to end (data loading, normalisation, forward, the weighted smoothed
+cross-entropy, backward, SGD with weight decay, the one-cycle schedule with its momentum
+cycling, batch-norm running statistics), not one op at a time.
+
+The batch is the whole training set (256 images), so the DataLoader's shuffled order does not
+matter; each epoch is one optimizer step."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from gs_interop import FASHION, fashionnet, gradscope, load_idx
+
+
+def write_idx(path, array):
+    """Uncompressed IDX of uint8 images (N, 28, 28) or labels (N,)."""
+    dims = array.shape
+    magic = bytes([0, 0, 0x08, len(dims)])
+    header = magic + b"".join(int(d).to_bytes(4, "big") for d in dims)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
+@pytest.mark.parametrize("schedule,torch_schedule", [
+    ("onecycle", lambda o, steps: torch.optim.lr_scheduler.OneCycleLR(o, 0.05, total_steps=steps)),
+    ("cosine", lambda o, steps: torch.optim.lr_scheduler.CosineAnnealingLR(o, steps)),
+])
+def test_training_run_matches_a_torch_loop(tmp_path, schedule, torch_schedule):
+    images = load_idx("train-images-idx3-ubyte.gz")[:256, 0]
+    labels = load_idx("train-labels-idx1-ubyte.gz")[:256]
+    data = tmp_path / "data"
+    data.mkdir()
+    write_idx(data / "train-images-idx3-ubyte", images)
+    write_idx(data / "train-labels-idx1-ubyte", labels)
+    write_idx(data / "t10k-images-idx3-ubyte", load_idx("t10k-images-idx3-ubyte.gz")[:64, 0])
+    write_idx(data / "t10k-labels-idx1-ubyte", load_idx("t10k-labels-idx1-ubyte.gz")[:64])
+
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    model = fashionnet()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "init.safetensors"))
+    class_weights = [1, 1, 1, 1, 1, 1, 3, 1, 1, 0.5]
+    epochs = 5
+    r = gradscope("train", "--data", f"mnist:{data}", "--model", "fashionnet", "--weights", tmp_path / "init.safetensors",
+                  "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--weight-decay", "5e-4",
+                  "--schedule", schedule, "--label-smoothing", "0.1",
+                  "--class-weights", ",".join(map(str, class_weights)), "--batch", "256", "--epochs", str(epochs),
+                  "--threads", "2", "--no-progress", "--no-tensorboard", "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+
+    # The same in torch. Normalisation: the training images' mean and standard deviation, as
+    # train::default_normalization computes them for a data set other than the default.
+    x = torch.from_numpy(images.astype(np.float64) / 255.0)
+    mean = x.mean().item()
+    std = np.sqrt(max(1e-12, (x * x).mean().item() - mean * mean))
+    x = ((x.float() - mean) / std).reshape(256, 1, 28, 28)
+    y = torch.from_numpy(labels)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    sched = torch_schedule(opt, epochs)
+    model.train()
+    losses, lrs = [], []
+    for _ in range(epochs):
+        loss = F.cross_entropy(model(x), y, weight=torch.tensor(class_weights, dtype=torch.float32),
+                               label_smoothing=0.1)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        lrs.append(opt.param_groups[0]["lr"])
+
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose([m["train_loss"] for m in metrics], losses, rtol=1e-4)
+    np.testing.assert_allclose([m["lr"] for m in metrics], lrs, rtol=1e-9)
+    ours = load_file(str(tmp_path / "run" / "last.safetensors"))
+    for key, value in model.state_dict().items():
+        got = ours["model." + key]
+        if value.dtype == torch.int64:
+            assert got.item() == value.item(), key
+        else:
+            np.testing.assert_allclose(got.numpy(), value.detach().numpy(), rtol=2e-4, atol=2e-5, err_msg=key)
