@@ -26,11 +26,13 @@ def write_idx(path, array):
 
 
 @pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
-@pytest.mark.parametrize("schedule,torch_schedule", [
-    ("onecycle", lambda o, steps: torch.optim.lr_scheduler.OneCycleLR(o, 0.05, total_steps=steps)),
-    ("cosine", lambda o, steps: torch.optim.lr_scheduler.CosineAnnealingLR(o, steps)),
+@pytest.mark.parametrize("optimizer,lr,schedule,torch_schedule", [
+    ("sgd", 0.05, "onecycle", lambda o, steps: torch.optim.lr_scheduler.OneCycleLR(o, 0.05, total_steps=steps)),
+    ("sgd", 0.05, "cosine", lambda o, steps: torch.optim.lr_scheduler.CosineAnnealingLR(o, steps)),
+    # train's defaults: AdamW and onecycle, which cycles beta1
+    ("adamw", 0.002, "onecycle", lambda o, steps: torch.optim.lr_scheduler.OneCycleLR(o, 0.002, total_steps=steps)),
 ])
-def test_training_run_matches_a_torch_loop(tmp_path, schedule, torch_schedule):
+def test_training_run_matches_a_torch_loop(tmp_path, optimizer, lr, schedule, torch_schedule):
     images = load_idx("train-images-idx3-ubyte.gz")[:256, 0]
     labels = load_idx("train-labels-idx1-ubyte.gz")[:256]
     data = tmp_path / "data"
@@ -47,7 +49,7 @@ def test_training_run_matches_a_torch_loop(tmp_path, schedule, torch_schedule):
     class_weights = [1, 1, 1, 1, 1, 1, 3, 1, 1, 0.5]
     epochs = 5
     r = gradscope("train", "--data", f"mnist:{data}", "--model", "fashionnet", "--weights", tmp_path / "init.safetensors",
-                  "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--weight-decay", "5e-4",
+                  "--optimizer", optimizer, "--lr", str(lr), "--momentum", "0.9", "--weight-decay", "5e-4",
                   "--schedule", schedule, "--label-smoothing", "0.1",
                   "--class-weights", ",".join(map(str, class_weights)), "--batch", "256", "--epochs", str(epochs),
                   "--threads", "2", "--no-progress", "--no-tensorboard", "--out", tmp_path / "run")
@@ -60,7 +62,10 @@ def test_training_run_matches_a_torch_loop(tmp_path, schedule, torch_schedule):
     std = np.sqrt(max(1e-12, (x * x).mean().item() - mean * mean))
     x = ((x.float() - mean) / std).reshape(256, 1, 28, 28)
     y = torch.from_numpy(labels)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
     sched = torch_schedule(opt, epochs)
     model.train()
     losses, lrs = [], []
@@ -78,7 +83,13 @@ def test_training_run_matches_a_torch_loop(tmp_path, schedule, torch_schedule):
     np.testing.assert_allclose([m["train_loss"] for m in metrics], losses, rtol=1e-4)
     np.testing.assert_allclose([m["lr"] for m in metrics], lrs, rtol=1e-9)
     ours = load_file(str(tmp_path / "run" / "last.safetensors"))
+    # A conv bias right before batch norm has a gradient of zero up to rounding; Adam divides that
+    # rounding noise by its own root mean square, so those steps are noise in both (and differ),
+    # and so is the running mean of the conv's output that they shift.
+    noise_only = {"0.bias", "4.bias", "1.running_mean", "5.running_mean"} if optimizer == "adamw" else set()
     for key, value in model.state_dict().items():
+        if key in noise_only:
+            continue
         got = ours["model." + key]
         if value.dtype == torch.int64:
             assert got.item() == value.item(), key
