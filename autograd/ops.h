@@ -71,7 +71,7 @@ struct CrossEntropyOptions {
   double label_smoothing = 0.0;
   int64_t ignore_index = -100;  // class-index targets only
   Reduction reduction = Reduction::Mean;
-  Tensor weight{};              // class weights (C), the logits' dtype and device; undefined = all 1
+  Tensor weight{};  // class weights (C), the logits' dtype and device; undefined = all 1
 };
 // torch.nn.functional.cross_entropy. logits (N, C), (C) or (N, C, d1, ..., dk); target either
 // i64 class indices of the logits' shape without C ((N), (), (N, d1, ..., dk)) or class

@@ -87,8 +87,8 @@ MixedBatch mix_batch(const Tensor& images, const Tensor& labels, int64_t num_cla
   const Tensor l = raw::contiguous(labels);
   const int64_t* y = l.data<int64_t>();
   for (int64_t n = 0; n < N; ++n) {
-    GS_CHECK(y[n] >= 0 && y[n] < num_classes, "mix_batch: label %lld is out of range for %lld classes",
-             (long long)y[n], (long long)num_classes);
+    GS_CHECK(y[n] >= 0 && y[n] < num_classes, "mix_batch: label %lld is out of range for %lld classes", (long long)y[n],
+             (long long)num_classes);
     t[n * num_classes + y[n]] += float(lambda);
     t[n * num_classes + y[prev(n)]] += float(1 - lambda);
   }

@@ -245,7 +245,8 @@ std::pair<const OneCycleLR::Phase*, double> OneCycleLR::phase_at(int64_t step) c
   double start_step = 0;
   for (size_t i = 0; i < phases_.size(); ++i) {
     const Phase& phase = phases_[i];
-    if (s <= phase.end_step || i + 1 == phases_.size()) return {&phase, (s - start_step) / (phase.end_step - start_step)};
+    if (s <= phase.end_step || i + 1 == phases_.size())
+      return {&phase, (s - start_step) / (phase.end_step - start_step)};
     start_step = phase.end_step;
   }
   return {&phases_.back(), 1.0};

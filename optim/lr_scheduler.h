@@ -148,7 +148,7 @@ class LinearWarmup : public LRScheduler {
   double momentum_at(int64_t step) const override;
   double group_lr(size_t g, int64_t step) const override;
   std::string metric() const override { return after_ ? after_->metric() : ""; }
-  void observe(double value) override;  // to after (its lrs then show from the next step)
+  void observe(double value) override;       // to after (its lrs then show from the next step)
   NamedTensors state_dict() const override;  // after's own state too, as "after.<key>"
   void load_state_dict(const NamedTensors& state) override;
 

@@ -158,11 +158,10 @@ std::unique_ptr<LRScheduler> make_plain(const std::string& spec, Optimizer& opt,
                {"base_lr", "max_lr", "step_size_up", "step_size_down", "mode", "gamma", "cycle_momentum",
                 "base_momentum", "max_momentum"});
     a.require("max_lr");
-    return std::make_unique<CyclicLR>(opt, a.number("base_lr", opt.lr()), a.number("max_lr", 0),
-                                      a.integer("step_size_up", 2000), a.integer("step_size_down", -1),
-                                      a.text("mode", "triangular"), a.number("gamma", 1.0),
-                                      a.flag("cycle_momentum", true), a.number("base_momentum", 0.8),
-                                      a.number("max_momentum", 0.9));
+    return std::make_unique<CyclicLR>(
+        opt, a.number("base_lr", opt.lr()), a.number("max_lr", 0), a.integer("step_size_up", 2000),
+        a.integer("step_size_down", -1), a.text("mode", "triangular"), a.number("gamma", 1.0),
+        a.flag("cycle_momentum", true), a.number("base_momentum", 0.8), a.number("max_momentum", 0.9));
   }
   if (name == "plateau") {
     SpecArgs a(spec, args,

@@ -396,11 +396,11 @@ BatchNormGrads batch_norm_backward(const Tensor& x_in, const Tensor& gy_in, cons
 
 // ---------------- cross-entropy rows ----------------
 
-CrossEntropyRows cross_entropy_rows(const Tensor& logits, const Tensor& target, const Tensor& weight,
-                                    double smoothing, int64_t ignore_index) {
+CrossEntropyRows cross_entropy_rows(const Tensor& logits, const Tensor& target, const Tensor& weight, double smoothing,
+                                    int64_t ignore_index) {
   const char* op = "cross_entropy";
-  Device device = weight.defined() ? detail::op_device(op, {&logits, &target, &weight})
-                                   : detail::op_device(op, {&logits, &target});
+  Device device =
+      weight.defined() ? detail::op_device(op, {&logits, &target, &weight}) : detail::op_device(op, {&logits, &target});
   Tensor x = contiguous(logits), t = contiguous(target), w = weight.defined() ? contiguous(weight) : Tensor();
   const int64_t N = x.shape()[0], C = x.shape()[1];
   CrossEntropyRows r{like({N}, x), like({N, C}, x)};
@@ -420,8 +420,7 @@ CrossEntropyRows cross_entropy_rows(const Tensor& logits, const Tensor& target, 
 }
 
 Tensor cross_entropy_rows_backward(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
-                                   double weight_sum, const Tensor& grad_rows, double smoothing,
-                                   int64_t ignore_index) {
+                                   double weight_sum, const Tensor& grad_rows, double smoothing, int64_t ignore_index) {
   const char* op = "cross_entropy_backward";
   Device device = weight.defined() ? detail::op_device(op, {&log_probs, &target, &grad_rows, &weight})
                                    : detail::op_device(op, {&log_probs, &target, &grad_rows});
@@ -433,8 +432,7 @@ Tensor cross_entropy_rows_backward(const Tensor& log_probs, const Tensor& target
     detail::require_cuda_f32(op, lp);
     GS_ON_CUDA(kernels::cuda::cross_entropy_backward(lp.data<float>(), t.data<int64_t>(),
                                                      w.defined() ? w.data<float>() : nullptr, weight_sum,
-                                                     g.data<float>(), dx.data<float>(), N, C, smoothing,
-                                                     ignore_index));
+                                                     g.data<float>(), dx.data<float>(), N, C, smoothing, ignore_index));
     return dx;
   }
   GS_DISPATCH_FLOAT(lp.dtype(), op, [&] {

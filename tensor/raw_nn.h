@@ -75,13 +75,12 @@ struct CrossEntropyRows {
   Tensor loss;       // (N): per-row loss, 0 for ignored rows
   Tensor log_probs;  // (N, C): saved for backward
 };
-CrossEntropyRows cross_entropy_rows(const Tensor& logits, const Tensor& target, const Tensor& weight,
-                                    double smoothing, int64_t ignore_index);
+CrossEntropyRows cross_entropy_rows(const Tensor& logits, const Tensor& target, const Tensor& weight, double smoothing,
+                                    int64_t ignore_index);
 // (N, C) gradient of the rows' losses given grad_rows (N); 0 for ignored rows. weight_sum: the
 // sum of weight (unused without one).
 Tensor cross_entropy_rows_backward(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
-                                   double weight_sum, const Tensor& grad_rows, double smoothing,
-                                   int64_t ignore_index);
+                                   double weight_sum, const Tensor& grad_rows, double smoothing, int64_t ignore_index);
 
 // ---- dropout ----
 struct DropoutResult {

@@ -67,8 +67,10 @@ CheckpointInfo load_checkpoint(const std::string& path, nn::Module& model, optim
     model.load_state_dict(take_prefixed(file.tensors, "model."), true);
     if (average) average->load_state_dict(take_prefixed(file.tensors, "model."), true);
   } else {
-    GS_CHECK(average, "checkpoint %s holds a weight average (train --ema) besides the trained weights: resume it "
-             "with --ema", path.c_str());
+    GS_CHECK(average,
+             "checkpoint %s holds a weight average (train --ema) besides the trained weights: resume it "
+             "with --ema",
+             path.c_str());
     model.load_state_dict(trained, true);
     average->load_state_dict(take_prefixed(file.tensors, "model."), true);
   }

@@ -18,7 +18,7 @@ struct CheckpointInfo {
   int64_t epoch = 0;           // epochs completed
   double best_metric = -1;     // best validation accuracy so far (-1: none, or no validation set)
   std::string config_json;
-  int64_t best_epoch = 0;      // the epoch of best_metric (0: none); older checkpoints lack it
+  int64_t best_epoch = 0;  // the epoch of best_metric (0: none); older checkpoints lack it
 };
 
 // `model` is saved as "model.*", the weights that eval, export and inspect load. With a weight

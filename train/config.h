@@ -14,20 +14,20 @@ struct TrainConfig {
   std::string data = "fashion-mnist";
   int64_t epochs = 10;
   int64_t batch_size = 64;
-  int64_t accumulate = 1;            // batches whose gradients are summed into one optimizer step
+  int64_t accumulate = 1;             // batches whose gradients are summed into one optimizer step
   std::string optimizer = "adamw";
   double lr = 2e-3;
   bool lr_auto = false;               // --lr auto: run the LR range test first; lr then holds its suggestion
   double momentum = 0.9;             // sgd, rmsprop
   double weight_decay = 5e-4;
-  double ema = 0;                    // decay of an exponential moving average of the weights (0 = off)
+  double ema = 0;                     // decay of a moving average of the weights (optim/ema.h; 0 = off)
   bool nesterov = false;
   double beta1 = 0.9, beta2 = 0.999;
   std::string schedule = "onecycle";  // optim::make_scheduler spec; "none" keeps lr
   double clip_norm = 0;               // 0 = off
   double clip_value = 0;              // 0 = off
   double label_smoothing = 0;
-  std::string class_weights = "none"; // cross-entropy class weights: none | balanced | w0,w1,... (training_loss)
+  std::string class_weights = "none";  // none | balanced | w0,w1,...: cross-entropy weights (training_loss)
   std::string augment = "none";       // io::make_augmentation spec, e.g. "crop:2,flip"
   double mixup = 0, cutmix = 0;       // Beta alphas of io/mix.h's batch mixing (0 = off)
   uint64_t seed = 0;
@@ -37,7 +37,7 @@ struct TrainConfig {
   int64_t limit_test = 0;             // 0 = all; else a stratified subset of the test set
   std::string exclude_list;           // training-set indices (file order) to leave out (train/exclude_list.h)
   double val_fraction = 0.0;          // held out of the training set
-  int64_t patience = 0;               // early stopping: stop after this many epochs without a new best val acc (0 = off)
+  int64_t patience = 0;               // early stopping: epochs without a better val acc (0 = off)
   std::string weights;                // initial weights (state_dict or checkpoint .safetensors)
   std::string resume;                 // checkpoint to continue from
   std::string kernels;                // "op=variant,..." as GS_KERNELS

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "inspect/doctor_checks.h"
 #include "autograd/ops.h"
+#include "inspect/doctor_checks.h"
 #include "io/dataset.h"
 #include "io/transforms.h"
 #include "layers/module.h"
@@ -48,7 +48,7 @@ struct DoctorSetup {
   io::Dataset fit_train, val;  // the short run's training subset and validation set (disjoint)
   std::shared_ptr<io::Transform> normalization, augmentation;  // augmentation may be null
   std::function<nn::ModulePtr()> make_model;
-  CrossEntropyOptions loss;    // training_loss(config, fit_train): the gradient, LR and fit runs' criterion
+  CrossEntropyOptions loss;  // training_loss(config, fit_train): the gradient, LR and fit runs' criterion
 };
 
 // From already loaded data (tests use synthetic sets); `make_model` as above. Splits fit_train/val.

@@ -148,9 +148,9 @@ std::string runs_table(const std::vector<RunRecord>& runs) {
     rows.push_back({r.name, model, c.value("optimizer", std::string("?")), lr,
                     std::to_string(c.value("batch_size", int64_t(0))),
                     format("%lld/%lld", (long long)done, (long long)c.value("epochs", int64_t(0))) +
-                        (r.summary.is_null()                           ? " (running or stopped)"
+                        (r.summary.is_null()                       ? " (running or stopped)"
                          : r.summary.value("stopped_early", false) ? " (early stop)"
-                                                                    : ""),
+                                                                   : ""),
                     num(r.last_metric("train_loss")), pct(r.max_metric("val_acc")), pct(test_acc),
                     std::isfinite(wall) ? format("%.1fs", wall) : "-",
                     r.run.is_object() ? r.run.value("git_commit", std::string("-")) : "-"});

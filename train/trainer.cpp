@@ -21,8 +21,8 @@
 #include "layers/zoo.h"
 #include "optim/clip.h"
 #include "optim/ema.h"
-#include "optim/optimizer.h"
 #include "optim/lr_scheduler.h"
+#include "optim/optimizer.h"
 #include "tensor/cuda.h"
 #include "tensor/parse.h"
 #include "tensor/random.h"
@@ -171,7 +171,8 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   GS_CHECK(c.accumulate >= 1, "train: --accumulate must be >= 1, got %lld", (long long)c.accumulate);
   GS_CHECK(c.accumulate == 1 || c.probe_every == 0,
            "train: --probe-every samples one forward and backward per optimizer step; it does not take --accumulate "
-           "%lld (--detect-anomaly does)", (long long)c.accumulate);
+           "%lld (--detect-anomaly does)",
+           (long long)c.accumulate);
   GS_CHECK(c.patience == 0 || c.val_fraction > 0,
            "train: --patience stops on the validation accuracy: it needs a validation set (--val-fraction)");
   auto wall_start = std::chrono::steady_clock::now();
@@ -285,8 +286,9 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
                (long long)val.size(), (long long)test.size(), (long long)model->num_parameters(), c.optimizer.c_str(),
                c.lr, (long long)c.batch_size, threads, c.out.c_str());
   if (!val_loader) {
-    std::fprintf(stderr, "no validation set: best.safetensors is not kept (it would be chosen on the test set); "
-                         "--val-fraction 0.1 holds one out\n");
+    std::fprintf(stderr,
+                 "no validation set: best.safetensors is not kept (it would be chosen on the test set); "
+                 "--val-fraction 0.1 holds one out\n");
   }
   if (criterion.weight.defined()) {
     std::string list;
@@ -364,9 +366,9 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
         ++step;
       }
       double l = loss.item();
-      GS_CHECK(std::isfinite(l),
-               "train: loss became %g at epoch %lld batch %lld; lower --lr or add --clip-norm%s", l, (long long)epoch,
-               (long long)batch_index, c.detect_anomaly ? "" : " (--detect-anomaly names the first op and module that made a NaN/Inf)");
+      GS_CHECK(std::isfinite(l), "train: loss became %g at epoch %lld batch %lld; lower --lr or add --clip-norm%s", l,
+               (long long)epoch, (long long)batch_index,
+               c.detect_anomaly ? "" : " (--detect-anomaly names the first op and module that made a NaN/Inf)");
       loss_sum += l * n;
       seen += n;
       auto pred = argmax(logits, 1).to_vector<int64_t>();
@@ -439,8 +441,9 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
     if (stop_after_epoch > 0 && epoch >= stop_after_epoch) break;
     if (c.patience > 0 && do_eval && epoch - best_epoch >= c.patience && epoch < c.epochs) {
       result.stopped_early = true;
-      std::fprintf(stderr, "early stop after epoch %lld: no better validation accuracy for %lld epochs (best %.2f%% at "
-                           "epoch %lld, in best.safetensors)\n",
+      std::fprintf(stderr,
+                   "early stop after epoch %lld: no better validation accuracy for %lld epochs (best %.2f%% at "
+                   "epoch %lld, in best.safetensors)\n",
                    (long long)epoch, (long long)(epoch - best_epoch), 100 * best_metric, (long long)best_epoch);
       break;
     }

@@ -39,7 +39,7 @@ struct TrainResult {
   int64_t epochs = 0;
   double final_train_loss = 0;
   double test_loss = 0, test_accuracy = 0;
-  double best_metric = -1;  // best validation accuracy (-1 without a validation set)
+  double best_metric = -1;     // best validation accuracy (-1 without a validation set)
   bool stopped_early = false;  // --patience ran out before --epochs
   double train_images_per_s = 0;
   double wall_seconds = 0;

@@ -77,8 +77,8 @@ template <class T> const VariantTable<SoftmaxBackwardFn<T>>& softmax_backward_ta
 }
 
 template <class T>
-void cross_entropy_forward(const T* logits, const int64_t* target, const T* weight, T* loss, T* log_probs,
-                           int64_t rows, int64_t cols, double smoothing, int64_t ignore_index) {
+void cross_entropy_forward(const T* logits, const int64_t* target, const T* weight, T* loss, T* log_probs, int64_t rows,
+                           int64_t cols, double smoothing, int64_t ignore_index) {
 #pragma omp parallel for schedule(static) if (rows * cols > 16384)
   for (int64_t r = 0; r < rows; ++r) {
     const T* lp = log_probs + r * cols;
@@ -125,13 +125,13 @@ void cross_entropy_backward(const T* log_probs, const int64_t* target, const T* 
   }
 }
 
-#define GS_INSTANTIATE(T)                                                                                      \
-  template const VariantTable<SoftmaxFn<T>>& softmax_table<T>();                                               \
-  template const VariantTable<SoftmaxBackwardFn<T>>& softmax_backward_table<T>();                              \
-  template void cross_entropy_forward<T>(const T*, const int64_t*, const T*, T*, T*, int64_t, int64_t, double,  \
-                                         int64_t);                                                          \
-  template void cross_entropy_backward<T>(const T*, const int64_t*, const T*, double, const T*, T*, int64_t,   \
-                                          int64_t, double, int64_t);
+#define GS_INSTANTIATE(T)                                                                                             \
+  template const VariantTable<SoftmaxFn<T>>& softmax_table<T>();                                                      \
+  template const VariantTable<SoftmaxBackwardFn<T>>& softmax_backward_table<T>();                                     \
+  template void cross_entropy_forward<T>(const T*, const int64_t*, const T*, T*, T*, int64_t, int64_t, double,        \
+                                         int64_t);                                                                    \
+  template void cross_entropy_backward<T>(const T*, const int64_t*, const T*, double, const T*, T*, int64_t, int64_t, \
+                                          double, int64_t);
 GS_INSTANTIATE(float)
 GS_INSTANTIATE(double)
 #undef GS_INSTANTIATE

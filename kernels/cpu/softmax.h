@@ -21,8 +21,8 @@ template <class T> const VariantTable<SoftmaxBackwardFn<T>>& softmax_backward_ta
 // (0 where t == ignore). logits (rows, cols), target (rows), loss (rows), log_probs (rows, cols)
 // saved for backward.
 template <class T>
-void cross_entropy_forward(const T* logits, const int64_t* target, const T* weight, T* loss, T* log_probs,
-                           int64_t rows, int64_t cols, double smoothing, int64_t ignore_index);
+void cross_entropy_forward(const T* logits, const int64_t* target, const T* weight, T* loss, T* log_probs, int64_t rows,
+                           int64_t cols, double smoothing, int64_t ignore_index);
 // grad_logits[r, c] = grad_loss[r] * (softmax_c * A - a_c) with a_c = (1-eps) w_t [c == t] + eps/C w_c
 // and A = sum_c a_c = (1-eps) w_t + eps/C weight_sum (0 for ignored rows). Without weights
 // (weight null; weight_sum unused) that is (softmax - q) * grad_loss[r].

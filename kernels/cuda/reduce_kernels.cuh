@@ -86,9 +86,9 @@ __global__ void cross_entropy_forward_kernel(const float* logits, const int64_t*
     s = block_reduce(ReduceOp::Sum, s, shared);  // its barriers also make lp[t] visible below
     if (threadIdx.x == 0) {
       int64_t t = target[row];
-      loss[row] = t == ignore_index ? 0.0f
-                                    : -((1.0f - eps) * (weight ? weight[t] : 1.0f) * lp[t] +
-                                        eps / static_cast<float>(cols) * s);
+      loss[row] = t == ignore_index
+                      ? 0.0f
+                      : -((1.0f - eps) * (weight ? weight[t] : 1.0f) * lp[t] + eps / static_cast<float>(cols) * s);
     }
   }
 }

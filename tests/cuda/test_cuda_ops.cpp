@@ -138,13 +138,14 @@ TEST(CudaOps, SoftmaxAndCrossEntropy) {
             weighted.weight = t[2];
             return cross_entropy(t[0], t[1], weighted);
           },
-          {x, target, randf({300}, 12, 0.2, 3.0)}, 1e-5, "weighted cross_entropy smoothing " + std::to_string(smoothing));
+          {x, target, randf({300}, 12, 0.2, 3.0)}, 1e-5,
+          "weighted cross_entropy smoothing " + std::to_string(smoothing));
     }
   }
   // (N, C, H, W) logits with (N, H, W) targets, and probability targets of the logits' shape.
   Tensor maps = randf({2, 5, 3, 4}, 13, -3, 3).set_requires_grad(true);
-  Tensor pixel_target = from_vector<int64_t>({0, 1, 2, 3, 4, -100, 4, 3, 2, 1, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 4, 4, 0, 0},
-                                             {2, 3, 4});
+  Tensor pixel_target =
+      from_vector<int64_t>({0, 1, 2, 3, 4, -100, 4, 3, 2, 1, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 4, 4, 0, 0}, {2, 3, 4});
   expect_cuda_matches_cpu([](auto& t) { return cross_entropy(t[0], t[1], {.label_smoothing = 0.1, .weight = t[2]}); },
                           {maps, pixel_target, randf({5}, 14, 0.2, 3.0)}, 1e-5, "spatial cross_entropy");
   Tensor soft = raw::softmax(randf({2, 5, 3, 4}, 15, -2, 2), 1, false).set_requires_grad(true);

@@ -48,7 +48,8 @@ def test_training_run_matches_a_torch_loop(tmp_path, optimizer, lr, schedule, to
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "init.safetensors"))
     class_weights = [1, 1, 1, 1, 1, 1, 3, 1, 1, 0.5]
     epochs = 5
-    r = gradscope("train", "--data", f"mnist:{data}", "--model", "fashionnet", "--weights", tmp_path / "init.safetensors",
+    r = gradscope("train", "--data", f"mnist:{data}", "--model", "fashionnet",
+                  "--weights", tmp_path / "init.safetensors",
                   "--optimizer", optimizer, "--lr", str(lr), "--momentum", "0.9", "--weight-decay", "5e-4",
                   "--schedule", schedule, "--label-smoothing", "0.1",
                   "--class-weights", ",".join(map(str, class_weights)), "--batch", "256", "--epochs", str(epochs),

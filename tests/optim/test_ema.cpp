@@ -12,7 +12,8 @@ TEST(WeightEma, AveragesFloatingTensorsAndCopiesIntegerOnes) {
   ema.copy_from({{"w", w}, {"n", count}});
   expect_close(avg_w, w, 0);
   // Two steps: avg = 0.75 avg + 0.25 value.
-  optim::WeightEma::NamedTensors live = {{"w", from_vector<double>({5, -2}, {2})}, {"n", from_vector<int64_t>({4}, {})}};
+  optim::WeightEma::NamedTensors live = {{"w", from_vector<double>({5, -2}, {2})},
+                                         {"n", from_vector<int64_t>({4}, {})}};
   ema.update(live);
   expect_close(avg_w, from_vector<double>({0.75 * 1 + 0.25 * 5, 0.75 * 2 + 0.25 * -2}, {2}), 1e-15);
   EXPECT_EQ(avg_count.to_vector<int64_t>()[0], 4);

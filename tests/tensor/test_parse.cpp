@@ -22,8 +22,7 @@ TEST(Parse, Int64TakesDigitsOnly) {
   EXPECT_EQ(parse_int64("42"), 42);
   EXPECT_EQ(parse_int64(" -7 "), -7);
   EXPECT_EQ(parse_int64("9223372036854775807"), INT64_MAX);
-  for (const char* bad : {"", "1.5", "12e3", "7x", "9223372036854775808", "+3"})
-    EXPECT_FALSE(parse_int64(bad)) << bad;
+  for (const char* bad : {"", "1.5", "12e3", "7x", "9223372036854775808", "+3"}) EXPECT_FALSE(parse_int64(bad)) << bad;
 }
 
 }  // namespace

@@ -157,7 +157,8 @@ TEST(Trainer, ClassWeightsFromTheFlag) {
     EXPECT_THROW_MSG(train::training_loss(c, d, Device::cpu()), message);
   };
   expect_error("1,2", "--class-weights: 2 weights for 3 classes in '1,2'");
-  expect_error("1,x,2", "--class-weights: 'x' is not a weight >= 0 (give none, balanced, or 3 comma-separated weights)");
+  expect_error("1,x,2",
+               "--class-weights: 'x' is not a weight >= 0 (give none, balanced, or 3 comma-separated weights)");
   expect_error("1,2,3x", "--class-weights: '3x' is not a weight");
   expect_error("-1,1,1", "--class-weights: '-1' is not a weight >= 0");
   expect_error("1,,1", "--class-weights: '' is not a weight >= 0");
@@ -225,8 +226,9 @@ TEST(Trainer, PatienceStopsWhenValidationAccuracyStallsAndSurvivesResume) {
   train::TrainConfig no_val = c;
   no_val.val_fraction = 0;
   no_val.out = temp_dir("patience_no_val");
-  EXPECT_THROW_MSG(train::Trainer(no_val).run(), "train: --patience stops on the validation accuracy: it needs a "
-                                                 "validation set (--val-fraction)");
+  EXPECT_THROW_MSG(train::Trainer(no_val).run(),
+                   "train: --patience stops on the validation accuracy: it needs a "
+                   "validation set (--val-fraction)");
   EXPECT_FALSE(fs::exists(no_val.out));
   for (auto& d : {c.out, part.out}) fs::remove_all(d);
 }
@@ -253,8 +255,9 @@ TEST(Trainer, PlateauScheduleFollowsTheEpochMetric) {
   train::TrainConfig needs_val = c;
   needs_val.schedule = "plateau";
   needs_val.out = temp_dir("plateau_no_val");
-  EXPECT_THROW_MSG(train::Trainer(needs_val).run(), "train: --schedule plateau follows val_loss: it needs a validation "
-                                                    "set (--val-fraction), or metric=train_loss");
+  EXPECT_THROW_MSG(train::Trainer(needs_val).run(),
+                   "train: --schedule plateau follows val_loss: it needs a validation "
+                   "set (--val-fraction), or metric=train_loss");
   EXPECT_FALSE(fs::exists(needs_val.out));
   fs::remove_all(c.out);
 }
@@ -305,8 +308,9 @@ TEST(Trainer, AccumulatedBatchesAreOneLargeBatch) {
   EXPECT_GT(differ, 1e-3);
   train::TrainConfig probed = acc;
   probed.probe_every = 5;
-  EXPECT_THROW_MSG(train::Trainer(probed).run(), "train: --probe-every samples one forward and backward per optimizer "
-                                                 "step; it does not take --accumulate 5");
+  EXPECT_THROW_MSG(train::Trainer(probed).run(),
+                   "train: --probe-every samples one forward and backward per optimizer "
+                   "step; it does not take --accumulate 5");
   for (auto& d : {big.out, acc.out, small.out}) fs::remove_all(d);
 }
 
@@ -370,8 +374,9 @@ TEST(Trainer, WeightAverageIsEvaluatedSavedAndResumed) {
   train::TrainConfig no_ema = part;
   no_ema.ema = 0;
   no_ema.epochs = 4;
-  EXPECT_THROW_MSG(train::Trainer(no_ema).run(), "holds a weight average (train --ema) besides the trained weights: "
-                                                 "resume it with --ema");
+  EXPECT_THROW_MSG(train::Trainer(no_ema).run(),
+                   "holds a weight average (train --ema) besides the trained weights: "
+                   "resume it with --ema");
   for (auto& d : {full.out, part.out, plain.out}) fs::remove_all(d);
 }
 
