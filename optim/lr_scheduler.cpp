@@ -173,9 +173,7 @@ LinearWarmup::LinearWarmup(Optimizer& optimizer, int64_t warmup_steps, double st
 }
 double LinearWarmup::group_lr(size_t g, int64_t step) const {
   if (!after_) return lr_at(step, base_lrs_.at(g));
-  if (step < warmup_steps_) {
-    return after_->group_lr(g, 0) * (start_factor_ + (1.0 - start_factor_) * static_cast<double>(step) / warmup_steps_);
-  }
+  if (step < warmup_steps_) return after_->group_lr(g, 0) * ramp(step);
   return after_->group_lr(g, step - warmup_steps_);
 }
 void LinearWarmup::observe(double value) {
@@ -202,11 +200,11 @@ void LinearWarmup::load_state_dict(const NamedTensors& state) {
 double LinearWarmup::lr_at(int64_t step, double base_lr) const {
   // The ramp ends at after's step-0 lr: its base lr, or onecycle's max_lr / div_factor (torch's
   // SequentialLR starts LinearLR from the lr the next schedule set when it was built).
-  if (step < warmup_steps_) {
-    const double target = after_ ? after_->lr_at(0, base_lr) : base_lr;
-    return target * (start_factor_ + (1.0 - start_factor_) * static_cast<double>(step) / warmup_steps_);
-  }
+  if (step < warmup_steps_) return (after_ ? after_->lr_at(0, base_lr) : base_lr) * ramp(step);
   return after_ ? after_->lr_at(step - warmup_steps_, base_lr) : base_lr;
+}
+double LinearWarmup::ramp(int64_t step) const {
+  return start_factor_ + (1.0 - start_factor_) * static_cast<double>(step) / static_cast<double>(warmup_steps_);
 }
 std::string LinearWarmup::name() const { return "warmup+" + (after_ ? after_->name() : std::string("none")); }
 const std::string& LinearWarmup::momentum_key() const { return after_ ? after_->momentum_key() : momentum_key_; }

@@ -153,6 +153,7 @@ class LinearWarmup : public LRScheduler {
   void load_state_dict(const NamedTensors& state) override;
 
  private:
+  double ramp(int64_t step) const;  // the factor on the target lr at a step of the ramp
   int64_t warmup_steps_;
   double start_factor_;
   std::unique_ptr<LRScheduler> after_;
