@@ -120,6 +120,10 @@ void add_train(CLI::App& app) {
          "prefix warmup=N+ to ramp up first. onecycle and cyclic also cycle the momentum (Adam's beta1), as "
          "PyTorch's do; cycle_momentum=0 keeps --beta1 / --momentum")
       ->capture_default_str();
+  cmd->add_option("--sampler", c.sampler,
+                  "training order: shuffle (each image once per epoch) | balanced (as many draws as images, with "
+                  "replacement, every class equally likely: torch's WeightedRandomSampler)")
+      ->capture_default_str();
   cmd->add_option("--mixup", c.mixup,
                   "mixup: mix each training batch with itself rolled by one, lambda ~ Beta(ALPHA, ALPHA), the labels "
                   "as probabilities (0: off; 0.2 is common)")

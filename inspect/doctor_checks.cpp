@@ -120,9 +120,9 @@ CheckResult check_data(const DataSummary& d) {
       raise(r, Verdict::Warning);
       found.push_back(format("classes are imbalanced (largest/smallest %.1fx)", ratio));
       r.suggestions.push_back(
-          "Balance the classes: resample (oversample rare classes), weight the loss by inverse "
-          "class frequency (train --class-weights balanced), and judge the model by per-class metrics "
-          "(inspect errors), not accuracy alone.");
+          "Balance the classes: resample (train --sampler balanced oversamples rare classes), weight "
+          "the loss by inverse class frequency (train --class-weights balanced), and judge the model by "
+          "per-class metrics (inspect errors), not accuracy alone.");
     }
   }
   r.evidence["normalised_if"] = "|mean| <= 0.5 and 0.5 <= std <= 2";

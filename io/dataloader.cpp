@@ -2,6 +2,8 @@
 // through a bounded queue. Batches are made by the same make_batch() with or without the thread.
 #include "io/dataloader.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 
@@ -32,6 +34,16 @@ DataLoader::DataLoader(const Dataset& data, DataLoaderOptions options, std::shar
   GS_CHECK(data.images.dtype() == DType::F32 && data.labels.dtype() == DType::I64 && data.images.device().is_cpu(),
            "DataLoader: expects f32 cpu images and i64 labels, got %s and %s", data.images.describe().c_str(),
            data.labels.describe().c_str());
+  if (!options_.sample_weights.empty()) {
+    GS_CHECK(int64_t(options_.sample_weights.size()) == data.size(), "DataLoader: %zu sample weights for %lld examples",
+             options_.sample_weights.size(), (long long)data.size());
+    double total = 0;
+    for (double w : options_.sample_weights) {
+      GS_CHECK(std::isfinite(w) && w >= 0, "DataLoader: sample weights must be finite and >= 0, got %g", w);
+      total += w;
+    }
+    GS_CHECK(total > 0, "DataLoader: every sample weight is 0");
+  }
   // The worker reads raw pointers, so make both contiguous once, here on the caller's thread.
   data_.images = raw::contiguous(data.images);
   data_.labels = raw::contiguous(data.labels);
@@ -64,12 +76,31 @@ void DataLoader::start_epoch(int64_t epoch) {
   consumed_ = 0;
   order_.resize(static_cast<size_t>(size()));
   std::iota(order_.begin(), order_.end(), 0);
-  if (options_.shuffle) {
+  if (!options_.sample_weights.empty()) {
+    // Inverse-CDF draws over the running sums; an example of weight 0 is never drawn.
+    Generator gen(mix64(options_.seed ^ mix64(static_cast<uint64_t>(epoch) + 0x5a3b1e)));
+    std::vector<double> cumulative(options_.sample_weights.size());
+    std::partial_sum(options_.sample_weights.begin(), options_.sample_weights.end(), cumulative.begin());
+    for (auto& slot : order_) {
+      const double u = gen.uniform() * cumulative.back();
+      slot = std::upper_bound(cumulative.begin(), cumulative.end(), u) - cumulative.begin();
+      slot = std::min<int64_t>(slot, size() - 1);
+    }
+  } else if (options_.shuffle) {
     Generator gen(mix64(options_.seed ^ mix64(static_cast<uint64_t>(epoch) + 0x5eed)));
     for (size_t i = order_.size(); i > 1; --i)
       std::swap(order_[i - 1], order_[static_cast<size_t>(gen.randint(0, static_cast<int64_t>(i)))]);
   }
   if (options_.prefetch > 0 && batches_per_epoch() > 0) worker_ = std::thread([this] { worker_loop(); });
+}
+
+std::vector<double> balanced_sample_weights(const Dataset& data) {
+  const std::vector<int64_t> counts = data.class_counts();
+  std::vector<double> weights(static_cast<size_t>(data.size()));
+  const Tensor contiguous_labels = raw::contiguous(data.labels);
+  const int64_t* labels = contiguous_labels.data<int64_t>();
+  for (int64_t i = 0; i < data.size(); ++i) weights[size_t(i)] = 1.0 / double(counts[size_t(labels[i])]);
+  return weights;
 }
 
 Batch DataLoader::make_batch(int64_t batch_index) const {
@@ -98,7 +129,9 @@ Batch DataLoader::make_batch(int64_t batch_index) const {
     int64_t index = batch.indices[i];
     Tensor example = empty(example_shape);
     std::memcpy(example.data<float>(), images + index * example_numel, static_cast<size_t>(example_numel) * 4);
-    Generator gen(example_seed(options_.seed, epoch_, index));
+    const bool sampled = !options_.sample_weights.empty();
+    Generator gen(sampled ? example_seed(options_.seed ^ 0x5a3b1eULL, epoch_, begin + i)
+                          : example_seed(options_.seed, epoch_, index));
     Tensor out = transform_->apply(example, gen);
     GS_CHECK(out.defined() && out.dtype() == DType::F32, "DataLoader: transform %s returned %s, expected f32",
              transform_->describe().c_str(), out.defined() ? out.describe().c_str() : "an undefined tensor");

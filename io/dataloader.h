@@ -38,7 +38,15 @@ struct DataLoaderOptions {
   bool drop_last = false;
   uint64_t seed = 0;
   int prefetch = 2;  // batches prepared ahead on a background thread; 0 = synchronous
+  // One weight >= 0 per example, or empty. Given, each epoch draws size() examples with
+  // replacement, example i with probability w_i / sum(w) (torch's WeightedRandomSampler; shuffle
+  // is then unused), and a drawn example's augmentation seed is its position in the epoch, so
+  // the repeats of one image are augmented differently.
+  std::vector<double> sample_weights;
 };
+
+// Per-example weights that draw every class equally often: 1 / (examples of its class).
+std::vector<double> balanced_sample_weights(const Dataset& data);
 
 // The seed of example `index`'s augmentation Generator in `epoch` (exposed for tests and inspection).
 uint64_t example_seed(uint64_t seed, int64_t epoch, int64_t index);

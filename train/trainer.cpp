@@ -190,7 +190,15 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   const CrossEntropyOptions criterion = training_loss(c, train, device);  // checks --class-weights
   auto norm = default_normalization(c.data, train_full);
   auto augment = io::make_augmentation(c.augment);
-  io::DataLoader train_loader(train, {.batch_size = c.batch_size, .shuffle = true, .drop_last = false, .seed = c.seed},
+  GS_CHECK(c.sampler == "shuffle" || c.sampler == "balanced",
+           "train: --sampler must be shuffle or balanced, got '%s'", c.sampler.c_str());
+  io::DataLoader train_loader(train,
+                              {.batch_size = c.batch_size,
+                               .shuffle = true,
+                               .drop_last = false,
+                               .seed = c.seed,
+                               .sample_weights = c.sampler == "balanced" ? io::balanced_sample_weights(train)
+                                                                         : std::vector<double>{}},
                               compose(augment, norm));
   io::DataLoaderOptions eval_opt{.batch_size = 256, .shuffle = false, .drop_last = false, .seed = c.seed};
   io::DataLoader test_loader(test, eval_opt, norm);

@@ -1,7 +1,9 @@
 // DataLoader: every example once per epoch, seeded orders, drop_last, bit-identical batches with and
-// without prefetching, worker exceptions reaching next(), and clean shutdown in the middle of an epoch.
+// without prefetching, weighted sampling, worker exceptions reaching next(), and clean shutdown in
+// the middle of an epoch.
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <set>
@@ -150,6 +152,62 @@ TEST(DataLoader, AugmentationChangesAcrossEpochsAndLeavesDefaultGeneratorAlone) 
   EXPECT_NE(e0.images.to_vector<float>(), e1.images.to_vector<float>());
   EXPECT_EQ(default_generator().state(), before);
   EXPECT_EQ(shape_str(e0.images.shape()), "[12,1,3,3]");
+}
+
+// sample_weights: draws with replacement in proportion to the weights (a zero weight is never
+// drawn), seeded per epoch, the same with prefetching, and repeats augmented differently.
+TEST(DataLoader, WeightedSamplingDrawsInProportion) {
+  Dataset d = traced(8);
+  std::vector<double> weights = {1, 0, 2, 0, 1, 0, 4, 0};  // odd indices never
+  DataLoader loader(d, {.batch_size = 64, .seed = 3, .prefetch = 0, .sample_weights = weights});
+  std::vector<int64_t> counts(8, 0);
+  const int epochs = 2000;
+  for (int e = 0; e < epochs; ++e)
+    for (int64_t i : epoch_indices(loader, e)) counts[size_t(i)]++;
+  const double draws = 8.0 * epochs;
+  for (size_t i = 0; i < 8; ++i) {
+    const double p = weights[i] / 8.0, expected = draws * p;
+    EXPECT_NEAR(double(counts[i]), expected, 5 * std::sqrt(draws * p * (1 - p)) + 1e-9) << "example " << i;
+  }
+  DataLoader prefetched(d, {.batch_size = 3, .seed = 3, .prefetch = 2, .sample_weights = weights});
+  DataLoader again(d, {.batch_size = 5, .seed = 3, .prefetch = 0, .sample_weights = weights});
+  EXPECT_EQ(epoch_indices(prefetched, 7), epoch_indices(again, 7));
+  EXPECT_NE(epoch_indices(again, 7), epoch_indices(again, 8));
+
+  // Every example drawn repeatedly: each draw gets its own augmentation.
+  Dataset one = traced(1);
+  for (int k = 0; k < 9; ++k) one.images.data<float>()[k] = float(k) / 9.0f;
+  DataLoader repeats(one, {.batch_size = 1, .seed = 3, .prefetch = 0, .sample_weights = {1.0}},
+                     make_augmentation("crop:1"));
+  std::set<std::vector<float>> looks;
+  for (int e = 0; e < 30; ++e) {
+    repeats.start_epoch(e);
+    Batch b;
+    while (repeats.next(b)) looks.insert(b.images.to_vector<float>());
+  }
+  EXPECT_GT(looks.size(), 3u);
+
+  EXPECT_THROW_MSG(DataLoader(d, {.sample_weights = {1, 2}}), "DataLoader: 2 sample weights for 8 examples");
+  EXPECT_THROW_MSG(DataLoader(d, {.sample_weights = std::vector<double>(8, 0.0)}), "every sample weight is 0");
+  EXPECT_THROW_MSG(DataLoader(d, {.sample_weights = {1, 1, 1, 1, 1, 1, 1, -1}}), "must be finite and >= 0, got -1");
+}
+
+TEST(DataLoader, BalancedWeightsDrawEveryClassEquallyOften) {
+  Dataset d = traced(40);
+  // 31 images of class 0, then three each of classes 1, 2 and 3.
+  for (int64_t i = 0; i < 40; ++i) d.labels.data<int64_t>()[i] = i < 31 ? 0 : 1 + i % 3;
+  std::vector<double> w = balanced_sample_weights(d);
+  EXPECT_DOUBLE_EQ(w[0], 1.0 / 31);
+  EXPECT_DOUBLE_EQ(w[35], 1.0 / 3);
+  DataLoader loader(d, {.batch_size = 40, .seed = 1, .prefetch = 0, .sample_weights = w});
+  std::vector<int64_t> per_class(4, 0);
+  for (int e = 0; e < 500; ++e) {
+    loader.start_epoch(e);
+    Batch b;
+    while (loader.next(b))
+      for (int64_t label : b.labels.to_vector<int64_t>()) per_class[size_t(label)]++;
+  }
+  for (int64_t k = 0; k < 4; ++k) EXPECT_NEAR(double(per_class[size_t(k)]) / (500.0 * 40), 0.25, 0.02) << k;
 }
 
 struct ThrowOn : Transform {

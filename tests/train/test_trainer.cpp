@@ -314,6 +314,29 @@ TEST(Trainer, AccumulatedBatchesAreOneLargeBatch) {
   for (auto& d : {big.out, acc.out, small.out}) fs::remove_all(d);
 }
 
+// --sampler balanced draws the training order with replacement: a reproducible run that is not the
+// shuffled one, and an unknown sampler is refused before any run directory is made.
+TEST(Trainer, BalancedSamplerRuns) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "SKIPPED LOUDLY: Fashion-MNIST not installed (bash scripts/setup.sh)";
+  train::TrainConfig balanced = small_config(temp_dir("sampler"));
+  balanced.epochs = 1;
+  balanced.sampler = "balanced";
+  train::TrainConfig again = balanced, shuffled = balanced;
+  again.out = temp_dir("sampler_again");
+  shuffled.out = temp_dir("sampler_shuffled");
+  shuffled.sampler = "shuffle";
+  for (auto* c : {&balanced, &again, &shuffled}) train::Trainer(*c).run();
+  const std::string m = read_file(balanced.out + "/metrics.jsonl");
+  EXPECT_EQ(m, read_file(again.out + "/metrics.jsonl"));
+  EXPECT_NE(m, read_file(shuffled.out + "/metrics.jsonl"));
+  train::TrainConfig bad = balanced;
+  bad.sampler = "weighted";
+  bad.out = temp_dir("sampler_bad");
+  EXPECT_THROW_MSG(train::Trainer(bad).run(), "train: --sampler must be shuffle or balanced, got 'weighted'");
+  EXPECT_FALSE(fs::exists(bad.out));
+  for (auto* c : {&balanced, &again, &shuffled}) fs::remove_all(c->out);
+}
+
 // --mixup / --cutmix train on mixed batches: reproducible from the seed, and not the plain run.
 TEST(Trainer, MixedBatchesAreReproducible) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "SKIPPED LOUDLY: Fashion-MNIST not installed (bash scripts/setup.sh)";
