@@ -108,6 +108,19 @@ TEST(CudaTrain, LaunchesOfAStepDoNotGrowWithTheBatch) {
 }
 #endif
 
+// Trains `c` on `device` to epoch 1, then resumes it from its last.safetensors to the end, in
+// <tmp>/<name>_<pid>_<device>; returns the resumed run's result and its directory.
+std::pair<train::TrainResult, std::string> run_interrupted_and_resumed(train::TrainConfig c, const std::string& device,
+                                                                       const std::string& name) {
+  namespace fs = std::filesystem;
+  c.device = device;
+  c.out = (fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()) + "_" + device)).string();
+  fs::remove_all(c.out);
+  train::Trainer(c).run(/*stop_after_epoch=*/1);
+  c.resume = c.out + "/last.safetensors";
+  return {train::Trainer(c).run(), c.out};
+}
+
 // The trainer on --device cuda end to end (what `gradscope train --device cuda` runs), with
 // clipping, probes, TensorBoard and an interrupted run resumed from its checkpoint: the same
 // losses and probe values as the same runs on the CPU; checkpoints that hold host tensors and
@@ -125,18 +138,8 @@ TEST(CudaTrain, TrainerFeaturesMatchTheCpuRun) {
   c.clip_norm = 0.5;
   c.probe_every = 3;
   c.progress = false;
-  const std::string base = (fs::temp_directory_path() / ("gs_cuda_trainer_" + std::to_string(::getpid()))).string();
-  auto run = [&](const std::string& device) {
-    train::TrainConfig d = c;
-    d.device = device;
-    d.out = base + "_" + device;
-    fs::remove_all(d.out);
-    train::Trainer(d).run(/*stop_after_epoch=*/1);
-    d.resume = d.out + "/last.safetensors";
-    return std::make_pair(train::Trainer(d).run(), d.out);
-  };
-  auto [r_gpu, out_gpu] = run("cuda");
-  auto [r_cpu, out_cpu] = run("cpu");
+  auto [r_gpu, out_gpu] = run_interrupted_and_resumed(c, "cuda", "gs_cuda_trainer");
+  auto [r_cpu, out_cpu] = run_interrupted_and_resumed(c, "cpu", "gs_cuda_trainer");
   EXPECT_EQ(r_gpu.epochs, 2);
   EXPECT_NEAR(r_gpu.final_train_loss, r_cpu.final_train_loss, 1e-3 * (1 + r_cpu.final_train_loss));
   EXPECT_NEAR(r_gpu.test_loss, r_cpu.test_loss, 1e-3 * (1 + r_cpu.test_loss));
@@ -207,19 +210,8 @@ TEST(CudaTrain, LossBatchAndScheduleOptionsMatchTheCpuRun) {
   c.patience = 2;
   c.progress = false;
   c.tensorboard = false;
-  const std::string base = (fs::temp_directory_path() / ("gs_cuda_options_" + std::to_string(::getpid()))).string();
-  auto run = [&](const std::string& device) {
-    train::TrainConfig d = c;
-    d.device = device;
-    d.out = base + "_" + device;
-    fs::remove_all(d.out);
-    train::Trainer(d).run(/*stop_after_epoch=*/1);
-    d.resume = d.out + "/last.safetensors";
-    train::TrainResult r = train::Trainer(d).run();
-    return std::make_pair(r, d.out);
-  };
-  auto [r_gpu, out_gpu] = run("cuda");
-  auto [r_cpu, out_cpu] = run("cpu");
+  auto [r_gpu, out_gpu] = run_interrupted_and_resumed(c, "cuda", "gs_cuda_options");
+  auto [r_cpu, out_cpu] = run_interrupted_and_resumed(c, "cpu", "gs_cuda_options");
   EXPECT_EQ(r_gpu.epochs, r_cpu.epochs);
   EXPECT_EQ(r_gpu.stopped_early, r_cpu.stopped_early);
   EXPECT_NEAR(r_gpu.final_train_loss, r_cpu.final_train_loss, 1e-3 * (1 + r_cpu.final_train_loss));

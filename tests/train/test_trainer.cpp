@@ -42,6 +42,14 @@ train::TrainConfig small_config(const std::string& out) {
   return c;
 }
 
+double max_abs_difference(const Tensor& a, const Tensor& b) {
+  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
+  EXPECT_EQ(va.size(), vb.size());
+  double worst = 0;
+  for (size_t i = 0; i < va.size() && i < vb.size(); ++i) worst = std::max(worst, std::abs(va[i] - vb[i]));
+  return worst;
+}
+
 std::string temp_dir(const std::string& name) {
   fs::path p = fs::temp_directory_path() / ("gs_test_trainer_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(p);
@@ -302,10 +310,7 @@ TEST(Trainer, AccumulatedBatchesAreOneLargeBatch) {
   train::Trainer(small).run();
   nn::ModulePtr s = nn::make_model("lenet5", 1, 10, 28);
   train::load_checkpoint(small.out + "/last.safetensors", *s, nullptr, nullptr);
-  auto va = sa[0].second.to_vector<double>(), vs = s->state_dict()[0].second.to_vector<double>();
-  double differ = 0;
-  for (size_t i = 0; i < va.size(); ++i) differ = std::max(differ, std::abs(va[i] - vs[i]));
-  EXPECT_GT(differ, 1e-3);
+  EXPECT_GT(max_abs_difference(s->state_dict()[0].second, sa[0].second), 1e-3);
   train::TrainConfig probed = acc;
   probed.probe_every = 5;
   EXPECT_THROW_MSG(train::Trainer(probed).run(),
@@ -386,10 +391,7 @@ TEST(Trainer, WeightAverageIsEvaluatedSavedAndResumed) {
     if (name == "train_model.0.weight") trained = &t;
   }
   ASSERT_TRUE(avg && trained);
-  auto a = avg->to_vector<double>(), b = trained->to_vector<double>();
-  double differ = 0;
-  for (size_t i = 0; i < a.size(); ++i) differ = std::max(differ, std::abs(a[i] - b[i]));
-  EXPECT_GT(differ, 1e-6);
+  EXPECT_GT(max_abs_difference(*avg, *trained), 1e-6);
   // The plain state_dict loader takes the average; resuming without --ema is refused.
   nn::ModulePtr model = nn::make_model("lenet5", 1, 10, 28);
   train::load_weights(full.out + "/last.safetensors", *model);
