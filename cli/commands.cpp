@@ -122,7 +122,8 @@ void add_train(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--sampler", c.sampler,
                   "training order: shuffle (each image once per epoch) | balanced (as many draws as images, with "
-                  "replacement, every class equally likely: torch's WeightedRandomSampler)")
+                  "replacement, every class equally likely: torch's WeightedRandomSampler) | sequential (file order, "
+                  "as a DataLoader with shuffle=False)")
       ->capture_default_str();
   cmd->add_option("--mixup", c.mixup,
                   "mixup: mix each training batch with itself rolled by one, lambda ~ Beta(ALPHA, ALPHA), the labels "

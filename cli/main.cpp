@@ -3,10 +3,27 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "cli/commands.h"
 #include "tensor/error.h"
+#include "train/distributed.h"
 #include "train/run_info.h"
+
+namespace {
+// An error ends the command; in a data-parallel run (mpirun) it names the rank and ends every
+// rank, which would otherwise wait for this one in their next collective.
+int fail(int exit_code, const char* kind, const char* what) {
+  const gs::train::LaunchEnv env = gs::train::launch_env();
+  if (env.world_size > 1)
+    std::fprintf(stderr, "gradscope (rank %d of %d): %s%s\n", env.rank, env.world_size, kind, what);
+  else
+    std::fprintf(stderr, "gradscope: %s%s\n", kind, what);
+  std::fflush(stderr);
+  gs::train::abort_data_parallel(exit_code);
+  return exit_code;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"gradscope " GS_VERSION " — a C++ autodiff and CNN training engine in which every gradient can be seen.\n"
@@ -27,17 +44,24 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "gradscope: %s\n", e.what());
     return 2;
   }
+  const gs::train::LaunchEnv env = gs::train::launch_env();
+  const std::string command = app.get_subcommands().at(0)->get_name();
+  if (env.world_size > 1 && command != "train") {
+    // Each process would run the whole command and write the same files.
+    const std::string why = "`" + command + "` runs in one process; of the commands only `train` runs data-parallel " +
+                            "under mpirun (this is rank " + std::to_string(env.rank) + " of " +
+                            std::to_string(env.world_size) + ")";
+    std::fprintf(stderr, "gradscope: error: %s\n", why.c_str());
+    return 2;
+  }
   try {
     gs::cli::run_selected(app);
   } catch (const gs::Error& e) {
-    std::fprintf(stderr, "gradscope: error: %s\n", e.what());
-    return 2;
+    return fail(2, "error: ", e.what());
   } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "gradscope: error: %s\n", e.what());
-    return 2;
+    return fail(2, "error: ", e.what());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "gradscope: internal error: %s\n", e.what());
-    return 1;
+    return fail(1, "internal error: ", e.what());
   }
   return 0;
 }

@@ -44,6 +44,9 @@ DataLoader::DataLoader(const Dataset& data, DataLoaderOptions options, std::shar
     }
     GS_CHECK(total > 0, "DataLoader: every sample weight is 0");
   }
+  GS_CHECK(options.num_shards >= 1 && options.shard_index >= 0 && options.shard_index < options.num_shards,
+           "DataLoader: shard %lld of %lld does not exist", (long long)options.shard_index,
+           (long long)options.num_shards);
   // The worker reads raw pointers, so make both contiguous once, here on the caller's thread.
   data_.images = raw::contiguous(data.images);
   data_.labels = raw::contiguous(data.labels);
@@ -51,8 +54,14 @@ DataLoader::DataLoader(const Dataset& data, DataLoaderOptions options, std::shar
 
 DataLoader::~DataLoader() { stop_worker(); }
 
+int64_t DataLoader::samples_per_epoch() const {
+  const int64_t n = size(), shards = options_.num_shards;
+  if (options_.pad_shards) return (n + shards - 1) / shards;
+  return n / shards + (options_.shard_index < n % shards ? 1 : 0);
+}
+
 int64_t DataLoader::batches_per_epoch() const {
-  int64_t n = size(), b = options_.batch_size;
+  int64_t n = samples_per_epoch(), b = options_.batch_size;
   return options_.drop_last ? n / b : (n + b - 1) / b;
 }
 
@@ -91,6 +100,19 @@ void DataLoader::start_epoch(int64_t epoch) {
     for (size_t i = order_.size(); i > 1; --i)
       std::swap(order_[i - 1], order_[static_cast<size_t>(gen.randint(0, static_cast<int64_t>(i)))]);
   }
+  positions_.resize(order_.size());
+  std::iota(positions_.begin(), positions_.end(), 0);
+  if (options_.num_shards > 1) {
+    const int64_t n = size(), shards = options_.num_shards, length = samples_per_epoch();
+    std::vector<int64_t> shard(static_cast<size_t>(length)), positions(shard.size());
+    for (int64_t j = 0; j < length; ++j) {
+      const int64_t position = options_.shard_index + j * shards;  // < n unless it is padding
+      shard[size_t(j)] = order_[size_t(position % n)];
+      positions[size_t(j)] = position;
+    }
+    order_ = std::move(shard);
+    positions_ = std::move(positions);
+  }
   if (options_.prefetch > 0 && batches_per_epoch() > 0) worker_ = std::thread([this] { worker_loop(); });
 }
 
@@ -105,7 +127,7 @@ std::vector<double> balanced_sample_weights(const Dataset& data) {
 
 Batch DataLoader::make_batch(int64_t batch_index) const {
   int64_t begin = batch_index * options_.batch_size;
-  int64_t end = std::min(begin + options_.batch_size, size());
+  int64_t end = std::min(begin + options_.batch_size, int64_t(order_.size()));
   int64_t b = end - begin;
   Batch batch;
   batch.indices.assign(order_.begin() + begin, order_.begin() + end);
@@ -130,7 +152,7 @@ Batch DataLoader::make_batch(int64_t batch_index) const {
     Tensor example = empty(example_shape);
     std::memcpy(example.data<float>(), images + index * example_numel, static_cast<size_t>(example_numel) * 4);
     const bool sampled = !options_.sample_weights.empty();
-    Generator gen(sampled ? example_seed(options_.seed ^ 0x5a3b1eULL, epoch_, begin + i)
+    Generator gen(sampled ? example_seed(options_.seed ^ 0x5a3b1eULL, epoch_, positions_[size_t(begin + i)])
                           : example_seed(options_.seed, epoch_, index));
     Tensor out = transform_->apply(example, gen);
     GS_CHECK(out.defined() && out.dtype() == DType::F32, "DataLoader: transform %s returned %s, expected f32",

@@ -43,6 +43,15 @@ struct DataLoaderOptions {
   // is then unused), and a drawn example's augmentation seed is its position in the epoch, so
   // the repeats of one image are augmented differently.
   std::vector<double> sample_weights;
+  // Data-parallel (torch's DistributedSampler): this process's part of every epoch. The epoch's
+  // order is drawn as for one process, padded with its own start to a multiple of num_shards when
+  // pad_shards (so every shard has as many batches: training), and shard_index takes positions
+  // shard_index, shard_index + num_shards, ...  Without padding (evaluation) the shards
+  // partition the examples. Augmentation seeds do not depend on the sharding, so the union over
+  // the shards of batch i is batch i of one process with num_shards times the batch size.
+  int64_t num_shards = 1;
+  int64_t shard_index = 0;
+  bool pad_shards = true;
 };
 
 // Per-example weights that draw every class equally often: 1 / (examples of its class).
@@ -64,7 +73,9 @@ class DataLoader {
   // An exception from a transform is rethrown here.
   bool next(Batch& batch);
   int64_t batches_per_epoch() const;
-  int64_t size() const { return data_.size(); }
+  int64_t size() const { return data_.size(); }  // the dataset's examples
+  int64_t samples_per_epoch() const;             // the examples of this shard's epoch
+
   const Dataset& dataset() const { return data_; }
   int64_t epoch() const { return epoch_; }
   const std::vector<int64_t>& order() const { return order_; }  // this epoch's example order
@@ -81,6 +92,7 @@ class DataLoader {
   int64_t epoch_ = -1;
   int64_t next_batch_ = 0;  // synchronous mode: the next batch to make
   std::vector<int64_t> order_;
+  std::vector<int64_t> positions_;  // each order_ entry's position in the whole (padded) epoch
 
   // Prefetch state: the worker fills `ready_` up to options_.prefetch batches.
   struct Slot {

@@ -9,7 +9,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libeigen3-dev zlib1g-dev libstb-dev libgtest-dev libgmock-dev libbenchmark-dev
   libprotobuf-dev protobuf-compiler libonnx-dev nlohmann-json3-dev libcli11-dev
-  libomp-dev libdnnl-dev dataset-fashion-mnist chromium
+  libomp-dev libdnnl-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist chromium
   python3 python3-venv python3-torch python3-numpy
 )
 

@@ -29,7 +29,7 @@ struct TrainConfig {
   double label_smoothing = 0;
   std::string class_weights = "none";  // none | balanced | w0,w1,...: cross-entropy weights (training_loss)
   std::string augment = "none";       // io::make_augmentation spec, e.g. "crop:2,flip"
-  std::string sampler = "shuffle";    // shuffle | balanced (every class drawn equally often, with replacement)
+  std::string sampler = "shuffle";    // shuffle | balanced (equal classes, with replacement) | sequential
   double mixup = 0, cutmix = 0;       // Beta alphas of io/mix.h's batch mixing (0 = off)
   uint64_t seed = 0;
   int threads = 0;                    // 0 = OMP_NUM_THREADS or all cores

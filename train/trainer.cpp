@@ -28,6 +28,7 @@
 #include "tensor/random.h"
 #include "tensor/raw_ops.h"
 #include "train/checkpoint.h"
+#include "train/distributed.h"
 #include "train/exclude_list.h"
 #include "train/lr_finder.h"
 #include "train/progress.h"
@@ -41,6 +42,14 @@ namespace gs::train {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
+
+namespace {
+std::vector<Tensor> named_tensors(const nn::NamedTensors& named) {
+  std::vector<Tensor> tensors;
+  for (const auto& [name, t] : named) tensors.push_back(t);
+  return tensors;
+}
+}  // namespace
 
 int apply_runtime_settings(int threads, const std::string& kernels) {
   try {
@@ -62,7 +71,24 @@ Device run_device(const TrainConfig& c) {
   if (device.is_cpu()) return device;
   GS_CHECK(cuda::is_available(), "--device %s: no CUDA device (%s); use --device cpu", c.device.c_str(),
            cuda::unavailable_reason().c_str());
+  // Data-parallel with a plain "cuda": one GPU per process of the machine, as torchrun's LOCAL_RANK.
+  const LaunchEnv env = launch_env();
+  if (env.world_size > 1 && c.device == "cuda") return Device::cuda(env.local_rank % cuda::device_count());
   return device;
+}
+
+EvalResult evaluate_data_parallel(nn::Module& model, io::DataLoader& loader, ProcessGroup& world) {
+  if (world.size() == 1) return evaluate(model, loader);
+  world.broadcast(named_tensors(model.named_buffers()));  // rank 0's statistics, as DDP's forward
+  EvalResult local = evaluate(model, loader);
+  std::vector<double> sums{local.count ? local.loss * double(local.count) : 0.0,
+                           local.count ? std::round(local.accuracy * double(local.count)) : 0.0, double(local.count)};
+  world.all_reduce_sum(sums);
+  EvalResult r;
+  r.count = int64_t(sums[2]);
+  r.loss = r.count ? sums[0] / sums[2] : NAN;
+  r.accuracy = r.count ? sums[1] / sums[2] : NAN;
+  return r;
 }
 
 EvalResult evaluate(nn::Module& model, io::DataLoader& loader) {
@@ -175,6 +201,9 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
            (long long)c.accumulate);
   GS_CHECK(c.patience == 0 || c.val_fraction > 0,
            "train: --patience stops on the validation accuracy: it needs a validation set (--val-fraction)");
+  // Data-parallel (mpirun -np N): every rank runs all of this; rank 0 alone writes the run directory.
+  ProcessGroup& world = ProcessGroup::world();
+  const bool main_rank = world.is_main();
   auto wall_start = std::chrono::steady_clock::now();
   int threads = apply_runtime_settings(c.threads, c.kernels);
   manual_seed(c.seed);
@@ -190,17 +219,25 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   const CrossEntropyOptions criterion = training_loss(c, train, device);  // checks --class-weights
   auto norm = default_normalization(c.data, train_full);
   auto augment = io::make_augmentation(c.augment);
-  GS_CHECK(c.sampler == "shuffle" || c.sampler == "balanced",
-           "train: --sampler must be shuffle or balanced, got '%s'", c.sampler.c_str());
-  io::DataLoader train_loader(train,
-                              {.batch_size = c.batch_size,
-                               .shuffle = true,
-                               .drop_last = false,
-                               .seed = c.seed,
-                               .sample_weights = c.sampler == "balanced" ? io::balanced_sample_weights(train)
-                                                                         : std::vector<double>{}},
-                              compose(augment, norm));
-  io::DataLoaderOptions eval_opt{.batch_size = 256, .shuffle = false, .drop_last = false, .seed = c.seed};
+  GS_CHECK(c.sampler == "shuffle" || c.sampler == "balanced" || c.sampler == "sequential",
+           "train: --sampler must be shuffle, balanced or sequential, got '%s'", c.sampler.c_str());
+  io::DataLoader train_loader(
+      train,
+      {.batch_size = c.batch_size,
+       .shuffle = c.sampler != "sequential",
+       .drop_last = false,
+       .seed = c.seed,
+       .sample_weights = c.sampler == "balanced" ? io::balanced_sample_weights(train) : std::vector<double>{},
+       .num_shards = world.size(),
+       .shard_index = world.rank()},
+      compose(augment, norm));
+  io::DataLoaderOptions eval_opt{.batch_size = 256,
+                                 .shuffle = false,
+                                 .drop_last = false,
+                                 .seed = c.seed,
+                                 .num_shards = world.size(),
+                                 .shard_index = world.rank(),
+                                 .pad_shards = false};
   io::DataLoader test_loader(test, eval_opt, norm);
   std::unique_ptr<io::DataLoader> val_loader;
   if (val.size() > 0) val_loader = std::make_unique<io::DataLoader>(val, eval_opt, norm);
@@ -216,12 +253,16 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   if (c.lr_auto && c.resume.empty()) {
     // --lr auto: the LR range test on this model and loader (it restores weights, optimizer and RNG, so
     // the run that follows is the one `--lr <suggestion>` would give); config.json records both.
+    // Data-parallel: each rank tests on its shard, and rank 0's suggestion is taken by all.
     LRFinderResult found = lr_find_on_loader(*model, *optimizer, train_loader, c, {});
+    found.suggested_lr = world.broadcast_value(found.suggested_lr);
     GS_CHECK(found.suggested_lr > 0, "train: --lr auto: the LR range test found no suggestion (%zu points)",
              found.points.size());
-    write_lr_find_outputs(c.out + "/lr_find", found);
-    std::fprintf(stderr, "lr-find: valley %.3g, steepest %.3g, minimum/10 %.3g -> lr %.3g\n", found.suggestions.valley,
-                 found.suggestions.steepest, found.suggestions.minimum, found.suggested_lr);
+    if (main_rank) {
+      write_lr_find_outputs(c.out + "/lr_find", found);
+      std::fprintf(stderr, "lr-find: valley %.3g, steepest %.3g, minimum/10 %.3g -> lr %.3g\n",
+                   found.suggestions.valley, found.suggestions.steepest, found.suggestions.minimum, found.suggested_lr);
+    }
     config_.lr = found.suggested_lr;
     optimizer->set_lr(c.lr);
     run_extra["lr_find"] = {{"valley", found.suggestions.valley},
@@ -240,10 +281,13 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
            "train: --schedule %s follows %s: it needs a validation set (--val-fraction), or metric=train_loss",
            c.schedule.c_str(), schedule_metric.c_str());
 
-  fs::create_directories(c.out);
   const std::string config_json = c.to_json();
-  io::write_file_atomic(c.out + "/config.json", config_json + "\n");
-  io::write_file_atomic(c.out + "/run.json", run_info_json(c, threads, run_extra).dump(2) + "\n");
+  if (world.size() > 1) run_extra["processes"] = world.size();
+  if (main_rank) {
+    fs::create_directories(c.out);
+    io::write_file_atomic(c.out + "/config.json", config_json + "\n");
+    io::write_file_atomic(c.out + "/run.json", run_info_json(c, threads, run_extra).dump(2) + "\n");
+  }
 
   // --ema: a second model holds the average; it is what is evaluated, checkpointed as "model."
   // and exported, while the optimizer steps `model`.
@@ -275,7 +319,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
     // Probe records of steps after the checkpoint (an epoch that ran but did not finish) would be
     // logged again: keep only the steps the checkpoint covers.
     const std::string probes_path = c.out + "/probes.jsonl";
-    if (fs::exists(probes_path)) {
+    if (main_rank && fs::exists(probes_path)) {
       std::ifstream in(probes_path);
       std::string kept;
       for (std::string line; std::getline(in, line);) {
@@ -288,17 +332,27 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
     }
   }
 
-  std::fprintf(stderr, "gradscope train: %s on %s (%lld train / %lld val / %lld test images), %lld params, %s lr %g, "
-               "batch %lld, %d threads -> %s\n",
-               c.model_spec.empty() ? c.model.c_str() : c.model_spec.c_str(), c.data.c_str(), (long long)train.size(),
-               (long long)val.size(), (long long)test.size(), (long long)model->num_parameters(), c.optimizer.c_str(),
-               c.lr, (long long)c.batch_size, threads, c.out.c_str());
-  if (!val_loader) {
+  // Every rank starts from rank 0's weights and buffers, as DDP's constructor makes sure.
+  world.broadcast(named_tensors(model->state_dict()));
+  if (ema_model) world.broadcast(named_tensors(ema_model->state_dict()));
+
+  if (main_rank) {
+    const std::string processes = world.size() > 1 ? format(" x %d processes (data-parallel: %lld images per step)",
+                                                            world.size(), (long long)(c.batch_size * world.size()))
+                                                   : "";
+    std::fprintf(stderr,
+                 "gradscope train: %s on %s (%lld train / %lld val / %lld test images), %lld params, %s lr %g, "
+                 "batch %lld, %d threads%s -> %s\n",
+                 c.model_spec.empty() ? c.model.c_str() : c.model_spec.c_str(), c.data.c_str(), (long long)train.size(),
+                 (long long)val.size(), (long long)test.size(), (long long)model->num_parameters(), c.optimizer.c_str(),
+                 c.lr, (long long)c.batch_size, threads, processes.c_str(), c.out.c_str());
+  }
+  if (!val_loader && main_rank) {
     std::fprintf(stderr,
                  "no validation set: best.safetensors is not kept (it would be chosen on the test set); "
                  "--val-fraction 0.1 holds one out\n");
   }
-  if (criterion.weight.defined()) {
+  if (criterion.weight.defined() && main_rank) {
     std::string list;
     for (double w : criterion.weight.to(Device::cpu()).to_vector<double>())
       list += (list.empty() ? "" : ", ") + format("%.4g", w);
@@ -306,12 +360,14 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   }
 
   // ---- probes (inspect/probes.h): --probe-every, --probe, --detect-anomaly, --tensorboard ----
+  // Data-parallel: rank 0 probes (its gradients after the averaging are everyone's); every rank
+  // checks its own numbers for --detect-anomaly.
   inspect::ProbeOptions probe_options;
-  probe_options.every = c.probe_every;
+  probe_options.every = main_rank ? c.probe_every : 0;
   probe_options.patterns = inspect::split_patterns(c.probe);
   probe_options.detect_anomaly = c.detect_anomaly;
-  probe_options.tensorboard_dir = c.tensorboard ? c.out : "";
-  probe_options.jsonl_path = c.out + "/probes.jsonl";
+  probe_options.tensorboard_dir = c.tensorboard && main_rank ? c.out : "";
+  probe_options.jsonl_path = main_rank ? c.out + "/probes.jsonl" : "";
   probe_options.append = !c.resume.empty();
   inspect::Inspector probes(model, probe_options);
   io::Batch prediction_sample;  // a fixed test batch, drawn with its predictions at each epoch end
@@ -320,6 +376,8 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
     test_loader.next(prediction_sample);
   }
 
+  const std::vector<Tensor> parameters = model->parameters();
+  const std::vector<Tensor> model_buffers = named_tensors(model->named_buffers());
   TrainResult result;
   int64_t eval_every = std::max<int64_t>(1, c.epochs / 20);
   double total_images = 0, total_train_seconds = 0;
@@ -327,7 +385,8 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   for (int64_t epoch = start_epoch + 1; epoch <= c.epochs; ++epoch) {
     model->train();
     train_loader.start_epoch(epoch);
-    ProgressBar bar(format("epoch %lld/%lld", (long long)epoch, (long long)c.epochs), batches_per_epoch, c.progress);
+    ProgressBar bar(format("epoch %lld/%lld", (long long)epoch, (long long)c.epochs), batches_per_epoch,
+                    c.progress && main_rank);
     auto t0 = std::chrono::steady_clock::now();
     double loss_sum = 0;
     int64_t seen = 0, correct = 0, step = 0, batch_index = 0;
@@ -340,7 +399,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
       const bool group_start = batch_index == first_in_group;
       const bool group_end = batch_index == first_in_group + group_batches - 1;
       const int64_t n = batch.labels.numel();
-      const int64_t last_batch = train.size() - (batches_per_epoch - 1) * c.batch_size;
+      const int64_t last_batch = train_loader.samples_per_epoch() - (batches_per_epoch - 1) * c.batch_size;
       const int64_t group_images = (group_batches - 1) * c.batch_size +
                                    (first_in_group + group_batches == batches_per_epoch ? last_batch : c.batch_size);
       const int64_t global_step = (epoch - 1) * steps_per_epoch + step;
@@ -355,6 +414,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
         images = mixed.images, targets = mixed.targets;
         if (mixed.lambda < 0.5) std::rotate(labels.rbegin(), labels.rbegin() + 1, labels.rend());  // label n - 1
       }
+      world.broadcast(model_buffers);  // rank 0's running statistics, as DDP's forward does
       Tensor logits = (*model)(images.to(device));
       Tensor loss = cross_entropy(logits, targets.to(device), criterion);
       probes.after_forward(loss);
@@ -363,6 +423,11 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
       if (group_start) optimizer->zero_grad();
       backward(c.accumulate == 1 ? loss : loss * (double(n) / double(group_images)));
       if (group_end) {
+        if (world.size() > 1) {
+          std::vector<Tensor> grads;
+          for (const Tensor& p : parameters) grads.push_back(p.grad());
+          world.all_reduce_mean(grads);  // the mean over the processes' equal shares of the step's images
+        }
         probes.after_backward();
         if (c.clip_value > 0) optim::clip_grad_value(model->parameters(), c.clip_value);
         if (c.clip_norm > 0) optim::clip_grad_norm(model->parameters(), c.clip_norm);
@@ -385,25 +450,30 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       bar.update(batch_index, loss_sum / seen, double(correct) / seen, seen / std::max(secs, 1e-9));
     }
+    if (world.size() > 1) {
+      std::vector<double> sums{loss_sum, double(seen), double(correct)};
+      world.all_reduce_sum(sums);
+      loss_sum = sums[0], seen = int64_t(sums[1]), correct = int64_t(sums[2]);
+    }
     double epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     total_images += seen;
     total_train_seconds += epoch_seconds;
     double train_loss = loss_sum / std::max<int64_t>(seen, 1), train_acc = double(correct) / std::max<int64_t>(seen, 1);
     EvalResult val_result{NAN, NAN, 0};
     bool do_eval = epoch % eval_every == 0 || epoch == c.epochs;
-    if (do_eval && val_loader) val_result = evaluate(evaluated, *val_loader);
-    if (do_eval) test_result = evaluate(evaluated, test_loader);
+    if (do_eval && val_loader) val_result = evaluate_data_parallel(evaluated, *val_loader, world);
+    if (do_eval) test_result = evaluate_data_parallel(evaluated, test_loader, world);
     if (!schedule_metric.empty() && (do_eval || schedule_metric.rfind("train_", 0) == 0)) {
       // a reduced lr applies from the next step on
       scheduler->observe(epoch_metric(schedule_metric, train_loss, train_acc, val_result));
     }
     double lr = optimizer->lr();
-    bar.finish(format("train loss %.4f acc %.2f%% | %s test loss %s acc %s | %.1fs %.0f img/s", train_loss,
-                      100 * train_acc,
-                      val_loader ? format("val loss %.4f acc %.2f%% |", val_result.loss, 100 * val_result.accuracy).c_str() : "",
-                      do_eval ? format("%.4f", test_result.loss).c_str() : "-",
-                      do_eval ? format("%.2f%%", 100 * test_result.accuracy).c_str() : "-", epoch_seconds,
-                      seen / epoch_seconds));
+    if (main_rank)
+      bar.finish(format(
+          "train loss %.4f acc %.2f%% | %s test loss %s acc %s | %.1fs %.0f img/s", train_loss, 100 * train_acc,
+          val_loader ? format("val loss %.4f acc %.2f%% |", val_result.loss, 100 * val_result.accuracy).c_str() : "",
+          do_eval ? format("%.4f", test_result.loss).c_str() : "-",
+          do_eval ? format("%.2f%%", 100 * test_result.accuracy).c_str() : "-", epoch_seconds, seen / epoch_seconds));
 
     std::string probe_table = probes.end_epoch(epoch);
     if (!probe_table.empty()) std::fputs(probe_table.c_str(), stderr);
@@ -428,31 +498,31 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
     std::string metrics_text, timing_text;
     for (auto& l : metric_lines) metrics_text += l + "\n";
     for (auto& l : timing_lines) timing_text += l + "\n";
-    io::write_file_atomic(c.out + "/metrics.jsonl", metrics_text);
-    io::write_file_atomic(c.out + "/timing.jsonl", timing_text);
+    if (main_rank) io::write_file_atomic(c.out + "/metrics.jsonl", metrics_text);
+    if (main_rank) io::write_file_atomic(c.out + "/timing.jsonl", timing_text);
 
     // best.safetensors is chosen on the validation set only: chosen on the test set, it would make
     // the test score that `eval` and `inspect errors` report on it optimistic.
-    CheckpointInfo info{epoch, best_metric, config_json, best_epoch};
-    if (do_eval && val_loader && val_result.accuracy > best_metric) {
-      best_metric = val_result.accuracy;
-      best_epoch = epoch;
-      info.best_metric = best_metric;
-      info.best_epoch = best_epoch;
-      save_checkpoint(c.out + "/best.safetensors", evaluated, optimizer.get(), scheduler.get(), info,
+    const bool improved = do_eval && val_loader && val_result.accuracy > best_metric;
+    if (improved) best_metric = val_result.accuracy, best_epoch = epoch;
+    if (main_rank) {
+      CheckpointInfo info{epoch, best_metric, config_json, best_epoch};
+      if (improved)
+        save_checkpoint(c.out + "/best.safetensors", evaluated, optimizer.get(), scheduler.get(), info,
+                        ema_model ? model.get() : nullptr);
+      save_checkpoint(c.out + "/last.safetensors", evaluated, optimizer.get(), scheduler.get(), info,
                       ema_model ? model.get() : nullptr);
     }
-    save_checkpoint(c.out + "/last.safetensors", evaluated, optimizer.get(), scheduler.get(), info,
-                    ema_model ? model.get() : nullptr);
     result.final_train_loss = train_loss;
     result.epochs = epoch;
     if (stop_after_epoch > 0 && epoch >= stop_after_epoch) break;
     if (c.patience > 0 && do_eval && epoch - best_epoch >= c.patience && epoch < c.epochs) {
       result.stopped_early = true;
-      std::fprintf(stderr,
-                   "early stop after epoch %lld: no better validation accuracy for %lld epochs (best %.2f%% at "
-                   "epoch %lld, in best.safetensors)\n",
-                   (long long)epoch, (long long)(epoch - best_epoch), 100 * best_metric, (long long)best_epoch);
+      if (main_rank)
+        std::fprintf(stderr,
+                     "early stop after epoch %lld: no better validation accuracy for %lld epochs (best %.2f%% at "
+                     "epoch %lld, in best.safetensors)\n",
+                     (long long)epoch, (long long)(epoch - best_epoch), 100 * best_metric, (long long)best_epoch);
       break;
     }
   }
@@ -474,6 +544,8 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
                {"train_images_per_s", result.train_images_per_s},
                {"wall_seconds", result.wall_seconds},
                {"threads", threads}};
+  if (world.size() > 1) summary["processes"] = world.size();
+  if (!main_rank) return result;
   io::write_file_atomic(c.out + "/summary.json", summary.dump(2) + "\n");
   std::fprintf(stderr, "done: test accuracy %.2f%%, test loss %.4f, %.0f train img/s, %s wall; run directory %s\n",
                100 * result.test_accuracy, result.test_loss, result.train_images_per_s,

@@ -28,6 +28,11 @@ struct EvalResult {
 // Mean cross-entropy and accuracy over a loader, in eval mode under no_grad (restores the mode).
 // Runs on the device of the model's parameters (batches are moved there).
 EvalResult evaluate(nn::Module& model, io::DataLoader& loader);
+// The same over the shards of a data-parallel run (each rank's loader holds its shard): the model
+// takes rank 0's buffers first, and the sums over the shards give the whole set's loss and
+// accuracy on every rank. A world of one: evaluate(). Every rank must call it.
+class ProcessGroup;
+EvalResult evaluate_data_parallel(nn::Module& model, io::DataLoader& loader, ProcessGroup& world);
 // The epoch's value of a schedule's metric (LRScheduler::metric(): val_loss, val_acc, train_loss,
 // train_acc), for its observe().
 double epoch_metric(const std::string& metric, double train_loss, double train_acc, const EvalResult& val);

@@ -1,0 +1,219 @@
+// The process group and the DataLoader's shards. ctest runs this binary twice: alone (a world of
+// one) and under `mpirun -np 2` (the collectives for real); every expectation is written for any
+// world size. The trainer under mpirun is checked end to end in tests/interop/test_distributed.py.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "io/dataloader.h"
+#include "tensor/raw_ops.h"
+#include "train/distributed.h"
+
+using namespace gs;
+using gs::train::ProcessGroup;
+
+namespace {
+// Sets an environment variable for one scope and puts the old value back.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value)
+      setenv(name, value, 1);
+    else
+      unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (old_)
+      setenv(name_, old_->c_str(), 1);
+    else
+      unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+// n examples of one 1x2x2 image each, image i filled with i, label i % 3.
+io::Dataset numbered(int64_t n) {
+  io::Dataset d;
+  std::vector<float> pixels;
+  std::vector<int64_t> labels;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int k = 0; k < 4; ++k) pixels.push_back(float(i));
+    labels.push_back(i % 3);
+  }
+  d.images = from_vector<float>(pixels, {n, 1, 2, 2});
+  d.labels = from_vector<int64_t>(labels, {n});
+  d.num_classes = 3;
+  return d;
+}
+
+// Adds one draw of the example's Generator to every pixel: an augmentation that shows which seed it had.
+struct AddNoise : io::Transform {
+  Tensor apply(const Tensor& x, Generator& gen) const override {
+    return raw::binary(raw::BinaryOp::Add, x, full({}, gen.uniform()));
+  }
+  std::string describe() const override { return "add_noise"; }
+};
+
+// Every batch of an epoch, as (dataset index, first pixel) per example.
+std::vector<std::vector<std::pair<int64_t, float>>> epoch_batches(io::DataLoader& loader, int64_t epoch) {
+  std::vector<std::vector<std::pair<int64_t, float>>> batches;
+  loader.start_epoch(epoch);
+  io::Batch batch;
+  while (loader.next(batch)) {
+    std::vector<float> pixels = batch.images.to_vector<float>();
+    std::vector<std::pair<int64_t, float>> examples;
+    for (size_t i = 0; i < batch.indices.size(); ++i) examples.emplace_back(batch.indices[i], pixels[i * 4]);
+    batches.push_back(examples);
+  }
+  return batches;
+}
+}  // namespace
+
+TEST(LaunchEnv, ReadsOpenMpiAndPmiVariables) {
+  {
+    ScopedEnv size("OMPI_COMM_WORLD_SIZE", "4"), rank("OMPI_COMM_WORLD_RANK", "3"),
+        local("OMPI_COMM_WORLD_LOCAL_RANK", "1");
+    train::LaunchEnv env = train::launch_env();
+    EXPECT_EQ(env.world_size, 4);
+    EXPECT_EQ(env.rank, 3);
+    EXPECT_EQ(env.local_rank, 1);
+  }
+  {
+    ScopedEnv size("OMPI_COMM_WORLD_SIZE", nullptr), pmi_size("PMI_SIZE", "2"), pmi_rank("PMI_RANK", "1"),
+        local("MPI_LOCALRANKID", "0");
+    train::LaunchEnv env = train::launch_env();
+    EXPECT_EQ(env.world_size, 2);
+    EXPECT_EQ(env.rank, 1);
+  }
+  {
+    ScopedEnv size("OMPI_COMM_WORLD_SIZE", nullptr), pmi_size("PMI_SIZE", nullptr);
+    train::LaunchEnv env = train::launch_env();
+    EXPECT_EQ(env.world_size, 1);
+    EXPECT_EQ(env.rank, 0);
+  }
+}
+
+TEST(ProcessGroup, AllReduceMeanBroadcastAndSums) {
+  ProcessGroup& world = ProcessGroup::world();
+  const int r = world.rank(), n = world.size();
+  EXPECT_EQ(world.is_main(), r == 0);
+  EXPECT_EQ(n, train::launch_env().world_size);
+  // rank r holds r + 1 + i (f32) and 10 r - j / 4 (f64, a strided view); one tensor is undefined.
+  Tensor a = from_vector<float>({float(r + 1), float(r + 2), float(r + 3)}, {3});
+  Tensor b64 = from_vector<double>({10.0 * r, 10.0 * r - 0.25, 10.0 * r - 0.5, 10.0 * r - 0.75}, {2, 2});
+  Tensor b = raw::transpose(b64, 0, 1);
+  world.all_reduce_mean({a, Tensor(), b});
+  const double mean_rank = (n - 1) / 2.0;
+  std::vector<float> got_a = a.to_vector<float>();
+  for (int i = 0; i < 3; ++i) EXPECT_FLOAT_EQ(got_a[size_t(i)], float(mean_rank + 1 + i));
+  std::vector<double> got_b = b64.to_vector<double>();
+  for (int j = 0; j < 4; ++j) EXPECT_DOUBLE_EQ(got_b[size_t(j)], 10.0 * mean_rank - 0.25 * j);
+
+  // broadcast: i64 (num_batches_tracked) and f32 take rank 0's values everywhere.
+  Tensor count = from_vector<int64_t>({int64_t(1) << 40 | r}, {1});
+  Tensor w = from_vector<float>({float(r) + 0.5f, -float(r)}, {2});
+  world.broadcast({count, w});
+  EXPECT_EQ(count.to_vector<int64_t>()[0], int64_t(1) << 40);
+  EXPECT_EQ(w.to_vector<float>(), (std::vector<float>{0.5f, 0.0f}));
+  EXPECT_DOUBLE_EQ(world.broadcast_value(r == 0 ? 0.125 : 99.0), 0.125);
+
+  std::vector<double> sums{1.0, double(r)};
+  world.all_reduce_sum(sums);
+  EXPECT_DOUBLE_EQ(sums[0], n);
+  EXPECT_DOUBLE_EQ(sums[1], n * (n - 1) / 2.0);
+
+  EXPECT_THROW(world.all_reduce_mean({from_vector<int64_t>({1}, {1})}), Error);
+}
+
+// The union over the shards of batch i is batch i of one process with num_shards times the
+// batch size, with the same augmentation; every shard has the same number of batches.
+TEST(DataLoaderShards, BatchesAreTheOneProcessBatchesSplitUp) {
+  auto noise = std::make_shared<AddNoise>();
+  for (bool weighted : {false, true}) {
+    for (int64_t shards : {2, 3}) {
+      const int64_t n = 24, batch = 4;
+      io::Dataset data = numbered(n);
+      io::DataLoaderOptions one{.batch_size = batch * shards, .seed = 7, .prefetch = 0};
+      if (weighted) one.sample_weights = io::balanced_sample_weights(numbered(n));
+      io::DataLoader whole(data, one, noise);
+      auto expected = epoch_batches(whole, 2);
+      for (int64_t s = 0; s < shards; ++s) {
+        io::DataLoaderOptions part = one;
+        part.batch_size = batch, part.num_shards = shards, part.shard_index = s, part.prefetch = s % 2 ? 2 : 0;
+        io::DataLoader loader(data, part, noise);
+        EXPECT_EQ(loader.samples_per_epoch(), n / shards);
+        auto got = epoch_batches(loader, 2);
+        ASSERT_EQ(got.size(), expected.size()) << "shards " << shards;
+        for (size_t i = 0; i < got.size(); ++i) {
+          ASSERT_EQ(got[i].size(), size_t(batch));
+          for (size_t j = 0; j < got[i].size(); ++j) {
+            // shard s takes positions s, s + shards, ... of the one-process epoch
+            const auto& want = expected[i][size_t(s) + j * size_t(shards)];
+            EXPECT_EQ(got[i][j].first, want.first) << "weighted " << weighted << " shard " << s;
+            EXPECT_FLOAT_EQ(got[i][j].second, want.second) << "augmentation of example " << want.first;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Training shards are padded with the epoch's start (as torch's DistributedSampler) so they have
+// equal lengths; evaluation shards are not, and partition the data.
+TEST(DataLoaderShards, PaddedForTrainingAPartitionForEvaluation) {
+  const int64_t n = 10, shards = 4;
+  io::Dataset data = numbered(n);
+  io::DataLoaderOptions base{.batch_size = 2, .seed = 3, .prefetch = 0};
+  io::DataLoader whole(data, base);
+  whole.start_epoch(1);
+  const std::vector<int64_t> order = whole.order();
+  std::map<int64_t, int> drawn;
+  for (int64_t s = 0; s < shards; ++s) {
+    io::DataLoaderOptions part = base;
+    part.num_shards = shards, part.shard_index = s;
+    io::DataLoader padded(data, part);
+    EXPECT_EQ(padded.samples_per_epoch(), 3);
+    EXPECT_EQ(padded.batches_per_epoch(), 2);
+    padded.start_epoch(1);
+    for (size_t j = 0; j < padded.order().size(); ++j)
+      EXPECT_EQ(padded.order()[j], order[(size_t(s) + j * shards) % size_t(n)]);
+    for (int64_t i : padded.order()) ++drawn[i];
+
+    part.shuffle = false, part.pad_shards = false;
+    io::DataLoader eval(data, part);
+    EXPECT_EQ(eval.samples_per_epoch(), s < n % shards ? 3 : 2);
+    eval.start_epoch(0);
+    std::vector<int64_t> expected;
+    for (int64_t i = s; i < n; i += shards) expected.push_back(i);
+    EXPECT_EQ(eval.order(), expected);
+  }
+  // 12 draws of 10 examples: the first two of the epoch twice
+  EXPECT_EQ(drawn.size(), size_t(n));
+  EXPECT_EQ(drawn[order[0]], 2);
+  EXPECT_EQ(drawn[order[1]], 2);
+
+  io::DataLoaderOptions bad = base;
+  bad.num_shards = 2, bad.shard_index = 2;
+  EXPECT_THROW(io::DataLoader(data, bad), Error);
+}
+
+TEST(DataLoaderShards, MoreShardsThanExamples) {
+  io::Dataset data = numbered(3);
+  io::DataLoaderOptions part{.batch_size = 8, .seed = 1, .prefetch = 0, .num_shards = 5, .shard_index = 4};
+  io::DataLoader padded(data, part);
+  EXPECT_EQ(padded.samples_per_epoch(), 1);
+  part.pad_shards = false;
+  io::DataLoader eval(data, part);
+  EXPECT_EQ(eval.samples_per_epoch(), 0);
+  EXPECT_EQ(eval.batches_per_epoch(), 0);
+  io::Batch batch;
+  eval.start_epoch(0);
+  EXPECT_FALSE(eval.next(batch));
+}

@@ -1,0 +1,166 @@
+"""`mpirun -np 2 gradscope train`, data-parallel, against two truths:
+- one process with twice the batch: averaged over equal shards, the gradients are those of the
+  whole batch, and the shards' augmentation is the one process's, so the weights agree to f32
+  rounding (plain, with a validation split and augmentation, with the balanced sampler, and
+  with gradient accumulation and clipping);
+- torch's DistributedDataParallel (gloo, 2 processes) on a batch-norm net: each rank normalises
+  with its own batch's statistics, the gradients are averaged, and every forward takes rank 0's
+  running statistics; the weights, the running statistics and the losses agree.
+And the errors: a command other than train, and a bad flag, end every rank with exit code 2."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from gs_interop import FASHION, built, load_idx
+
+pytestmark = pytest.mark.skipif(not os.path.exists(FASHION),
+                                reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def mpirun(n, *args, timeout=600):
+    launcher = shutil.which("mpirun")
+    assert launcher, "mpirun is missing: bash scripts/setup.sh installs openmpi-bin"
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    return subprocess.run([launcher, "-np", str(n), "--oversubscribe", built("gradscope"), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def gradscope(*args, timeout=600):
+    return subprocess.run([built("gradscope"), *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+def metrics(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+COMMON = ["--model", "mlp", "--limit-train", "512", "--limit-test", "300", "--epochs", "2", "--optimizer", "sgd",
+          "--lr", "0.05", "--momentum", "0.9", "--schedule", "cosine", "--threads", "1", "--no-progress",
+          "--no-tensorboard", "--seed", "3"]
+
+
+@pytest.mark.parametrize("extra", [
+    ["--val-fraction", "0.1", "--augment", "crop:2,flip"],
+    ["--sampler", "balanced", "--label-smoothing", "0.1"],
+    ["--accumulate", "2", "--clip-norm", "0.5"],
+], ids=["val-augment", "balanced", "accumulate-clip"])
+def test_two_processes_train_as_one_with_twice_the_batch(tmp_path, extra):
+    two = mpirun(2, "train", *COMMON, *extra, "--batch", "32", "--out", tmp_path / "two")
+    assert two.returncode == 0, two.stderr
+    one = gradscope("train", *COMMON, *extra, "--batch", "64", "--out", tmp_path / "one")
+    assert one.returncode == 0, one.stderr
+    assert "x 2 processes (data-parallel: 64 images per step)" in two.stderr
+    assert two.stderr.count("done: test accuracy") == 1, "only rank 0 reports"
+
+    a, b = metrics(tmp_path / "two"), metrics(tmp_path / "one")
+    assert [m["step"] for m in a] == [m["step"] for m in b]
+    for key in ["lr", "train_loss", "val_loss", "test_loss"]:
+        np.testing.assert_allclose([m[key] or 0 for m in a], [m[key] or 0 for m in b], rtol=2e-5, err_msg=key)
+    for key in ["train_acc", "val_acc", "test_acc"]:  # a near-tie may flip one image's argmax
+        np.testing.assert_allclose([m[key] or 0 for m in a], [m[key] or 0 for m in b], atol=2.5e-3, err_msg=key)
+    wa, wb = load_file(str(tmp_path / "two" / "last.safetensors")), load_file(str(tmp_path / "one" / "last.safetensors"))
+    keys = [k for k in wb if k.startswith("model.")]
+    assert keys and sorted(keys) == sorted(k for k in wa if k.startswith("model."))
+    for k in keys:
+        np.testing.assert_allclose(wa[k].numpy(), wb[k].numpy(), rtol=1e-4, atol=2e-6, err_msg=k)
+    summary = json.loads((tmp_path / "two" / "summary.json").read_text())
+    assert summary["processes"] == 2
+    assert json.loads((tmp_path / "two" / "run.json").read_text())["processes"] == 2
+
+
+# fashionnet's batch norm with tanh and average pooling: no max-pool or ReLU ties, where f32
+# rounding in either engine can route one gradient element elsewhere (seen: one flipped 2x2
+# max-pool window in about a million moves 0.1% of the first conv's gradient).
+BN_NET = [{"type": "conv2d", "in": 1, "out": 8, "kernel": 3, "padding": 1}, {"type": "batchnorm2d", "features": 8},
+          {"type": "tanh"}, {"type": "avgpool2d", "kernel": 2},
+          {"type": "conv2d", "in": 8, "out": 16, "kernel": 3, "padding": 1}, {"type": "batchnorm2d", "features": 16},
+          {"type": "tanh"}, {"type": "avgpool2d", "kernel": 2}, {"type": "flatten"},
+          {"type": "linear", "in": 784, "out": 10}]
+
+
+def bn_net():
+    return torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.Tanh(),
+                               torch.nn.AvgPool2d(2), torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.BatchNorm2d(16),
+                               torch.nn.Tanh(), torch.nn.AvgPool2d(2), torch.nn.Flatten(), torch.nn.Linear(784, 10))
+
+
+def test_two_processes_match_torch_distributed_data_parallel(tmp_path):
+    n, batch, epochs, lr, momentum = 256, 32, 2, 0.05, 0.9
+    images = load_idx("train-images-idx3-ubyte.gz")[:n, 0]
+    labels = load_idx("train-labels-idx1-ubyte.gz")[:n]
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, array in [("train-images-idx3-ubyte", images), ("train-labels-idx1-ubyte", labels),
+                        ("t10k-images-idx3-ubyte", load_idx("t10k-images-idx3-ubyte.gz")[:64, 0]),
+                        ("t10k-labels-idx1-ubyte", load_idx("t10k-labels-idx1-ubyte.gz")[:64])]:
+        dims = array.shape
+        header = bytes([0, 0, 0x08, len(dims)]) + b"".join(int(d).to_bytes(4, "big") for d in dims)
+        (data / name).write_bytes(header + array.astype(np.uint8).tobytes())
+    torch.manual_seed(0)
+    init = bn_net().state_dict()
+    save_file({k: v.contiguous() for k, v in init.items()}, str(tmp_path / "init.safetensors"))
+    (tmp_path / "net.json").write_text(json.dumps({"layers": BN_NET}))
+
+    ours = mpirun(2, "train", "--data", f"mnist:{data}", "--model-spec", tmp_path / "net.json", "--weights",
+                  tmp_path / "init.safetensors", "--optimizer", "sgd", "--lr", lr, "--momentum", momentum,
+                  "--weight-decay", "0", "--schedule", "none", "--sampler", "sequential", "--batch", batch,
+                  "--epochs", epochs, "--threads", "1", "--no-progress", "--no-tensorboard",
+                  "--out", tmp_path / "ours")
+    assert ours.returncode == 0, ours.stderr
+
+    # torch on the same images, normalised as train::default_normalization does for a data set
+    # other than the default: the training images' mean and standard deviation.
+    x = images.astype(np.float64) / 255.0
+    mean = x.mean()
+    std = np.sqrt(max(1e-12, (x * x).mean() - mean * mean))
+    x = ((x.astype(np.float32) - np.float32(mean)) / np.float32(std)).reshape(n, 1, 28, 28)
+    np.savez(tmp_path / "data.npz", x=x.astype(np.float32), y=labels)
+    (tmp_path / "torch").mkdir()
+    ddp = subprocess.run([sys.executable, os.path.join(HERE, "torch_ddp_train.py"), tmp_path / "data.npz",
+                          tmp_path / "init.safetensors", tmp_path / "torch", str(epochs), str(batch), str(lr),
+                          str(momentum)], capture_output=True, text=True, timeout=600)
+    assert ddp.returncode == 0, ddp.stderr
+
+    torch_losses = json.loads((tmp_path / "torch" / "losses.json").read_text())
+    np.testing.assert_allclose([m["train_loss"] for m in metrics(tmp_path / "ours")], torch_losses, rtol=1e-4)
+    want = load_file(str(tmp_path / "torch" / "state.safetensors"))
+    got = load_file(str(tmp_path / "ours" / "last.safetensors"))
+    for key, value in want.items():
+        if value.dtype == torch.int64:  # num_batches_tracked
+            assert got["model." + key].item() == value.item(), key
+        else:
+            np.testing.assert_allclose(got["model." + key].numpy(), value.numpy(), rtol=2e-4, atol=2e-5, err_msg=key)
+
+
+def test_errors_end_every_rank(tmp_path):
+    r = mpirun(2, "models")
+    assert r.returncode == 2
+    assert "only `train` runs data-parallel under mpirun" in r.stderr
+    r = mpirun(2, "train", "--epochs", "0", "--no-progress", "--out", tmp_path / "bad")
+    assert r.returncode == 2, r.stderr
+    assert "--epochs must be positive" in r.stderr and "of 2): error" in r.stderr
+
+
+def test_resumed_run_continues_exactly(tmp_path):
+    drop = {"--epochs", "--schedule"}
+    args = [a for i, a in enumerate(COMMON) if a not in drop and COMMON[i - 1] not in drop] + ["--batch", "32"]
+    # without a schedule, a one-epoch run resumed to two is the two-epoch run
+    one = mpirun(2, "train", *args, "--epochs", "1", "--schedule", "none", "--out", tmp_path / "one")
+    assert one.returncode == 0, one.stderr
+    resumed = mpirun(2, "train", *args, "--epochs", "2", "--schedule", "none", "--resume",
+                     tmp_path / "one" / "last.safetensors", "--out", tmp_path / "one")
+    assert resumed.returncode == 0, resumed.stderr
+    whole = mpirun(2, "train", *args, "--epochs", "2", "--schedule", "none", "--out", tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr
+    a, b = load_file(str(tmp_path / "one" / "last.safetensors")), load_file(str(tmp_path / "whole" / "last.safetensors"))
+    for k in b:
+        if k.startswith("model."):
+            np.testing.assert_array_equal(a[k].numpy(), b[k].numpy(), err_msg=k)
+    assert [m["train_loss"] for m in metrics(tmp_path / "one")] == [m["train_loss"] for m in metrics(tmp_path / "whole")]

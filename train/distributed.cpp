@@ -1,0 +1,163 @@
+// The process group over MPI (GS_MPI builds), or a world of one. Tensors travel as f64 through
+// host buffers: one message per call, whatever the number of tensors, and the same code for any
+// device and dtype (i64 buffers such as num_batches_tracked stay exact below 2^53).
+#include "train/distributed.h"
+
+#include <cstdlib>
+#include <memory>
+
+#include "tensor/error.h"
+#include "tensor/raw_ops.h"
+
+#ifdef GS_MPI
+// MPI's C API only: mpi.h would otherwise declare the deprecated C++ bindings, from another library.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+#endif
+
+namespace gs::train {
+
+namespace {
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  long x = std::strtol(v, &end, 10);
+  return (end && *end == '\0' && x >= 0) ? int(x) : fallback;
+}
+
+// The values of the defined tensors, end to end, in logical order.
+std::vector<double> pack(const std::vector<Tensor>& tensors) {
+  std::vector<double> flat;
+  for (const Tensor& t : tensors) {
+    if (!t.defined()) continue;
+    std::vector<double> values = t.to_vector<double>();
+    flat.insert(flat.end(), values.begin(), values.end());
+  }
+  return flat;
+}
+
+void unpack(const std::vector<double>& flat, const std::vector<Tensor>& tensors, double scale) {
+  size_t at = 0;
+  for (const Tensor& t : tensors) {
+    if (!t.defined()) continue;
+    std::vector<double> values(flat.begin() + at, flat.begin() + at + t.numel());
+    if (scale != 1)
+      for (double& v : values) v *= scale;
+    at += values.size();
+    raw::copy_(t, from_vector(values, t.shape(), {.dtype = t.dtype()}));
+  }
+}
+}  // namespace
+
+LaunchEnv launch_env() {
+  LaunchEnv env;
+  if (std::getenv("OMPI_COMM_WORLD_SIZE")) {
+    env.world_size = env_int("OMPI_COMM_WORLD_SIZE", 1);
+    env.rank = env_int("OMPI_COMM_WORLD_RANK", 0);
+    env.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", 0);
+  } else if (std::getenv("PMI_SIZE")) {
+    env.world_size = env_int("PMI_SIZE", 1);
+    env.rank = env_int("PMI_RANK", 0);
+    env.local_rank = env_int("MPI_LOCALRANKID", env_int("SLURM_LOCALID", 0));
+  }
+  if (env.world_size < 1) env.world_size = 1;
+  return env;
+}
+
+bool have_mpi() {
+#ifdef GS_MPI
+  return true;
+#else
+  return false;
+#endif
+}
+
+ProcessGroup::ProcessGroup(LaunchEnv env) : env_(env) {}
+
+ProcessGroup& ProcessGroup::world() {
+  static std::unique_ptr<ProcessGroup> group = [] {
+    LaunchEnv env = launch_env();
+    if (env.world_size == 1) return std::unique_ptr<ProcessGroup>(new ProcessGroup(env));
+#ifdef GS_MPI
+    int initialised = 0;
+    MPI_Initialized(&initialised);
+    if (!initialised) {
+      GS_CHECK(MPI_Init(nullptr, nullptr) == MPI_SUCCESS, "data-parallel: MPI_Init failed (rank %d of %d)", env.rank,
+               env.world_size);
+      std::atexit([] {
+        int finalised = 0;
+        MPI_Finalized(&finalised);
+        if (!finalised) MPI_Finalize();
+      });
+    }
+    int rank = 0, size = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    GS_CHECK(rank == env.rank && size == env.world_size,
+             "data-parallel: MPI says rank %d of %d, the launcher's environment rank %d of %d", rank, size, env.rank,
+             env.world_size);
+    return std::unique_ptr<ProcessGroup>(new ProcessGroup(env));
+#else
+    GS_CHECK(false,
+             "data-parallel: launched as rank %d of %d processes, but this gradscope was built without MPI; install "
+             "libopenmpi-dev (scripts/setup.sh does) and rebuild",
+             env.rank, env.world_size);
+    return std::unique_ptr<ProcessGroup>();
+#endif
+  }();
+  return *group;
+}
+
+void ProcessGroup::all_reduce_sum(std::vector<double>& values) {
+  if (size() == 1 || values.empty()) return;
+#ifdef GS_MPI
+  GS_CHECK(MPI_Allreduce(MPI_IN_PLACE, values.data(), int(values.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) ==
+               MPI_SUCCESS,
+           "data-parallel: MPI_Allreduce of %zu values failed on rank %d", values.size(), rank());
+#endif
+}
+
+void ProcessGroup::all_reduce_mean(const std::vector<Tensor>& tensors) {
+  for (const Tensor& t : tensors) {
+    GS_CHECK(!t.defined() || t.dtype() == DType::F32 || t.dtype() == DType::F64,
+             "data-parallel: all_reduce_mean takes f32 or f64 tensors, got %s", t.describe().c_str());
+  }
+  if (size() == 1) return;
+  std::vector<double> flat = pack(tensors);
+  all_reduce_sum(flat);
+  unpack(flat, tensors, 1.0 / size());
+}
+
+void ProcessGroup::broadcast(const std::vector<Tensor>& tensors, int root) {
+  if (size() == 1) return;
+  std::vector<double> flat = pack(tensors);
+#ifdef GS_MPI
+  GS_CHECK(MPI_Bcast(flat.data(), int(flat.size()), MPI_DOUBLE, root, MPI_COMM_WORLD) == MPI_SUCCESS,
+           "data-parallel: MPI_Bcast of %zu values failed on rank %d", flat.size(), rank());
+#endif
+  if (rank() != root) unpack(flat, tensors, 1.0);
+}
+
+double ProcessGroup::broadcast_value(double value, int root) {
+  if (size() == 1) return value;
+#ifdef GS_MPI
+  GS_CHECK(MPI_Bcast(&value, 1, MPI_DOUBLE, root, MPI_COMM_WORLD) == MPI_SUCCESS,
+           "data-parallel: MPI_Bcast failed on rank %d", rank());
+#endif
+  return value;
+}
+
+void abort_data_parallel(int exit_code) {
+#ifdef GS_MPI
+  int initialised = 0, finalised = 0;
+  MPI_Initialized(&initialised);
+  MPI_Finalized(&finalised);
+  if (initialised && !finalised) MPI_Abort(MPI_COMM_WORLD, exit_code);
+#else
+  (void)exit_code;
+#endif
+}
+
+}  // namespace gs::train
