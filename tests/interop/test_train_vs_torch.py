@@ -95,4 +95,16 @@ def test_training_run_matches_a_torch_loop(tmp_path, optimizer, lr, schedule, to
         if value.dtype == torch.int64:
             assert got.item() == value.item(), key
         else:
-            np.testing.assert_allclose(got.numpy(), value.detach().numpy(), rtol=2e-4, atol=2e-5, err_msg=key)
+            want = value.detach().numpy()
+            if optimizer != "adamw":
+                np.testing.assert_allclose(got.numpy(), want, rtol=2e-4, atol=2e-5, err_msg=key)
+                continue
+            # The same holds for single weights: an element whose gradient is near zero in some step
+            # gets an Adam step of up to lr in a direction set by rounding, which differs between
+            # machines (seen: one element of 0.weight's 288 off by 4.5e-5 on an AMD EPYC, with every
+            # other element within 2e-5). So: nearly all elements tight, the rest within the
+            # epochs' summed step bound.
+            diff = np.abs(got.numpy() - want)
+            loose = diff > 2e-4 * np.abs(want) + 2e-5
+            assert loose.mean() <= 0.01, f"{key}: {loose.sum()} of {loose.size} elements off, max {diff.max()}"
+            assert diff.max() <= epochs * lr, f"{key}: off by {diff.max()}, more than {epochs} Adam steps"
