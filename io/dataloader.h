@@ -42,7 +42,7 @@ struct DataLoaderOptions {
   // replacement, example i with probability w_i / sum(w) (torch's WeightedRandomSampler; shuffle
   // is then unused), and a drawn example's augmentation seed is its position in the epoch, so
   // the repeats of one image are augmented differently.
-  std::vector<double> sample_weights;
+  std::vector<double> sample_weights = {};
   // Data-parallel (torch's DistributedSampler): this process's part of every epoch. The epoch's
   // order is drawn as for one process, padded with its own start to a multiple of num_shards when
   // pad_shards (so every shard has as many batches: training), and shard_index takes positions

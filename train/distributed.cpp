@@ -3,6 +3,7 @@
 // device and dtype (i64 buffers such as num_batches_tracked stay exact below 2^53).
 #include "train/distributed.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
@@ -27,26 +28,58 @@ int env_int(const char* name, int fallback) {
   return (end && *end == '\0' && x >= 0) ? int(x) : fallback;
 }
 
-// The values of the defined tensors, end to end, in logical order.
-std::vector<double> pack(const std::vector<Tensor>& tensors) {
-  std::vector<double> flat;
+// A tensor the pack and unpack loops read and write in place: contiguous, in host memory, f32/f64.
+bool host_dense(const Tensor& t) {
+  return t.device().is_cpu() && t.is_contiguous() && (t.dtype() == DType::F32 || t.dtype() == DType::F64);
+}
+
+template <class T> void widen(const Tensor& t, double* out) {
+  const T* src = t.data<T>();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i) out[i] = double(src[i]);
+}
+
+template <class T> void narrow(const double* in, double scale, const Tensor& t) {
+  T* dst = t.data<T>();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i) dst[i] = T(in[i] * scale);
+}
+
+// The values of the defined tensors, end to end, in logical order, into `flat` (reused between
+// calls: a training step all-reduces the same gradients every time).
+void pack(const std::vector<Tensor>& tensors, std::vector<double>& flat) {
+  size_t total = 0;
+  for (const Tensor& t : tensors)
+    if (t.defined()) total += size_t(t.numel());
+  flat.resize(total);
+  double* at = flat.data();
   for (const Tensor& t : tensors) {
     if (!t.defined()) continue;
-    std::vector<double> values = t.to_vector<double>();
-    flat.insert(flat.end(), values.begin(), values.end());
+    if (host_dense(t) && t.dtype() == DType::F32) {
+      widen<float>(t, at);
+    } else if (host_dense(t)) {
+      widen<double>(t, at);
+    } else {  // strided, on a GPU, or integer: the general copy
+      std::vector<double> values = t.to_vector<double>();
+      std::copy(values.begin(), values.end(), at);
+    }
+    at += t.numel();
   }
-  return flat;
 }
 
 void unpack(const std::vector<double>& flat, const std::vector<Tensor>& tensors, double scale) {
-  size_t at = 0;
+  const double* at = flat.data();
   for (const Tensor& t : tensors) {
     if (!t.defined()) continue;
-    std::vector<double> values(flat.begin() + at, flat.begin() + at + t.numel());
-    if (scale != 1)
-      for (double& v : values) v *= scale;
-    at += values.size();
-    raw::copy_(t, from_vector(values, t.shape(), {.dtype = t.dtype()}));
+    if (host_dense(t) && t.dtype() == DType::F32) {
+      narrow<float>(at, scale, t);
+    } else if (host_dense(t)) {
+      narrow<double>(at, scale, t);
+    } else {
+      std::vector<double> values(at, at + t.numel());
+      if (scale != 1)
+        for (double& v : values) v *= scale;
+      raw::copy_(t, from_vector(values, t.shape(), {.dtype = t.dtype()}));
+    }
+    at += t.numel();
   }
 }
 }  // namespace
@@ -125,19 +158,19 @@ void ProcessGroup::all_reduce_mean(const std::vector<Tensor>& tensors) {
              "data-parallel: all_reduce_mean takes f32 or f64 tensors, got %s", t.describe().c_str());
   }
   if (size() == 1) return;
-  std::vector<double> flat = pack(tensors);
-  all_reduce_sum(flat);
-  unpack(flat, tensors, 1.0 / size());
+  pack(tensors, buffer_);
+  all_reduce_sum(buffer_);
+  unpack(buffer_, tensors, 1.0 / size());
 }
 
 void ProcessGroup::broadcast(const std::vector<Tensor>& tensors, int root) {
   if (size() == 1) return;
-  std::vector<double> flat = pack(tensors);
+  pack(tensors, buffer_);
 #ifdef GS_MPI
-  GS_CHECK(MPI_Bcast(flat.data(), int(flat.size()), MPI_DOUBLE, root, MPI_COMM_WORLD) == MPI_SUCCESS,
-           "data-parallel: MPI_Bcast of %zu values failed on rank %d", flat.size(), rank());
+  GS_CHECK(MPI_Bcast(buffer_.data(), int(buffer_.size()), MPI_DOUBLE, root, MPI_COMM_WORLD) == MPI_SUCCESS,
+           "data-parallel: MPI_Bcast of %zu values failed on rank %d", buffer_.size(), rank());
 #endif
-  if (rank() != root) unpack(flat, tensors, 1.0);
+  if (rank() != root) unpack(buffer_, tensors, 1.0);
 }
 
 double ProcessGroup::broadcast_value(double value, int root) {

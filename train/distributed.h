@@ -56,6 +56,7 @@ class ProcessGroup {
  private:
   explicit ProcessGroup(LaunchEnv env);
   LaunchEnv env_;
+  std::vector<double> buffer_;  // the f64 message of the last collective, kept for the next
 };
 
 // Ends every process of the run with `exit_code` (MPI_Abort) when MPI is running: what a rank
