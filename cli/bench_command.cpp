@@ -1,8 +1,11 @@
 // `gradscope bench`: whole-model throughput. Training: warm-up steps, then N timed steps of
 // zero_grad / forward / cross-entropy / backward / optimizer step on cached batches (real data or
 // synthetic), reporting images/s, ms per step (and per phase), peak RSS and caching-allocator
-// counters as one JSON line. --inference times eval-mode forward passes instead. Kernel-level
-// benchmarks are the Google Benchmark binaries in bench/; bench/compare_pytorch.py runs this.
+// counters as one JSON line. --inference times eval-mode forward passes instead. Under mpirun
+// (training only) every process times its steps on its own shard of the batches, with the gradient
+// all-reduce of `train` as a phase of its own, and rank 0 prints images/s of all processes together.
+// Kernel-level benchmarks are the Google Benchmark binaries in bench/; bench/compare_pytorch.py and
+// bench/ddp_scaling.py run this.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -21,6 +24,7 @@
 #include "optim/optimizer.h"
 #include "tensor/allocator.h"
 #include "tensor/random.h"
+#include "train/distributed.h"
 #include "train/trainer.h"
 
 namespace gs::cli {
@@ -78,14 +82,16 @@ json memory_json(const AllocatorStats& before, const AllocatorStats& after) {
 
 // The batches to cycle through: the first `count` of a shuffled epoch of the data set (default
 // normalisation), or synthetic N(0,1) images with uniform labels in the zoo model's native size.
+// Data-parallel, rank r of N takes shard r of that epoch (real data) or its own seed (synthetic).
 std::vector<io::Batch> make_batches(const train::TrainConfig& c, const BenchOptions& o, int64_t count,
-                                    int64_t& channels, int64_t& classes, int64_t& size) {
+                                    const train::ProcessGroup& world, int64_t& channels, int64_t& classes,
+                                    int64_t& size) {
   std::vector<io::Batch> batches;
   if (o.synthetic) {
     channels = c.model == "resnet8" ? 3 : 1;
     size = c.model == "resnet8" ? 32 : 28;
     classes = 10;
-    Generator gen(c.seed);
+    Generator gen(c.seed + static_cast<uint64_t>(world.rank()) * 0x9E3779B97F4A7C15ull);
     for (int64_t i = 0; i < count; ++i) {
       io::Batch b;
       b.images = randn({c.batch_size, channels, size, size}, {}, &gen);
@@ -96,11 +102,18 @@ std::vector<io::Batch> make_batches(const train::TrainConfig& c, const BenchOpti
   }
   io::Dataset data = io::load_dataset(c.data, true);
   const Shape& s = data.images.shape();
-  GS_CHECK(c.batch_size <= data.size(), "bench: --batch %lld is larger than the data set %s (%lld images)",
-           (long long)c.batch_size, c.data.c_str(), (long long)data.size());
+  GS_CHECK(c.batch_size * world.size() <= data.size(),
+           "bench: --batch %lld x %d processes is larger than the data set %s (%lld images)", (long long)c.batch_size,
+           world.size(), c.data.c_str(), (long long)data.size());
   channels = s[1], size = s[2], classes = data.num_classes;
   io::DataLoader loader(data,
-                        {.batch_size = c.batch_size, .shuffle = true, .drop_last = true, .seed = c.seed, .prefetch = 0},
+                        {.batch_size = c.batch_size,
+                         .shuffle = true,
+                         .drop_last = true,
+                         .seed = c.seed,
+                         .prefetch = 0,
+                         .num_shards = world.size(),
+                         .shard_index = world.rank()},
                         train::default_normalization(c.data, data));
   loader.start_epoch(0);
   io::Batch b;
@@ -113,18 +126,23 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
   GS_CHECK(o.steps > 0, "bench: --steps must be positive, got %lld", (long long)o.steps);
   GS_CHECK(o.warmup >= 0, "bench: --warmup must be >= 0, got %lld", (long long)o.warmup);
   GS_CHECK(!o.synthetic || c.model_spec.empty(), "bench: --synthetic needs a zoo --model, not --model-spec");
+  train::ProcessGroup& world = train::ProcessGroup::world();
+  GS_CHECK(!o.inference || world.size() == 1,
+           "bench: --inference runs in one process; under mpirun (%d processes) bench times data-parallel training",
+           world.size());
   const int threads = train::apply_runtime_settings(c.threads, c.kernels);
   manual_seed(c.seed);
 
   int64_t channels = 0, classes = 0, size = 0;
   auto data_start = Clock::now();
   std::vector<io::Batch> batches =
-      make_batches(c, o, std::min(o.cached_batches, o.steps + o.warmup), channels, classes, size);
+      make_batches(c, o, std::min(o.cached_batches, o.steps + o.warmup), world, channels, classes, size);
   const double data_ms = ms_since(data_start);
   nn::ModulePtr model = train::build_model(c, channels, classes, size);
   // --device: the model and the cached batches move there before timing (the data stays off the clock).
   const Device device = train::run_device(c);
   model->to(device);
+  world.broadcast(model->parameters());  // rank 0's initial weights, as `train` starts
   for (auto& b : batches) b.images = b.images.to(device), b.labels = b.labels.to(device);
 
   json out{{"command", "bench"},
@@ -133,7 +151,8 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
            {"parameters", model->num_parameters()},
            {"data", o.synthetic ? "synthetic" : c.data},
            {"input", {channels, size, size}},
-           {"batch", c.batch_size},
+           {"batch", c.batch_size},  // per process
+           {"processes", world.size()},
            {"steps", o.steps},
            {"warmup", o.warmup},
            {"threads", threads},
@@ -142,7 +161,7 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
            {"cached_batches", batches.size()},
            {"data_load_ms", data_ms}};
 
-  std::vector<double> step_ms, forward_ms, backward_ms, optimizer_ms;
+  std::vector<double> step_ms, forward_ms, backward_ms, all_reduce_ms, optimizer_ms;
   AllocatorStats before{};
   double first_loss = NAN, last_loss = NAN;
   if (o.inference) {
@@ -161,7 +180,8 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
     out["latency_ms"] = summarize(step_ms);
   } else {
     model->train();
-    auto optimizer = optim::make_optimizer(c.optimizer, model->parameters(), c.optimizer_hyper());
+    const std::vector<Tensor> parameters = model->parameters();
+    auto optimizer = optim::make_optimizer(c.optimizer, parameters, c.optimizer_hyper());
     out["optimizer"] = c.optimizer;
     out["lr"] = c.lr;
     for (int64_t i = 0; i < o.warmup + o.steps; ++i) {
@@ -176,6 +196,13 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
       const double f = ms_since(t0);
       backward(loss);
       const double fb = ms_since(t0);
+      double fba = fb;
+      if (world.size() > 1) {  // the trainer's gradient averaging (train/distributed.h)
+        std::vector<Tensor> grads;
+        for (const Tensor& p : parameters) grads.push_back(p.grad());
+        world.all_reduce_mean(grads);
+        fba = ms_since(t0);
+      }
       optimizer->step();
       const double l = loss.item();
       const double total = ms_since(t0);
@@ -186,22 +213,26 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
       step_ms.push_back(total);
       forward_ms.push_back(f);
       backward_ms.push_back(fb - f);
-      optimizer_ms.push_back(total - fb);
+      all_reduce_ms.push_back(fba - fb);
+      optimizer_ms.push_back(total - fba);
     }
     double total_ms = 0;
     for (double v : step_ms) total_ms += v;
-    out["images_per_s"] = c.batch_size * static_cast<double>(o.steps) / (total_ms / 1000.0);
+    // Every process's step ends in the same all-reduce, so rank 0's step times are the run's, and
+    // each step trains batch x processes images.
+    out["images_per_s"] = c.batch_size * world.size() * static_cast<double>(o.steps) / (total_ms / 1000.0);
     out["ms_per_step"] = summarize(step_ms);
     out["phase_ms_mean"] = {{"forward_loss", summarize(forward_ms)["mean"]},
                             {"backward", summarize(backward_ms)["mean"]},
                             {"optimizer", summarize(optimizer_ms)["mean"]}};
+    if (world.size() > 1) out["phase_ms_mean"]["all_reduce"] = summarize(all_reduce_ms)["mean"];
     out["first_loss"] = first_loss;
     out["last_loss"] = last_loss;
   }
   if (o.inference) out["images_per_s"] = c.batch_size * 1000.0 / out["latency_ms"]["mean"].get<double>();
   const json memory = memory_json(before, CpuAllocator::instance().stats());
-  for (auto& [k, v] : memory.items()) out[k] = v;
-  std::printf("%s\n", out.dump().c_str());
+  for (auto& [k, v] : memory.items()) out[k] = v;  // rank 0's
+  if (world.is_main()) std::printf("%s\n", out.dump().c_str());
 }
 
 void add_bench(CLI::App& app) {
@@ -209,11 +240,12 @@ void add_bench(CLI::App& app) {
   auto options = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand(
       "bench",
-      "whole-model training (or --inference) throughput: images/s, ms/step, peak RSS, allocator counters; prints JSON");
+      "whole-model training (or --inference) throughput: images/s, ms/step, peak RSS, allocator counters; prints JSON. "
+      "Under mpirun: data-parallel training steps (--batch per process, the gradient all-reduce timed as a phase)");
   train::TrainConfig& c = *config;
   BenchOptions& o = *options;
   add_model_data_flags(cmd, c);
-  cmd->add_option("--batch", c.batch_size, "batch size")->capture_default_str();
+  cmd->add_option("--batch", c.batch_size, "batch size (per process under mpirun)")->capture_default_str();
   cmd->add_option("--steps", o.steps, "timed steps")->capture_default_str();
   cmd->add_option("--warmup", o.warmup, "untimed steps first")->capture_default_str();
   cmd->add_flag("--inference", o.inference, "time eval-mode forward passes (no grad) instead of training steps");

@@ -46,11 +46,11 @@ int main(int argc, char** argv) {
   }
   const gs::train::LaunchEnv env = gs::train::launch_env();
   const std::string command = app.get_subcommands().at(0)->get_name();
-  if (env.world_size > 1 && command != "train") {
+  if (env.world_size > 1 && command != "train" && command != "bench") {
     // Each process would run the whole command and write the same files.
-    const std::string why = "`" + command + "` runs in one process; of the commands only `train` runs data-parallel " +
-                            "under mpirun (this is rank " + std::to_string(env.rank) + " of " +
-                            std::to_string(env.world_size) + ")";
+    const std::string why = "`" + command + "` runs in one process; of the commands only `train` (and `bench`, " +
+                            "which times it) run data-parallel under mpirun (this is rank " + std::to_string(env.rank) +
+                            " of " + std::to_string(env.world_size) + ")";
     std::fprintf(stderr, "gradscope: error: %s\n", why.c_str());
     return 2;
   }

@@ -2,6 +2,7 @@
 test tools, Fashion-MNIST as numpy, and the torch equivalents of layers/zoo.h."""
 import gzip
 import os
+import shutil
 import subprocess
 
 import numpy as np
@@ -27,6 +28,15 @@ def built(relpath):
 
 def gradscope(*args, timeout=600):
     return subprocess.run([built("gradscope"), *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+def mpirun(n, *args, timeout=600):
+    """`mpirun -np n gradscope ARGS` (Open MPI from scripts/setup.sh; allowed to run as root)."""
+    launcher = shutil.which("mpirun")
+    assert launcher, "mpirun is missing: bash scripts/setup.sh installs openmpi-bin"
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    return subprocess.run([launcher, "-np", str(n), "--oversubscribe", built("gradscope"), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def load_idx(name):

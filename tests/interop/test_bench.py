@@ -2,10 +2,15 @@
 ms/step, median within min..max, peak RSS at least the current RSS), training lowers the loss on
 a repeated batch, and bad flags fail with a message. No timing thresholds: the machine is shared."""
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
-from gs_interop import gradscope
+from gs_interop import FASHION, build_dir, gradscope, mpirun
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def bench(*args):
@@ -78,3 +83,67 @@ def test_bad_flags(flags, message):
     r = gradscope("bench", "--synthetic", *steps, *flags)
     assert r.returncode != 0
     assert message in r.stderr
+
+
+def mpirun_bench(*args):
+    r = mpirun(2, "bench", "--threads", 1, *args)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1, r.stdout  # rank 0 alone prints
+    return json.loads(lines[0])
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
+def test_data_parallel_train_times_the_all_reduce():
+    out = mpirun_bench("--model", "mlp", "--batch", 8, "--steps", 6, "--warmup", 1)
+    assert out["processes"] == 2 and out["batch"] == 8 and out["threads"] == 1
+    check_summary(out["ms_per_step"])
+    # each step trains 8 images on each of the 2 processes
+    assert out["images_per_s"] == pytest.approx(2 * 8 * 1000 / out["ms_per_step"]["mean"], rel=1e-6)
+    phases = out["phase_ms_mean"]
+    assert set(phases) == {"forward_loss", "backward", "all_reduce", "optimizer"}
+    assert sum(phases.values()) == pytest.approx(out["ms_per_step"]["mean"], rel=1e-6)
+    assert phases["all_reduce"] > 0
+    check_memory(out)
+    single = bench("--model", "mlp", "--batch", 8, "--steps", 2, "--warmup", 0)
+    assert single["processes"] == 1 and "all_reduce" not in single["phase_ms_mean"]
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
+def test_data_parallel_train_lowers_the_loss():
+    # each rank cycles its own 2 cached half-batches; the averaged steps must fit all 4
+    out = mpirun_bench("--model", "fashionnet", "--batch", 8, "--steps", 30, "--warmup", 0, "--cached-batches", 2)
+    assert out["last_loss"] < 0.5 * out["first_loss"]
+
+
+def test_data_parallel_refuses_inference():
+    r = mpirun(2, "bench", "--synthetic", "--inference", "--steps", 2)
+    assert r.returncode == 2
+    assert "--inference runs in one process" in r.stderr
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
+def test_ddp_scaling_script(tmp_path):
+    # bench/ddp_scaling.py: its JSON is consistent with the runs it made (one round each, tiny).
+    out_file = tmp_path / "ddp.json"
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "ddp_scaling.py"), "--model", "mlp", "--batch",
+                        "16", "--threads", "2", "--steps", "3", "--warmup", "1", "--rounds", "1", "--torch",
+                        "--gradscope", os.path.join(build_dir(), "gradscope"), "--out", str(out_file)],
+                       capture_output=True, text=True, timeout=600, env=dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1",
+                                                                             OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1"))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(out_file.read_text())
+    assert out == json.loads(r.stdout)
+    for engine in ("gradscope", "pytorch"):
+        e = out[engine]
+        assert e["one_process"]["threads"] == 2 and e["one_process"]["batch"] == 16
+        assert e["one_process"]["images_per_s"] > 0 and e["data_parallel"]["images_per_s"] > 0
+        assert e["data_parallel"]["processes"] == 2 and e["data_parallel"]["batch_each"] == 8
+        assert e["data_parallel"]["threads_each"] == 1
+        assert e["ratio"] == pytest.approx(e["data_parallel"]["images_per_s"] / e["one_process"]["images_per_s"])
+        assert e["round_ratios"] == [pytest.approx(e["ratio"])]
+    assert 0 < out["gradscope"]["data_parallel"]["all_reduce_share"] < 1
+    assert out["scaling_vs_pytorch"] == pytest.approx(out["gradscope"]["ratio"] / out["pytorch"]["ratio"])
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "ddp_scaling.py"), "--batch", "15"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "--batch 15 must be a positive multiple of --processes 2" in r.stderr

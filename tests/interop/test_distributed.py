@@ -9,7 +9,6 @@
 And the errors: a command other than train, and a bad flag, end every rank with exit code 2."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -18,23 +17,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from gs_interop import FASHION, built, load_idx
+from gs_interop import FASHION, gradscope, load_idx, mpirun
 
 pytestmark = pytest.mark.skipif(not os.path.exists(FASHION),
                                 reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def mpirun(n, *args, timeout=600):
-    launcher = shutil.which("mpirun")
-    assert launcher, "mpirun is missing: bash scripts/setup.sh installs openmpi-bin"
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    return subprocess.run([launcher, "-np", str(n), "--oversubscribe", built("gradscope"), *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, env=env)
-
-
-def gradscope(*args, timeout=600):
-    return subprocess.run([built("gradscope"), *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 
 def metrics(run):
@@ -142,7 +129,7 @@ def test_two_processes_match_torch_distributed_data_parallel(tmp_path):
 def test_errors_end_every_rank(tmp_path):
     r = mpirun(2, "models")
     assert r.returncode == 2
-    assert "only `train` runs data-parallel under mpirun" in r.stderr
+    assert "only `train` (and `bench`, which times it) run data-parallel under mpirun" in r.stderr
     r = mpirun(2, "train", "--epochs", "0", "--no-progress", "--out", tmp_path / "bad")
     assert r.returncode == 2, r.stderr
     assert "--epochs must be positive" in r.stderr and "of 2): error" in r.stderr
@@ -164,3 +151,67 @@ def test_resumed_run_continues_exactly(tmp_path):
         if k.startswith("model."):
             np.testing.assert_array_equal(a[k].numpy(), b[k].numpy(), err_msg=k)
     assert [m["train_loss"] for m in metrics(tmp_path / "one")] == [m["train_loss"] for m in metrics(tmp_path / "whole")]
+
+
+def test_ema_averages_the_same_weights_as_one_process(tmp_path):
+    # --ema: every rank updates its average from the same stepped weights; rank 0's checkpoint holds
+    # the average as model.* and the stepped weights as train_model.*, both as one process has them.
+    args = [*COMMON, "--ema", "0.9"]
+    two = mpirun(2, "train", *args, "--batch", "32", "--out", tmp_path / "two")
+    assert two.returncode == 0, two.stderr
+    one = gradscope("train", *args, "--batch", "64", "--out", tmp_path / "one")
+    assert one.returncode == 0, one.stderr
+    wa, wb = load_file(str(tmp_path / "two" / "last.safetensors")), load_file(str(tmp_path / "one" / "last.safetensors"))
+    keys = [k for k in wb if k.startswith(("model.", "train_model."))]
+    assert any(k.startswith("train_model.") for k in keys) and sorted(keys) == sorted(
+        k for k in wa if k.startswith(("model.", "train_model.")))
+    for k in keys:
+        np.testing.assert_allclose(wa[k].numpy(), wb[k].numpy(), rtol=1e-4, atol=2e-6, err_msg=k)
+    a, b = metrics(tmp_path / "two"), metrics(tmp_path / "one")
+    np.testing.assert_allclose([m["test_loss"] for m in a], [m["test_loss"] for m in b], rtol=2e-5)
+
+
+def test_probes_see_the_averaged_gradients(tmp_path):
+    # Rank 0 alone writes probes.jsonl. Its parameters' gradients are the averaged ones, so their
+    # statistics, the gradient norm and the updates are the one process's at twice the batch; the
+    # loss, activations and module gradients are those of rank 0's half of the step.
+    args = [*COMMON, "--probe-every", "4"]
+    two = mpirun(2, "train", *args, "--batch", "32", "--out", tmp_path / "two")
+    assert two.returncode == 0, two.stderr
+    one = gradscope("train", *args, "--batch", "64", "--out", tmp_path / "one")
+    assert one.returncode == 0, one.stderr
+    pa = [json.loads(line) for line in (tmp_path / "two" / "probes.jsonl").read_text().splitlines()]
+    pb = [json.loads(line) for line in (tmp_path / "one" / "probes.jsonl").read_text().splitlines()]
+    assert len(pa) == len(pb) > 2 and [r["step"] for r in pa] == [r["step"] for r in pb]
+    for ra, rb in zip(pa, pb):
+        np.testing.assert_allclose(ra["grad_norm"], rb["grad_norm"], rtol=1e-4)
+        assert ra["params"].keys() == rb["params"].keys()
+        for name in rb["params"]:
+            qa, qb = ra["params"][name], rb["params"][name]
+            for key in ["weight_norm", "update_norm"]:
+                np.testing.assert_allclose(qa[key], qb[key], rtol=1e-4, err_msg=f"{name} {key}")
+            for key in ["mean", "std", "norm"]:
+                if key in qb["grad"]:
+                    np.testing.assert_allclose(qa["grad"][key], qb["grad"][key], rtol=1e-3, atol=1e-7,
+                                               err_msg=f"{name} grad {key}")
+        assert ra["loss"] != pytest.approx(rb["loss"], rel=1e-6), "rank 0's loss is over its half of the batch"
+
+
+def test_lr_auto_gives_every_rank_rank_zeros_suggestion(tmp_path):
+    # Each rank runs the range test on its shard; rank 0's suggestion is broadcast. Were a rank to
+    # step with its own lr, the averaged gradients and so rank 0's weights would differ from a run
+    # given that lr explicitly.
+    args = [a for i, a in enumerate(COMMON) if a != "--lr" and COMMON[i - 1] != "--lr"] + ["--batch", "32"]
+    auto = mpirun(2, "train", *args, "--lr", "auto", "--out", tmp_path / "auto")
+    assert auto.returncode == 0, auto.stderr
+    assert auto.stderr.count("lr-find: valley") == 1
+    lr = json.loads((tmp_path / "auto" / "config.json").read_text())["lr"]
+    run = json.loads((tmp_path / "auto" / "run.json").read_text())
+    assert run["lr_find"]["suggested_lr"] == lr and lr > 0
+    assert (tmp_path / "auto" / "lr_find").is_dir()
+    given = mpirun(2, "train", *args, "--lr", repr(lr), "--out", tmp_path / "given")
+    assert given.returncode == 0, given.stderr
+    wa, wb = load_file(str(tmp_path / "auto" / "last.safetensors")), load_file(str(tmp_path / "given" / "last.safetensors"))
+    for k in wb:
+        if k.startswith("model."):
+            np.testing.assert_array_equal(wa[k].numpy(), wb[k].numpy(), err_msg=k)
