@@ -2,7 +2,9 @@
 // with a fake backend: sizes round up to size classes (512 B steps below 1 MiB, then four
 // classes per power of two), freed blocks wait on a free list per (stream, class) and are
 // handed out again on the same stream without a sync (stream order makes that safe). When the
-// backend runs out, the cache is given back and the allocation retried once.
+// backend runs out, the cache is given back and the allocation retried once. Giving blocks back
+// to the backend is not stream-ordered, so the core first calls `sync` (the device's queued
+// kernels may still use a cached block), whether it empties the cache on request or to retry.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -35,7 +37,8 @@ class CachingAllocatorCore {
  public:
   using AllocFn = void* (*)(size_t nbytes);  // null when out of memory
   using FreeFn = void (*)(void* ptr);
-  CachingAllocatorCore(AllocFn alloc, FreeFn free) : alloc_(alloc), free_(free) {}
+  using SyncFn = void (*)();  // waits for the device's queued work; null: nothing to wait for
+  CachingAllocatorCore(AllocFn alloc, FreeFn free, SyncFn sync = nullptr) : alloc_(alloc), free_(free), sync_(sync) {}
   ~CachingAllocatorCore() = default;  // the process's end frees device memory; no CUDA calls in static dtors
 
   // Null when even an emptied cache leaves the backend out of memory.
@@ -93,6 +96,8 @@ class CachingAllocatorCore {
     uintptr_t stream;
   };
   void release_cache_locked() {
+    if (stats_.bytes_cached == 0) return;
+    if (sync_) sync_();
     for (auto& [key, list] : free_lists_) {
       for (void* p : list) free_(p);
       list.clear();
@@ -101,6 +106,7 @@ class CachingAllocatorCore {
   }
   AllocFn alloc_;
   FreeFn free_;
+  SyncFn sync_;
   mutable std::mutex mutex_;
   std::map<std::pair<uintptr_t, size_t>, std::vector<void*>> free_lists_;
   std::unordered_map<void*, Live> live_;

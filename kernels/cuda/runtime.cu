@@ -12,8 +12,6 @@
 namespace gs::kernels::cuda {
 
 namespace {
-constexpr int kMaxDevices = 16;
-
 struct DeviceState {
   std::once_flag stream_once;
   cudaStream_t stream = nullptr;
@@ -36,13 +34,19 @@ void* cuda_malloc_or_null(size_t nbytes) {
   return p;
 }
 void cuda_free(void* p) { CUDA_CHECK(cudaFree(p)); }
+// Before the allocator frees cached blocks (it runs with their device current).
+void sync_current_device() {
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  CUDA_CHECK(cudaStreamSynchronize(compute_stream(device)));
+}
 
 CachingAllocatorCore& allocator(int device) {
   static std::array<std::unique_ptr<CachingAllocatorCore>, kMaxDevices> cores;
   static std::mutex mutex;
   std::lock_guard<std::mutex> lock(mutex);
   auto& core = cores.at(device);
-  if (!core) core = std::make_unique<CachingAllocatorCore>(&cuda_malloc_or_null, &cuda_free);
+  if (!core) core = std::make_unique<CachingAllocatorCore>(&cuda_malloc_or_null, &cuda_free, &sync_current_device);
   return *core;
 }
 
@@ -111,11 +115,16 @@ cublasHandle_t cublas_handle() {
   return s.cublas;
 }
 
-void* device_allocate(size_t nbytes, int device) {
+void* device_try_allocate(size_t nbytes, int device) {
   require_device(device);
   void* p = nullptr;
   on_device(device,
             [&] { p = allocator(device).allocate(nbytes, reinterpret_cast<uintptr_t>(compute_stream(device))); });
+  return p;
+}
+
+void* device_allocate(size_t nbytes, int device) {
+  void* p = device_try_allocate(nbytes, device);
   if (!p) {
     DeviceAllocatorStats st = allocator(device).stats();
     throw std::runtime_error("cuda:" + std::to_string(device) + ": out of memory allocating " + std::to_string(nbytes) +
@@ -134,8 +143,8 @@ void device_release(void* ptr, int device) {
 DeviceAllocatorStats allocator_stats(int device) { return allocator(device).stats(); }
 void reset_peak_stats(int device) { allocator(device).reset_peak(); }
 void empty_cache(int device) {
-  synchronize(device);  // blocks still used by queued kernels must not be freed under them
-  on_device(device, [&] { allocator(device).empty_cache(); });
+  require_device(device);
+  on_device(device, [&] { allocator(device).empty_cache(); });  // it syncs the device first
 }
 
 void memcpy(void* dst, const void* src, size_t nbytes, CopyKind kind, int device) {

@@ -11,6 +11,10 @@
 
 namespace gs::kernels::cuda {
 
+// Devices a process can use (require_device refuses higher indices); per-device state is kept
+// in arrays of this size.
+constexpr int kMaxDevices = 16;
+
 // True in the emulated build (GS_CUDA=EMULATE): the device is the CPU's CUDA emulator.
 bool is_emulated();
 // Number of usable devices; 0 when there is no driver or no GPU (never throws).
@@ -20,7 +24,8 @@ std::string no_device_reason();
 // Throws a clear error unless device `index` exists.
 void require_device(int index);
 
-void* device_allocate(size_t nbytes, int device);
+void* device_allocate(size_t nbytes, int device);      // throws when out of memory
+void* device_try_allocate(size_t nbytes, int device);  // null when out of memory (the cache emptied first)
 void device_release(void* ptr, int device);
 DeviceAllocatorStats allocator_stats(int device);
 void reset_peak_stats(int device);

@@ -90,5 +90,36 @@ TEST(CudaAllocator, OutOfMemoryEmptiesTheCacheAndRetries) {
   a.empty_cache();
 }
 
+// Freeing is not stream-ordered: before the core gives a cached block back (to retry, or on
+// empty_cache), it waits for the device's queued kernels, which may still use that block.
+int g_syncs = 0, g_frees_at_last_sync = -1;
+void fake_sync() {
+  g_syncs++;
+  g_frees_at_last_sync = g_backend_frees;
+}
+
+TEST(CudaAllocator, SyncsBeforeFreeingCachedBlocks) {
+  reset_fake(4096);
+  g_syncs = 0;
+  kc::CachingAllocatorCore a(&fake_alloc, &fake_free, &fake_sync);
+  void* p = a.allocate(3000, 1);
+  EXPECT_EQ(g_syncs, 0);  // allocations and releases never wait
+  a.release(p);
+  void* q = a.allocate(2048, 1);  // out of memory: sync, then free the cached 3072, then retry
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(g_syncs, 1);
+  EXPECT_EQ(g_frees_at_last_sync, 0);  // the sync came before the free
+  EXPECT_EQ(g_backend_frees, 1);
+  EXPECT_EQ(a.allocate(4000, 1), nullptr);  // nothing cached to free: no sync
+  EXPECT_EQ(g_syncs, 1);
+  a.release(q);
+  a.empty_cache();
+  EXPECT_EQ(g_syncs, 2);
+  EXPECT_EQ(g_frees_at_last_sync, 1);
+  EXPECT_EQ(g_backend_frees, 2);
+  a.empty_cache();  // empty: no sync
+  EXPECT_EQ(g_syncs, 2);
+}
+
 }  // namespace
 }  // namespace gs
