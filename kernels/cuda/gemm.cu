@@ -17,18 +17,22 @@ namespace gs::kernels::cuda {
 namespace {
 cudaStream_t stream() { return compute_stream(current_device()); }
 
-// `batch` products (args' steps apart) in launches of at most 65535 (gridDim.z's limit).
+// `batch` products (args' steps apart) in launches of at most 65535 entries (gridDim.z's limit)
+// and 65535 row tiles (gridDim.y's); the column tiles go on gridDim.x (up to 2^31 - 1).
 void launch_gemm_tiled(GemmArgs args, int64_t batch) {
   if (args.M <= 0 || args.N <= 0 || batch <= 0) return;
-  int64_t grid_y = (args.M + kGemmTile - 1) / kGemmTile, grid_x = (args.N + kGemmTile - 1) / kGemmTile;
-  if (grid_y > 65535) throw std::invalid_argument("matmul (cuda tiled): M = " + std::to_string(args.M) + " is too large");
-  constexpr int64_t kMaxGridZ = 65535;
-  for (int64_t first = 0; first < batch; first += kMaxGridZ) {
-    const int64_t count = std::min(kMaxGridZ, batch - first);
-    dim3 grid(static_cast<unsigned>(grid_x), static_cast<unsigned>(grid_y), static_cast<unsigned>(count));
-    dim3 block(kGemmTile, kGemmTile);
-    GS_LAUNCH(grid, block, stream(), gemm_tiled_kernel)(gemm_batch_entry(args, first));
-    CUDA_CHECK_LAUNCH();
+  constexpr int64_t kMaxGridY = 65535, kMaxGridZ = 65535, kBandRows = kMaxGridY * kGemmTile;
+  const int64_t grid_x = (args.N + kGemmTile - 1) / kGemmTile;
+  for (int64_t first_row = 0; first_row < args.M; first_row += kBandRows) {
+    const GemmArgs band = gemm_row_band(args, first_row, std::min(kBandRows, args.M - first_row));
+    const int64_t grid_y = (band.M + kGemmTile - 1) / kGemmTile;
+    for (int64_t first = 0; first < batch; first += kMaxGridZ) {
+      const int64_t count = std::min(kMaxGridZ, batch - first);
+      dim3 grid(static_cast<unsigned>(grid_x), static_cast<unsigned>(grid_y), static_cast<unsigned>(count));
+      dim3 block(kGemmTile, kGemmTile);
+      GS_LAUNCH(grid, block, stream(), gemm_tiled_kernel)(gemm_batch_entry(band, first));
+      CUDA_CHECK_LAUNCH();
+    }
   }
 }
 

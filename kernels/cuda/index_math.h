@@ -213,6 +213,14 @@ GS_HD GemmArgs gemm_batch_entry(GemmArgs a, int64_t z) {
   a.C += z * a.c_step;
   return a;
 }
+// Rows first_row .. first_row + rows - 1 of op(A) and C: the same product on a band of rows
+// (launches whose row tiles would pass gridDim.y's 65535 go band by band).
+GS_HD GemmArgs gemm_row_band(GemmArgs a, int64_t first_row, int64_t rows) {
+  a.A += a.trans_a ? first_row : first_row * a.lda;
+  a.C += first_row * a.ldc;
+  a.M = rows;
+  return a;
+}
 // op(A)[row, k], 0 outside the matrix (tiles hang over the edges).
 GS_HD float gemm_a_at(const GemmArgs& a, int64_t row, int64_t k) {
   if (row >= a.M || k >= a.K) return 0.0f;

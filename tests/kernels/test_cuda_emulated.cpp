@@ -443,6 +443,39 @@ TEST_P(CudaKernelsEmulated, TiledGemmBatchOverGridZ) {
   expect_near_all(got, expected, 1e-4, "tiled GEMM, batch over gridDim.z");
 }
 
+// gemm.cu's row bands (a launch's row tiles stay within gridDim.y): bands of 16 and 5 rows (a
+// band of one tile, and bands that cut tiles), op(A) plain and transposed, over a batch, against
+// the ref GEMM of the whole product.
+TEST_P(CudaKernelsEmulated, TiledGemmInRowBands) {
+  const int64_t M = 37, N = 9, K = 13, batch = 2;
+  for (bool ta : {false, true})
+    for (int64_t band : {16, 5}) {
+      const int64_t lda = (ta ? M : K) + 2, ldb = N, ldc = N + 1;
+      const int64_t a_size = (ta ? K : M) * lda, c_size = M * ldc;
+      auto A = random_floats(static_cast<size_t>(batch * a_size), 50),
+           B = random_floats(static_cast<size_t>(K * ldb), 51);
+      std::vector<float> expected(static_cast<size_t>(batch * c_size), kNaN), got = expected;
+      for (int64_t z = 0; z < batch; ++z)
+        kernels::gemm_table<float>().get("ref")(ta, false, M, N, K, 1.0f, A.data() + z * a_size, lda, B.data(), ldb,
+                                                0.0f, expected.data() + z * c_size, ldc);
+      kc::GemmArgs args{ta, false, M, N, K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, got.data(), ldc};
+      args.a_step = a_size, args.b_step = 0, args.c_step = c_size;
+      for (int64_t first = 0; first < M; first += band) {
+        const kc::GemmArgs part = kc::gemm_row_band(args, first, std::min(band, M - first));
+        const unsigned gy = unsigned((part.M + kc::kGemmTile - 1) / kc::kGemmTile);
+        emu::launch(emu::Dim3(1, gy, unsigned(batch)), emu::Dim3(kc::kGemmTile, kc::kGemmTile), kc::gemm_tiled_kernel,
+                    part);
+      }
+      for (int64_t z = 0; z < batch; ++z)
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) {
+            const size_t at = static_cast<size_t>(z * c_size + i * ldc + j);
+            ASSERT_NEAR(got[at], expected[at], 1e-4 * (1 + std::abs(expected[at])))
+                << "ta=" << ta << " band=" << band << " entry " << z << " at " << i << "," << j;
+          }
+    }
+}
+
 kernels::Conv2dShape conv_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S,
                                int64_t stride, int64_t pad, int64_t dilation, int64_t groups) {
   kernels::Conv2dShape s;
