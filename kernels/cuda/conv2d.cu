@@ -3,7 +3,10 @@
 // strided-batched call for all groups; col2im gathers, so no atomics) and "cudnn" (cuDNN's convolution, the bar, when the build found cuDNN). Index maths:
 // im2col_chunk_element / col2im_chunk_element and the layout offsets in index_math.h.
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "kernels/cuda/conv2d_kernels.cuh"
@@ -145,12 +148,13 @@ void conv2d_backward_weight_im2col(const Conv2dShape& s, const float* x, const f
       ::gs::kernels::cuda::throw_cuda_error(__FILE__, __LINE__, #call, cudnnGetErrorString(gs_cudnn_st_)); \
   } while (0)
 
+// One handle per thread (cuDNN handles are not shared between threads) and per device (a handle
+// belongs to the device current at its creation), bound to that device's stream on every call.
 cudnnHandle_t cudnn_handle() {
-  static thread_local cudnnHandle_t handle = [] {
-    cudnnHandle_t h = nullptr;
-    CUDNN_CHECK(cudnnCreate(&h));
-    return h;
-  }();
+  static thread_local std::array<cudnnHandle_t, kMaxDevices> handles{};
+  const int device = current_device();
+  cudnnHandle_t& handle = handles.at(static_cast<size_t>(device));
+  if (!handle) CUDNN_CHECK(cudnnCreate(&handle));
   CUDNN_CHECK(cudnnSetStream(handle, stream()));
   return handle;
 }
@@ -194,15 +198,60 @@ struct CudnnConv {
 // the bias) such a convolution has.
 bool cudnn_can_describe(const Conv2dShape& s) { return s.N > 0 && s.C > 0 && s.H > 0 && s.W > 0 && s.K > 0; }
 
-// The first algorithm of a *_v7 query that cuDNN can run: its list, best first, may hold entries
-// whose status is not CUDNN_STATUS_SUCCESS (an algorithm that does not support the shape).
-template <class Perf>
-auto usable_algorithm(const Perf* perf, int found, const char* op) {
+// Picking a cuDNN algorithm. A *_v7 query lists algorithms best first, by cuDNN's heuristics;
+// the list may hold some that do not support the shape (status not SUCCESS), some whose
+// workspace is over conv_scratch_limit(), and, for the backward passes, some that add with
+// atomics (CUDNN_NON_DETERMINISTIC: the last bits change from run to run). The usable ones are
+// tried in this order, cuDNN's order within each rank: deterministic (backward only) and within
+// the limit, then within the limit, then over it. A candidate whose workspace cannot be
+// allocated, or that answers NOT_SUPPORTED when run, gives way to the next.
+template <class Algo> struct Candidate {
+  Algo algo;
+  size_t workspace;
+  bool deterministic;
+};
+
+template <class Perf, class Algo, class Size>
+std::vector<Candidate<Algo>> candidates(const Perf* perf, int found, bool prefer_deterministic, Size workspace_of) {
+  std::vector<Candidate<Algo>> list;
   for (int i = 0; i < found; ++i) {
-    if (perf[i].status == CUDNN_STATUS_SUCCESS) return perf[i].algo;
+    if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
+    size_t ws = 0;
+    if (workspace_of(perf[i].algo, &ws) != CUDNN_STATUS_SUCCESS) continue;
+    list.push_back({perf[i].algo, ws, perf[i].determinism == CUDNN_DETERMINISTIC});
   }
-  throw std::runtime_error(std::string(op) + " (cudnn): no algorithm for this shape (" + std::to_string(found) +
-                           " listed, none usable)");
+  const size_t limit = conv_scratch_limit();
+  auto rank = [&](const Candidate<Algo>& c) {
+    return (c.workspace > limit ? 2 : 0) + (prefer_deterministic && !c.deterministic ? 1 : 0);
+  };
+  std::stable_sort(list.begin(), list.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+  return list;
+}
+
+bool is_not_supported(cudnnStatus_t st) {
+  return static_cast<int>(st) / 1000 * 1000 == static_cast<int>(CUDNN_STATUS_NOT_SUPPORTED);
+}
+
+// Runs run(algo, workspace, bytes) with the first candidate that works.
+template <class Algo, class Run>
+void run_first_usable(const std::vector<Candidate<Algo>>& list, int found, const char* op, Run run) {
+  std::string why;
+  for (const Candidate<Algo>& c : list) {
+    const int device = current_device();
+    void* ws = c.workspace ? device_try_allocate(c.workspace, device) : nullptr;
+    if (c.workspace && !ws) {
+      why += " algorithm " + std::to_string(int(c.algo)) + ": no memory for its " + std::to_string(c.workspace) +
+             "-byte workspace;";
+      continue;
+    }
+    const cudnnStatus_t st = run(c.algo, ws, c.workspace);
+    if (ws) device_release(ws, device);
+    if (st == CUDNN_STATUS_SUCCESS) return;
+    if (!is_not_supported(st)) throw_cuda_error(__FILE__, __LINE__, op, cudnnGetErrorString(st));
+    why += " algorithm " + std::to_string(int(c.algo)) + ": " + cudnnGetErrorString(st) + ";";
+  }
+  throw std::runtime_error(std::string(op) + " (cudnn): no algorithm ran (" + std::to_string(found) + " listed, " +
+                           std::to_string(list.size()) + " usable;" + why + ")");
 }
 
 void conv2d_cudnn(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y) {
@@ -212,12 +261,14 @@ void conv2d_cudnn(const Conv2dShape& s, const float* x, const float* w, const fl
   cudnnConvolutionFwdAlgoPerf_t perf[8];
   int found = 0;
   CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, 8, &found, perf));
-  const cudnnConvolutionFwdAlgo_t algo = usable_algorithm(perf, found, "conv2d");
-  size_t ws = 0;
-  CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, algo, &ws));
-  Scratch workspace(ws);
+  auto list = candidates<cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t>(
+      perf, found, false, [&](cudnnConvolutionFwdAlgo_t algo, size_t* ws) {
+        return cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, algo, ws);
+      });
   const float one = 1.0f, zero = 0.0f;
-  CUDNN_CHECK(cudnnConvolutionForward(h, &one, d.x, x, d.w, w, d.conv, algo, workspace.ptr, ws, &zero, d.y, y));
+  run_first_usable(list, found, "cudnnConvolutionForward", [&](cudnnConvolutionFwdAlgo_t algo, void* ws, size_t n) {
+    return cudnnConvolutionForward(h, &one, d.x, x, d.w, w, d.conv, algo, ws, n, &zero, d.y, y);
+  });
   if (bias) CUDNN_CHECK(cudnnAddTensor(h, &one, d.bias, bias, &one, d.y, y));
 }
 
@@ -228,12 +279,15 @@ void conv2d_backward_data_cudnn(const Conv2dShape& s, const float* gy, const flo
   cudnnConvolutionBwdDataAlgoPerf_t perf[8];
   int found = 0;
   CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x, 8, &found, perf));
-  const cudnnConvolutionBwdDataAlgo_t algo = usable_algorithm(perf, found, "conv2d_backward_data");
-  size_t ws = 0;
-  CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, algo, &ws));
-  Scratch workspace(ws);
+  auto list = candidates<cudnnConvolutionBwdDataAlgoPerf_t, cudnnConvolutionBwdDataAlgo_t>(
+      perf, found, true, [&](cudnnConvolutionBwdDataAlgo_t algo, size_t* ws) {
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, algo, ws);
+      });
   const float one = 1.0f, zero = 0.0f;
-  CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, d.w, w, d.y, gy, d.conv, algo, workspace.ptr, ws, &zero, d.x, gx));
+  run_first_usable(list, found, "cudnnConvolutionBackwardData",
+                   [&](cudnnConvolutionBwdDataAlgo_t algo, void* ws, size_t n) {
+                     return cudnnConvolutionBackwardData(h, &one, d.w, w, d.y, gy, d.conv, algo, ws, n, &zero, d.x, gx);
+                   });
 }
 
 void conv2d_backward_weight_cudnn(const Conv2dShape& s, const float* x, const float* gy, float* gw, float* gbias) {
@@ -245,12 +299,14 @@ void conv2d_backward_weight_cudnn(const Conv2dShape& s, const float* x, const fl
     cudnnConvolutionBwdFilterAlgoPerf_t perf[8];
     int found = 0;
     CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w, 8, &found, perf));
-    const cudnnConvolutionBwdFilterAlgo_t algo = usable_algorithm(perf, found, "conv2d_backward_weight");
-    size_t ws = 0;
-    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w, algo, &ws));
-    Scratch workspace(ws);
-    CUDNN_CHECK(
-        cudnnConvolutionBackwardFilter(h, &one, d.x, x, d.y, gy, d.conv, algo, workspace.ptr, ws, &zero, d.w, gw));
+    auto list = candidates<cudnnConvolutionBwdFilterAlgoPerf_t, cudnnConvolutionBwdFilterAlgo_t>(
+        perf, found, true, [&](cudnnConvolutionBwdFilterAlgo_t algo, size_t* ws) {
+          return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w, algo, ws);
+        });
+    run_first_usable(
+        list, found, "cudnnConvolutionBackwardFilter", [&](cudnnConvolutionBwdFilterAlgo_t algo, void* ws, size_t n) {
+          return cudnnConvolutionBackwardFilter(h, &one, d.x, x, d.y, gy, d.conv, algo, ws, n, &zero, d.w, gw);
+        });
   }
   if (gbias) CUDNN_CHECK(cudnnConvolutionBackwardBias(h, &one, d.y, gy, &zero, d.bias, gbias));
 }

@@ -100,26 +100,42 @@ TEST(CudaCudnnEmulated, RefusesWhatCudnnRefuses) {
   EXPECT_NE(std::string(cudnnGetErrorString(CUDNN_STATUS_BAD_PARAM)).find("the convolution gives 1x3x3x3"),
             std::string::npos)
       << cudnnGetErrorString(CUDNN_STATUS_BAD_PARAM);
-  cudnnConvolutionFwdAlgoPerf_t perf[2];
+  cudnnConvolutionFwdAlgoPerf_t perf[8];
   int found = 0;
-  EXPECT_EQ(cudnnGetConvolutionForwardAlgorithm_v7(d.handle, d.x, d.w, d.conv, d.y, 2, &found, perf),
+  EXPECT_EQ(cudnnGetConvolutionForwardAlgorithm_v7(d.handle, d.x, d.w, d.conv, d.y, 8, &found, perf),
             CUDNN_STATUS_BAD_PARAM);
   EXPECT_EQ(b.y.download(), std::vector<float>(27, 7.0f));
   ASSERT_EQ(cudnnSetTensor4dDescriptor(d.y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, 3, 3, 3), CUDNN_STATUS_SUCCESS);
+  EXPECT_EQ(cudnnGetConvolutionForwardAlgorithm_v7(d.handle, d.x, d.w, d.conv, d.y, 8, &found, perf),
+            CUDNN_STATUS_SUCCESS);
+  // Four listed, as real lists may hold them: one that cannot run this shape (status NOT_SUPPORTED),
+  // one listed usable that refuses when run, one whose workspace no device has, and the computed one.
+  ASSERT_EQ(found, 4);
+  EXPECT_EQ(perf[0].status, CUDNN_STATUS_NOT_SUPPORTED);
+  for (int i = 1; i < 4; ++i) EXPECT_EQ(perf[i].status, CUDNN_STATUS_SUCCESS) << i;
+  EXPECT_EQ(perf[1].algo, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM);
+  EXPECT_EQ(perf[2].memory, size_t(1) << 40);
+  EXPECT_EQ(perf[3].algo, CUDNN_CONVOLUTION_FWD_ALGO_GEMM);
+  EXPECT_EQ(perf[3].memory, need);
+  size_t listed = 1;
+  EXPECT_EQ(cudnnGetConvolutionForwardWorkspaceSize(d.handle, d.x, d.w, d.conv, d.y, perf[2].algo, &listed),
+            CUDNN_STATUS_SUCCESS);
+  EXPECT_EQ(listed, size_t(1) << 40);
+  EXPECT_EQ(cudnnGetConvolutionForwardWorkspaceSize(d.handle, d.x, d.w, d.conv, d.y, perf[0].algo, &listed),
+            CUDNN_STATUS_NOT_SUPPORTED);
   EXPECT_EQ(cudnnGetConvolutionForwardAlgorithm_v7(d.handle, d.x, d.w, d.conv, d.y, 2, &found, perf),
             CUDNN_STATUS_SUCCESS);
-  // Two listed: one that cannot run this shape (status NOT_SUPPORTED, as real lists may hold) and ours.
-  ASSERT_EQ(found, 2);
-  EXPECT_EQ(perf[0].status, CUDNN_STATUS_NOT_SUPPORTED);
-  EXPECT_EQ(perf[1].status, CUDNN_STATUS_SUCCESS);
-  EXPECT_EQ(perf[1].algo, CUDNN_CONVOLUTION_FWD_ALGO_GEMM);
-  EXPECT_EQ(perf[1].memory, need);
+  EXPECT_EQ(found, 2);  // the first requestedAlgoCount
+  (void)gsEmulatedCudnnTakeRuns();
   {
     const float alpha = 1, beta = 0;
-    EXPECT_EQ(cudnnConvolutionForward(d.handle, &alpha, d.x, b.x.ptr, d.w, b.w.ptr, d.conv, perf[0].algo,
-                                      b.workspace.ptr, need, &beta, d.y, b.y.ptr),
-              CUDNN_STATUS_NOT_SUPPORTED);
+    for (int i : {0, 1})
+      EXPECT_EQ(cudnnConvolutionForward(d.handle, &alpha, d.x, b.x.ptr, d.w, b.w.ptr, d.conv, perf[i].algo,
+                                        b.workspace.ptr, need, &beta, d.y, b.y.ptr),
+                CUDNN_STATUS_NOT_SUPPORTED);
   }
+  EXPECT_EQ(gsEmulatedCudnnTakeRuns(),
+            (std::vector<int>{CUDNN_CONVOLUTION_FWD_ALGO_FFT, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM}));
 
   // The filter's channels times the group count must be x's channels; K a multiple of the groups.
   ASSERT_EQ(cudnnSetFilter4dDescriptor(d.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, 3, 1, 3, 3), CUDNN_STATUS_SUCCESS);
@@ -264,6 +280,51 @@ TEST(CudaCudnnEmulated, Conv2dCudnnVariantsOnUnequalAndEmptyShapes) {
     expect_cuda_matches_cpu([p](auto& t) { return conv2d(t[0], t[1], t[2], p); }, {x, w, bias}, 1e-4,
                             std::string("cudnn, ") + k.what);
   }
+}
+
+// conv2d.cu's choice from the lists above (RefusesWhatCudnnRefuses shows them): it skips what does
+// not support the shape, moves past one that refuses when run, in the backward passes prefers
+// deterministic algorithms, keeps workspaces within conv_scratch_limit(), and, with nothing
+// within the limit, moves past a workspace that cannot be allocated. Results match the CPU's.
+TEST(CudaCudnnEmulated, Conv2dCudnnPicksUsableDeterministicAlgorithms) {
+  GS_REQUIRE_CUDA();
+  VariantScope forward("cuda.conv2d", "cudnn"), data("cuda.conv2d_backward_data", "cudnn"),
+      weight("cuda.conv2d_backward_weight", "cudnn");
+  VariantScope cpu_forward("conv2d", "ref"), cpu_data("conv2d_backward_data", "ref"),
+      cpu_weight("conv2d_backward_weight", "ref");
+  const size_t saved_limit = kernels::cuda::conv_scratch_limit();
+  for (size_t limit : {saved_limit, size_t(0)}) {
+    SCOPED_TRACE("conv_scratch_limit " + std::to_string(limit));
+    kernels::cuda::set_conv_scratch_limit(limit);
+    Tensor x = randf({2, 3, 6, 6}, 90).set_requires_grad(true), w = randf({4, 3, 3, 3}, 91).set_requires_grad(true);
+    Tensor bias = randf({4}, 92).set_requires_grad(true);
+    Conv2dParams p;
+    p.pad_h = p.pad_w = 1;
+    (void)gsEmulatedCudnnTakeRuns();
+    auto on_gpu = [](const Tensor& t) { return t.detach().to(gpu()).set_requires_grad(true); };
+    Tensor y = conv2d(on_gpu(x), on_gpu(w), on_gpu(bias), p);
+    std::vector<int> runs = gsEmulatedCudnnTakeRuns();
+    EXPECT_EQ(runs, (std::vector<int>{CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_GEMM}));
+    backward(sum(y));
+    runs = gsEmulatedCudnnTakeRuns();
+    // Within the limit the refusing deterministic one, then the computed one. With a limit of 0
+    // only the refusing one (no workspace) and the non-deterministic one (none) are within it;
+    // after them, of the two over it, the 1 TiB workspace cannot be had and the computed one runs.
+    std::vector<int> want_data{CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1};
+    std::vector<int> want_filter{CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED,
+                                 CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1};
+    if (limit == 0) {
+      want_data.insert(want_data.begin() + 1, CUDNN_CONVOLUTION_BWD_DATA_ALGO_0);
+      want_filter.insert(want_filter.begin() + 1, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0);
+    }
+    std::vector<int> want = want_data;  // the autograd order: x's gradient, then w's
+    want.insert(want.end(), want_filter.begin(), want_filter.end());
+    std::vector<int> want_swapped = want_filter;
+    want_swapped.insert(want_swapped.end(), want_data.begin(), want_data.end());
+    EXPECT_TRUE(runs == want || runs == want_swapped) << ::testing::PrintToString(runs);
+    expect_cuda_matches_cpu([p](auto& t) { return conv2d(t[0], t[1], t[2], p); }, {x, w, bias}, 1e-4, "cudnn's choice");
+  }
+  kernels::cuda::set_conv_scratch_limit(saved_limit);
 }
 
 }  // namespace

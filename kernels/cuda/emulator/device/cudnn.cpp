@@ -42,11 +42,40 @@ namespace {
 
 using gs::kernels::cuda::emu::DeviceMemoryScope;
 
-// The one algorithm of each direction, reported by the queries and the only one accepted. Its
+// The one algorithm of each direction these calls compute, and the only one they run. Its
 // workspace holds the result before the alpha/beta blend (see stage_and_blend).
 constexpr cudnnConvolutionFwdAlgo_t kFwdAlgo = CUDNN_CONVOLUTION_FWD_ALGO_GEMM;
 constexpr cudnnConvolutionBwdDataAlgo_t kBwdDataAlgo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
 constexpr cudnnConvolutionBwdFilterAlgo_t kBwdFilterAlgo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
+
+// What the algorithm queries list, best first, as cuDNN's heuristics may: one that does not
+// support the shape (status NOT_SUPPORTED); one listed as usable that answers NOT_SUPPORTED when
+// run; for the backward passes one that adds with atomics (CUDNN_NON_DETERMINISTIC); one whose
+// workspace (1 TiB) no device holds; and last the one computed. A caller that takes the list's
+// order alone runs into each of them.
+enum class Listed { Unsupported, RefusesToRun, NonDeterministic, HugeWorkspace, Computed };
+struct Listing {
+  int algo;
+  Listed kind;
+};
+constexpr size_t kHugeWorkspace = size_t(1) << 40;
+constexpr Listing kFwdList[] = {{CUDNN_CONVOLUTION_FWD_ALGO_FFT, Listed::Unsupported},
+                                {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, Listed::RefusesToRun},
+                                {CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD, Listed::HugeWorkspace},
+                                {kFwdAlgo, Listed::Computed}};
+constexpr Listing kBwdDataList[] = {{CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, Listed::Unsupported},
+                                    {CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, Listed::NonDeterministic},
+                                    {CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD, Listed::RefusesToRun},
+                                    {CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING, Listed::HugeWorkspace},
+                                    {kBwdDataAlgo, Listed::Computed}};
+constexpr Listing kBwdFilterList[] = {{CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, Listed::Unsupported},
+                                      {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, Listed::NonDeterministic},
+                                      {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED, Listed::RefusesToRun},
+                                      {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING, Listed::HugeWorkspace},
+                                      {kBwdFilterAlgo, Listed::Computed}};
+
+// The algorithms the convolution calls of this thread were asked to run, refused ones included.
+thread_local std::vector<int> t_runs;
 
 // ---- errors: the status, and why, for cudnnGetErrorString ----
 
@@ -142,9 +171,11 @@ cudnnStatus_t check_scalars(const void* alpha, const void* beta) {
   return CUDNN_STATUS_SUCCESS;
 }
 
+// A convolution call's algorithm: it must be the computed one (recorded in t_runs either way).
 template <class Algo> cudnnStatus_t check_algo(Algo algo, Algo emulated, int count, const char* what) {
   const int a = static_cast<int>(algo);
   if (a < 0 || a >= count) return fail(CUDNN_STATUS_BAD_PARAM, std::to_string(a) + " is not a " + what + " algorithm");
+  t_runs.push_back(a);
   if (algo != emulated)
     return fail(CUDNN_STATUS_NOT_SUPPORTED, std::string("the emulator has only ") + what + " algorithm " +
                                                 std::to_string(static_cast<int>(emulated)) + ", asked for " +
@@ -291,33 +322,43 @@ void stage_and_blend(const std::vector<double>& result, float alpha, float beta,
   blend(staged, n, alpha, beta, out);
 }
 
-// Lists two algorithms: first one that "does not support the shape" (status NOT_SUPPORTED, as
-// cuDNN's lists may hold), then the one these calls run. A caller that takes perf[0] without
-// looking at its status is refused when it runs it.
-template <class Perf, class Algo>
-cudnnStatus_t report_algorithm(Algo algo, Algo unsupported, size_t workspace, cudnnMathType_t math, int requested,
-                               int* returned, Perf* perf) {
+// The listing's first `requested` entries; `workspace` is the computed algorithm's.
+template <class Perf, size_t N>
+cudnnStatus_t report_algorithms(const Listing (&list)[N], size_t workspace, cudnnMathType_t math, int requested,
+                                int* returned, Perf* perf) {
   if (requested < 1) return fail(CUDNN_STATUS_BAD_PARAM, "requestedAlgoCount must be at least 1");
   if (!returned || !perf) return fail(CUDNN_STATUS_BAD_PARAM, "returnedAlgoCount or perfResults is null");
   int n = 0;
-  if (requested >= 2) {
-    perf[n] = Perf{};
-    perf[n].algo = unsupported;
-    perf[n].status = CUDNN_STATUS_NOT_SUPPORTED;
-    perf[n].time = -1.0f;
-    perf[n].memory = 0;
-    perf[n].mathType = math;
-    ++n;
+  for (const Listing& l : list) {
+    if (n == requested) break;
+    Perf& p = perf[n++];
+    p = Perf{};
+    p.algo = static_cast<decltype(p.algo)>(l.algo);
+    p.status = l.kind == Listed::Unsupported ? CUDNN_STATUS_NOT_SUPPORTED : CUDNN_STATUS_SUCCESS;
+    p.time = l.kind == Listed::Unsupported ? -1.0f : 0.0f;  // not timed
+    p.memory = l.kind == Listed::Computed ? workspace : l.kind == Listed::HugeWorkspace ? kHugeWorkspace : 0;
+    p.determinism = l.kind == Listed::NonDeterministic ? CUDNN_NON_DETERMINISTIC : CUDNN_DETERMINISTIC;
+    p.mathType = math;
   }
-  perf[n] = Perf{};
-  perf[n].algo = algo;
-  perf[n].status = CUDNN_STATUS_SUCCESS;
-  perf[n].time = 0.0f;  // not timed
-  perf[n].memory = workspace;
-  perf[n].determinism = CUDNN_DETERMINISTIC;
-  perf[n].mathType = math;
-  *returned = n + 1;
+  *returned = n;
   return CUDNN_STATUS_SUCCESS;
+}
+
+// A workspace query: the listed size of a listed, supported algorithm.
+template <size_t N>
+cudnnStatus_t listed_workspace(const Listing (&list)[N], int algo, int count, size_t computed, const char* what,
+                               size_t* size) {
+  if (algo < 0 || algo >= count)
+    return fail(CUDNN_STATUS_BAD_PARAM, std::to_string(algo) + " is not a " + what + " algorithm");
+  if (!size) return fail(CUDNN_STATUS_BAD_PARAM, "sizeInBytes is null");
+  for (const Listing& l : list) {
+    if (l.algo != algo) continue;
+    if (l.kind == Listed::Unsupported) break;
+    *size = l.kind == Listed::Computed ? computed : l.kind == Listed::HugeWorkspace ? kHugeWorkspace : 0;
+    return CUDNN_STATUS_SUCCESS;
+  }
+  return fail(CUDNN_STATUS_NOT_SUPPORTED,
+              std::string(what) + " algorithm " + std::to_string(algo) + " does not support this shape");
 }
 
 const char* status_name(cudnnStatus_t status) {
@@ -437,8 +478,8 @@ cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t handle, const
   GS_CUDNN_TRY(check_handle(handle));
   Conv g;
   GS_CUDNN_TRY(describe_conv(srcDesc, filterDesc, convDesc, destDesc, {"x", "w", "y"}, &g));
-  return report_algorithm(kFwdAlgo, CUDNN_CONVOLUTION_FWD_ALGO_FFT, bytes_of(g.y_size()), convDesc->math, requestedAlgoCount, returnedAlgoCount,
-                          perfResults);
+  return report_algorithms(kFwdList, bytes_of(g.y_size()), convDesc->math, requestedAlgoCount, returnedAlgoCount,
+                           perfResults);
 }
 
 cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t handle, const cudnnTensorDescriptor_t xDesc,
@@ -449,10 +490,8 @@ cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t handle, cons
   GS_CUDNN_TRY(check_handle(handle));
   Conv g;
   GS_CUDNN_TRY(describe_conv(xDesc, wDesc, convDesc, yDesc, {"x", "w", "y"}, &g));
-  GS_CUDNN_TRY(check_algo(algo, kFwdAlgo, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, "forward"));
-  if (!sizeInBytes) return fail(CUDNN_STATUS_BAD_PARAM, "sizeInBytes is null");
-  *sizeInBytes = bytes_of(g.y_size());
-  return CUDNN_STATUS_SUCCESS;
+  return listed_workspace(kFwdList, static_cast<int>(algo), CUDNN_CONVOLUTION_FWD_ALGO_COUNT, bytes_of(g.y_size()),
+                          "forward", sizeInBytes);
 }
 
 cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha, const cudnnTensorDescriptor_t xDesc,
@@ -519,8 +558,8 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(
   GS_CUDNN_TRY(check_handle(handle));
   Conv g;
   GS_CUDNN_TRY(describe_conv(gradDesc, filterDesc, convDesc, diffDesc, {"dx", "w", "dy"}, &g));
-  return report_algorithm(kBwdDataAlgo, CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, bytes_of(g.x_size()), convDesc->math, requestedAlgoCount, returnedAlgoCount,
-                          perfResults);
+  return report_algorithms(kBwdDataList, bytes_of(g.x_size()), convDesc->math, requestedAlgoCount, returnedAlgoCount,
+                           perfResults);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t handle, const cudnnFilterDescriptor_t wDesc,
@@ -531,10 +570,8 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t handle,
   GS_CUDNN_TRY(check_handle(handle));
   Conv g;
   GS_CUDNN_TRY(describe_conv(dxDesc, wDesc, convDesc, dyDesc, {"dx", "w", "dy"}, &g));
-  GS_CUDNN_TRY(check_algo(algo, kBwdDataAlgo, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, "backward data"));
-  if (!sizeInBytes) return fail(CUDNN_STATUS_BAD_PARAM, "sizeInBytes is null");
-  *sizeInBytes = bytes_of(g.x_size());
-  return CUDNN_STATUS_SUCCESS;
+  return listed_workspace(kBwdDataList, static_cast<int>(algo), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                          bytes_of(g.x_size()), "backward data", sizeInBytes);
 }
 
 cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alpha, const cudnnFilterDescriptor_t wDesc,
@@ -573,8 +610,8 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t handle
   GS_CUDNN_TRY(check_handle(handle));
   Conv g;
   GS_CUDNN_TRY(describe_conv(srcDesc, gradDesc, convDesc, diffDesc, {"x", "dw", "dy"}, &g));
-  return report_algorithm(kBwdFilterAlgo, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, bytes_of(g.w_size()), convDesc->math, requestedAlgoCount, returnedAlgoCount,
-                          perfResults);
+  return report_algorithms(kBwdFilterList, bytes_of(g.w_size()), convDesc->math, requestedAlgoCount, returnedAlgoCount,
+                           perfResults);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t handle, const cudnnTensorDescriptor_t xDesc,
@@ -586,10 +623,8 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t handl
   GS_CUDNN_TRY(check_handle(handle));
   Conv g;
   GS_CUDNN_TRY(describe_conv(xDesc, gradDesc, convDesc, dyDesc, {"x", "dw", "dy"}, &g));
-  GS_CUDNN_TRY(check_algo(algo, kBwdFilterAlgo, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, "backward filter"));
-  if (!sizeInBytes) return fail(CUDNN_STATUS_BAD_PARAM, "sizeInBytes is null");
-  *sizeInBytes = bytes_of(g.w_size());
-  return CUDNN_STATUS_SUCCESS;
+  return listed_workspace(kBwdFilterList, static_cast<int>(algo), CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+                          bytes_of(g.w_size()), "backward filter", sizeInBytes);
 }
 
 cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void* alpha,
@@ -645,4 +680,10 @@ cudnnStatus_t cudnnConvolutionBackwardBias(cudnnHandle_t handle, const void* alp
   }
   blend(sum.data(), gy.c, *static_cast<const float*>(alpha), *static_cast<const float*>(beta), static_cast<float*>(db));
   return CUDNN_STATUS_SUCCESS;
+}
+
+std::vector<int> gsEmulatedCudnnTakeRuns() {
+  std::vector<int> runs;
+  runs.swap(t_runs);
+  return runs;
 }

@@ -5,6 +5,7 @@
 // by the Set calls and answered CUDNN_STATUS_NOT_SUPPORTED when a convolution is asked of them.
 #pragma once
 #include <cstddef>
+#include <vector>
 
 #include "cuda_runtime.h"
 
@@ -62,7 +63,8 @@ using cudnnTensorDescriptor_t = struct cudnnTensorStruct*;
 using cudnnFilterDescriptor_t = struct cudnnFilterStruct*;
 using cudnnConvolutionDescriptor_t = struct cudnnConvolutionStruct*;
 
-// What an algorithm query reports of one algorithm (the emulator has one per direction).
+// What an algorithm query reports of one algorithm (the emulator lists several per direction, and
+// computes one).
 struct cudnnConvolutionFwdAlgoPerf_t {
   cudnnConvolutionFwdAlgo_t algo;
   cudnnStatus_t status;
@@ -177,3 +179,7 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void* a
 cudnnStatus_t cudnnConvolutionBackwardBias(cudnnHandle_t handle, const void* alpha,
                                            const cudnnTensorDescriptor_t dyDesc, const void* dy, const void* beta,
                                            const cudnnTensorDescriptor_t dbDesc, void* db);
+
+// Emulator only: the algorithms this thread's convolution calls were asked to run, in order,
+// refused ones included, since the last call of this function (for tests of conv2d.cu's choice).
+std::vector<int> gsEmulatedCudnnTakeRuns();
