@@ -10,10 +10,12 @@
 #include <nlohmann/json.hpp>
 
 #include "io/dataset.h"
+#include "io/safetensors.h"
 #include "layers/zoo.h"
 #include "optim/optimizers.h"
 #include "tests/cuda/cuda_test_helpers.h"
 #include "train/checkpoint.h"
+#include "train/distributed.h"
 #include "train/trainer.h"
 #if GS_CUDA_EMULATED
 #include "kernels/cuda/emulator/cuda_emulator.h"
@@ -109,13 +111,15 @@ TEST(CudaTrain, LaunchesOfAStepDoNotGrowWithTheBatch) {
 #endif
 
 // Trains `c` on `device` to epoch 1, then resumes it from its last.safetensors to the end, in
-// <tmp>/<name>_<pid>_<device>; returns the resumed run's result and its directory.
+// <tmp>/<name>_<id>_<device> (id: this process's pid, or one every rank of a data-parallel run
+// shares); returns the resumed run's result and its directory.
 std::pair<train::TrainResult, std::string> run_interrupted_and_resumed(train::TrainConfig c, const std::string& device,
-                                                                       const std::string& name) {
+                                                                       const std::string& name,
+                                                                       long id = long(::getpid())) {
   namespace fs = std::filesystem;
   c.device = device;
-  c.out = (fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()) + "_" + device)).string();
-  fs::remove_all(c.out);
+  c.out = (fs::temp_directory_path() / (name + "_" + std::to_string(id) + "_" + device)).string();
+  if (train::ProcessGroup::world().is_main()) fs::remove_all(c.out);
   train::Trainer(c).run(/*stop_after_epoch=*/1);
   c.resume = c.out + "/last.safetensors";
   return {train::Trainer(c).run(), c.out};
@@ -232,6 +236,62 @@ TEST(CudaTrain, LossBatchAndScheduleOptionsMatchTheCpuRun) {
   }
   fs::remove_all(out_gpu);
   fs::remove_all(out_cpu);
+}
+
+// Data-parallel training on the GPU (what `mpirun -np N gradscope train --device cuda` runs; ctest
+// runs this test alone and under `mpirun -np 2` as cuda_distributed_mpirun_np2): the gradients
+// all-reduced from device tensors, the batch-norm buffers (f32 statistics, the i64 step count)
+// broadcast to device tensors, a resume; the same run as on the CPU, weights and buffers to f32
+// drift. A net of batch norm, tanh and average pooling: no max-pool ties between the devices.
+TEST(CudaTrain, DataParallelMatchesTheCpuRun) {
+  GS_REQUIRE_CUDA();
+  namespace fs = std::filesystem;
+  train::ProcessGroup& world = train::ProcessGroup::world();
+  const long id = long(world.broadcast_value(double(::getpid())));  // rank 0's: one directory for the run
+  const std::string spec = (fs::temp_directory_path() /
+                            ("gs_cuda_ddp_" + std::to_string(id) + "_r" + std::to_string(world.rank()) + ".json"))
+                               .string();
+  std::ofstream(spec) << R"({"layers": [{"type": "conv2d", "in": 1, "out": 4, "kernel": 3, "padding": 1},
+    {"type": "batchnorm2d", "features": 4}, {"type": "tanh"}, {"type": "avgpool2d", "kernel": 2},
+    {"type": "flatten"}, {"type": "linear", "in": 784, "out": 10}]})";
+  train::TrainConfig c;
+  c.model_spec = spec;
+  c.limit_train = 256;
+  c.limit_test = 100;
+  c.epochs = 2;
+  c.batch_size = 32;  // per process
+  c.seed = 11;
+  c.optimizer = "sgd";
+  c.lr = 0.05;
+  c.momentum = 0.9;
+  c.schedule = "none";
+  c.clip_norm = 1.0;
+  c.progress = false;
+  c.tensorboard = false;
+  auto [r_gpu, out_gpu] = run_interrupted_and_resumed(c, "cuda", "gs_cuda_ddp", id);
+  auto [r_cpu, out_cpu] = run_interrupted_and_resumed(c, "cpu", "gs_cuda_ddp", id);
+  std::printf("data-parallel on cuda: %d process(es)\n", world.size());
+  EXPECT_EQ(r_gpu.epochs, 2);
+  EXPECT_NEAR(r_gpu.final_train_loss, r_cpu.final_train_loss, 1e-4 * (1 + r_cpu.final_train_loss));
+  EXPECT_NEAR(r_gpu.test_loss, r_cpu.test_loss, 1e-4 * (1 + r_cpu.test_loss));
+  if (world.is_main()) {
+    const auto gpu_state = io::load_safetensors(out_gpu + "/last.safetensors");
+    const auto cpu_state = io::load_safetensors(out_cpu + "/last.safetensors");
+    int compared = 0;
+    for (const auto& [name, want] : cpu_state.tensors) {
+      if (name.rfind("model.", 0) != 0) continue;
+      ASSERT_TRUE(gpu_state.contains(name)) << name;
+      const auto a = gpu_state.at(name).to_vector<double>(), b = want.to_vector<double>();
+      ASSERT_EQ(a.size(), b.size()) << name;
+      for (size_t i = 0; i < a.size(); ++i)
+        ASSERT_NEAR(a[i], b[i], 1e-4 * (1 + std::abs(b[i]))) << name << "[" << i << "]";
+      ++compared;
+    }
+    EXPECT_EQ(compared, 9);  // conv w, b; bn weight, bias, running mean, var, num_batches_tracked; linear w, b
+    fs::remove_all(out_gpu);
+    fs::remove_all(out_cpu);
+  }
+  fs::remove(spec);
 }
 
 }  // namespace
