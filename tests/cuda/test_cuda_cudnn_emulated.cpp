@@ -248,15 +248,20 @@ TEST(CudaCudnnEmulated, KnownAnswerWithUnequalPaddingAndStride) {
   EXPECT_EQ(y.download(), (std::vector<float>{11, 18, 67, 77}));
 }
 
+// The three cudnn conv2d variants on the GPU, the CPU's ref kernels as the truth (for a scope).
+struct CudnnAgainstRef {
+  VariantScope forward{"cuda.conv2d", "cudnn"}, data{"cuda.conv2d_backward_data", "cudnn"},
+      weight{"cuda.conv2d_backward_weight", "cudnn"};
+  VariantScope cpu_forward{"conv2d", "ref"}, cpu_data{"conv2d_backward_data", "ref"},
+      cpu_weight{"conv2d_backward_weight", "ref"};
+};
+
 // conv2d with all three cudnn variants selected at once, against the CPU ref kernels (the CPU's
 // onednn default refuses a convolution without output channels), forward and backward. Not
 // here: no input channels, which the im2col variants (gemm.cu's cuBLAS call, lda 0) refuse too.
 TEST(CudaCudnnEmulated, Conv2dCudnnVariantsOnUnequalAndEmptyShapes) {
   GS_REQUIRE_CUDA();
-  VariantScope forward("cuda.conv2d", "cudnn"), data("cuda.conv2d_backward_data", "cudnn"),
-      weight("cuda.conv2d_backward_weight", "cudnn");
-  VariantScope cpu_forward("conv2d", "ref"), cpu_data("conv2d_backward_data", "ref"),
-      cpu_weight("conv2d_backward_weight", "ref");
+  CudnnAgainstRef variants;
   Conv2dParams unequal;
   unequal.pad_h = 2, unequal.pad_w = 0, unequal.stride_h = 1, unequal.stride_w = 2;
   unequal.dilation_h = 1, unequal.dilation_w = 2;
@@ -288,10 +293,7 @@ TEST(CudaCudnnEmulated, Conv2dCudnnVariantsOnUnequalAndEmptyShapes) {
 // within the limit, moves past a workspace that cannot be allocated. Results match the CPU's.
 TEST(CudaCudnnEmulated, Conv2dCudnnPicksUsableDeterministicAlgorithms) {
   GS_REQUIRE_CUDA();
-  VariantScope forward("cuda.conv2d", "cudnn"), data("cuda.conv2d_backward_data", "cudnn"),
-      weight("cuda.conv2d_backward_weight", "cudnn");
-  VariantScope cpu_forward("conv2d", "ref"), cpu_data("conv2d_backward_data", "ref"),
-      cpu_weight("conv2d_backward_weight", "ref");
+  CudnnAgainstRef variants;
   const size_t saved_limit = kernels::cuda::conv_scratch_limit();
   for (size_t limit : {saved_limit, size_t(0)}) {
     SCOPED_TRACE("conv_scratch_limit " + std::to_string(limit));

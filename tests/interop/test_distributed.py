@@ -33,16 +33,22 @@ COMMON = ["--model", "mlp", "--limit-train", "512", "--limit-test", "300", "--ep
           "--no-tensorboard", "--seed", "3"]
 
 
+def train_two_and_one(tmp_path, args):
+    """The run on 2 processes at batch 32 (tmp_path/two) and on one at batch 64 (tmp_path/one)."""
+    two = mpirun(2, "train", *args, "--batch", "32", "--out", tmp_path / "two")
+    assert two.returncode == 0, two.stderr
+    one = gradscope("train", *args, "--batch", "64", "--out", tmp_path / "one")
+    assert one.returncode == 0, one.stderr
+    return two, one
+
+
 @pytest.mark.parametrize("extra", [
     ["--val-fraction", "0.1", "--augment", "crop:2,flip"],
     ["--sampler", "balanced", "--label-smoothing", "0.1"],
     ["--accumulate", "2", "--clip-norm", "0.5"],
 ], ids=["val-augment", "balanced", "accumulate-clip"])
 def test_two_processes_train_as_one_with_twice_the_batch(tmp_path, extra):
-    two = mpirun(2, "train", *COMMON, *extra, "--batch", "32", "--out", tmp_path / "two")
-    assert two.returncode == 0, two.stderr
-    one = gradscope("train", *COMMON, *extra, "--batch", "64", "--out", tmp_path / "one")
-    assert one.returncode == 0, one.stderr
+    two, one = train_two_and_one(tmp_path, [*COMMON, *extra])
     assert "x 2 processes (data-parallel: 64 images per step)" in two.stderr
     assert two.stderr.count("done: test accuracy") == 1, "only rank 0 reports"
 
@@ -156,11 +162,7 @@ def test_resumed_run_continues_exactly(tmp_path):
 def test_ema_averages_the_same_weights_as_one_process(tmp_path):
     # --ema: every rank updates its average from the same stepped weights; rank 0's checkpoint holds
     # the average as model.* and the stepped weights as train_model.*, both as one process has them.
-    args = [*COMMON, "--ema", "0.9"]
-    two = mpirun(2, "train", *args, "--batch", "32", "--out", tmp_path / "two")
-    assert two.returncode == 0, two.stderr
-    one = gradscope("train", *args, "--batch", "64", "--out", tmp_path / "one")
-    assert one.returncode == 0, one.stderr
+    train_two_and_one(tmp_path, [*COMMON, "--ema", "0.9"])
     wa, wb = load_file(str(tmp_path / "two" / "last.safetensors")), load_file(str(tmp_path / "one" / "last.safetensors"))
     keys = [k for k in wb if k.startswith(("model.", "train_model."))]
     assert any(k.startswith("train_model.") for k in keys) and sorted(keys) == sorted(
@@ -175,11 +177,7 @@ def test_probes_see_the_averaged_gradients(tmp_path):
     # Rank 0 alone writes probes.jsonl. Its parameters' gradients are the averaged ones, so their
     # statistics, the gradient norm and the updates are the one process's at twice the batch; the
     # loss, activations and module gradients are those of rank 0's half of the step.
-    args = [*COMMON, "--probe-every", "4"]
-    two = mpirun(2, "train", *args, "--batch", "32", "--out", tmp_path / "two")
-    assert two.returncode == 0, two.stderr
-    one = gradscope("train", *args, "--batch", "64", "--out", tmp_path / "one")
-    assert one.returncode == 0, one.stderr
+    train_two_and_one(tmp_path, [*COMMON, "--probe-every", "4"])
     pa = [json.loads(line) for line in (tmp_path / "two" / "probes.jsonl").read_text().splitlines()]
     pb = [json.loads(line) for line in (tmp_path / "one" / "probes.jsonl").read_text().splitlines()]
     assert len(pa) == len(pb) > 2 and [r["step"] for r in pa] == [r["step"] for r in pb]
