@@ -102,7 +102,9 @@ void add_train(CLI::App& app) {
   auto config = std::make_shared<train::TrainConfig>();
   auto config_file = std::make_shared<std::string>();
   CLI::App* cmd =
-      app.add_subcommand("train", "train a model; writes config, metrics, summary and checkpoints to --out");
+      app.add_subcommand("train",
+                         "train a model; writes config, metrics, summary and checkpoints to --out. Under "
+                         "`mpirun -np N`: data-parallel, as torch's DDP (--batch per process, rank 0 writes)");
   train::TrainConfig& c = *config;
   add_model_data_flags(cmd, c);
   cmd->add_option("--config", *config_file, "repeat a run: its config.json (other flags given here override it)");
