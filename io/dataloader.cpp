@@ -131,6 +131,7 @@ Batch DataLoader::make_batch(int64_t batch_index) const {
   int64_t b = end - begin;
   Batch batch;
   batch.indices.assign(order_.begin() + begin, order_.begin() + end);
+  for (int64_t i = begin; i < end; ++i) batch.padding += positions_[size_t(i)] >= size() ? 1 : 0;
   batch.labels = empty({b}, {DType::I64});
   const int64_t* labels = data_.labels.data<int64_t>();
   for (int64_t i = 0; i < b; ++i) batch.labels.data<int64_t>()[i] = labels[batch.indices[i]];

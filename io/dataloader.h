@@ -30,6 +30,9 @@ struct Batch {
   Tensor images;                 // f32 (B, C, H, W)
   Tensor labels;                 // i64 (B)
   std::vector<int64_t> indices;  // dataset index of each example
+  // Data-parallel padding (DataLoaderOptions::pad_shards): the last `padding` examples repeat the
+  // epoch's start so every shard has as many; they train, but an epoch's metrics leave them out.
+  int64_t padding = 0;
 };
 
 struct DataLoaderOptions {

@@ -442,13 +442,22 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
       GS_CHECK(std::isfinite(l), "train: loss became %g at epoch %lld batch %lld; lower --lr or add --clip-norm%s", l,
                (long long)epoch, (long long)batch_index,
                c.detect_anomaly ? "" : " (--detect-anomaly names the first op and module that made a NaN/Inf)");
-      loss_sum += l * n;
-      seen += n;
+      // Data-parallel padding (the shard's last images repeat the epoch's start) trains, as in
+      // torch's DistributedSampler, but the epoch's loss and accuracy count each image once.
+      const int64_t counted = n - batch.padding;
+      if (batch.padding > 0 && counted > 0) {
+        NoGradGuard no_grad;
+        l = cross_entropy(raw::narrow(logits, 0, 0, counted), raw::narrow(targets.to(device), 0, 0, counted), criterion)
+                .item();
+      }
+      if (counted > 0) loss_sum += l * counted;
+      seen += counted;
       auto pred = argmax(logits, 1).to_vector<int64_t>();
-      for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == labels[i];
+      for (int64_t i = 0; i < counted; ++i) correct += pred[size_t(i)] == labels[size_t(i)];
       ++batch_index;
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      bar.update(batch_index, loss_sum / seen, double(correct) / seen, seen / std::max(secs, 1e-9));
+      const double shown = double(std::max<int64_t>(seen, 1));
+      bar.update(batch_index, loss_sum / shown, double(correct) / shown, seen / std::max(secs, 1e-9));
     }
     if (world.size() > 1) {
       std::vector<double> sums{loss_sum, double(seen), double(correct)};

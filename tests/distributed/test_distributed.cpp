@@ -204,11 +204,28 @@ TEST(DataLoaderShards, PaddedForTrainingAPartitionForEvaluation) {
   EXPECT_THROW(io::DataLoader(data, bad), Error);
 }
 
+// The padding of each shard's batches: 10 examples on 3 shards, 4 each, at batch 3; positions 10
+// and 11 (the last batch of shards 1 and 2) are padding.
+TEST(DataLoaderShards, BatchesCountTheirPadding) {
+  io::Dataset data = numbered(10);
+  for (int64_t shard = 0; shard < 3; ++shard) {
+    io::DataLoader loader(data, {.batch_size = 3, .seed = 2, .prefetch = 0, .num_shards = 3, .shard_index = shard});
+    loader.start_epoch(1);
+    std::vector<int64_t> padding;
+    for (io::Batch b; loader.next(b);) padding.push_back(b.padding);
+    EXPECT_EQ(padding, (std::vector<int64_t>{0, shard == 0 ? 0 : 1})) << "shard " << shard;
+  }
+}
+
 TEST(DataLoaderShards, MoreShardsThanExamples) {
   io::Dataset data = numbered(3);
   io::DataLoaderOptions part{.batch_size = 8, .seed = 1, .prefetch = 0, .num_shards = 5, .shard_index = 4};
   io::DataLoader padded(data, part);
   EXPECT_EQ(padded.samples_per_epoch(), 1);
+  io::Batch only;
+  padded.start_epoch(0);
+  ASSERT_TRUE(padded.next(only));
+  EXPECT_EQ(only.padding, 1);  // position 4 of an epoch of 3: all padding
   part.pad_shards = false;
   io::DataLoader eval(data, part);
   EXPECT_EQ(eval.samples_per_epoch(), 0);

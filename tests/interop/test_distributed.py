@@ -213,3 +213,24 @@ def test_lr_auto_gives_every_rank_rank_zeros_suggestion(tmp_path):
     for k in wb:
         if k.startswith("model."):
             np.testing.assert_array_equal(wa[k].numpy(), wb[k].numpy(), err_msg=k)
+
+
+def test_padding_trains_but_is_counted_once(tmp_path):
+    # 10 images on 3 processes: each shard takes 4, the last two repeat the epoch's start (as torch's
+    # DistributedSampler pads). With lr 0 every batch sees the same weights, so the epoch's train
+    # loss and accuracy must be those of the 10 images, as one process at batch 12 has them.
+    spec = tmp_path / "linear.json"
+    spec.write_text(json.dumps({"layers": [{"type": "flatten"}, {"type": "linear", "in": 784, "out": 10}]}))
+    base = ["--model-spec", spec, "--limit-test", "50", "--epochs", "1", "--optimizer", "sgd", "--schedule", "none",
+            "--threads", "1", "--no-progress", "--no-tensorboard"]
+    fit = gradscope("train", *base, "--limit-train", "300", "--lr", "0.1", "--batch", "16", "--out", tmp_path / "fit")
+    assert fit.returncode == 0, fit.stderr
+    frozen = [*base, "--limit-train", "10", "--lr", "0", "--weights", tmp_path / "fit" / "last.safetensors"]
+    three = mpirun(3, "train", *frozen, "--batch", "4", "--out", tmp_path / "three")
+    assert three.returncode == 0, three.stderr
+    one = gradscope("train", *frozen, "--batch", "12", "--out", tmp_path / "one")
+    assert one.returncode == 0, one.stderr
+    a, b = metrics(tmp_path / "three")[0], metrics(tmp_path / "one")[0]
+    assert 0 < b["train_acc"] < 1, b  # a score that counting 12 images would change
+    assert a["train_acc"] == b["train_acc"]
+    assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6)
