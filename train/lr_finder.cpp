@@ -53,6 +53,7 @@ LRFinderResult lr_find(nn::Module& model, optim::Optimizer& optimizer, const std
       optimizer.zero_grad();
       backward(loss);
       double l = loss.item();
+      if (o.after_backward) l = o.after_backward(l);
       if (!std::isfinite(l)) {
         r.diverged = true;
         break;

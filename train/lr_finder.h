@@ -31,6 +31,10 @@ struct LRFinderOptions {
   double diverge_factor = 4.0;           // stop when smoothed loss > factor * best smoothed loss
   std::string suggestion = "valley";     // valley | steepest | minimum
   double clip_norm = 0, clip_value = 0;  // applied before each step, as the trainer does
+  // Data-parallel: called after each backward with the batch's loss; it averages the gradients
+  // over the processes and returns the averaged loss, so that every process sweeps the curve one
+  // process would at the whole step's batch, and every process stops at the same step.
+  std::function<double(double)> after_backward;
 };
 
 struct LRFinderPoint {

@@ -253,8 +253,20 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   if (c.lr_auto && c.resume.empty()) {
     // --lr auto: the LR range test on this model and loader (it restores weights, optimizer and RNG, so
     // the run that follows is the one `--lr <suggestion>` would give); config.json records both.
-    // Data-parallel: each rank tests on its shard, and rank 0's suggestion is taken by all.
-    LRFinderResult found = lr_find_on_loader(*model, *optimizer, train_loader, c, {});
+    // Data-parallel: each rank sweeps on its shard with the gradients and losses averaged, as one
+    // process at the whole step's batch would; rank 0's suggestion is then taken by all.
+    LRFinderOptions find_options;
+    if (world.size() > 1) {
+      find_options.after_backward = [&](double loss) {
+        std::vector<Tensor> grads;
+        for (const Tensor& p : model->parameters()) grads.push_back(p.grad());
+        world.all_reduce_mean(grads);
+        std::vector<double> sum{loss};
+        world.all_reduce_sum(sum);
+        return sum[0] / world.size();
+      };
+    }
+    LRFinderResult found = lr_find_on_loader(*model, *optimizer, train_loader, c, find_options);
     found.suggested_lr = world.broadcast_value(found.suggested_lr);
     GS_CHECK(found.suggested_lr > 0, "train: --lr auto: the LR range test found no suggestion (%zu points)",
              found.points.size());
