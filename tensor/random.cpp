@@ -52,4 +52,15 @@ Generator& default_generator() {
 
 void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
 
+namespace {
+uint64_t g_rng_stream = 0;  // set once per process, before training (see random.h)
+}
+void set_rng_stream(uint64_t stream) { g_rng_stream = stream; }
+uint64_t rng_stream() { return g_rng_stream; }
+
+uint64_t stream_seed(uint64_t seed, uint64_t stream) {
+  uint64_t x = seed ^ (stream * 0xd1b54a32d192ed03ULL);
+  return splitmix64(x);
+}
+
 }  // namespace gs

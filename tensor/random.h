@@ -24,4 +24,14 @@ class Generator {
 Generator& default_generator();
 void manual_seed(uint64_t seed);  // seeds the default generator
 
+// Data-parallel processes keep the default generator in step (the same seed and the same draws,
+// so rank 0's saved state resumes every rank), yet each must draw its own dropout masks: a
+// nonzero stream (the rank) makes dropout on the default generator take its mask from a
+// generator keyed by the call's draw and the stream, while the default generator advances as on
+// stream 0. One process: 0.
+void set_rng_stream(uint64_t stream);
+uint64_t rng_stream();
+// A generator for stream `stream`'s share of one draw `seed` (a splitmix of both).
+uint64_t stream_seed(uint64_t seed, uint64_t stream);
+
 }  // namespace gs

@@ -452,21 +452,33 @@ DropoutResult dropout(const Tensor& x, double p, bool training, Generator* gen) 
   GS_CHECK(is_floating(x.dtype()), "%s: input must be f32 or f64, got %s", op, dtype_name(x.dtype()));
   if (!training || p == 0) return {x, Tensor()};
   Generator& g = gen ? *gen : default_generator();
+  const uint64_t stream = gen ? 0 : rng_stream();  // a caller's own generator is used as given
   Tensor mask = like(x.shape(), x);
   if (device.is_cuda()) {
     // A Philox counter-based mask (kernels/cuda/philox.h): element i is a function of (seed, i),
     // the seed one draw of the generator, so a seeded run is reproducible on the GPU too.
     detail::require_cuda_f32(op, x);
-    [[maybe_unused]] const uint64_t seed = g.next_u64();
+    const uint64_t draw = g.next_u64();
+    [[maybe_unused]] const uint64_t seed = stream ? stream_seed(draw, stream) : draw;
     GS_ON_CUDA(kernels::cuda::dropout_mask(mask.data<float>(), mask.numel(), static_cast<float>(p),
                                            static_cast<float>(p < 1 ? 1.0 / (1.0 - p) : 0.0), seed, 0));
     return {binary(BinaryOp::Mul, x, mask), mask};
   }
-  // One uniform draw per element in logical order: the same seed gives the same mask.
+  // One uniform draw per element in logical order: the same seed gives the same mask. On another
+  // stream (data-parallel rank r > 0) the draws come from a generator keyed by the first draw and
+  // r, and `g` skips as many, so it stays in step with stream 0's.
   const double keep_scale = p < 1 ? 1.0 / (1.0 - p) : 0.0;
+  const int64_t n = mask.numel();
+  Generator stream_gen(0);
+  Generator* draws = &g;
+  if (stream != 0 && n > 0) {
+    stream_gen.manual_seed(stream_seed(g.next_u64(), stream));
+    for (int64_t i = 1; i < n; ++i) g.next_u64();
+    draws = &stream_gen;
+  }
   GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
     scalar_t* m = mask.data<scalar_t>();
-    for (int64_t i = 0; i < mask.numel(); ++i) m[i] = g.uniform() < p ? scalar_t(0) : scalar_t(keep_scale);
+    for (int64_t i = 0; i < n; ++i) m[i] = draws->uniform() < p ? scalar_t(0) : scalar_t(keep_scale);
   });
   return {binary(BinaryOp::Mul, x, mask), mask};
 }

@@ -207,6 +207,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   auto wall_start = std::chrono::steady_clock::now();
   int threads = apply_runtime_settings(c.threads, c.kernels);
   manual_seed(c.seed);
+  set_rng_stream(static_cast<uint64_t>(world.rank()));  // each rank its own dropout masks (tensor/random.h)
 
   // ---- data ----
   io::Dataset train_full = load_training_set(c);  // minus --exclude-list

@@ -9,6 +9,8 @@
 #include <set>
 
 #include "io/dataloader.h"
+#include "tensor/random.h"
+#include "tensor/raw_nn.h"
 #include "tensor/raw_ops.h"
 #include "train/distributed.h"
 
@@ -233,4 +235,39 @@ TEST(DataLoaderShards, MoreShardsThanExamples) {
   io::Batch batch;
   eval.start_epoch(0);
   EXPECT_FALSE(eval.next(batch));
+}
+
+// Dropout on stream r (the rank) draws its own mask while the default generator advances as on
+// stream 0, so the generator stays in step across ranks (rank 0's saved state resumes them all).
+// In one process: streams 0 and 1 from the same seed; under mpirun: each rank on its own stream.
+TEST(DataParallelRng, DropoutMasksDifferPerStreamAndTheGeneratorStaysInStep) {
+  auto mask_on_stream = [](uint64_t stream, std::array<uint64_t, 4>& after) {
+    manual_seed(5);
+    set_rng_stream(stream);
+    Tensor mask = raw::dropout(ones({64, 32}), 0.5, true, nullptr).mask;
+    set_rng_stream(0);
+    after = default_generator().state();
+    return mask.to_vector<float>();
+  };
+  std::array<uint64_t, 4> after0{}, after1{};
+  const std::vector<float> m0 = mask_on_stream(0, after0), m1 = mask_on_stream(1, after1);
+  EXPECT_EQ(after0, after1);
+  int64_t differ = 0, dropped = 0;
+  for (size_t i = 0; i < m0.size(); ++i) differ += m0[i] != m1[i], dropped += m1[i] == 0;
+  EXPECT_GT(differ, int64_t(m0.size()) / 4);  // independent halves: about 1/2 differ
+  EXPECT_NEAR(double(dropped) / double(m1.size()), 0.5, 0.05);
+  EXPECT_EQ(mask_on_stream(1, after1), m1);  // reproducible
+
+  ProcessGroup& world = ProcessGroup::world();
+  std::array<uint64_t, 4> mine{};
+  Tensor rank_mask = from_vector(mask_on_stream(uint64_t(world.rank()), mine), {64, 32});
+  Tensor rank0_mask = raw::clone(rank_mask);
+  world.broadcast({rank0_mask});
+  if (!world.is_main()) EXPECT_NE(rank_mask.to_vector<float>(), rank0_mask.to_vector<float>());
+  for (int k = 0; k < 4; ++k) {  // the generator states agree (in 32-bit halves: exact as doubles)
+    for (int half = 0; half < 2; ++half) {
+      const double v = double((mine[size_t(k)] >> (32 * half)) & 0xffffffffULL);
+      EXPECT_EQ(world.broadcast_value(v), v);
+    }
+  }
 }

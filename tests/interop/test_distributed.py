@@ -141,9 +141,19 @@ def test_errors_end_every_rank(tmp_path):
     assert "--epochs must be positive" in r.stderr and "of 2): error" in r.stderr
 
 
-def test_resumed_run_continues_exactly(tmp_path):
+DROPOUT_NET = [{"type": "flatten"}, {"type": "linear", "in": 784, "out": 64}, {"type": "relu"},
+               {"type": "dropout", "p": 0.3}, {"type": "linear", "in": 64, "out": 10}]
+
+
+@pytest.mark.parametrize("net", ["mlp", "dropout"])
+def test_resumed_run_continues_exactly(tmp_path, net):
+    # With dropout each rank draws its own masks while the generator stays in step on every rank,
+    # so rank 0's saved generator state resumes them all.
     drop = {"--epochs", "--schedule"}
     args = [a for i, a in enumerate(COMMON) if a not in drop and COMMON[i - 1] not in drop] + ["--batch", "32"]
+    if net == "dropout":
+        (tmp_path / "net.json").write_text(json.dumps({"layers": DROPOUT_NET}))
+        args += ["--model-spec", tmp_path / "net.json"]
     # without a schedule, a one-epoch run resumed to two is the two-epoch run
     one = mpirun(2, "train", *args, "--epochs", "1", "--schedule", "none", "--out", tmp_path / "one")
     assert one.returncode == 0, one.stderr
