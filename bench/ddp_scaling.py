@@ -9,8 +9,8 @@ the ratio is taken per round and its median reported, so a busy machine moves bo
 
 --torch runs the same pair with PyTorch (this Python's torch; the torch twins of the zoo in
 tests/interop/gs_interop.py), so the two engines' scaling can be compared: the ratio of ratios.
-Prints one JSON object: per side the median images/s over rounds, the data-parallel side's
-all-reduce share of a step, and the ratios. --out FILE also writes it there."""
+Prints one JSON object: per side the median images/s over rounds, the share of a data-parallel
+step spent in gradscope's collectives (buffer broadcast and gradient all-reduce), and the ratios. --out FILE also writes it there."""
 import argparse
 import json
 import os
@@ -151,9 +151,9 @@ def compare(args, run):
                              "images_per_s": statistics.median(x["images_per_s"] for x in many)},
            "ratio": statistics.median(ratios), "round_ratios": ratios}
     phases = [m.get("phase_ms_mean") for m in many]
-    if all(phases):
-        shares = [p["all_reduce"] / sum(p.values()) for p in phases]
-        out["data_parallel"]["all_reduce_share"] = statistics.median(shares)
+    if all(phases):  # gradscope's: the collectives' share of a data-parallel step
+        shares = [(p["all_reduce"] + p["broadcast_buffers"]) / sum(p.values()) for p in phases]
+        out["data_parallel"]["communication_share"] = statistics.median(shares)
     if "torch" in many[0]:
         out["torch"] = many[0]["torch"]
     return out

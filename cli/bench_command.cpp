@@ -2,10 +2,10 @@
 // zero_grad / forward / cross-entropy / backward / optimizer step on cached batches (real data or
 // synthetic), reporting images/s, ms per step (and per phase), peak RSS and caching-allocator
 // counters as one JSON line. --inference times eval-mode forward passes instead. Under mpirun
-// (training only) every process times its steps on its own shard of the batches, with the gradient
-// all-reduce of `train` as a phase of its own, and rank 0 prints images/s of all processes together.
-// Kernel-level benchmarks are the Google Benchmark binaries in bench/; bench/compare_pytorch.py and
-// bench/ddp_scaling.py run this.
+// (training only) every process times its steps on its own shard of the batches, with `train`'s
+// collectives (the buffer broadcast before the forward, the gradient all-reduce) as phases, and rank 0 prints images/s
+// of all processes together. Kernel-level benchmarks are the Google Benchmark binaries in bench/;
+// bench/compare_pytorch.py and bench/ddp_scaling.py run this.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -23,6 +23,7 @@
 #include "io/dataloader.h"
 #include "optim/optimizer.h"
 #include "tensor/allocator.h"
+#include "tensor/cuda.h"
 #include "tensor/random.h"
 #include "train/distributed.h"
 #include "train/trainer.h"
@@ -142,7 +143,10 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
   // --device: the model and the cached batches move there before timing (the data stays off the clock).
   const Device device = train::run_device(c);
   model->to(device);
-  world.broadcast(model->parameters());  // rank 0's initial weights, as `train` starts
+  std::vector<Tensor> state, buffers;  // rank 0's initial weights and buffers, as `train` starts
+  for (const auto& [name, t] : model->state_dict()) state.push_back(t);
+  for (const auto& [name, t] : model->named_buffers()) buffers.push_back(t);
+  world.broadcast(state);
   for (auto& b : batches) b.images = b.images.to(device), b.labels = b.labels.to(device);
 
   json out{{"command", "bench"},
@@ -161,7 +165,11 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
            {"cached_batches", batches.size()},
            {"data_load_ms", data_ms}};
 
-  std::vector<double> step_ms, forward_ms, backward_ms, all_reduce_ms, optimizer_ms;
+  std::vector<double> step_ms, broadcast_ms, forward_ms, backward_ms, all_reduce_ms, optimizer_ms;
+  // Phase boundaries wait for the GPU, so each phase holds its kernels' time, not their launches.
+  auto sync = [&] {
+    if (device.is_cuda()) cuda::synchronize(device.index);
+  };
   AllocatorStats before{};
   double first_loss = NAN, last_loss = NAN;
   if (o.inference) {
@@ -191,13 +199,20 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
       }
       const io::Batch& b = batches[i % batches.size()];
       auto t0 = Clock::now();
+      double bc = 0;
+      if (world.size() > 1) {  // the trainer's collectives: rank 0's buffers before the forward
+        world.broadcast(buffers);
+        bc = ms_since(t0);
+      }
       optimizer->zero_grad();
       Tensor loss = cross_entropy((*model)(b.images), b.labels);
+      sync();
       const double f = ms_since(t0);
       backward(loss);
+      sync();
       const double fb = ms_since(t0);
       double fba = fb;
-      if (world.size() > 1) {  // the trainer's gradient averaging (train/distributed.h)
+      if (world.size() > 1) {  // ... and the gradient averaging (train/distributed.h)
         std::vector<Tensor> grads;
         for (const Tensor& p : parameters) grads.push_back(p.grad());
         world.all_reduce_mean(grads);
@@ -211,7 +226,8 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
       last_loss = l;
       if (i < o.warmup) continue;
       step_ms.push_back(total);
-      forward_ms.push_back(f);
+      broadcast_ms.push_back(bc);
+      forward_ms.push_back(f - bc);
       backward_ms.push_back(fb - f);
       all_reduce_ms.push_back(fba - fb);
       optimizer_ms.push_back(total - fba);
@@ -225,7 +241,10 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
     out["phase_ms_mean"] = {{"forward_loss", summarize(forward_ms)["mean"]},
                             {"backward", summarize(backward_ms)["mean"]},
                             {"optimizer", summarize(optimizer_ms)["mean"]}};
-    if (world.size() > 1) out["phase_ms_mean"]["all_reduce"] = summarize(all_reduce_ms)["mean"];
+    if (world.size() > 1) {
+      out["phase_ms_mean"]["broadcast_buffers"] = summarize(broadcast_ms)["mean"];
+      out["phase_ms_mean"]["all_reduce"] = summarize(all_reduce_ms)["mean"];
+    }
     out["first_loss"] = first_loss;
     out["last_loss"] = last_loss;
   }
@@ -241,7 +260,8 @@ void add_bench(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "bench",
       "whole-model training (or --inference) throughput: images/s, ms/step, peak RSS, allocator counters; prints JSON. "
-      "Under mpirun: data-parallel training steps (--batch per process, the gradient all-reduce timed as a phase)");
+      "Under mpirun: data-parallel training steps (--batch per process; the buffer broadcast and the gradient "
+      "all-reduce timed as phases)");
   train::TrainConfig& c = *config;
   BenchOptions& o = *options;
   add_model_data_flags(cmd, c);
