@@ -185,9 +185,13 @@ def main():
         p.error("--processes must be at least 2, --rounds and --steps at least 1, --warmup at least 0")
     if not os.path.exists(args.gradscope):
         p.error(f"--gradscope {args.gradscope} does not exist (build first, or set GS_BUILD_DIR)")
-    result = {"model": args.model, "global_batch": args.batch, "threads": args.threads, "steps": args.steps,
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from compare_pytorch import machine_info  # cpu model, cores, commit
+
+    result = {**machine_info(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "load_average": os.getloadavg()[0], "model": args.model, "global_batch": args.batch, "threads": args.threads, "steps": args.steps,
               "warmup": args.warmup, "rounds": args.rounds, "data": "synthetic" if args.synthetic else "fashion-mnist",
-              "cores": os.cpu_count(), "gradscope": compare(args, gradscope_run)}
+              "gradscope": compare(args, gradscope_run)}
     if args.torch:
         result["pytorch"] = compare(args, torch_run)
         result["scaling_vs_pytorch"] = result["gradscope"]["ratio"] / result["pytorch"]["ratio"]
