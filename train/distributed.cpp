@@ -4,6 +4,7 @@
 #include "train/distributed.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <memory>
 
@@ -45,11 +46,22 @@ template <class T> void narrow(const double* in, double scale, const Tensor& t) 
 
 // The values of the defined tensors, end to end, in logical order, into `flat` (reused between
 // calls: a training step all-reduces the same gradients every time).
-void pack(const std::vector<Tensor>& tensors, std::vector<double>& flat) {
+size_t defined_numel(const std::vector<Tensor>& tensors) {
   size_t total = 0;
   for (const Tensor& t : tensors)
     if (t.defined()) total += size_t(t.numel());
-  flat.resize(total);
+  return total;
+}
+
+// One MPI message holds at most INT_MAX values.
+[[maybe_unused]] int message_count(size_t values, int rank) {
+  GS_CHECK(values <= size_t(INT_MAX), "data-parallel: %zu values in one collective (rank %d); at most %d", values, rank,
+           INT_MAX);
+  return int(values);
+}
+
+void pack(const std::vector<Tensor>& tensors, std::vector<double>& flat) {
+  flat.resize(defined_numel(tensors));
   double* at = flat.data();
   for (const Tensor& t : tensors) {
     if (!t.defined()) continue;
@@ -146,8 +158,8 @@ ProcessGroup& ProcessGroup::world() {
 void ProcessGroup::all_reduce_sum(std::vector<double>& values) {
   if (size() == 1 || values.empty()) return;
 #ifdef GS_MPI
-  GS_CHECK(MPI_Allreduce(MPI_IN_PLACE, values.data(), int(values.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) ==
-               MPI_SUCCESS,
+  GS_CHECK(MPI_Allreduce(MPI_IN_PLACE, values.data(), message_count(values.size(), rank()), MPI_DOUBLE, MPI_SUM,
+                         MPI_COMM_WORLD) == MPI_SUCCESS,
            "data-parallel: MPI_Allreduce of %zu values failed on rank %d", values.size(), rank());
 #endif
 }
@@ -165,10 +177,15 @@ void ProcessGroup::all_reduce_mean(const std::vector<Tensor>& tensors) {
 
 void ProcessGroup::broadcast(const std::vector<Tensor>& tensors, int root) {
   if (size() == 1) return;
-  pack(tensors, buffer_);
+  if (rank() == root) {
+    pack(tensors, buffer_);
+  } else {
+    buffer_.resize(defined_numel(tensors));  // filled by the broadcast
+  }
 #ifdef GS_MPI
-  GS_CHECK(MPI_Bcast(buffer_.data(), int(buffer_.size()), MPI_DOUBLE, root, MPI_COMM_WORLD) == MPI_SUCCESS,
-           "data-parallel: MPI_Bcast of %zu values failed on rank %d", buffer_.size(), rank());
+  GS_CHECK(
+      MPI_Bcast(buffer_.data(), message_count(buffer_.size(), rank()), MPI_DOUBLE, root, MPI_COMM_WORLD) == MPI_SUCCESS,
+      "data-parallel: MPI_Bcast of %zu values failed on rank %d", buffer_.size(), rank());
 #endif
   if (rank() != root) unpack(buffer_, tensors, 1.0);
 }
