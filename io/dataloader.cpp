@@ -152,9 +152,12 @@ Batch DataLoader::make_batch(int64_t batch_index) const {
     int64_t index = batch.indices[i];
     Tensor example = empty(example_shape);
     std::memcpy(example.data<float>(), images + index * example_numel, static_cast<size_t>(example_numel) * 4);
-    const bool sampled = !options_.sample_weights.empty();
-    Generator gen(sampled ? example_seed(options_.seed ^ 0x5a3b1eULL, epoch_, positions_[size_t(begin + i)])
-                          : example_seed(options_.seed, epoch_, index));
+    // Seeded by the example, or by its place in the epoch where an example can come twice (drawn
+    // with replacement, or a data-parallel padding repeat), so the repeats are augmented afresh.
+    const int64_t position = positions_[size_t(begin + i)];
+    const bool by_position = !options_.sample_weights.empty() || position >= size();
+    Generator gen(by_position ? example_seed(options_.seed ^ 0x5a3b1eULL, epoch_, position)
+                              : example_seed(options_.seed, epoch_, index));
     Tensor out = transform_->apply(example, gen);
     GS_CHECK(out.defined() && out.dtype() == DType::F32, "DataLoader: transform %s returned %s, expected f32",
              transform_->describe().c_str(), out.defined() ? out.describe().c_str() : "an undefined tensor");

@@ -51,7 +51,8 @@ struct DataLoaderOptions {
   // pad_shards (so every shard has as many batches: training), and shard_index takes positions
   // shard_index, shard_index + num_shards, ...  Without padding (evaluation) the shards
   // partition the examples. Augmentation seeds do not depend on the sharding, so the union over
-  // the shards of batch i is batch i of one process with num_shards times the batch size.
+  // the shards of batch i is batch i of one process with num_shards times the batch size; a
+  // padding repeat is seeded by its position, so it is augmented unlike its original.
   int64_t num_shards = 1;
   int64_t shard_index = 0;
   bool pad_shards = true;

@@ -207,16 +207,25 @@ TEST(DataLoaderShards, PaddedForTrainingAPartitionForEvaluation) {
 }
 
 // The padding of each shard's batches: 10 examples on 3 shards, 4 each, at batch 3; positions 10
-// and 11 (the last batch of shards 1 and 2) are padding.
-TEST(DataLoaderShards, BatchesCountTheirPadding) {
+// and 11 (the last batch of shards 1 and 2) are padding. A padding repeat of position 0's example
+// (shard 0's first) is augmented afresh: the same image, another draw.
+TEST(DataLoaderShards, BatchesCountTheirPaddingWhichIsAugmentedAfresh) {
   io::Dataset data = numbered(10);
+  auto noise = std::make_shared<AddNoise>();
+  std::vector<std::vector<std::vector<std::pair<int64_t, float>>>> shards;
   for (int64_t shard = 0; shard < 3; ++shard) {
-    io::DataLoader loader(data, {.batch_size = 3, .seed = 2, .prefetch = 0, .num_shards = 3, .shard_index = shard});
+    io::DataLoader loader(data, {.batch_size = 3, .seed = 2, .prefetch = 0, .num_shards = 3, .shard_index = shard},
+                          noise);
     loader.start_epoch(1);
     std::vector<int64_t> padding;
     for (io::Batch b; loader.next(b);) padding.push_back(b.padding);
     EXPECT_EQ(padding, (std::vector<int64_t>{0, shard == 0 ? 0 : 1})) << "shard " << shard;
+    shards.push_back(epoch_batches(loader, 1));
   }
+  const auto& original = shards[0][0][0];    // position 0
+  const auto& repeat = shards[1][1].back();  // position 10 = 0 + 10
+  EXPECT_EQ(repeat.first, original.first);
+  EXPECT_NE(repeat.second, original.second);
 }
 
 TEST(DataLoaderShards, MoreShardsThanExamples) {
