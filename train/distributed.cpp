@@ -44,8 +44,7 @@ template <class T> void narrow(const double* in, double scale, const Tensor& t) 
   for (int64_t i = 0, n = t.numel(); i < n; ++i) dst[i] = T(in[i] * scale);
 }
 
-// The values of the defined tensors, end to end, in logical order, into `flat` (reused between
-// calls: a training step all-reduces the same gradients every time).
+// The number of values in the defined tensors.
 size_t defined_numel(const std::vector<Tensor>& tensors) {
   size_t total = 0;
   for (const Tensor& t : tensors)
@@ -60,6 +59,8 @@ size_t defined_numel(const std::vector<Tensor>& tensors) {
   return int(values);
 }
 
+// The values of the defined tensors, end to end, in logical order, into `flat` (reused between
+// calls: a training step all-reduces the same gradients every time).
 void pack(const std::vector<Tensor>& tensors, std::vector<double>& flat) {
   flat.resize(defined_numel(tensors));
   double* at = flat.data();
