@@ -272,7 +272,9 @@ TEST(DataParallelRng, DropoutMasksDifferPerStreamAndTheGeneratorStaysInStep) {
   Tensor rank_mask = from_vector(mask_on_stream(uint64_t(world.rank()), mine), {64, 32});
   Tensor rank0_mask = raw::clone(rank_mask);
   world.broadcast({rank0_mask});
-  if (!world.is_main()) EXPECT_NE(rank_mask.to_vector<float>(), rank0_mask.to_vector<float>());
+  if (!world.is_main()) {
+    EXPECT_NE(rank_mask.to_vector<float>(), rank0_mask.to_vector<float>());
+  }
   for (int k = 0; k < 4; ++k) {  // the generator states agree (in 32-bit halves: exact as doubles)
     for (int half = 0; half < 2; ++half) {
       const double v = double((mine[size_t(k)] >> (32 * half)) & 0xffffffffULL);
