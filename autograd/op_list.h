@@ -9,52 +9,54 @@
 #include <cstdint>
 
 // X(EnumName, "name", Kind)
-#define GS_OP_LIST(X)                         \
-  X(Add, "add", Recorded)                     \
-  X(Sub, "sub", Recorded)                     \
-  X(Mul, "mul", Recorded)                     \
-  X(Div, "div", Recorded)                     \
-  X(Neg, "neg", Recorded)                     \
-  X(Pow, "pow", Recorded)                     \
-  X(Exp, "exp", Recorded)                     \
-  X(Log, "log", Recorded)                     \
-  X(Sqrt, "sqrt", Recorded)                   \
-  X(Abs, "abs", Recorded)                     \
-  X(Clamp, "clamp", Recorded)                 \
-  X(Relu, "relu", Recorded)                   \
-  X(LeakyRelu, "leaky_relu", Recorded)        \
-  X(Gelu, "gelu", Recorded)                   \
-  X(Sigmoid, "sigmoid", Recorded)             \
-  X(Tanh, "tanh", Recorded)                   \
-  X(Sum, "sum", Recorded)                     \
-  X(Mean, "mean", Recorded)                   \
-  X(Max, "max", Recorded)                     \
-  X(Min, "min", Recorded)                     \
-  X(Var, "var", Composite)                    \
-  X(Matmul, "matmul", Recorded)               \
-  X(Softmax, "softmax", Recorded)             \
-  X(LogSoftmax, "log_softmax", Recorded)      \
-  X(CrossEntropy, "cross_entropy", Recorded)  \
-  X(MseLoss, "mse_loss", Composite)           \
-  X(Where, "where", Recorded)                 \
-  X(Gather, "gather", Recorded)               \
-  X(IndexSelect, "index_select", Recorded)    \
-  X(Reshape, "reshape", Recorded)             \
-  X(Permute, "permute", Recorded)             \
-  X(Transpose, "transpose", Composite)        \
-  X(Slice, "slice", Recorded)                 \
-  X(Unsqueeze, "unsqueeze", Composite)        \
-  X(Squeeze, "squeeze", Composite)            \
-  X(Expand, "expand", Recorded)               \
-  X(Contiguous, "contiguous", Recorded)       \
-  X(Cat, "cat", Recorded)                     \
-  X(Stack, "stack", Composite)                \
-  X(Conv2d, "conv2d", Recorded)               \
-  X(MaxPool2d, "max_pool2d", Recorded)        \
-  X(AvgPool2d, "avg_pool2d", Recorded)        \
+#define GS_OP_LIST(X)                                   \
+  X(Add, "add", Recorded)                               \
+  X(Sub, "sub", Recorded)                               \
+  X(Mul, "mul", Recorded)                               \
+  X(Div, "div", Recorded)                               \
+  X(Neg, "neg", Recorded)                               \
+  X(Pow, "pow", Recorded)                               \
+  X(Exp, "exp", Recorded)                               \
+  X(Log, "log", Recorded)                               \
+  X(Sqrt, "sqrt", Recorded)                             \
+  X(Abs, "abs", Recorded)                               \
+  X(Clamp, "clamp", Recorded)                           \
+  X(Relu, "relu", Recorded)                             \
+  X(LeakyRelu, "leaky_relu", Recorded)                  \
+  X(Gelu, "gelu", Recorded)                             \
+  X(Sigmoid, "sigmoid", Recorded)                       \
+  X(Tanh, "tanh", Recorded)                             \
+  X(Sum, "sum", Recorded)                               \
+  X(Mean, "mean", Recorded)                             \
+  X(Max, "max", Recorded)                               \
+  X(Min, "min", Recorded)                               \
+  X(Var, "var", Composite)                              \
+  X(Matmul, "matmul", Recorded)                         \
+  X(Softmax, "softmax", Recorded)                       \
+  X(LogSoftmax, "log_softmax", Recorded)                \
+  X(CrossEntropy, "cross_entropy", Recorded)            \
+  X(MseLoss, "mse_loss", Composite)                     \
+  X(Where, "where", Recorded)                           \
+  X(Gather, "gather", Recorded)                         \
+  X(IndexSelect, "index_select", Recorded)              \
+  X(Reshape, "reshape", Recorded)                       \
+  X(Permute, "permute", Recorded)                       \
+  X(Transpose, "transpose", Composite)                  \
+  X(Slice, "slice", Recorded)                           \
+  X(Unsqueeze, "unsqueeze", Composite)                  \
+  X(Squeeze, "squeeze", Composite)                      \
+  X(Expand, "expand", Recorded)                         \
+  X(Contiguous, "contiguous", Recorded)                 \
+  X(Cat, "cat", Recorded)                               \
+  X(Stack, "stack", Composite)                          \
+  X(Conv2d, "conv2d", Recorded)                         \
+  X(MaxPool2d, "max_pool2d", Recorded)                  \
+  X(AvgPool2d, "avg_pool2d", Recorded)                  \
   X(AdaptiveAvgPool2d, "adaptive_avg_pool2d", Recorded) \
-  X(BatchNorm, "batch_norm", Recorded)        \
-  X(Dropout, "dropout", Recorded)
+  X(BatchNorm, "batch_norm", Recorded)                  \
+  X(Dropout, "dropout", Recorded)                       \
+  X(AllReduceSum, "all_reduce_sum", Recorded)           \
+  X(SyncBatchNorm, "sync_batch_norm", Composite)
 
 namespace gs {
 
@@ -71,7 +73,7 @@ enum class OpId : uint16_t {
 inline constexpr int kOpCount = 0 GS_OP_LIST(GS_OP_COUNT_ONE);
 #undef GS_OP_COUNT_ONE
 static_assert(kOpCount == static_cast<int>(OpId::Count), "op list and OpId disagree");
-static_assert(kOpCount == 45, "update this count (and the gradcheck cases) when you add an op");
+static_assert(kOpCount == 47, "update this count (and the gradcheck cases) when you add an op");
 
 inline constexpr const char* kOpNames[] = {
 #define GS_OP_NAME(name, str, kind) str,

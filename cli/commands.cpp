@@ -156,6 +156,9 @@ void add_train(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--probe", c.probe,
                   "probe only modules / parameters matching these globs (repeatable or a comma list)");
+  cmd->add_flag("--sync-bn", c.sync_bn,
+                "under mpirun: batch norms normalise with the statistics of every process's batch, as "
+                "torch.nn.SyncBatchNorm (without it each process uses its own, as DDP does)");
   cmd->add_flag(
       "--detect-anomaly", c.detect_anomaly,
       "check every op's output and every backward gradient for NaN/Inf; stop at the first, naming op and module");

@@ -54,6 +54,10 @@ Tensor BatchNormBase::forward(const Tensor& x) {
       raw::copy_(num_batches_tracked_, host);
     }
   }
+  if (is_training() && sync_group_ && sync_group_->size() > 1) {
+    return gs::sync_batch_norm(x, weight_, bias_, running_mean_, running_var_, options_.momentum, options_.eps,
+                               *sync_group_);
+  }
   // The functional op takes (N, C) or (N, C, H, W): a 3-d (N, C, L) input runs as (N, C, L, 1).
   if (x.dim() == 3) {
     Tensor y = gs::batch_norm(gs::unsqueeze(x, 3), weight_, bias_, running_mean_, running_var_, use_batch_stats,
@@ -68,6 +72,16 @@ std::string BatchNormBase::extra_repr() const {
   return std::to_string(options_.num_features) + ", eps=" + py_float(options_.eps) +
          ", momentum=" + py_float(options_.momentum) + ", affine=" + py_bool(options_.affine) +
          ", track_running_stats=" + py_bool(options_.track_running_stats);
+}
+
+int convert_sync_batchnorm(Module& root, Collective* group) {
+  int converted = 0;
+  if (auto* bn = dynamic_cast<BatchNormBase*>(&root)) {
+    bn->set_sync_group(group);
+    converted = 1;
+  }
+  for (auto& [name, child] : root.named_children()) converted += convert_sync_batchnorm(*child, group);
+  return converted;
 }
 
 }  // namespace gs::nn

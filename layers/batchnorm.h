@@ -2,7 +2,13 @@
 // running_mean, running_var, num_batches_tracked (i64 scalar) when tracking running stats.
 // Training normalises with batch statistics and updates the running ones; eval uses the running
 // ones (or the batch's when track_running_stats is false, as PyTorch).
+//
+// Data-parallel runs may synchronise the batch statistics over the processes, as
+// torch.nn.SyncBatchNorm: convert_sync_batchnorm(model, group) (train --sync-bn). The module stays
+// a BatchNorm1d/2d (same state_dict, same ONNX export); in training with a group of more than one
+// process its forward is gs::sync_batch_norm, and otherwise what it was.
 #pragma once
+#include "autograd/collective.h"
 #include "layers/module.h"
 
 namespace gs::nn {
@@ -28,11 +34,16 @@ class BatchNormBase : public Module {
   const Tensor& running_mean() const { return running_mean_; }
   const Tensor& running_var() const { return running_var_; }
   const Tensor& num_batches_tracked() const { return num_batches_tracked_; }
+  // The group whose batches share statistics in training (null: this process's batch alone). Not
+  // owned: it must outlive the module's forward and backward passes.
+  void set_sync_group(Collective* group) { sync_group_ = group; }
+  Collective* sync_group() const { return sync_group_; }
 
  private:
   BatchNormOptions options_;
   int min_dim_, max_dim_;
   Tensor weight_, bias_, running_mean_, running_var_, num_batches_tracked_;
+  Collective* sync_group_ = nullptr;
 };
 
 // x (N, C) or (N, C, L)
@@ -54,5 +65,9 @@ class BatchNorm2d : public BatchNormBase {
       : BatchNorm2d(BatchNormOptions{num_features, eps, momentum, affine, track_running_stats}) {}
   std::string type_name() const override { return "BatchNorm2d"; }
 };
+
+// Sets `group` as the sync group of every batch norm in `root`'s tree (null: none), as
+// torch.nn.SyncBatchNorm.convert_sync_batchnorm; returns how many there are.
+int convert_sync_batchnorm(Module& root, Collective* group);
 
 }  // namespace gs::nn

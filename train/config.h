@@ -43,6 +43,7 @@ struct TrainConfig {
   std::string resume;                 // checkpoint to continue from
   std::string kernels;                // "op=variant,..." as GS_KERNELS
   std::string device = "cpu";         // cpu, cuda or cuda:N: where the model runs (run_device in trainer.h)
+  bool sync_bn = false;               // data-parallel: batch norms take every process's batch statistics
   bool progress = true;
   // Probes (inspect/probes.h): per-layer statistics every probe_every steps to <out>/probes.jsonl and,
   // unless tensorboard is off, TensorBoard event files in <out>; detect_anomaly checks every step.

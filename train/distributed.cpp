@@ -165,15 +165,23 @@ void ProcessGroup::all_reduce_sum(std::vector<double>& values) {
 #endif
 }
 
-void ProcessGroup::all_reduce_mean(const std::vector<Tensor>& tensors) {
+void ProcessGroup::all_reduce_scaled(const char* op, const std::vector<Tensor>& tensors, double scale) {
   for (const Tensor& t : tensors) {
     GS_CHECK(!t.defined() || t.dtype() == DType::F32 || t.dtype() == DType::F64,
-             "data-parallel: all_reduce_mean takes f32 or f64 tensors, got %s", t.describe().c_str());
+             "data-parallel: %s takes f32 or f64 tensors, got %s", op, t.describe().c_str());
   }
   if (size() == 1) return;
   pack(tensors, buffer_);
   all_reduce_sum(buffer_);
-  unpack(buffer_, tensors, 1.0 / size());
+  unpack(buffer_, tensors, scale);
+}
+
+void ProcessGroup::all_reduce_mean(const std::vector<Tensor>& tensors) {
+  all_reduce_scaled("all_reduce_mean", tensors, 1.0 / size());
+}
+
+void ProcessGroup::all_reduce_sum(const std::vector<Tensor>& tensors) {
+  all_reduce_scaled("all_reduce_sum", tensors, 1.0);
 }
 
 void ProcessGroup::broadcast(const std::vector<Tensor>& tensors, int root) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "autograd/collective.h"
 #include "tensor/tensor.h"
 
 namespace gs::train {
@@ -31,14 +32,15 @@ bool have_mpi();
 
 // The processes of one data-parallel run. world() is the one explicit global of this file: it is
 // made on first use (MPI_Init when world_size > 1, MPI_Finalize at exit) and is used from one
-// thread. Every collective must be called by every rank in the same order.
-class ProcessGroup {
+// thread. Every collective must be called by every rank in the same order. It is the Collective
+// of autograd's all_reduce_sum and of the batch norms that --sync-bn synchronises.
+class ProcessGroup : public Collective {
  public:
   // Throws when launched with more than one process by a build without MPI.
   static ProcessGroup& world();
 
   int rank() const { return env_.rank; }
-  int size() const { return env_.world_size; }
+  int size() const override { return env_.world_size; }
   int local_rank() const { return env_.local_rank; }
   bool is_main() const { return env_.rank == 0; }
 
@@ -46,6 +48,8 @@ class ProcessGroup {
   // values over the processes; the sum is taken in f64. Undefined tensors are skipped (every rank
   // must skip the same ones).
   void all_reduce_mean(const std::vector<Tensor>& tensors);
+  // The same, the sum (Collective's all-reduce).
+  void all_reduce_sum(const std::vector<Tensor>& tensors) override;
   // Each tensor (any dtype, any device) takes rank `root`'s values.
   void broadcast(const std::vector<Tensor>& tensors, int root = 0);
   // Element-wise sums over the processes, in place.
@@ -55,6 +59,7 @@ class ProcessGroup {
 
  private:
   explicit ProcessGroup(LaunchEnv env);
+  void all_reduce_scaled(const char* op, const std::vector<Tensor>& tensors, double scale);
   LaunchEnv env_;
   std::vector<double> buffer_;  // the f64 message of the last collective, kept for the next
 };

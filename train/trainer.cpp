@@ -17,6 +17,7 @@
 #include "io/transforms.h"
 #include "kernels/cpu/all_tables.h"
 #include "kernels/registry.h"
+#include "layers/batchnorm.h"
 #include "layers/spec.h"
 #include "layers/zoo.h"
 #include "optim/clip.h"
@@ -248,6 +249,13 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   nn::ModulePtr model = build_model(c, image_shape[1], train_full.num_classes, image_shape[2]);
   if (!c.weights.empty()) load_weights(c.weights, *model);
   model->to(device);
+  // --sync-bn: in training, every batch norm normalises with the statistics of the whole step's
+  // images (torch.nn.SyncBatchNorm); with one process it changes nothing.
+  if (c.sync_bn) {
+    const int synced = nn::convert_sync_batchnorm(*model, &world);
+    GS_CHECK(synced > 0, "train: --sync-bn: model '%s' has no batch norm",
+             (c.model_spec.empty() ? c.model : c.model_spec).c_str());
+  }
   auto optimizer = optim::make_optimizer(c.optimizer, model->parameters(), c.optimizer_hyper());
   json run_extra = json::object();  // run.json additions
   if (criterion.weight.defined()) run_extra["class_weights"] = criterion.weight.to(Device::cpu()).to_vector<double>();

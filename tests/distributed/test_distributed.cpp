@@ -8,10 +8,15 @@
 #include <optional>
 #include <set>
 
+#include "autograd/collective.h"
+#include "autograd/nn_ops.h"
+#include "autograd/ops.h"
 #include "io/dataloader.h"
+#include "layers/batchnorm.h"
 #include "tensor/random.h"
 #include "tensor/raw_nn.h"
 #include "tensor/raw_ops.h"
+#include "tests/helpers.h"
 #include "train/distributed.h"
 
 using namespace gs;
@@ -281,4 +286,87 @@ TEST(DataParallelRng, DropoutMasksDifferPerStreamAndTheGeneratorStaysInStep) {
       EXPECT_EQ(world.broadcast_value(v), v);
     }
   }
+}
+
+// torch.nn.SyncBatchNorm over the processes: each rank normalises its part of one batch, and the
+// outputs, the input gradients, the parameter gradients summed over the ranks and the running
+// statistics are one process's batch norm on the whole batch.
+TEST(SyncBatchNorm, TheProcessesTogetherNormaliseOneBatch) {
+  ProcessGroup& world = ProcessGroup::world();
+  const int r = world.rank(), p = world.size();
+  const int64_t b = 3, c = 4;
+  Generator gen(11);  // the same whole batch on every rank
+  Tensor x_all = raw::binary_scalar(raw::BinaryOp::Add, randn({b * p, c, 5, 5}, {}, &gen), 1.5);
+  Tensor g_all = randn({b * p, c, 5, 5}, {}, &gen);
+  Tensor weight = randn({c}, {}, &gen), bias = randn({c}, {}, &gen);
+
+  auto leaf = [](const Tensor& t) { return raw::clone(t).set_requires_grad(true); };
+  Tensor x1 = leaf(x_all), w1 = leaf(weight), b1 = leaf(bias);
+  Tensor rm1 = zeros({c}), rv1 = ones({c});
+  Tensor y1 = batch_norm(x1, w1, b1, rm1, rv1, true, 0.1, 1e-5);
+  backward(sum(y1 * g_all));
+
+  Tensor x = leaf(raw::narrow(x_all, 0, r * b, b)), w = leaf(weight), bi = leaf(bias);
+  Tensor rm = zeros({c}), rv = ones({c});
+  Tensor y = sync_batch_norm(x, w, bi, rm, rv, 0.1, 1e-5, world);
+  backward(sum(y * raw::narrow(g_all, 0, r * b, b)));
+  test::expect_close(y, raw::narrow(y1, 0, r * b, b), 2e-5, "output");
+  test::expect_close(x.grad(), raw::narrow(x1.grad(), 0, r * b, b), 2e-5, "input gradient");
+  world.all_reduce_sum({w.grad(), bi.grad()});
+  test::expect_close(w.grad(), w1.grad(), 1e-4, "weight gradient");
+  test::expect_close(bi.grad(), b1.grad(), 1e-4, "bias gradient");
+  test::expect_close(rm, rm1, 1e-6, "running_mean");
+  test::expect_close(rv, rv1, 1e-5, "running_var");
+
+  // The module takes the same path once converted, when there is more than one process.
+  nn::BatchNorm2d bn(c);
+  raw::copy_(bn.weight(), weight);
+  raw::copy_(bn.bias(), bias);
+  EXPECT_EQ(nn::convert_sync_batchnorm(bn, &world), 1);
+  Tensor y_module = bn(raw::narrow(x_all, 0, r * b, b));
+  test::expect_close(y_module, raw::narrow(y1, 0, r * b, b), 2e-5, "module output");
+  test::expect_close(bn.running_var(), rv1, 1e-5, "module running_var");
+}
+
+// The gradients of the sum of every rank's loss, by central differences in f64: each element of
+// each rank's input is nudged in turn (all ranks evaluate every nudge together), and the weight
+// and bias, which every rank holds, on every rank at once.
+TEST(SyncBatchNorm, GradientsMatchFiniteDifferencesAcrossTheProcesses) {
+  ProcessGroup& world = ProcessGroup::world();
+  const int r = world.rank(), p = world.size();
+  Tensor x = test::rand64({2, 3, 2, 2}, 20 + uint64_t(r)), g = test::rand64({2, 3, 2, 2}, 40 + uint64_t(r)).detach();
+  Tensor w = test::rand64({3}, 60), bi = test::rand64({3}, 61);
+  Tensor y = sync_batch_norm(x, w, bi, Tensor(), Tensor(), 0.1, 1e-5, world);
+  backward(sum(y * g));
+  world.all_reduce_sum({w.grad(), bi.grad()});
+
+  auto total_loss = [&](const Tensor& xv, const Tensor& wv, const Tensor& bv) {
+    NoGradGuard no_grad;
+    std::vector<double> loss{sum(sync_batch_norm(xv, wv, bv, Tensor(), Tensor(), 0.1, 1e-5, world) * g).item()};
+    world.all_reduce_sum(loss);
+    return loss[0];
+  };
+  const double h = 1e-6;
+  auto nudged = [](const Tensor& t, int64_t i, double by) {
+    Tensor copy = raw::clone(t.detach());
+    copy.data<double>()[i] += by;
+    return copy;
+  };
+  for (int q = 0; q < p; ++q) {
+    std::vector<double> analytic = x.grad().to_vector<double>();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const double d = r == q ? h : 0.0;
+      const double fd = (total_loss(nudged(x, i, d), w, bi) - total_loss(nudged(x, i, -d), w, bi)) / (2 * h);
+      if (r == q) EXPECT_NEAR(analytic[size_t(i)], fd, 1e-6 * (1 + std::abs(fd))) << "rank " << r << " x[" << i << "]";
+    }
+  }
+  auto check_replicated = [&](const Tensor& param, const char* name, auto loss_with) {
+    std::vector<double> analytic = param.grad().to_vector<double>();
+    for (int64_t i = 0; i < param.numel(); ++i) {
+      const double fd = (loss_with(nudged(param, i, h)) - loss_with(nudged(param, i, -h))) / (2 * h);
+      EXPECT_NEAR(analytic[size_t(i)], fd, 1e-6 * (1 + std::abs(fd))) << name << "[" << i << "]";
+    }
+  };
+  check_replicated(w, "weight", [&](const Tensor& wv) { return total_loss(x, wv, bi); });
+  check_replicated(bi, "bias", [&](const Tensor& bv) { return total_loss(x, w, bv); });
 }

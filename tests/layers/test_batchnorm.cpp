@@ -1,5 +1,6 @@
 // BatchNorm modules: batch statistics and running-stat updates in training, running statistics
-// in eval, num_batches_tracked, affine / track_running_stats off, 1d shapes, errors with paths.
+// in eval, num_batches_tracked, affine / track_running_stats off, 1d shapes, errors with paths,
+// and which forward a synchronised batch norm takes.
 #include "tests/layers/layers_test_helpers.h"
 
 #include <cmath>
@@ -101,6 +102,62 @@ TEST(BatchNorm, ErrorsNameTheModulePath) {
                    "batch_norm (1): input [2,3,4,4] has 3 channels, BatchNorm2d expects 4");
   EXPECT_THROW_MSG(BatchNorm2d(3)(randn({2, 3})), "BatchNorm2d expects input (N, C, H, W), got [2,3]");
   EXPECT_THROW_MSG(BatchNorm1d(0), "num_features must be positive");
+}
+
+// A group of `size` processes that all hold this one's values (its sums multiply by size).
+class MirrorGroup : public Collective {
+ public:
+  explicit MirrorGroup(int size) : size_(size) {}
+  int size() const override { return size_; }
+  void all_reduce_sum(const std::vector<Tensor>& tensors) override {
+    for (const Tensor& t : tensors) raw::copy_(t, raw::binary_scalar(raw::BinaryOp::Mul, t, double(size_)));
+    calls += int(tensors.size());
+  }
+  int calls = 0;
+
+ private:
+  int size_;
+};
+
+// convert_sync_batchnorm reaches every batch norm of the tree; the forward synchronises in
+// training with more than one process, and is the one-process batch norm otherwise.
+TEST(BatchNorm, SyncGroupIsUsedInTrainingWithMoreThanOneProcess) {
+  ModulePtr net = make_model("fashionnet", 1, 10, 28);
+  MirrorGroup two(2), one(1);
+  EXPECT_EQ(convert_sync_batchnorm(*net, &two), 2);
+  auto& bn = dynamic_cast<BatchNormBase&>(*net->child("1"));
+  EXPECT_EQ(bn.sync_group(), &two);
+  EXPECT_EQ(dynamic_cast<BatchNormBase&>(*net->child("5")).sync_group(), &two);
+
+  Tensor x = randn({3, 1, 28, 28});
+  Tensor h = (*net->child("0"))(x);
+  BatchNorm2d plain(32);
+  Tensor expected = plain(h);
+  Tensor y = bn(h);
+  EXPECT_EQ(two.calls, 3);  // the count, the sums, the squared deviations
+  // The mirrored batch has this batch's statistics; the unbiased variance counts both processes.
+  test::expect_close(y, expected, 1e-4, "output");
+  test::expect_close(bn.running_mean(), plain.running_mean(), 1e-6, "running_mean");
+  EXPECT_EQ(bn.num_batches_tracked().item(), 1);
+  const double n = 3 * 28 * 28;
+  auto rv = bn.running_var().to_vector<double>(), rv1 = plain.running_var().to_vector<double>();
+  for (size_t c = 0; c < rv.size(); ++c) {
+    const double biased = (rv1[c] - 0.9) / 0.1 * (n - 1) / n;
+    EXPECT_NEAR(rv[c], 0.9 + 0.1 * biased * 2 * n / (2 * n - 1), 1e-5) << c;
+  }
+  EXPECT_EQ(shape_str((*net)(x).shape()), "[3,10]");
+  EXPECT_EQ(two.calls, 3 + 2 * 3);
+
+  net->eval();
+  (*net)(x);
+  EXPECT_EQ(two.calls, 3 + 2 * 3);  // eval uses the running statistics
+  net->train();
+  convert_sync_batchnorm(*net, &one);
+  (*net)(x);
+  EXPECT_EQ(one.calls, 0);  // one process: the fused one-process kernel
+  EXPECT_EQ(convert_sync_batchnorm(*net, nullptr), 2);
+  EXPECT_EQ(bn.sync_group(), nullptr);
+  EXPECT_EQ(convert_sync_batchnorm(*make_model("mlp", 1, 10, 28), &two), 0);
 }
 
 }  // namespace
