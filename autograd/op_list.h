@@ -56,7 +56,7 @@
   X(BatchNorm, "batch_norm", Recorded)                  \
   X(Dropout, "dropout", Recorded)                       \
   X(AllReduceSum, "all_reduce_sum", Recorded)           \
-  X(SyncBatchNorm, "sync_batch_norm", Composite)
+  X(SyncBatchNorm, "sync_batch_norm", Recorded)
 
 namespace gs {
 

@@ -143,6 +143,7 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
   // --device: the model and the cached batches move there before timing (the data stays off the clock).
   const Device device = train::run_device(c);
   model->to(device);
+  train::apply_sync_bn(c, *model);     // its collectives are timed within forward and backward
   std::vector<Tensor> state, buffers;  // rank 0's initial weights and buffers, as `train` starts
   for (const auto& [name, t] : model->state_dict()) state.push_back(t);
   for (const auto& [name, t] : model->named_buffers()) buffers.push_back(t);
@@ -157,6 +158,7 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
            {"input", {channels, size, size}},
            {"batch", c.batch_size},  // per process
            {"processes", world.size()},
+           {"sync_bn", c.sync_bn},
            {"steps", o.steps},
            {"warmup", o.warmup},
            {"threads", threads},
@@ -280,6 +282,7 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--weight-decay", c.weight_decay, "weight decay (decoupled for adamw)")->capture_default_str();
   cmd->add_option("--momentum", c.momentum, "momentum (sgd, rmsprop)")->capture_default_str();
   cmd->add_option("--seed", c.seed, "seed for init, data order and synthetic data")->capture_default_str();
+  add_sync_bn_flag(cmd, c);
   register_action(cmd, [config, options] {
     GS_CHECK(options->cached_batches > 0, "bench: --cached-batches must be positive, got %lld",
              (long long)options->cached_batches);

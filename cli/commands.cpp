@@ -98,6 +98,12 @@ train::TrainConfig resolve_config_json(CLI::App* cmd, const train::TrainConfig& 
   return train::TrainConfig::from_json(base.dump(), source);
 }
 
+void add_sync_bn_flag(CLI::App* cmd, train::TrainConfig& c) {
+  cmd->add_flag("--sync-bn", c.sync_bn,
+                "under mpirun: batch norms normalise with the statistics of every process's batch, as "
+                "torch.nn.SyncBatchNorm (without it each process uses its own, as DDP does)");
+}
+
 void add_train(CLI::App& app) {
   auto config = std::make_shared<train::TrainConfig>();
   auto config_file = std::make_shared<std::string>();
@@ -156,9 +162,7 @@ void add_train(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--probe", c.probe,
                   "probe only modules / parameters matching these globs (repeatable or a comma list)");
-  cmd->add_flag("--sync-bn", c.sync_bn,
-                "under mpirun: batch norms normalise with the statistics of every process's batch, as "
-                "torch.nn.SyncBatchNorm (without it each process uses its own, as DDP does)");
+  add_sync_bn_flag(cmd, c);
   cmd->add_flag(
       "--detect-anomaly", c.detect_anomaly,
       "check every op's output and every backward gradient for NaN/Inf; stop at the first, naming op and module");

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <string>
 
+#include "autograd/collective.h"
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
 #include "tensor/random.h"
@@ -44,6 +45,26 @@ inline Tensor strided64(const Shape& shape, uint64_t seed, double lo = -2, doubl
   Tensor t = raw::slice(rand64(stored, seed, lo, hi, gap).detach(), 0, 1, stored[0], 2);
   return t.set_requires_grad(true);
 }
+
+// A group of `size` processes that all hold this process's values, for the ops across processes
+// in one process: its sums multiply by size. `calls` counts the all-reduces.
+class MirrorGroup : public Collective {
+ public:
+  explicit MirrorGroup(int size) : size_(size) {}
+  int size() const override { return size_; }
+  void all_reduce_sum(const std::vector<Tensor>& tensors) override {
+    for (const Tensor& t : tensors) raw::copy_(t, raw::binary_scalar(raw::BinaryOp::Mul, t, double(size_)));
+    ++calls;
+  }
+  void all_reduce_sum(std::vector<double>& values) override {
+    for (double& v : values) v *= size_;
+    ++calls;
+  }
+  int calls = 0;
+
+ private:
+  int size_;
+};
 
 inline ::testing::AssertionResult gradcheck_ok(const GradcheckFn& fn, const std::vector<Tensor>& inputs,
                                                GradcheckOptions opt = {}) {

@@ -53,7 +53,7 @@ class ProcessGroup : public Collective {
   // Each tensor (any dtype, any device) takes rank `root`'s values.
   void broadcast(const std::vector<Tensor>& tensors, int root = 0);
   // Element-wise sums over the processes, in place.
-  void all_reduce_sum(std::vector<double>& values);
+  void all_reduce_sum(std::vector<double>& values) override;
   // Rank `root`'s value.
   double broadcast_value(double value, int root = 0);
 

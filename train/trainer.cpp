@@ -67,6 +67,12 @@ int apply_runtime_settings(int threads, const std::string& kernels) {
 #endif
 }
 
+void apply_sync_bn(const TrainConfig& c, nn::Module& model) {
+  if (!c.sync_bn) return;
+  GS_CHECK(nn::convert_sync_batchnorm(model, &ProcessGroup::world()) > 0, "--sync-bn: model '%s' has no batch norm",
+           (c.model_spec.empty() ? c.model : c.model_spec).c_str());
+}
+
 Device run_device(const TrainConfig& c) {
   Device device = Device::parse(c.device);
   if (device.is_cpu()) return device;
@@ -249,13 +255,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   nn::ModulePtr model = build_model(c, image_shape[1], train_full.num_classes, image_shape[2]);
   if (!c.weights.empty()) load_weights(c.weights, *model);
   model->to(device);
-  // --sync-bn: in training, every batch norm normalises with the statistics of the whole step's
-  // images (torch.nn.SyncBatchNorm); with one process it changes nothing.
-  if (c.sync_bn) {
-    const int synced = nn::convert_sync_batchnorm(*model, &world);
-    GS_CHECK(synced > 0, "train: --sync-bn: model '%s' has no batch norm",
-             (c.model_spec.empty() ? c.model : c.model_spec).c_str());
-  }
+  apply_sync_bn(c, *model);
   auto optimizer = optim::make_optimizer(c.optimizer, model->parameters(), c.optimizer_hyper());
   json run_extra = json::object();  // run.json additions
   if (criterion.weight.defined()) run_extra["class_weights"] = criterion.weight.to(Device::cpu()).to_vector<double>();
@@ -358,8 +358,9 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   if (ema_model) world.broadcast(named_tensors(ema_model->state_dict()));
 
   if (main_rank) {
-    const std::string processes = world.size() > 1 ? format(" x %d processes (data-parallel: %lld images per step)",
-                                                            world.size(), (long long)(c.batch_size * world.size()))
+    const std::string processes = world.size() > 1 ? format(" x %d processes (data-parallel: %lld images per step%s)",
+                                                            world.size(), (long long)(c.batch_size * world.size()),
+                                                            c.sync_bn ? ", synchronised batch norm" : "")
                                                    : "";
     std::fprintf(stderr,
                  "gradscope train: %s on %s (%lld train / %lld val / %lld test images), %lld params, %s lr %g, "

@@ -59,6 +59,10 @@ CrossEntropyOptions training_loss(const TrainConfig& config, const io::Dataset& 
 
 // The model a config describes (zoo name or spec file), for the data's channels/classes/size.
 nn::ModulePtr build_model(const TrainConfig& config, int64_t in_channels, int64_t num_classes, int64_t image_size);
+// --sync-bn: every batch norm of `model` takes the statistics of all the processes' batches in
+// training (nn::convert_sync_batchnorm with ProcessGroup::world(); with one process nothing
+// changes). Without the flag it does nothing; with it, a model without batch norm is an error.
+void apply_sync_bn(const TrainConfig& config, nn::Module& model);
 // The per-channel normalisation used for a data set (Fashion-MNIST: 0.2860 / 0.3530).
 std::shared_ptr<io::Transform> default_normalization(const std::string& data_spec, const io::Dataset& train);
 

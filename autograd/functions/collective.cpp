@@ -1,9 +1,12 @@
 // Ops across processes: the all-reduce, whose backward is another all-reduce, and the batch norm
-// built on it. The group does the talking (autograd/collective.h).
+// over every process's batch (a fused op on the batch-norm kernels; tests/autograd checks it
+// against the same maths composed of all_reduce_sum and elementwise ops). The group does the
+// talking (autograd/collective.h).
 #include "autograd/collective.h"
 
 #include "autograd/ops.h"
 #include "tensor/error.h"
+#include "tensor/raw_nn.h"
 #include "tensor/raw_ops.h"
 
 namespace gs {
@@ -29,46 +32,96 @@ void check_channels(const Tensor& x, const Tensor& t, const char* what) {
 }
 }  // namespace
 
-// mean = sum_p sum_{n,l} x / count,  var = sum_p sum_{n,l} (x - mean)^2 / count (two passes, as
-// accurate as the one-process kernel), y = (x - mean) / sqrt(var + eps) * weight + bias.
+// Per channel, over every process: count n = sum_p n_p, mean = sum_p n_p m_p / n,
+// var = sum_p n_p (v_p + (m_p - mean)^2) / n (biased);  y = (x - mean) invstd w + b.
+// Backward, with A = sum_p sum dy and B = sum_p sum dy xhat:
+//   dx = w invstd (dy - A / n - xhat B / n),  dw += sum dy xhat,  db += sum dy  (this process's sums)
 Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                        const Tensor& running_var, double momentum, double eps, Collective& group) {
-  GS_CHECK(x.dim() >= 2, "sync_batch_norm: input must be (N, C, ...), got %s", shape_str(x.shape()).c_str());
+  GS_CHECK(x.dim() >= 2 && x.size(0) >= 1, "sync_batch_norm: input must be (N, C, ...) with N >= 1, got %s",
+           shape_str(x.shape()).c_str());
   GS_CHECK(eps > 0, "sync_batch_norm: eps must be > 0, got %g", eps);
   check_channels(x, weight, "weight");
   check_channels(x, bias, "bias");
   check_channels(x, running_mean, "running_mean");
   check_channels(x, running_var, "running_var");
   const int64_t channels = x.size(1);
-  std::vector<int64_t> dims{0};           // every dim but the channels'
-  Shape per_channel(size_t(x.dim()), 1);  // (1, C, 1, ...): broadcasts against x
-  per_channel[1] = channels;
-  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  const size_t C = size_t(channels);
+  const TensorOptions opt{x.dtype(), x.device()};
 
-  Tensor count = from_vector<double>({double(x.numel() / channels)}, {1});
-  group.all_reduce_sum({count});
-  const double n = count.to_vector<double>()[0];
+  // This process's mean and biased variance: the kernel's running-statistics update at momentum 1
+  // leaves the batch mean and unbiased variance (one value per channel: the value, variance 0).
+  const double own = double(x.numel() / channels);
+  std::vector<double> own_mean(C, 0.0), own_var(C, 0.0);
+  if (own > 1) {
+    Tensor m = zeros({channels}, opt), v = zeros({channels}, opt);
+    raw::batch_norm(x, Tensor(), Tensor(), m, v, true, 1.0, eps);
+    own_mean = m.to_vector<double>(), own_var = v.to_vector<double>();
+    for (double& var : own_var) var *= (own - 1) / own;
+  } else {
+    own_mean = raw::reshape(raw::contiguous(x), {channels}).to_vector<double>();
+  }
+  std::vector<double> sums(C + 1);
+  for (size_t i = 0; i < C; ++i) sums[i] = own * own_mean[i];
+  sums[C] = own;
+  group.all_reduce_sum(sums);
+  const double n = sums[C];
   GS_CHECK(n > 1,
            "sync_batch_norm: expected more than 1 value per channel over the %d processes, got %g (input %s here)",
            group.size(), n, shape_str(x.shape()).c_str());
+  std::vector<double> mean(C), m2(C);
+  for (size_t i = 0; i < C; ++i) {
+    mean[i] = sums[i] / n;
+    m2[i] = own * (own_var[i] + (own_mean[i] - mean[i]) * (own_mean[i] - mean[i]));
+  }
+  group.all_reduce_sum(m2);
+  std::vector<double> var(C), unbiased(C);
+  for (size_t i = 0; i < C; ++i) var[i] = m2[i] / n, unbiased[i] = m2[i] / (n - 1);
 
-  Tensor mean = all_reduce_sum(sum(x, dims, true), group) / n;
-  Tensor centred = x - mean;
-  Tensor var = all_reduce_sum(sum(centred * centred, dims, true), group) / n;
-  Tensor y = centred / sqrt(var + eps);
-  if (weight.defined()) y = y * reshape(weight, per_channel);
-  if (bias.defined()) y = y + reshape(bias, per_channel);
-
+  // The output: the kernel in eval mode, normalising with the global statistics.
+  raw::BatchNormResult r = raw::batch_norm(x, weight, bias, from_vector(mean, {channels}, opt),
+                                           from_vector(var, {channels}, opt), false, 0.0, eps);
   if (running_mean.defined()) {  // as the one-process kernel: the unbiased variance
     auto blend = [momentum](const Tensor& running, const Tensor& batch) {
       Tensor kept = raw::binary_scalar(raw::BinaryOp::Mul, running, 1 - momentum);
-      Tensor taken = raw::binary_scalar(raw::BinaryOp::Mul, raw::reshape(batch, running.shape()), momentum);
+      Tensor taken = raw::binary_scalar(raw::BinaryOp::Mul, batch, momentum);
       raw::copy_(running, raw::binary(raw::BinaryOp::Add, kept, taken));
     };
-    blend(running_mean, mean.detach());
-    blend(running_var, raw::binary_scalar(raw::BinaryOp::Mul, var.detach(), n / (n - 1)));
+    blend(running_mean, from_vector(mean, {channels}, {running_mean.dtype(), running_mean.device()}));
+    blend(running_var, from_vector(unbiased, {channels}, {running_var.dtype(), running_var.device()}));
   }
-  return y;
+
+  Collective* g = &group;  // the group outlives the tape (train::ProcessGroup::world() does)
+  record(OpId::SyncBatchNorm, {x, weight, bias}, {r.out}, {x, weight, r.save_mean, r.save_invstd},
+         [g, n, C](BackwardContext& c) {
+           const Tensor &X = c.saved(0), &W = c.saved(1);
+           // One pass: dy w invstd (the statistics held fixed) and this process's sums of dy xhat, dy.
+           raw::BatchNormGrads local = raw::batch_norm_backward(X, c.grad_output(), W, c.saved(2), c.saved(3), false,
+                                                                c.needs_grad(0), true, true);
+           if (c.needs_grad(1)) c.accumulate(1, local.weight);
+           if (c.needs_grad(2)) c.accumulate(2, local.bias);
+           if (!c.needs_grad(0)) return;
+           std::vector<double> sums = local.bias.to_vector<double>(), dy_xhat = local.weight.to_vector<double>();
+           sums.insert(sums.end(), dy_xhat.begin(), dy_xhat.end());  // [A | B]
+           g->all_reduce_sum(sums);
+           // dx = w invstd dy + beta x + delta: beta = -w invstd^2 B / n, delta = w invstd (mean invstd B - A) / n
+           const std::vector<double> mean = c.saved(2).to_vector<double>(), invstd = c.saved(3).to_vector<double>();
+           const std::vector<double> w = W.defined() ? W.to_vector<double>() : std::vector<double>(C, 1.0);
+           std::vector<double> beta(C), delta(C);
+           for (size_t i = 0; i < C; ++i) {
+             const double scale = w[i] * invstd[i], A = sums[i], B = sums[C + i];
+             beta[i] = -scale * invstd[i] * B / n;
+             delta[i] = scale * (mean[i] * invstd[i] * B - A) / n;
+           }
+           Shape per_channel(size_t(X.dim()), 1);  // (1, C, 1, ...): broadcasts against x
+           per_channel[1] = int64_t(C);
+           const TensorOptions opt{X.dtype(), X.device()};
+           Tensor affine =
+               raw::binary(raw::BinaryOp::Add, raw::binary(raw::BinaryOp::Mul, X, from_vector(beta, per_channel, opt)),
+                           from_vector(delta, per_channel, opt));
+           c.accumulate(0, raw::binary(raw::BinaryOp::Add, local.input, affine));
+         });
+  return r.out;
 }
 
 }  // namespace gs

@@ -3,6 +3,7 @@
 // an input then perturbs it on every process at once, and by that symmetry the finite difference
 // of this process's loss equals the gradient of the sum of all the losses, which is what the
 // backward computes. A backward that did not all-reduce the gradients would be P times too small.
+// The fused op is also checked against its maths composed of all_reduce_sum and elementwise ops.
 // The real thing, across two processes with finite differences, is in tests/distributed.
 #include "autograd/collective.h"
 #include "autograd/nn_ops.h"
@@ -13,21 +14,24 @@ using namespace gs::test;
 using V = std::vector<Tensor>;
 
 namespace {
-class MirrorGroup : public Collective {
- public:
-  explicit MirrorGroup(int size) : size_(size) {}
-  int size() const override { return size_; }
-  void all_reduce_sum(const std::vector<Tensor>& tensors) override {
-    for (const Tensor& t : tensors) {
-      raw::copy_(t, raw::binary_scalar(raw::BinaryOp::Mul, t, double(size_)));
-      ++calls;
-    }
-  }
-  int calls = 0;
-
- private:
-  int size_;
-};
+// The reference: sync_batch_norm's maths composed of all_reduce_sum and elementwise ops, whose
+// backward is autograd's (two passes for the variance, as the kernels).
+Tensor composed_sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+                                Collective& group) {
+  std::vector<int64_t> dims{0};
+  Shape per_channel(size_t(x.dim()), 1);
+  per_channel[1] = x.size(1);
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  std::vector<double> count{double(x.numel() / x.size(1))};
+  group.all_reduce_sum(count);
+  Tensor mean = all_reduce_sum(sum(x, dims, true), group) / count[0];
+  Tensor centred = x - mean;
+  Tensor var = all_reduce_sum(sum(centred * centred, dims, true), group) / count[0];
+  Tensor y = centred / sqrt(var + eps);
+  if (weight.defined()) y = y * reshape(weight, per_channel);
+  if (bias.defined()) y = y + reshape(bias, per_channel);
+  return y;
+}
 }  // namespace
 
 GS_GRADCHECK_TEST(AllReduceSum, MirroredProcesses) {
@@ -62,6 +66,25 @@ GS_GRADCHECK_TEST(SyncBatchNorm, MirroredProcesses) {
   };
   EXPECT_GRADCHECK(plain, {transposed64({4, 3}, 6)});
   EXPECT_GRADCHECK(plain, {rand64({2, 3, 5}, 7)});
+  EXPECT_GRADCHECK(plain, {rand64({1, 3}, 12)});  // one value per channel here, two over the group
+}
+
+// The fused op against the same maths composed of primitives: outputs and every gradient, with
+// a weighted loss so that each output element counts differently.
+TEST(SyncBatchNorm, FusedEqualsTheComposedReference) {
+  for (int processes : {2, 5}) {
+    MirrorGroup group(processes);
+    Tensor x = rand64({3, 4, 2, 5}, 13, -3, 5), w = rand64({4}, 14), b = rand64({4}, 15);
+    Tensor g = rand64({3, 4, 2, 5}, 16).detach();
+    Tensor y = sync_batch_norm(x, w, b, Tensor(), Tensor(), 0.1, 1e-5, group);
+    std::vector<Tensor> fused = grad(sum(y * g), {x, w, b});
+    Tensor y_ref = composed_sync_batch_norm(x, w, b, 1e-5, group);
+    std::vector<Tensor> ref = grad(sum(y_ref * g), {x, w, b});
+    expect_close(y, y_ref, 1e-12, "output");
+    expect_close(fused[0], ref[0], 1e-11, "input gradient");
+    expect_close(fused[1], ref[1], 1e-11, "weight gradient");
+    expect_close(fused[2], ref[2], 1e-11, "bias gradient");
+  }
 }
 
 // The mirrored batch is this one repeated: the same mean and biased variance, so the output is
@@ -79,7 +102,7 @@ TEST(SyncBatchNorm, MirroredBatchNormalisesAsOneProcessAndCountsEveryValue) {
   Tensor expected_rv =
       raw::binary_scalar(raw::BinaryOp::Add, raw::binary_scalar(raw::BinaryOp::Mul, biased, 3 * n / (3 * n - 1)), 0.9);
   expect_close(rv, expected_rv, 1e-12, "running_var");
-  EXPECT_EQ(group.calls, 3);  // the count, the sums, the squared deviations
+  EXPECT_EQ(group.calls, 2);  // the counts and means, then the squared deviations
 }
 
 TEST(SyncBatchNorm, ErrorsNameTheOpAndShapes) {
@@ -91,5 +114,7 @@ TEST(SyncBatchNorm, ErrorsNameTheOpAndShapes) {
   EXPECT_THROW_MSG(sync_batch_norm(zeros({2, 3}), zeros({4}), Tensor(), Tensor(), Tensor(), 0.1, 1e-5, two),
                    "sync_batch_norm: weight [4] must be (3) for input [2,3]");
   EXPECT_THROW_MSG(sync_batch_norm(zeros({2}), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5, two),
-                   "sync_batch_norm: input must be (N, C, ...), got [2]");
+                   "sync_batch_norm: input must be (N, C, ...) with N >= 1, got [2]");
+  EXPECT_THROW_MSG(sync_batch_norm(zeros({0, 3}), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5, two),
+                   "sync_batch_norm: input must be (N, C, ...) with N >= 1, got [0,3]");
 }

@@ -6,6 +6,9 @@
 - torch's DistributedDataParallel (gloo, 2 processes) on a batch-norm net: each rank normalises
   with its own batch's statistics, the gradients are averaged, and every forward takes rank 0's
   running statistics; the weights, the running statistics and the losses agree.
+With --sync-bn the batch norms take the statistics of every process's batch, as
+torch.nn.SyncBatchNorm (which torch 1.13 runs on GPUs only): then one process with twice the batch
+is the truth again, on that batch-norm net.
 And the errors: a command other than train, and a bad flag, end every rank with exit code 2."""
 import json
 import os
@@ -130,6 +133,41 @@ def test_two_processes_match_torch_distributed_data_parallel(tmp_path):
             assert got["model." + key].item() == value.item(), key
         else:
             np.testing.assert_allclose(got["model." + key].numpy(), value.numpy(), rtol=2e-4, atol=2e-5, err_msg=key)
+
+
+def test_sync_bn_trains_as_one_process_with_twice_the_batch(tmp_path):
+    (tmp_path / "net.json").write_text(json.dumps({"layers": BN_NET}))
+    args = ["--model-spec", tmp_path / "net.json", "--limit-train", "512", "--limit-test", "256", "--epochs", "2",
+            "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--schedule", "cosine", "--threads", "1",
+            "--no-progress", "--no-tensorboard", "--seed", "3", "--val-fraction", "0.1"]
+    runs = {"synced": mpirun(2, "train", *args, "--sync-bn", "--batch", "32", "--out", tmp_path / "synced"),
+            "plain": mpirun(2, "train", *args, "--batch", "32", "--out", tmp_path / "plain"),
+            "one": gradscope("train", *args, "--batch", "64", "--out", tmp_path / "one")}
+    for name, r in runs.items():
+        assert r.returncode == 0, (name, r.stderr)
+    assert json.loads((tmp_path / "synced" / "config.json").read_text())["sync_bn"] is True
+    assert "(data-parallel: 64 images per step, synchronised batch norm)" in runs["synced"].stderr
+
+    a, b = metrics(tmp_path / "synced"), metrics(tmp_path / "one")
+    for key in ["lr", "train_loss", "val_loss", "test_loss"]:
+        np.testing.assert_allclose([m[key] for m in a], [m[key] for m in b], rtol=5e-5, err_msg=key)
+    one = load_file(str(tmp_path / "one" / "last.safetensors"))
+    synced = load_file(str(tmp_path / "synced" / "last.safetensors"))
+    plain = load_file(str(tmp_path / "plain" / "last.safetensors"))
+    keys = [k for k in one if k.startswith("model.")]
+    assert "model.1.running_var" in keys and "model.5.running_mean" in keys
+    for k in keys:
+        np.testing.assert_allclose(synced[k].numpy(), one[k].numpy(), rtol=1e-4, atol=2e-6, err_msg=k)
+    # Without it, each rank normalises its own 32 images (DDP's default): visibly another run.
+    for k in ["model.1.running_var", "model.0.weight"]:
+        off = np.abs(plain[k].numpy() - one[k].numpy()).max() / np.abs(one[k].numpy()).max()
+        assert off > 1e-3, (k, off)
+
+
+def test_sync_bn_needs_a_batch_norm(tmp_path):
+    r = mpirun(2, "train", *COMMON, "--sync-bn", "--out", tmp_path / "mlp")
+    assert r.returncode == 2
+    assert "--sync-bn: model 'mlp' has no batch norm" in r.stderr
 
 
 def test_errors_end_every_rank(tmp_path):
