@@ -33,15 +33,16 @@ Tensor all_reduce_sum(const Tensor& x, Collective& group);
 
 // Training-mode batch norm whose statistics are those of the union of every process's batch,
 // as torch.nn.SyncBatchNorm: with each of P processes holding B images, the outputs and
-// gradients are those of one process normalising all P x B. x (N, C, ...) with N >= 1, the same
-// C everywhere (the count over all processes must exceed 1 per channel); weight, bias,
-// running_mean and running_var (C) or undefined. The running statistics are updated in place
-// from the global mean and unbiased variance. A fused op on the batch-norm kernels, two small
-// all-reduces each way: forward, each process's count, mean and variance are combined
-// (Chan et al.'s pairwise formula, no E[x^2] - E[x]^2 cancellation); backward, the sums of dy and
-// dy xhat, from which dx = w invstd (dy - sum dy / count - xhat sum(dy xhat) / count). The
-// weight and bias gradients are this process's share (summed over the processes they are the
-// whole batch's; DDP's average then divides by P, as for every other parameter).
+// gradients are those of one process normalising all P x B. x (N, C, ...), the same C
+// everywhere; N may differ between processes and be 0 on some (the count over all processes
+// must exceed 1 per channel). weight and bias (C) or undefined; running_mean and running_var
+// (C), both or neither, updated in place from the global mean and unbiased variance. A fused op
+// on the batch-norm kernels: forward, two all-reduces of C values combine each process's count,
+// mean and variance (Chan et al.'s pairwise formula, no E[x^2] - E[x]^2 cancellation); backward,
+// one all-reduce of the sums of dy and dy xhat, from which dx = w invstd (dy - sum dy / count -
+// xhat sum(dy xhat) / count). The weight and bias gradients are this process's share (summed
+// over the processes they are the whole batch's; DDP's average then divides by P, as for every
+// other parameter).
 Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                        const Tensor& running_var, double momentum, double eps, Collective& group);
 

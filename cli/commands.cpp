@@ -99,9 +99,9 @@ train::TrainConfig resolve_config_json(CLI::App* cmd, const train::TrainConfig& 
 }
 
 void add_sync_bn_flag(CLI::App* cmd, train::TrainConfig& c) {
-  cmd->add_flag("--sync-bn", c.sync_bn,
+  cmd->add_flag("--sync-bn,!--no-sync-bn", c.sync_bn,
                 "under mpirun: batch norms normalise with the statistics of every process's batch, as "
-                "torch.nn.SyncBatchNorm (without it each process uses its own, as DDP does)");
+                "torch.nn.SyncBatchNorm (without it each process uses its own, as DDP does; --no-sync-bn: off)");
 }
 
 void add_train(CLI::App& app) {

@@ -4,6 +4,8 @@
 // talking (autograd/collective.h).
 #include "autograd/collective.h"
 
+#include <cmath>
+
 #include "autograd/ops.h"
 #include "tensor/error.h"
 #include "tensor/raw_nn.h"
@@ -38,13 +40,14 @@ void check_channels(const Tensor& x, const Tensor& t, const char* what) {
 //   dx = w invstd (dy - A / n - xhat B / n),  dw += sum dy xhat,  db += sum dy  (this process's sums)
 Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                        const Tensor& running_var, double momentum, double eps, Collective& group) {
-  GS_CHECK(x.dim() >= 2 && x.size(0) >= 1, "sync_batch_norm: input must be (N, C, ...) with N >= 1, got %s",
-           shape_str(x.shape()).c_str());
+  GS_CHECK(x.dim() >= 2, "sync_batch_norm: input must be (N, C, ...), got %s", shape_str(x.shape()).c_str());
   GS_CHECK(eps > 0, "sync_batch_norm: eps must be > 0, got %g", eps);
   check_channels(x, weight, "weight");
   check_channels(x, bias, "bias");
   check_channels(x, running_mean, "running_mean");
   check_channels(x, running_var, "running_var");
+  GS_CHECK(running_mean.defined() == running_var.defined(),
+           "sync_batch_norm: running_mean and running_var must both be given or both be undefined");
   const int64_t channels = x.size(1);
   const size_t C = size_t(channels);
   const TensorOptions opt{x.dtype(), x.device()};
@@ -58,9 +61,9 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
     raw::batch_norm(x, Tensor(), Tensor(), m, v, true, 1.0, eps);
     own_mean = m.to_vector<double>(), own_var = v.to_vector<double>();
     for (double& var : own_var) var *= (own - 1) / own;
-  } else {
+  } else if (own == 1) {
     own_mean = raw::reshape(raw::contiguous(x), {channels}).to_vector<double>();
-  }
+  }  // no values here (N = 0): this process adds nothing to the sums and the count
   std::vector<double> sums(C + 1);
   for (size_t i = 0; i < C; ++i) sums[i] = own * own_mean[i];
   sums[C] = own;
@@ -79,8 +82,17 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
   for (size_t i = 0; i < C; ++i) var[i] = m2[i] / n, unbiased[i] = m2[i] / (n - 1);
 
   // The output: the kernel in eval mode, normalising with the global statistics.
-  raw::BatchNormResult r = raw::batch_norm(x, weight, bias, from_vector(mean, {channels}, opt),
-                                           from_vector(var, {channels}, opt), false, 0.0, eps);
+  raw::BatchNormResult r;
+  if (own > 0) {
+    r = raw::batch_norm(x, weight, bias, from_vector(mean, {channels}, opt), from_vector(var, {channels}, opt), false,
+                        0.0, eps);
+  } else {
+    std::vector<double> invstd(C);
+    for (size_t i = 0; i < C; ++i) invstd[i] = 1.0 / std::sqrt(var[i] + eps);
+    r.out = empty(x.shape(), opt);
+    r.save_mean = from_vector(mean, {channels}, opt);
+    r.save_invstd = from_vector(invstd, {channels}, opt);
+  }
   if (running_mean.defined()) {  // as the one-process kernel: the unbiased variance
     auto blend = [momentum](const Tensor& running, const Tensor& batch) {
       Tensor kept = raw::binary_scalar(raw::BinaryOp::Mul, running, 1 - momentum);
@@ -96,8 +108,14 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
          [g, n, C](BackwardContext& c) {
            const Tensor &X = c.saved(0), &W = c.saved(1);
            // One pass: dy w invstd (the statistics held fixed) and this process's sums of dy xhat, dy.
-           raw::BatchNormGrads local = raw::batch_norm_backward(X, c.grad_output(), W, c.saved(2), c.saved(3), false,
-                                                                c.needs_grad(0), true, true);
+           raw::BatchNormGrads local;
+           if (X.numel() > 0) {
+             local = raw::batch_norm_backward(X, c.grad_output(), W, c.saved(2), c.saved(3), false, c.needs_grad(0),
+                                              true, true);
+           } else {  // no values here: zero sums, still all-reduced below with the other processes'
+             const TensorOptions opt{X.dtype(), X.device()};
+             local = {empty(X.shape(), opt), zeros({int64_t(C)}, opt), zeros({int64_t(C)}, opt)};
+           }
            if (c.needs_grad(1)) c.accumulate(1, local.weight);
            if (c.needs_grad(2)) c.accumulate(2, local.bias);
            if (!c.needs_grad(0)) return;
@@ -116,6 +134,10 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
            Shape per_channel(size_t(X.dim()), 1);  // (1, C, 1, ...): broadcasts against x
            per_channel[1] = int64_t(C);
            const TensorOptions opt{X.dtype(), X.device()};
+           if (X.numel() == 0) {
+             c.accumulate(0, local.input);
+             return;
+           }
            Tensor affine =
                raw::binary(raw::BinaryOp::Add, raw::binary(raw::BinaryOp::Mul, X, from_vector(beta, per_channel, opt)),
                            from_vector(delta, per_channel, opt));

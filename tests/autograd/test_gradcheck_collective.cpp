@@ -114,7 +114,10 @@ TEST(SyncBatchNorm, ErrorsNameTheOpAndShapes) {
   EXPECT_THROW_MSG(sync_batch_norm(zeros({2, 3}), zeros({4}), Tensor(), Tensor(), Tensor(), 0.1, 1e-5, two),
                    "sync_batch_norm: weight [4] must be (3) for input [2,3]");
   EXPECT_THROW_MSG(sync_batch_norm(zeros({2}), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5, two),
-                   "sync_batch_norm: input must be (N, C, ...) with N >= 1, got [2]");
+                   "sync_batch_norm: input must be (N, C, ...), got [2]");
+  // No values anywhere: every process's N is 0.
   EXPECT_THROW_MSG(sync_batch_norm(zeros({0, 3}), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5, two),
-                   "sync_batch_norm: input must be (N, C, ...) with N >= 1, got [0,3]");
+                   "over the 2 processes, got 0 (input [0,3] here)");
+  EXPECT_THROW_MSG(sync_batch_norm(zeros({2, 3}), Tensor(), Tensor(), zeros({3}), Tensor(), 0.1, 1e-5, two),
+                   "sync_batch_norm: running_mean and running_var must both be given or both be undefined");
 }

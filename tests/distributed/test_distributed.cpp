@@ -290,7 +290,8 @@ TEST(DataParallelRng, DropoutMasksDifferPerStreamAndTheGeneratorStaysInStep) {
 
 // torch.nn.SyncBatchNorm over the processes: each rank normalises its part of one batch, and the
 // outputs, the input gradients, the parameter gradients summed over the ranks and the running
-// statistics are one process's batch norm on the whole batch.
+// statistics are one process's batch norm on the whole batch. The parts are equal, then uneven
+// with the last rank holding no image at all (as torch allows).
 TEST(SyncBatchNorm, TheProcessesTogetherNormaliseOneBatch) {
   ProcessGroup& world = ProcessGroup::world();
   const int r = world.rank(), p = world.size();
@@ -306,17 +307,25 @@ TEST(SyncBatchNorm, TheProcessesTogetherNormaliseOneBatch) {
   Tensor y1 = batch_norm(x1, w1, b1, rm1, rv1, true, 0.1, 1e-5);
   backward(sum(y1 * g_all));
 
-  Tensor x = leaf(raw::narrow(x_all, 0, r * b, b)), w = leaf(weight), bi = leaf(bias);
-  Tensor rm = zeros({c}), rv = ones({c});
-  Tensor y = sync_batch_norm(x, w, bi, rm, rv, 0.1, 1e-5, world);
-  backward(sum(y * raw::narrow(g_all, 0, r * b, b)));
-  test::expect_close(y, raw::narrow(y1, 0, r * b, b), 2e-5, "output");
-  test::expect_close(x.grad(), raw::narrow(x1.grad(), 0, r * b, b), 2e-5, "input gradient");
-  world.all_reduce_sum({w.grad(), bi.grad()});
-  test::expect_close(w.grad(), w1.grad(), 1e-4, "weight gradient");
-  test::expect_close(bi.grad(), b1.grad(), 1e-4, "bias gradient");
-  test::expect_close(rm, rm1, 1e-6, "running_mean");
-  test::expect_close(rv, rv1, 1e-5, "running_var");
+  for (bool even : {true, false}) {
+    SCOPED_TRACE(even ? "equal parts" : "uneven parts, the last one empty");
+    std::vector<int64_t> counts(size_t(p), b);
+    if (!even && p > 1) counts.front() += b, counts.back() = 0;
+    int64_t start = 0;
+    for (int q = 0; q < r; ++q) start += counts[size_t(q)];
+    const int64_t mine = counts[size_t(r)];
+    Tensor x = leaf(raw::narrow(x_all, 0, start, mine)), w = leaf(weight), bi = leaf(bias);
+    Tensor rm = zeros({c}), rv = ones({c});
+    Tensor y = sync_batch_norm(x, w, bi, rm, rv, 0.1, 1e-5, world);
+    backward(sum(y * raw::narrow(g_all, 0, start, mine)));
+    test::expect_close(y, raw::narrow(y1, 0, start, mine), 2e-5, "output");
+    test::expect_close(x.grad(), raw::narrow(x1.grad(), 0, start, mine), 2e-5, "input gradient");
+    world.all_reduce_sum({w.grad(), bi.grad()});
+    test::expect_close(w.grad(), w1.grad(), 1e-4, "weight gradient");
+    test::expect_close(bi.grad(), b1.grad(), 1e-4, "bias gradient");
+    test::expect_close(rm, rm1, 1e-6, "running_mean");
+    test::expect_close(rv, rv1, 1e-5, "running_var");
+  }
 
   // The module takes the same path once converted, when there is more than one process.
   nn::BatchNorm2d bn(c);
