@@ -38,6 +38,7 @@ void check_channels(const Tensor& x, const Tensor& t, const char* what) {
 // var = sum_p n_p (v_p + (m_p - mean)^2) / n (biased);  y = (x - mean) invstd w + b.
 // Backward, with A = sum_p sum dy and B = sum_p sum dy xhat:
 //   dx = w invstd (dy - A / n - xhat B / n),  dw += sum dy xhat,  db += sum dy  (this process's sums)
+// in two kernel passes (dy w invstd with the sums, then the correction) and an add.
 Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                        const Tensor& running_var, double momentum, double eps, Collective& group) {
   GS_CHECK(x.dim() >= 2, "sync_batch_norm: input must be (N, C, ...), got %s", shape_str(x.shape()).c_str());
@@ -83,9 +84,9 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
 
   // The output: the kernel in eval mode, normalising with the global statistics.
   raw::BatchNormResult r;
+  const Tensor var_t = from_vector(var, {channels}, opt);
   if (own > 0) {
-    r = raw::batch_norm(x, weight, bias, from_vector(mean, {channels}, opt), from_vector(var, {channels}, opt), false,
-                        0.0, eps);
+    r = raw::batch_norm(x, weight, bias, from_vector(mean, {channels}, opt), var_t, false, 0.0, eps);
   } else {
     std::vector<double> invstd(C);
     for (size_t i = 0; i < C; ++i) invstd[i] = 1.0 / std::sqrt(var[i] + eps);
@@ -104,8 +105,8 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
   }
 
   Collective* g = &group;  // the group outlives the tape (train::ProcessGroup::world() does)
-  record(OpId::SyncBatchNorm, {x, weight, bias}, {r.out}, {x, weight, r.save_mean, r.save_invstd},
-         [g, n, C](BackwardContext& c) {
+  record(OpId::SyncBatchNorm, {x, weight, bias}, {r.out}, {x, weight, r.save_mean, r.save_invstd, var_t},
+         [g, n, C, eps](BackwardContext& c) {
            const Tensor &X = c.saved(0), &W = c.saved(1);
            // One pass: dy w invstd (the statistics held fixed) and this process's sums of dy xhat, dy.
            raw::BatchNormGrads local;
@@ -122,26 +123,27 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
            std::vector<double> sums = local.bias.to_vector<double>(), dy_xhat = local.weight.to_vector<double>();
            sums.insert(sums.end(), dy_xhat.begin(), dy_xhat.end());  // [A | B]
            g->all_reduce_sum(sums);
-           // dx = w invstd dy + beta x + delta: beta = -w invstd^2 B / n, delta = w invstd (mean invstd B - A) / n
-           const std::vector<double> mean = c.saved(2).to_vector<double>(), invstd = c.saved(3).to_vector<double>();
-           const std::vector<double> w = W.defined() ? W.to_vector<double>() : std::vector<double>(C, 1.0);
-           std::vector<double> beta(C), delta(C);
-           for (size_t i = 0; i < C; ++i) {
-             const double scale = w[i] * invstd[i], A = sums[i], B = sums[C + i];
-             beta[i] = -scale * invstd[i] * B / n;
-             delta[i] = scale * (mean[i] * invstd[i] * B - A) / n;
-           }
-           Shape per_channel(size_t(X.dim()), 1);  // (1, C, 1, ...): broadcasts against x
-           per_channel[1] = int64_t(C);
-           const TensorOptions opt{X.dtype(), X.device()};
            if (X.numel() == 0) {
              c.accumulate(0, local.input);
              return;
            }
-           Tensor affine =
-               raw::binary(raw::BinaryOp::Add, raw::binary(raw::BinaryOp::Mul, X, from_vector(beta, per_channel, opt)),
-                           from_vector(delta, per_channel, opt));
-           c.accumulate(0, raw::binary(raw::BinaryOp::Add, local.input, affine));
+           // dx = w invstd dy - w invstd (A / n + xhat B / n). The second term is the eval-mode kernel
+           // with the forward's statistics, weight -w invstd B / n and bias -w invstd A / n: one pass.
+           const std::vector<double> invstd = c.saved(3).to_vector<double>();
+           const std::vector<double> w = W.defined() ? W.to_vector<double>() : std::vector<double>(C, 1.0);
+           std::vector<double> slope(C), offset(C);
+           for (size_t i = 0; i < C; ++i) {
+             const double scale = w[i] * invstd[i];
+             offset[i] = -scale * sums[i] / n;
+             slope[i] = -scale * sums[C + i] / n;
+           }
+           const TensorOptions opt{X.dtype(), X.device()};
+           const int64_t channels = int64_t(C);
+           Tensor correction =
+               raw::batch_norm(X, from_vector(slope, {channels}, opt), from_vector(offset, {channels}, opt), c.saved(2),
+                               c.saved(4), false, 0.0, eps)
+                   .out;
+           c.accumulate(0, raw::binary(raw::BinaryOp::Add, local.input, correction));
          });
   return r.out;
 }
