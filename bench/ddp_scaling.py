@@ -6,11 +6,14 @@ the ratio is taken per round and its median reported, so a busy machine moves bo
 
   python bench/ddp_scaling.py --model fashionnet --batch 64 --threads 2 --processes 2
   python bench/ddp_scaling.py --torch      # also torch's DistributedDataParallel (gloo) against one torch process
+  python bench/ddp_scaling.py --sync-bn    # also data-parallel with synchronised batch norm (train --sync-bn)
 
 --torch runs the same pair with PyTorch (this Python's torch; the torch twins of the zoo in
 tests/interop/gs_interop.py), so the two engines' scaling can be compared: the ratio of ratios.
 Prints one JSON object: per side the median images/s over rounds, the share of a data-parallel
-step spent in gradscope's collectives (buffer broadcast and gradient all-reduce), and the ratios. --out FILE also writes it there."""
+step spent in gradscope's collectives (buffer broadcast and gradient all-reduce), and the ratios. --out FILE also writes it there.
+--sync-bn adds a third side to gradscope's rounds, the data-parallel run with `--sync-bn`, and its
+ratio to the plain data-parallel run (torch 1.13 runs SyncBatchNorm on GPUs only: no torch twin)."""
 import argparse
 import json
 import os
@@ -45,12 +48,14 @@ def run_json(cmd, threads):
     return json.loads(lines[0])
 
 
-def gradscope_run(args, processes):
+def gradscope_run(args, processes, sync_bn=False):
     threads = args.threads // processes
     cmd = [args.gradscope, "bench", "--model", args.model, "--batch", str(args.batch // processes), "--threads",
            str(threads), "--steps", str(args.steps), "--warmup", str(args.warmup), "--seed", str(args.seed)]
     if args.synthetic:
         cmd.append("--synthetic")
+    if sync_bn:
+        cmd.append("--sync-bn")
     return run_json(mpirun_prefix(processes) + cmd if processes > 1 else cmd, threads)
 
 
@@ -136,13 +141,16 @@ def torch_train(args, rank):
 
 # ---------------------------------------------------------------- driver
 
-def compare(args, run):
-    """Alternating rounds; the medians of each side and of the per-round ratios."""
-    one, many = [], []
+def compare(args, run, sync_bn=False):
+    """Alternating rounds; the medians of each side and of the per-round ratios. With sync_bn, a
+    third side (data-parallel with --sync-bn) takes its turn in the rotation."""
+    one, many, synced = [], [], []
+    sides = [lambda: one.append(run(args, 1)), lambda: many.append(run(args, args.processes))]
+    if sync_bn:
+        sides.append(lambda: synced.append(run(args, args.processes, sync_bn=True)))
     for r in range(args.rounds):
-        order = [(1, one), (args.processes, many)]
-        for processes, into in (order if r % 2 == 0 else order[::-1]):
-            into.append(run(args, processes))
+        for k in range(len(sides)):  # round r starts with side r (mod the sides)
+            sides[(r + k) % len(sides)]()
     ratios = [m["images_per_s"] / o["images_per_s"] for o, m in zip(one, many)]
     out = {"one_process": {"threads": args.threads, "batch": args.batch,
                            "images_per_s": statistics.median(x["images_per_s"] for x in one)},
@@ -156,6 +164,10 @@ def compare(args, run):
         out["data_parallel"]["communication_share"] = statistics.median(shares)
     if "torch" in many[0]:
         out["torch"] = many[0]["torch"]
+    if sync_bn:
+        sync_ratios = [s["images_per_s"] / m["images_per_s"] for m, s in zip(many, synced)]
+        out["sync_bn"] = {"images_per_s": statistics.median(x["images_per_s"] for x in synced),
+                          "ratio_to_data_parallel": statistics.median(sync_ratios), "round_ratios": sync_ratios}
     return out
 
 
@@ -171,6 +183,7 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--synthetic", action="store_true", help="random images instead of Fashion-MNIST")
     p.add_argument("--torch", action="store_true", help="also PyTorch's DDP against one torch process")
+    p.add_argument("--sync-bn", action="store_true", help="also gradscope's data-parallel run with --sync-bn")
     p.add_argument("--gradscope", default=os.path.join(os.environ.get("GS_BUILD_DIR", os.path.join(ROOT, "build")),
                                                        "gradscope"))
     p.add_argument("--out", help="also write the JSON to this file")
@@ -191,7 +204,7 @@ def main():
     result = {**machine_info(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "load_average": os.getloadavg()[0], "model": args.model, "global_batch": args.batch, "threads": args.threads, "steps": args.steps,
               "warmup": args.warmup, "rounds": args.rounds, "data": "synthetic" if args.synthetic else "fashion-mnist",
-              "gradscope": compare(args, gradscope_run)}
+              "gradscope": compare(args, gradscope_run, args.sync_bn)}
     if args.torch:
         result["pytorch"] = compare(args, torch_run)
         result["scaling_vs_pytorch"] = result["gradscope"]["ratio"] / result["pytorch"]["ratio"]

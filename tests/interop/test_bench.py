@@ -3,6 +3,7 @@ ms/step, median within min..max, peak RSS at least the current RSS), training lo
 a repeated batch, and bad flags fail with a message. No timing thresholds: the machine is shared."""
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -144,6 +145,16 @@ def test_ddp_scaling_script(tmp_path):
         assert e["round_ratios"] == [pytest.approx(e["ratio"])]
     assert 0 < out["gradscope"]["data_parallel"]["communication_share"] < 1
     assert out["scaling_vs_pytorch"] == pytest.approx(out["gradscope"]["ratio"] / out["pytorch"]["ratio"])
+    # --sync-bn: a third side, on a model with batch norm, two rounds (each side leads once).
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "ddp_scaling.py"), "--model", "fashionnet",
+                        "--batch", "8", "--steps", "2", "--warmup", "1", "--rounds", "2", "--sync-bn", "--synthetic",
+                        "--gradscope", os.path.join(build_dir(), "gradscope")],
+                       capture_output=True, text=True, timeout=600, env=dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1",
+                                                                             OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1"))
+    assert r.returncode == 0, r.stderr
+    g = json.loads(r.stdout)["gradscope"]
+    assert len(g["sync_bn"]["round_ratios"]) == 2 and g["sync_bn"]["images_per_s"] > 0
+    assert g["sync_bn"]["ratio_to_data_parallel"] == pytest.approx(statistics.median(g["sync_bn"]["round_ratios"]))
     r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "ddp_scaling.py"), "--batch", "15"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "--batch 15 must be a positive multiple of --processes 2" in r.stderr
