@@ -55,19 +55,19 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
 
   // This process's mean and biased variance: the kernel's running-statistics update at momentum 1
   // leaves the batch mean and unbiased variance (one value per channel: the value, variance 0).
-  const double own = double(x.numel() / channels);
+  const double own_count = double(x.numel() / channels);
   std::vector<double> own_mean(C, 0.0), own_var(C, 0.0);
-  if (own > 1) {
+  if (own_count > 1) {
     Tensor m = zeros({channels}, opt), v = zeros({channels}, opt);
     raw::batch_norm(x, Tensor(), Tensor(), m, v, true, 1.0, eps);
     own_mean = m.to_vector<double>(), own_var = v.to_vector<double>();
-    for (double& var : own_var) var *= (own - 1) / own;
-  } else if (own == 1) {
+    for (double& var : own_var) var *= (own_count - 1) / own_count;
+  } else if (own_count == 1) {
     own_mean = raw::reshape(raw::contiguous(x), {channels}).to_vector<double>();
   }  // no values here (N = 0): this process adds nothing to the sums and the count
   std::vector<double> sums(C + 1);
-  for (size_t i = 0; i < C; ++i) sums[i] = own * own_mean[i];
-  sums[C] = own;
+  for (size_t i = 0; i < C; ++i) sums[i] = own_count * own_mean[i];
+  sums[C] = own_count;
   group.all_reduce_sum(sums);
   const double n = sums[C];
   GS_CHECK(n > 1,
@@ -76,7 +76,7 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
   std::vector<double> mean(C), m2(C);
   for (size_t i = 0; i < C; ++i) {
     mean[i] = sums[i] / n;
-    m2[i] = own * (own_var[i] + (own_mean[i] - mean[i]) * (own_mean[i] - mean[i]));
+    m2[i] = own_count * (own_var[i] + (own_mean[i] - mean[i]) * (own_mean[i] - mean[i]));
   }
   group.all_reduce_sum(m2);
   std::vector<double> var(C), unbiased(C);
@@ -85,7 +85,7 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
   // The output: the kernel in eval mode, normalising with the global statistics.
   raw::BatchNormResult r;
   const Tensor var_t = from_vector(var, {channels}, opt);
-  if (own > 0) {
+  if (own_count > 0) {
     r = raw::batch_norm(x, weight, bias, from_vector(mean, {channels}, opt), var_t, false, 0.0, eps);
   } else {
     std::vector<double> invstd(C);
