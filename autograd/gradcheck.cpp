@@ -105,4 +105,47 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
   return result;
 }
 
+GradcheckResult gradgradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, GradcheckOptions opt) {
+  std::vector<size_t> wrt;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].requires_grad()) wrt.push_back(i);
+  }
+  GS_CHECK(!wrt.empty(), "gradgradcheck: no input requires grad");
+  Tensor out0;
+  {
+    NoGradGuard no_grad;
+    out0 = fn(inputs);
+  }
+  GS_CHECK(out0.dtype() == DType::F64, "gradgradcheck: the function returned %s, expected f64",
+           dtype_name(out0.dtype()));
+  Generator gen(opt.seed + 1);
+  Tensor seed = randn(out0.shape(), {DType::F64}, &gen).set_requires_grad(true);
+  std::vector<Tensor> v;
+  for (size_t i : wrt) v.push_back(randn(inputs[i].shape(), {DType::F64}, &gen));
+  const size_t n = inputs.size();
+  // (x, w) -> sum_i <dL/dx_i, v_i>. gradcheck evaluates it under no_grad on plain copies for the
+  // differences: recording is switched back on and the copies made leaves that require grad.
+  auto first_order = [&](const std::vector<Tensor>& in) {
+    EnableGradGuard enable;
+    std::vector<Tensor> x(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(n));
+    std::vector<Tensor> leaves;
+    for (size_t i : wrt) {
+      if (!x[i].requires_grad()) x[i] = x[i].detach().set_requires_grad(true);
+      leaves.push_back(x[i]);
+    }
+    std::vector<Tensor> g = grad(fn(x), leaves, in[n], false, true);
+    Tensor total = mul(sum(in[n]), 0.0);  // keeps a graph where every gradient is a constant
+    for (size_t k = 0; k < g.size(); ++k) total = add(total, sum(mul(g[k], v[k])));
+    return total;
+  };
+  std::vector<Tensor> all = inputs;
+  all.push_back(seed);
+  GradcheckResult r = gradcheck(first_order, all, opt);
+  if (!r.ok) {
+    r.message = format("gradgradcheck (d/d%s of the gradients): %s",
+                       r.worst_input == n ? "seed" : format("input %zu", r.worst_input).c_str(), r.message.c_str());
+  }
+  return r;
+}
+
 }  // namespace gs

@@ -6,6 +6,11 @@
 //
 // Non-scalar outputs are reduced as sum(out * w) with fixed random weights w, which checks a
 // vector-Jacobian product in one pass. Defaults follow torch.autograd.gradcheck.
+//
+// gradgradcheck (torch.autograd.gradgradcheck) checks the create_graph gradients: with
+// L = sum(fn(x) * w) for a random seed w that requires grad, it gradchecks
+// (x, w) -> sum_i sum(dL/dx_i * v_i) (fixed random v_i), so second derivatives in x and the
+// backward's dependence on its seed are both compared with central differences.
 #pragma once
 #include <functional>
 #include <string>
@@ -33,5 +38,6 @@ struct GradcheckResult {
 
 using GradcheckFn = std::function<Tensor(const std::vector<Tensor>&)>;
 GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, GradcheckOptions options = {});
+GradcheckResult gradgradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, GradcheckOptions options = {});
 
 }  // namespace gs

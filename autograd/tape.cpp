@@ -5,8 +5,10 @@
 #include <atomic>
 #include <map>
 #include <sstream>
+#include <unordered_map>
 #include <unordered_set>
 
+#include "autograd/ops.h"
 #include "tensor/raw_ops.h"
 #include "tensor/scope.h"
 
@@ -37,7 +39,8 @@ constexpr const char* kOpEnumNames[] = {
 };
 std::string grad_fn_name(const AutogradMeta& meta) {
   if (!meta.entry) return "";
-  return std::string(kOpEnumNames[static_cast<int>(meta.entry->op)]) + "Backward0";
+  return std::string(kOpEnumNames[static_cast<int>(meta.entry->op)]) +
+         (meta.entry->derivative ? "BackwardBackward0" : "Backward0");
 }
 const bool g_namer_registered = (set_grad_fn_namer(&grad_fn_name), true);
 
@@ -47,9 +50,28 @@ void prune_tape() {
   g_tape_live_after_prune = g_tape.size();
 }
 
-// Adds g into a pending gradient slot without modifying tensors others may hold.
-void add_pending(Tensor& slot, const Tensor& g) {
-  slot = slot.defined() ? raw::binary(raw::BinaryOp::Add, slot, g) : g;
+// Adds g into a pending gradient slot without modifying tensors others may hold; recorded when
+// the pass creates a graph.
+void add_pending(Tensor& slot, const Tensor& g, bool create_graph) {
+  if (!slot.defined()) {
+    slot = g;
+  } else {
+    slot = create_graph ? add(slot, g) : raw::binary(raw::BinaryOp::Add, slot, g);
+  }
+}
+
+// raw::sum_to as recorded ops (sum over the broadcast dims, then reshape).
+Tensor sum_to_recorded(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  GS_CHECK(x.dim() >= (int64_t)shape.size(), "sum_to: cannot sum %s down to %s", shape_str(x.shape()).c_str(),
+           shape_str(shape).c_str());
+  const size_t lead = x.dim() - shape.size();
+  std::vector<int64_t> dims;
+  for (size_t d = 0; d < (size_t)x.dim(); ++d) {
+    if (d < lead || (shape[d - lead] == 1 && x.shape()[d] != 1)) dims.push_back(static_cast<int64_t>(d));
+  }
+  Tensor summed = dims.empty() ? x : sum(x, dims, true);
+  return reshape(summed, shape);
 }
 
 Tensor run_hooks(AutogradMeta& meta, Tensor g) {
@@ -72,8 +94,12 @@ void GradMode::set_enabled(bool enabled) { g_grad_enabled = enabled; }
 
 void BackwardContext::accumulate(size_t input, const Tensor& grad) {
   if (!needs_.at(input) || !grad.defined()) return;
-  Tensor g = raw::sum_to(grad, input_shapes_[input]);
-  add_pending(grad_inputs_[input], g);
+  Tensor g = create_graph_ ? sum_to_recorded(grad, input_shapes_[input]) : raw::sum_to(grad, input_shapes_[input]);
+  add_pending(grad_inputs_[input], g, create_graph_);
+}
+
+std::string entry_name(const Entry& entry) {
+  return std::string(op_name(entry.op)) + (entry.derivative ? "_backward" : "");
 }
 
 bool any_requires_grad(const std::vector<Tensor>& inputs) {
@@ -83,12 +109,15 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
   return false;
 }
 
-std::shared_ptr<Entry> record(OpId op, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
-                              std::vector<Tensor> saved, BackwardFn backward) {
+namespace {
+std::shared_ptr<Entry> record_entry(OpId op, bool derivative, const std::vector<Tensor>& inputs,
+                                    const std::vector<Tensor>& outputs, std::vector<Tensor> saved,
+                                    BackwardFn backward) {
   if (!g_grad_enabled || !any_requires_grad(inputs)) return nullptr;
   auto e = std::make_shared<Entry>();
   e->seq = g_next_seq++;
   e->op = op;
+  e->derivative = derivative;
   e->scope = current_scope_path();
   for (auto& t : inputs) {
     e->inputs.push_back(t.defined() && t.requires_grad() ? t.impl().autograd : nullptr);
@@ -105,7 +134,21 @@ std::shared_ptr<Entry> record(OpId op, const std::vector<Tensor>& inputs, const 
     e->dtype = outputs[0].dtype();
     e->device = outputs[0].device();
   }
-  for (auto& s : saved) s = s.defined() ? s.detach() : s;
+  // Where each saved tensor came from (the same TensorImpl as an input or output), so that a
+  // create_graph backward can re-attach it; then the stored copy is detached.
+  for (auto& s : saved) {
+    int source = Entry::kSavedConstant;
+    if (s.defined()) {
+      for (size_t i = 0; i < inputs.size() && source == Entry::kSavedConstant; ++i) {
+        if (inputs[i].defined() && inputs[i].impl_ptr() == s.impl_ptr()) source = static_cast<int>(i);
+      }
+      for (size_t j = 0; j < outputs.size() && source == Entry::kSavedConstant; ++j) {
+        if (outputs[j].impl_ptr() == s.impl_ptr()) source = Entry::kSavedOutput0 - static_cast<int>(j);
+      }
+      s = s.detach();
+    }
+    e->saved_source.push_back(source);
+  }
   e->saved = std::move(saved);
   e->backward = std::move(backward);
   prune_tape();
@@ -113,14 +156,27 @@ std::shared_ptr<Entry> record(OpId op, const std::vector<Tensor>& inputs, const 
   for (auto& [id, hook] : hooks().forward) hook(*e, outputs);
   return e;
 }
+}  // namespace
+
+std::shared_ptr<Entry> record(OpId op, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+                              std::vector<Tensor> saved, BackwardFn backward) {
+  return record_entry(op, false, inputs, outputs, std::move(saved), std::move(backward));
+}
+
+std::shared_ptr<Entry> record_derivative(OpId op, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+                                         std::vector<Tensor> saved, BackwardFn backward) {
+  return record_entry(op, true, inputs, outputs, std::move(saved), std::move(backward));
+}
 
 namespace {
 
 struct Engine {
+  bool create_graph = false;
   std::vector<Entry*> order;                          // reverse tape order
   std::vector<std::shared_ptr<AutogradMeta>> leaves;  // leaves reached
   std::vector<AutogradMeta*> touched;                 // every meta given a pending grad
-  std::vector<std::shared_ptr<Entry>> keep_alive;
+  std::unordered_map<Entry*, std::shared_ptr<Entry>> keep_alive;
+  const std::shared_ptr<Entry>& keep_alive_of(Entry* e) { return keep_alive.at(e); }
 
   void collect(const std::shared_ptr<AutogradMeta>& root) {
     std::unordered_set<Entry*> seen_entries;
@@ -139,7 +195,7 @@ struct Engine {
                "backward: tape entry #%lld (%s%s%s) was freed by an earlier backward; call the first backward with "
                "retain_graph=true to go through the tape twice",
                (long long)e->seq, op_name(e->op), e->scope.empty() ? "" : " in ", e->scope.c_str());
-      keep_alive.push_back(meta->entry);
+      keep_alive.emplace(e, meta->entry);
       order.push_back(e);
       for (auto& in : e->inputs) {
         if (in) stack.push_back(in);
@@ -150,12 +206,52 @@ struct Engine {
 
   void give(AutogradMeta& meta, const Tensor& g) {
     if (!meta.pending_grad.defined()) touched.push_back(&meta);
-    add_pending(meta.pending_grad, g);
+    add_pending(meta.pending_grad, g, create_graph);
   }
 
   void clear() {
     for (AutogradMeta* m : touched) m->pending_grad = Tensor();
   }
+};
+
+// A saved tensor attached to the graph again: the input's autograd state, or the output's (made
+// anew, pointing at the entry, when the output tensor is gone). Constants stay detached.
+std::vector<Tensor> attached_saved(const std::shared_ptr<Entry>& e) {
+  std::vector<Tensor> out = e->saved;
+  for (size_t k = 0; k < out.size(); ++k) {
+    const int source = k < e->saved_source.size() ? e->saved_source[k] : Entry::kSavedConstant;
+    if (!out[k].defined() || source == Entry::kSavedConstant) continue;
+    std::shared_ptr<AutogradMeta> meta;
+    if (source >= 0) {
+      meta = e->inputs[static_cast<size_t>(source)];
+    } else {
+      const size_t j = static_cast<size_t>(Entry::kSavedOutput0 - source);
+      meta = e->outputs[j].lock();
+      if (!meta) {
+        meta = std::make_shared<AutogradMeta>();
+        meta->requires_grad = true;
+        meta->entry = e;
+        e->outputs[j] = meta;
+      }
+    }
+    if (!meta) continue;  // an input that needs no grad: a constant of the recorded formula
+    auto impl = std::make_shared<TensorImpl>(out[k].impl());
+    impl->autograd = meta;
+    out[k] = Tensor(impl);
+  }
+  return out;
+}
+
+// For a whole pass, as torch's engine: recording on exactly when it creates a graph. The formulas
+// are written in recorded ops, so a plain pass records nothing whatever the caller's mode, and a
+// create_graph pass records even under a NoGradGuard.
+class PassGradMode {
+ public:
+  explicit PassGradMode(bool create_graph) : previous_(GradMode::is_enabled()) { GradMode::set_enabled(create_graph); }
+  ~PassGradMode() { GradMode::set_enabled(previous_); }
+
+ private:
+  bool previous_;
 };
 
 // Shared by backward() and grad(): runs the pass, leaving pending grads on the metas.
@@ -187,7 +283,7 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
         g = run_hooks(*meta, g);
         // retain_grad accumulates across backward calls like a leaf's .grad (out of place:
         // g flows on and may be held elsewhere).
-        if (meta->retains_grad) meta->grad = meta->grad.defined() ? raw::binary(raw::BinaryOp::Add, meta->grad, g) : g;
+        if (meta->retains_grad) add_pending(meta->grad, g, engine.create_graph);
       }
       any = any || g.defined();
       ctx.grad_outputs_.push_back(g);
@@ -196,7 +292,8 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
       for (size_t i = 0; i < ctx.grad_outputs_.size(); ++i) {
         if (!ctx.grad_outputs_[i].defined()) ctx.grad_outputs_[i] = zeros(e->output_shapes[i], {e->dtype, e->device});
       }
-      ctx.saved_ = e->saved;
+      ctx.create_graph_ = engine.create_graph;
+      ctx.saved_ = engine.create_graph ? attached_saved(engine.keep_alive_of(e)) : e->saved;
       for (auto& in : e->inputs) ctx.needs_.push_back(in != nullptr);
       ctx.input_shapes_ = e->input_shapes;
       ctx.grad_inputs_.resize(e->inputs.size());
@@ -209,7 +306,7 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
       }
       for (auto& [id, hook] : hooks().backward) hook(*e, ctx.grad_outputs_, ctx.grad_inputs_);
     }
-    if (!retain_graph) {
+    if (!retain_graph && !engine.create_graph) {
       e->backward = nullptr;
       e->saved.clear();
       e->freed = true;
@@ -219,15 +316,20 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
 
 }  // namespace
 
-void backward(const Tensor& output, const Tensor& seed, bool retain_graph) {
+void backward(const Tensor& output, const Tensor& seed, bool retain_graph, bool create_graph) {
+  PassGradMode mode(create_graph);
   Engine engine;
+  engine.create_graph = create_graph;
   try {
     run_backward(engine, output, seed, retain_graph);
     if (output.is_leaf()) engine.leaves = {output.impl().autograd};
     for (auto& leaf : engine.leaves) {
       if (!leaf->pending_grad.defined() || !leaf->requires_grad) continue;
       Tensor g = run_hooks(*leaf, std::move(leaf->pending_grad));
-      if (!leaf->grad.defined()) {
+      if (create_graph) {
+        // Out of place, as torch with create_graph: .grad is a graph node of its own.
+        add_pending(leaf->grad, g, true);
+      } else if (!leaf->grad.defined()) {
         // Keep g itself only when nothing else can see it (not the caller's seed, a retained
         // grad or a view of saved data): a later backward adds into .grad in place.
         bool private_g = g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous();
@@ -243,23 +345,25 @@ void backward(const Tensor& output, const Tensor& seed, bool retain_graph) {
   engine.clear();
 }
 
-std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs, const Tensor& seed,
-                         bool retain_graph) {
+std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs, const Tensor& seed, bool retain_graph,
+                         bool create_graph) {
   for (auto& in : inputs) {
     GS_CHECK(in.requires_grad(), "grad: an input of shape %s does not require grad", shape_str(in.shape()).c_str());
   }
+  PassGradMode mode(create_graph);
   // Non-leaf inputs: capture their gradient when it is complete, before it flows on.
   std::vector<Tensor> result(inputs.size());
   std::vector<int> hook_counts;
   for (size_t i = 0; i < inputs.size(); ++i) {
     AutogradMeta& meta = *inputs[i].impl().autograd;
     hook_counts.push_back(static_cast<int>(meta.hooks.size()));
-    meta.hooks.emplace_back(0, [&result, i](const Tensor& g) {
-      result[i] = result[i].defined() ? raw::binary(raw::BinaryOp::Add, result[i], g) : g;
+    meta.hooks.emplace_back(0, [&result, i, create_graph](const Tensor& g) {
+      add_pending(result[i], g, create_graph);
       return Tensor();
     });
   }
   Engine engine;
+  engine.create_graph = create_graph;
   auto cleanup = [&] {
     engine.clear();
     for (size_t i = 0; i < inputs.size(); ++i) inputs[i].impl().autograd->hooks.resize(hook_counts[i]);
@@ -319,7 +423,7 @@ std::vector<std::shared_ptr<Entry>> tape_entries() {
 std::string tape_str() {
   std::ostringstream os;
   for (auto& e : tape_entries()) {
-    os << "#" << e->seq << " " << op_name(e->op);
+    os << "#" << e->seq << " " << entry_name(*e);
     if (!e->scope.empty()) os << " (" << e->scope << ")";
     os << " ";
     for (size_t i = 0; i < e->output_shapes.size(); ++i) os << (i ? ", " : "") << shape_str(e->output_shapes[i]);

@@ -5,7 +5,15 @@
 // Tensors hold their producing entry, entries hold their inputs' autograd state, so memory
 // follows the tensors: an entry lives while something that needs it does. The global list
 // (tape_entries) only orders and shows them. Saved tensors are stored detached (data only),
-// which keeps the ownership one-way. Double backward is not supported.
+// which keeps the ownership one-way.
+//
+// Double backward: backward/grad with create_graph=true run every formula with recording on,
+// on saved tensors re-attached to the graph (an input's or output's autograd state, kept by the
+// entry), so the gradients are themselves differentiable: Hessian-vector products, gradient
+// penalties, gradgradcheck. Formulas are written in recorded ops; where a fused kernel is faster
+// it is taken only when !create_graph(), next to the recorded form. A backward whose value is not
+// a recorded op of its inputs (a conv's transposed conv, a pool's scatter) records a derivative
+// entry (record_derivative) that shows as "<op>_backward" on the tape, with its own backward.
 #pragma once
 #include <functional>
 #include <memory>
@@ -30,14 +38,26 @@ class NoGradGuard {
  private:
   bool previous_;
 };
+// torch.enable_grad: recording on in a scope, whatever the surrounding mode.
+class EnableGradGuard {
+ public:
+  EnableGradGuard() : previous_(GradMode::is_enabled()) { GradMode::set_enabled(true); }
+  ~EnableGradGuard() { GradMode::set_enabled(previous_); }
+
+ private:
+  bool previous_;
+};
 
 // What a backward formula sees: gradients of the outputs, the saved tensors, and where to
 // accumulate the gradients of the inputs.
 class BackwardContext {
  public:
   const Tensor& grad_output(size_t i = 0) const { return grad_outputs_.at(i); }
+  // With create_graph, a saved input or output comes back attached to the graph.
   const Tensor& saved(size_t i) const { return saved_.at(i); }
   bool needs_grad(size_t input) const { return needs_.at(input); }
+  // True in a backward that records (create_graph): formulas then skip unrecorded fast paths.
+  bool create_graph() const { return create_graph_; }
   // input_grad += grad (summed down to the input's shape if grad is a broadcast of it)
   void accumulate(size_t input, const Tensor& grad);
 
@@ -46,6 +66,7 @@ class BackwardContext {
   std::vector<bool> needs_;
   std::vector<Shape> input_shapes_;
   std::vector<Tensor> grad_inputs_;
+  bool create_graph_ = false;
 };
 
 using BackwardFn = std::function<void(BackwardContext&)>;
@@ -61,6 +82,11 @@ struct Entry {
   DType dtype = DType::F32;
   Device device;
   std::vector<Tensor> saved;
+  // Where each saved tensor came from, to re-attach it under create_graph: kSavedConstant, an
+  // input's index, or kSavedOutput0 - j for output j.
+  std::vector<int> saved_source;
+  static constexpr int kSavedConstant = -1, kSavedOutput0 = -2;
+  bool derivative = false;  // recorded by a backward formula under create_graph (record_derivative)
   BackwardFn backward;
   bool freed = false;  // backward ran without retain_graph: saved tensors are gone
 };
@@ -69,13 +95,22 @@ struct Entry {
 // Outputs become non-leaf tensors that require grad. Returns the entry (or null).
 std::shared_ptr<Entry> record(OpId op, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
                               std::vector<Tensor> saved, BackwardFn backward);
+// The same, for a value computed inside a backward formula under create_graph: the entry is
+// marked as a derivative ("<op>_backward" on the tape). Nothing is recorded in a plain backward.
+std::shared_ptr<Entry> record_derivative(OpId op, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+                                         std::vector<Tensor> saved, BackwardFn backward);
 bool any_requires_grad(const std::vector<Tensor>& inputs);
+// "mul", or "mul_backward" for a derivative entry.
+std::string entry_name(const Entry& entry);
 
 // Runs the backward pass from `output`. A missing seed means ones (only for one-element outputs).
-void backward(const Tensor& output, const Tensor& seed = Tensor(), bool retain_graph = false);
+// create_graph (torch's create_graph=True) records the pass, so the gradients (.grad of leaves,
+// or grad()'s results) require grad and can be differentiated again; it implies retain_graph.
+void backward(const Tensor& output, const Tensor& seed = Tensor(), bool retain_graph = false,
+              bool create_graph = false);
 // Gradients of `outputs` w.r.t. `inputs` without touching any .grad (for gradcheck and probes).
 std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs, const Tensor& seed = Tensor(),
-                         bool retain_graph = false);
+                         bool retain_graph = false, bool create_graph = false);
 
 // Hook on a tensor's gradient (runs when the gradient is complete, before it flows on). Returns an
 // id for remove_hook(t, id); removing twice, or a hook of another tensor, does nothing.

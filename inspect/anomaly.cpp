@@ -107,7 +107,7 @@ namespace {
 AnomalyReport report_head(const Entry& entry, bool backward, int64_t step, size_t index, const Tensor& bad) {
   AnomalyReport r;
   r.backward = backward;
-  r.op = op_name(entry.op);
+  r.op = entry_name(entry);
   r.module = entry.scope;
   r.step = step;
   r.entry = entry.seq;
@@ -149,7 +149,7 @@ void AnomalyDetector::on_forward(const Entry& entry, const std::vector<Tensor>& 
   if (!enabled_ || first_) return;
   flush();  // the entry before this one first
   if (first_) return;
-  std::string what = format("#%lld %s (%s)", (long long)entry.seq, op_name(entry.op), entry.scope.c_str());
+  std::string what = format("#%lld %s (%s)", (long long)entry.seq, entry_name(entry).c_str(), entry.scope.c_str());
   std::shared_ptr<Entry> owner;
   for (const auto& out : outputs) {
     const auto& meta = out.impl().autograd;

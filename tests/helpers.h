@@ -66,11 +66,19 @@ class MirrorGroup : public Collective {
   int size_;
 };
 
+// First derivatives, and then (unless first_order_only) the create_graph gradients too.
 inline ::testing::AssertionResult gradcheck_ok(const GradcheckFn& fn, const std::vector<Tensor>& inputs,
-                                               GradcheckOptions opt = {}) {
+                                               GradcheckOptions opt = {}, bool first_order_only = false) {
   GradcheckResult r = gradcheck(fn, inputs, opt);
-  if (r.ok) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << r.message;
+  if (!r.ok) return ::testing::AssertionFailure() << r.message;
+  if (first_order_only) return ::testing::AssertionSuccess();
+  r = gradgradcheck(fn, inputs, opt);
+  if (!r.ok) return ::testing::AssertionFailure() << r.message;
+  return ::testing::AssertionSuccess();
+}
+inline ::testing::AssertionResult first_order_gradcheck_ok(const GradcheckFn& fn, const std::vector<Tensor>& inputs,
+                                                           GradcheckOptions opt = {}) {
+  return gradcheck_ok(fn, inputs, opt, true);
 }
 
 inline void expect_close(const Tensor& actual, const Tensor& expected, double tol, const std::string& what = "") {
@@ -91,7 +99,10 @@ inline void expect_close(const Tensor& actual, const Tensor& expected, double to
 
 }  // namespace gs::test
 
+// gradcheck and gradgradcheck (f64 central differences of the gradients and of the create_graph
+// gradients); EXPECT_FIRST_ORDER_GRADCHECK for an op without a double backward.
 #define EXPECT_GRADCHECK(fn, ...) EXPECT_TRUE(::gs::test::gradcheck_ok(fn, __VA_ARGS__))
+#define EXPECT_FIRST_ORDER_GRADCHECK(fn, ...) EXPECT_TRUE(::gs::test::first_order_gradcheck_ok(fn, __VA_ARGS__))
 
 // Expects `stmt` to throw an exception whose what() contains `text`.
 #define EXPECT_THROW_MSG(stmt, text)                                              \

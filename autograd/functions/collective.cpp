@@ -19,6 +19,7 @@ Tensor all_reduce_sum(const Tensor& x, Collective& group) {
   group.all_reduce_sum({out});
   Collective* g = &group;  // the group outlives the tape (train::ProcessGroup::world() does)
   record(OpId::AllReduceSum, {x}, {out}, {}, [g](BackwardContext& c) {
+    if (c.create_graph()) return c.accumulate(0, all_reduce_sum(c.grad_output(), *g));
     Tensor total = raw::clone(c.grad_output());
     g->all_reduce_sum({total});
     c.accumulate(0, total);
@@ -107,6 +108,9 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
   Collective* g = &group;  // the group outlives the tape (train::ProcessGroup::world() does)
   record(OpId::SyncBatchNorm, {x, weight, bias}, {r.out}, {x, weight, r.save_mean, r.save_invstd, var_t},
          [g, n, C, eps](BackwardContext& c) {
+           GS_CHECK(!c.create_graph(),
+                    "sync_batch_norm: double backward (create_graph) is not supported; train with one process or "
+                    "without --sync-bn");
            const Tensor &X = c.saved(0), &W = c.saved(1);
            // One pass: dy w invstd (the statistics held fixed) and this process's sums of dy xhat, dy.
            raw::BatchNormGrads local;

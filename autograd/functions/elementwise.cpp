@@ -13,6 +13,26 @@ Tensor bin(BinaryOp op, const Tensor& a, const Tensor& b, double alpha = 0, doub
   return raw::binary(op, a, b, alpha, beta);
 }
 Tensor scalar_like(const Tensor& t, double v) { return scalar_tensor(v, {t.dtype(), t.device()}); }
+
+// dx = g * f'(x) for a piecewise-linear f (abs, clamp, relu, leaky_relu): f' is constant between
+// the kinks, so a double backward needs only g * f'(x) with f'(x) = fused(1, x) held constant.
+Tensor piecewise_backward(const BackwardContext& c, BinaryOp fused, double alpha = 0, double beta = 0) {
+  const Tensor &g = c.grad_output(), &x = c.saved(0);
+  if (!c.create_graph()) return bin(fused, g, x, alpha, beta);
+  return mul(g, bin(fused, ones_like(x.detach()), x.detach(), alpha, beta));
+}
+
+// gelu'(x) = Φ(x) + x φ(x), recorded so that it is differentiable in turn: d/dx = φ(x) (2 - x²).
+Tensor gelu_derivative(const Tensor& x) {
+  Tensor d = bin(BinaryOp::GeluBackward, ones_like(x.detach()), x.detach());
+  record_derivative(OpId::Gelu, {x}, {d}, {x}, [](BackwardContext& c) {
+    const Tensor& v = c.saved(0);
+    Tensor v2 = mul(v, v);
+    Tensor phi = mul(exp(mul(v2, -0.5)), 0.3989422804014327);  // 1/sqrt(2 pi)
+    c.accumulate(0, mul(c.grad_output(), mul(phi, 2.0 - v2)));
+  });
+  return d;
+}
 }  // namespace
 
 // z = a + b;  da += g, db += g
@@ -30,7 +50,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = bin(BinaryOp::Sub, a, b);
   record(OpId::Sub, {a, b}, {out}, {}, [](BackwardContext& c) {
     c.accumulate(0, c.grad_output());
-    if (c.needs_grad(1)) c.accumulate(1, raw::unary(UnaryOp::Neg, c.grad_output()));
+    if (c.needs_grad(1)) c.accumulate(1, neg(c.grad_output()));
   });
   return out;
 }
@@ -39,8 +59,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = bin(BinaryOp::Mul, a, b);
   record(OpId::Mul, {a, b}, {out}, {a, b}, [](BackwardContext& c) {
-    if (c.needs_grad(0)) c.accumulate(0, bin(BinaryOp::Mul, c.grad_output(), c.saved(1)));
-    if (c.needs_grad(1)) c.accumulate(1, bin(BinaryOp::Mul, c.grad_output(), c.saved(0)));
+    if (c.needs_grad(0)) c.accumulate(0, mul(c.grad_output(), c.saved(1)));
+    if (c.needs_grad(1)) c.accumulate(1, mul(c.grad_output(), c.saved(0)));
   });
   return out;
 }
@@ -49,9 +69,9 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = bin(BinaryOp::Div, a, b);
   record(OpId::Div, {a, b}, {out}, {b, out}, [](BackwardContext& c) {
-    Tensor g_over_b = bin(BinaryOp::Div, c.grad_output(), c.saved(0));
+    Tensor g_over_b = div(c.grad_output(), c.saved(0));
     c.accumulate(0, g_over_b);
-    if (c.needs_grad(1)) c.accumulate(1, raw::unary(UnaryOp::Neg, bin(BinaryOp::Mul, g_over_b, c.saved(1))));
+    if (c.needs_grad(1)) c.accumulate(1, neg(mul(g_over_b, c.saved(1))));
   });
   return out;
 }
@@ -61,15 +81,11 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor out = bin(BinaryOp::Pow, a, b);
   record(OpId::Pow, {a, b}, {out}, {a, b, out}, [](BackwardContext& c) {
     const Tensor &x = c.saved(0), &y = c.saved(1), &z = c.saved(2), &g = c.grad_output();
-    if (c.needs_grad(0)) {
-      Tensor x_pow = bin(BinaryOp::Pow, x, bin(BinaryOp::Sub, y, scalar_like(y, 1.0)));
-      c.accumulate(0, bin(BinaryOp::Mul, g, bin(BinaryOp::Mul, y, x_pow)));
-    }
+    if (c.needs_grad(0)) c.accumulate(0, mul(g, mul(y, pow(x, sub(y, 1.0)))));
     if (c.needs_grad(1)) {
       Tensor positive = bin(BinaryOp::Gt, x, scalar_like(x, 0.0));
-      Tensor safe_x = raw::where(positive, x, scalar_like(x, 1.0));
-      Tensor dz = bin(BinaryOp::Mul, z, raw::unary(UnaryOp::Log, safe_x));
-      c.accumulate(1, bin(BinaryOp::Mul, g, dz));
+      Tensor safe_x = where(positive, x, scalar_like(x, 1.0));
+      c.accumulate(1, mul(g, mul(z, log(safe_x))));
     }
   });
   return out;
@@ -79,8 +95,9 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 Tensor pow(const Tensor& a, double p) {
   Tensor out = raw::unary(UnaryOp::PowScalar, a, p);
   record(OpId::Pow, {a}, {out}, {a}, [p](BackwardContext& c) {
-    Tensor d = raw::binary_scalar(BinaryOp::Mul, raw::unary(UnaryOp::PowScalar, c.saved(0), p - 1.0), p);
-    c.accumulate(0, bin(BinaryOp::Mul, c.grad_output(), d));
+    // p x^(p-1); x^0 is 1 (a constant), which keeps p = 1 away from 0^-1 in a double backward.
+    Tensor d = p == 1.0 ? ones_like(c.saved(0)) : mul(pow(c.saved(0), p - 1.0), p);
+    c.accumulate(0, mul(c.grad_output(), d));
   });
   return out;
 }
@@ -93,33 +110,29 @@ Tensor div(const Tensor& a, double b) { return div(a, scalar_like(a, b)); }
 // z = -x;  dx -= g
 Tensor neg(const Tensor& x) {
   Tensor out = raw::unary(UnaryOp::Neg, x);
-  record(OpId::Neg, {x}, {out}, {},
-         [](BackwardContext& c) { c.accumulate(0, raw::unary(UnaryOp::Neg, c.grad_output())); });
+  record(OpId::Neg, {x}, {out}, {}, [](BackwardContext& c) { c.accumulate(0, neg(c.grad_output())); });
   return out;
 }
 
 // z = e^x;  dx += g * z
 Tensor exp(const Tensor& x) {
   Tensor out = raw::unary(UnaryOp::Exp, x);
-  record(OpId::Exp, {x}, {out}, {out},
-         [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::Mul, c.grad_output(), c.saved(0))); });
+  record(OpId::Exp, {x}, {out}, {out}, [](BackwardContext& c) { c.accumulate(0, mul(c.grad_output(), c.saved(0))); });
   return out;
 }
 
 // z = log x;  dx += g / x
 Tensor log(const Tensor& x) {
   Tensor out = raw::unary(UnaryOp::Log, x);
-  record(OpId::Log, {x}, {out}, {x},
-         [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::Div, c.grad_output(), c.saved(0))); });
+  record(OpId::Log, {x}, {out}, {x}, [](BackwardContext& c) { c.accumulate(0, div(c.grad_output(), c.saved(0))); });
   return out;
 }
 
 // z = sqrt x;  dx += g / (2 z)
 Tensor sqrt(const Tensor& x) {
   Tensor out = raw::unary(UnaryOp::Sqrt, x);
-  record(OpId::Sqrt, {x}, {out}, {out}, [](BackwardContext& c) {
-    c.accumulate(0, bin(BinaryOp::Div, c.grad_output(), raw::binary_scalar(BinaryOp::Mul, c.saved(0), 2.0)));
-  });
+  record(OpId::Sqrt, {x}, {out}, {out},
+         [](BackwardContext& c) { c.accumulate(0, div(c.grad_output(), mul(c.saved(0), 2.0))); });
   return out;
 }
 
@@ -127,7 +140,7 @@ Tensor sqrt(const Tensor& x) {
 Tensor abs(const Tensor& x) {
   Tensor out = raw::unary(UnaryOp::Abs, x);
   record(OpId::Abs, {x}, {out}, {x},
-         [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::AbsBackward, c.grad_output(), c.saved(0))); });
+         [](BackwardContext& c) { c.accumulate(0, piecewise_backward(c, BinaryOp::AbsBackward)); });
   return out;
 }
 
@@ -135,9 +148,8 @@ Tensor abs(const Tensor& x) {
 Tensor clamp(const Tensor& x, double lo, double hi) {
   GS_CHECK(lo <= hi, "clamp: min %g is greater than max %g", lo, hi);
   Tensor out = raw::unary(UnaryOp::Clamp, x, lo, hi);
-  record(OpId::Clamp, {x}, {out}, {x}, [lo, hi](BackwardContext& c) {
-    c.accumulate(0, bin(BinaryOp::ClampBackward, c.grad_output(), c.saved(0), lo, hi));
-  });
+  record(OpId::Clamp, {x}, {out}, {x},
+         [lo, hi](BackwardContext& c) { c.accumulate(0, piecewise_backward(c, BinaryOp::ClampBackward, lo, hi)); });
   return out;
 }
 
@@ -145,40 +157,47 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
 Tensor relu(const Tensor& x) {
   Tensor out = raw::unary(UnaryOp::Relu, x);
   record(OpId::Relu, {x}, {out}, {x},
-         [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::ReluBackward, c.grad_output(), c.saved(0))); });
+         [](BackwardContext& c) { c.accumulate(0, piecewise_backward(c, BinaryOp::ReluBackward)); });
   return out;
 }
 
 // z = x > 0 ? x : s x;  dx += g * (x > 0 ? 1 : s)
 Tensor leaky_relu(const Tensor& x, double slope) {
   Tensor out = raw::unary(UnaryOp::LeakyRelu, x, slope);
-  record(OpId::LeakyRelu, {x}, {out}, {x}, [slope](BackwardContext& c) {
-    c.accumulate(0, bin(BinaryOp::LeakyReluBackward, c.grad_output(), c.saved(0), slope));
-  });
+  record(OpId::LeakyRelu, {x}, {out}, {x},
+         [slope](BackwardContext& c) { c.accumulate(0, piecewise_backward(c, BinaryOp::LeakyReluBackward, slope)); });
   return out;
 }
 
 // z = x Φ(x) (exact erf form);  dx += g * (Φ(x) + x φ(x))
 Tensor gelu(const Tensor& x) {
   Tensor out = raw::unary(UnaryOp::Gelu, x);
-  record(OpId::Gelu, {x}, {out}, {x},
-         [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::GeluBackward, c.grad_output(), c.saved(0))); });
+  record(OpId::Gelu, {x}, {out}, {x}, [](BackwardContext& c) {
+    if (!c.create_graph()) return c.accumulate(0, bin(BinaryOp::GeluBackward, c.grad_output(), c.saved(0)));
+    c.accumulate(0, mul(c.grad_output(), gelu_derivative(c.saved(0))));
+  });
   return out;
 }
 
 // z = 1 / (1 + e^-x);  dx += g * z (1 - z)
 Tensor sigmoid(const Tensor& x) {
   Tensor out = raw::unary(UnaryOp::Sigmoid, x);
-  record(OpId::Sigmoid, {x}, {out}, {out},
-         [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::SigmoidBackward, c.grad_output(), c.saved(0))); });
+  record(OpId::Sigmoid, {x}, {out}, {out}, [](BackwardContext& c) {
+    if (!c.create_graph()) return c.accumulate(0, bin(BinaryOp::SigmoidBackward, c.grad_output(), c.saved(0)));
+    const Tensor& z = c.saved(0);
+    c.accumulate(0, mul(c.grad_output(), mul(z, 1.0 - z)));
+  });
   return out;
 }
 
 // z = tanh x;  dx += g * (1 - z^2)
 Tensor tanh(const Tensor& x) {
   Tensor out = raw::unary(UnaryOp::Tanh, x);
-  record(OpId::Tanh, {x}, {out}, {out},
-         [](BackwardContext& c) { c.accumulate(0, bin(BinaryOp::TanhBackward, c.grad_output(), c.saved(0))); });
+  record(OpId::Tanh, {x}, {out}, {out}, [](BackwardContext& c) {
+    if (!c.create_graph()) return c.accumulate(0, bin(BinaryOp::TanhBackward, c.grad_output(), c.saved(0)));
+    const Tensor& z = c.saved(0);
+    c.accumulate(0, mul(c.grad_output(), 1.0 - mul(z, z)));
+  });
   return out;
 }
 
@@ -188,8 +207,8 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   record(OpId::Where, {a, b}, {out}, {cond}, [](BackwardContext& c) {
     const Tensor& g = c.grad_output();
     Tensor zero = zeros({}, {g.dtype(), g.device()});
-    if (c.needs_grad(0)) c.accumulate(0, raw::where(c.saved(0), g, zero));
-    if (c.needs_grad(1)) c.accumulate(1, raw::where(c.saved(0), zero, g));
+    if (c.needs_grad(0)) c.accumulate(0, where(c.saved(0), g, zero));
+    if (c.needs_grad(1)) c.accumulate(1, where(c.saved(0), zero, g));
   });
   return out;
 }

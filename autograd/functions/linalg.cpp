@@ -18,18 +18,19 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     Tensor A = c.saved(0), B = c.saved(1), G = c.grad_output();
     // Promote 1-d operands as the forward did, so the formulas are the 2-d ones. G lost the
     // N dim last, so it is put back first (a 1-d @ 1-d product has a 0-d G).
+    // (In recorded ops, so that a create_graph backward is differentiable.)
     if (B.dim() == 1) {
-      B = raw::unsqueeze(B, 1);
-      G = raw::unsqueeze(G, G.dim());
+      B = unsqueeze(B, 1);
+      G = unsqueeze(G, G.dim());
     }
     if (A.dim() == 1) {
-      A = raw::unsqueeze(A, 0);
-      G = raw::unsqueeze(G, G.dim() - 1);
+      A = unsqueeze(A, 0);
+      G = unsqueeze(G, G.dim() - 1);
     }
     // accumulate() sums broadcast batch dims back to each input's shape.
     if (c.needs_grad(0)) {
-      Tensor dA = raw::matmul(G, raw::transpose(B, -1, -2));
-      if (c.input_shapes_[0].size() == 1) dA = raw::squeeze(dA, -2);
+      Tensor dA = matmul(G, transpose(B, -1, -2));
+      if (c.input_shapes_[0].size() == 1) dA = squeeze(dA, -2);
       c.accumulate(0, dA);
     }
     if (c.needs_grad(1)) {
@@ -38,11 +39,12 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         // One matrix against a batch: its gradient sums over every row of the batch, one GEMM.
         Shape rows_shape(A.shape().begin(), A.shape().end() - 1);
         const int64_t rows = shape_numel(rows_shape);
-        dB = raw::mm(raw::reshape(A, {rows, A.size(-1)}), raw::reshape(G, {rows, G.size(-1)}), true, false);
+        Tensor A_rows = reshape(A, {rows, A.size(-1)}), G_rows = reshape(G, {rows, G.size(-1)});
+        dB = c.create_graph() ? matmul(transpose(A_rows, 0, 1), G_rows) : raw::mm(A_rows, G_rows, true, false);
       } else {
-        dB = raw::matmul(raw::transpose(A, -1, -2), G);
+        dB = matmul(transpose(A, -1, -2), G);
       }
-      if (c.input_shapes_[1].size() == 1) dB = raw::squeeze(dB, -1);
+      if (c.input_shapes_[1].size() == 1) dB = squeeze(dB, -1);
       c.accumulate(1, dB);
     }
   });
@@ -53,7 +55,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 Tensor softmax(const Tensor& x, int64_t dim) {
   Tensor out = raw::softmax(x, dim, false);
   record(OpId::Softmax, {x}, {out}, {out}, [dim](BackwardContext& c) {
-    c.accumulate(0, raw::softmax_backward(c.saved(0), c.grad_output(), dim, false));
+    const Tensor &y = c.saved(0), &g = c.grad_output();
+    if (!c.create_graph()) return c.accumulate(0, raw::softmax_backward(y, g, dim, false));
+    c.accumulate(0, mul(y, sub(g, sum(mul(g, y), {dim}, true))));
   });
   return out;
 }
@@ -61,8 +65,11 @@ Tensor softmax(const Tensor& x, int64_t dim) {
 // y = log_softmax(x);  dx += g - softmax(x) * sum(g)
 Tensor log_softmax(const Tensor& x, int64_t dim) {
   Tensor out = raw::softmax(x, dim, true);
-  record(OpId::LogSoftmax, {x}, {out}, {out},
-         [dim](BackwardContext& c) { c.accumulate(0, raw::softmax_backward(c.saved(0), c.grad_output(), dim, true)); });
+  record(OpId::LogSoftmax, {x}, {out}, {out}, [dim](BackwardContext& c) {
+    const Tensor &y = c.saved(0), &g = c.grad_output();
+    if (!c.create_graph()) return c.accumulate(0, raw::softmax_backward(y, g, dim, true));
+    c.accumulate(0, sub(g, mul(exp(y), sum(g, {dim}, true))));
+  });
   return out;
 }
 
@@ -104,12 +111,38 @@ Tensor cross_entropy_rows(const Tensor& logits, const Tensor& target, const Cros
   int64_t ignore = opt.ignore_index;
   std::vector<Tensor> saved = {log_probs, t};
   if (w.defined()) saved.push_back(w);
+  saved.push_back(logits);  // only a create_graph backward reads it
   record(OpId::CrossEntropy, {logits}, {out}, saved, [=](BackwardContext& c) {
-    Tensor g_rows = reduction == Reduction::None
-                        ? raw::contiguous(c.grad_output())
-                        : raw::contiguous(raw::expand(raw::binary_scalar(BinaryOp::Mul, c.grad_output(), scale), {N}));
-    Tensor weight = w.defined() ? c.saved(2) : Tensor();
-    c.accumulate(0, raw::cross_entropy_rows_backward(c.saved(0), c.saved(1), weight, weight_sum, g_rows, eps, ignore));
+    if (!c.create_graph()) {
+      Tensor g_rows =
+          reduction == Reduction::None
+              ? raw::contiguous(c.grad_output())
+              : raw::contiguous(raw::expand(raw::binary_scalar(BinaryOp::Mul, c.grad_output(), scale), {N}));
+      Tensor weight = w.defined() ? c.saved(2) : Tensor();
+      c.accumulate(0,
+                   raw::cross_entropy_rows_backward(c.saved(0), c.saved(1), weight, weight_sum, g_rows, eps, ignore));
+      return;
+    }
+    // Recorded: dx = (softmax(x) * S - a) * g_rows, with a (N, C) and S = sum_c a (N, 1) constants.
+    Tensor g_rows = reduction == Reduction::None ? c.grad_output() : expand(mul(c.grad_output(), scale), {N});
+    std::vector<int64_t> targets = c.saved(1).to_vector<int64_t>();
+    std::vector<double> weights =
+        w.defined() ? c.saved(2).to(Device::cpu()).to_vector<double>() : std::vector<double>();
+    std::vector<double> a(static_cast<size_t>(N * C), 0.0), row_sum(static_cast<size_t>(N), 0.0);
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t target = targets[static_cast<size_t>(n)];
+      if (target == ignore) continue;
+      for (int64_t k = 0; k < C; ++k) {
+        const double w_k = weights.empty() ? 1.0 : weights[static_cast<size_t>(k)];
+        double v = eps / double(C) * w_k + (k == target ? (1.0 - eps) * w_k : 0.0);
+        a[static_cast<size_t>(n * C + k)] = v;
+        row_sum[static_cast<size_t>(n)] += v;
+      }
+    }
+    TensorOptions opt{c.grad_output().dtype(), c.grad_output().device()};
+    Tensor A = from_vector(a, {N, C}, opt), S = from_vector(row_sum, {N, 1}, opt);
+    Tensor x_attached = c.saved(w.defined() ? 3 : 2);
+    c.accumulate(0, mul(sub(mul(softmax(x_attached, 1), S), A), unsqueeze(g_rows, 1)));
   });
   return out;
 }

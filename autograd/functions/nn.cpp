@@ -6,13 +6,46 @@
 
 namespace gs {
 
+namespace {
+Tensor conv2d_weight_grad(const Tensor& x, const Tensor& g, const Shape& w_shape, const Conv2dParams& params);
+
+// dx = conv_transpose(g, w), bilinear in (g, w). Recorded for a double backward:
+// d<dx, u>/dg = conv2d(u, w),  d<dx, u>/dw = conv2d_weight_grad(u, g).
+Tensor conv2d_data_grad(const Tensor& g, const Tensor& w, const Shape& x_shape, const Conv2dParams& params) {
+  Tensor dx = raw::conv2d_backward_data(g, w, x_shape, params);
+  Shape w_shape = w.shape();
+  record_derivative(OpId::Conv2d, {g, w}, {dx}, {g, w}, [params, w_shape](BackwardContext& c) {
+    const Tensor& u = c.grad_output();
+    if (c.needs_grad(0)) c.accumulate(0, conv2d(u, c.saved(1), Tensor(), params));
+    if (c.needs_grad(1)) c.accumulate(1, conv2d_weight_grad(u, c.saved(0), w_shape, params));
+  });
+  return dx;
+}
+
+// dw = sum_n g (x) x, bilinear in (x, g):  d<dw, v>/dx = conv2d_data_grad(g, v),  d<dw, v>/dg = conv2d(x, v).
+Tensor conv2d_weight_grad(const Tensor& x, const Tensor& g, const Shape& w_shape, const Conv2dParams& params) {
+  Tensor dw = raw::conv2d_backward_params(x, g, w_shape, params, true, false).weight;
+  Shape x_shape = x.shape();
+  record_derivative(OpId::Conv2d, {x, g}, {dw}, {x, g}, [params, x_shape](BackwardContext& c) {
+    const Tensor& v = c.grad_output();
+    if (c.needs_grad(0)) c.accumulate(0, conv2d_data_grad(c.saved(1), v, x_shape, params));
+    if (c.needs_grad(1)) c.accumulate(1, conv2d(c.saved(0), v, Tensor(), params));
+  });
+  return dw;
+}
+}  // namespace
+
 // y = x (*) w + b;  dx += conv_transpose(g, w),  dw += sum_n g (x) x,  db += sum_{n,p,q} g
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {
   Tensor out = raw::conv2d(x, weight, bias, params);
   record(OpId::Conv2d, {x, weight, bias}, {out}, {x, weight}, [params](BackwardContext& c) {
     const Tensor &X = c.saved(0), &W = c.saved(1), &G = c.grad_output();
-    if (c.needs_grad(0)) c.accumulate(0, raw::conv2d_backward_data(G, W, X.shape(), params));
-    if (c.needs_grad(1) || c.needs_grad(2)) {
+    if (c.needs_grad(0)) c.accumulate(0, conv2d_data_grad(G, W, X.shape(), params));
+    if (c.create_graph()) {
+      if (c.needs_grad(1)) c.accumulate(1, conv2d_weight_grad(X, G, W.shape(), params));
+      if (c.needs_grad(2)) c.accumulate(2, sum(G, {0, 2, 3}));
+    } else if (c.needs_grad(1) || c.needs_grad(2)) {
+      // One pass for both.
       raw::Conv2dParamGrads g = raw::conv2d_backward_params(X, G, W.shape(), params, c.needs_grad(1), c.needs_grad(2));
       if (g.weight.defined()) c.accumulate(1, g.weight);
       if (g.bias.defined()) c.accumulate(2, g.bias);
@@ -21,22 +54,37 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   return out;
 }
 
-// y = max over each window;  dx[argmax] += g  (the first maximum of a window takes it all)
+// y = max over each window;  dx[argmax] += g  (the first maximum of a window takes it all).
+// Linear in g (argmax held), with the adjoint u -> u[argmax], a gather.
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
   raw::MaxPool2dResult r = raw::max_pool2d(x, params);
   Shape x_shape = x.shape();
   record(OpId::MaxPool2d, {x}, {r.out}, {r.argmax}, [params, x_shape](BackwardContext& c) {
-    c.accumulate(0, raw::max_pool2d_backward(c.grad_output(), c.saved(0), x_shape, params));
+    const Tensor &g = c.grad_output(), &argmax = c.saved(0);
+    Tensor dx = raw::max_pool2d_backward(g, argmax, x_shape, params);
+    record_derivative(OpId::MaxPool2d, {g}, {dx}, {argmax}, [x_shape](BackwardContext& c2) {
+      const Tensor& idx = c2.saved(0);
+      const int64_t N = x_shape[0], C = x_shape[1];
+      Tensor planes = reshape(c2.grad_output(), {N, C, x_shape[2] * x_shape[3]});
+      Tensor picked = gather(planes, 2, raw::reshape(idx, {N, C, idx.size(2) * idx.size(3)}));
+      c2.accumulate(0, reshape(picked, idx.shape()));
+    });
+    c.accumulate(0, dx);
   });
   return r.out;
 }
 
-// y = window mean;  dx += g / divisor spread over each window
+// y = window mean;  dx += g / divisor spread over each window (linear; the adjoint is the pool)
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params, bool count_include_pad) {
   Tensor out = raw::avg_pool2d(x, params, count_include_pad);
   Shape x_shape = x.shape();
   record(OpId::AvgPool2d, {x}, {out}, {}, [params, x_shape, count_include_pad](BackwardContext& c) {
-    c.accumulate(0, raw::avg_pool2d_backward(c.grad_output(), x_shape, params, count_include_pad));
+    const Tensor& g = c.grad_output();
+    Tensor dx = raw::avg_pool2d_backward(g, x_shape, params, count_include_pad);
+    record_derivative(OpId::AvgPool2d, {g}, {dx}, {}, [params, count_include_pad](BackwardContext& c2) {
+      c2.accumulate(0, avg_pool2d(c2.grad_output(), params, count_include_pad));
+    });
+    c.accumulate(0, dx);
   });
   return out;
 }
@@ -45,11 +93,46 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params, bool count_includ
 Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
   Tensor out = raw::adaptive_avg_pool2d(x, out_h, out_w);
   Shape x_shape = x.shape();
-  record(OpId::AdaptiveAvgPool2d, {x}, {out}, {}, [x_shape](BackwardContext& c) {
-    c.accumulate(0, raw::adaptive_avg_pool2d_backward(c.grad_output(), x_shape));
+  record(OpId::AdaptiveAvgPool2d, {x}, {out}, {}, [x_shape, out_h, out_w](BackwardContext& c) {
+    const Tensor& g = c.grad_output();
+    Tensor dx = raw::adaptive_avg_pool2d_backward(g, x_shape);
+    record_derivative(OpId::AdaptiveAvgPool2d, {g}, {dx}, {}, [out_h, out_w](BackwardContext& c2) {
+      c2.accumulate(0, adaptive_avg_pool2d(c2.grad_output(), out_h, out_w));
+    });
+    c.accumulate(0, dx);
   });
   return out;
 }
+
+namespace {
+// The batch-norm backward in recorded ops, for a create_graph backward. With batch statistics the
+// mean and invstd are recomputed from the attached x, so their dependence on x is differentiated.
+void batch_norm_backward_recorded(BackwardContext& c, bool batch_stats, double eps) {
+  const Tensor &x = c.saved(0), &w = c.saved(1), &g = c.grad_output();
+  std::vector<int64_t> dims = {0};
+  Shape channel_shape(static_cast<size_t>(x.dim()), 1);  // (1, C, 1, ...)
+  channel_shape[1] = x.size(1);
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  Tensor xhat, invstd;
+  if (batch_stats) {
+    Tensor centred = sub(x, mean(x, dims, true));
+    invstd = pow(add(mean(mul(centred, centred), dims, true), eps), -0.5);
+    xhat = mul(centred, invstd);
+  } else {
+    invstd = raw::reshape(c.saved(3), channel_shape);
+    xhat = mul(sub(x, raw::reshape(c.saved(2), channel_shape)), invstd);
+  }
+  if (c.needs_grad(0)) {
+    Tensor gw = w.defined() ? mul(g, reshape(w, channel_shape)) : g;
+    Tensor dx = batch_stats
+                    ? mul(invstd, sub(sub(gw, mean(gw, dims, true)), mul(xhat, mean(mul(gw, xhat), dims, true))))
+                    : mul(gw, invstd);
+    c.accumulate(0, dx);
+  }
+  if (c.needs_grad(1)) c.accumulate(1, sum(mul(g, xhat), dims));
+  if (c.needs_grad(2)) c.accumulate(2, sum(g, dims));
+}
+}  // namespace
 
 // y = (x - mean) * invstd * gamma + beta, statistics per channel over (N, H, W).
 // With batch statistics the mean and variance depend on x:
@@ -60,7 +143,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   raw::BatchNormResult r = raw::batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps);
   bool batch_stats = r.used_batch_stats;
   record(OpId::BatchNorm, {x, weight, bias}, {r.out}, {x, weight, r.save_mean, r.save_invstd},
-         [batch_stats](BackwardContext& c) {
+         [batch_stats, eps](BackwardContext& c) {
+           if (c.create_graph()) return batch_norm_backward_recorded(c, batch_stats, eps);
            raw::BatchNormGrads g =
                raw::batch_norm_backward(c.saved(0), c.grad_output(), c.saved(1), c.saved(2), c.saved(3), batch_stats,
                                         c.needs_grad(0), c.needs_grad(1), c.needs_grad(2));
@@ -77,7 +161,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   raw::DropoutResult r = raw::dropout(x, p, training, gen);
   if (!r.mask.defined()) return r.out;
   record(OpId::Dropout, {x}, {r.out}, {r.mask},
-         [](BackwardContext& c) { c.accumulate(0, raw::binary(raw::BinaryOp::Mul, c.grad_output(), c.saved(0))); });
+         [](BackwardContext& c) { c.accumulate(0, mul(c.grad_output(), c.saved(0))); });
   return r.out;
 }
 

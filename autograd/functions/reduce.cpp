@@ -44,9 +44,8 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   auto dims = reduced_dims("sum", x, dims_in);
   Tensor out = raw::reduce(ReduceOp::Sum, x, dims, keepdim);
   Shape ks = keep_shape(x, dims);
-  record(OpId::Sum, {x}, {out}, {}, [ks](BackwardContext& c) {
-    c.accumulate(0, raw::expand(raw::reshape(c.grad_output(), ks), c.input_shapes_[0]));
-  });
+  record(OpId::Sum, {x}, {out}, {},
+         [ks](BackwardContext& c) { c.accumulate(0, expand(reshape(c.grad_output(), ks), c.input_shapes_[0])); });
   return out;
 }
 
@@ -57,8 +56,7 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) 
   Shape ks = keep_shape(x, dims);
   double n = static_cast<double>(reduced_count(x, dims));
   record(OpId::Mean, {x}, {out}, {}, [ks, n](BackwardContext& c) {
-    Tensor g = raw::binary_scalar(BinaryOp::Div, raw::reshape(c.grad_output(), ks), n);
-    c.accumulate(0, raw::expand(g, c.input_shapes_[0]));
+    c.accumulate(0, expand(div(reshape(c.grad_output(), ks), n), c.input_shapes_[0]));
   });
   return out;
 }
@@ -71,11 +69,11 @@ Tensor extremum(OpId op, ReduceOp rop, const Tensor& x, const std::vector<int64_
   Tensor out = raw::reduce(rop, x, dims, keepdim);
   Shape ks = keep_shape(x, dims);
   record(op, {x}, {out}, {x, out}, [ks, dims](BackwardContext& c) {
-    Tensor z = raw::reshape(c.saved(1), ks);
-    Tensor mask = raw::binary(BinaryOp::Eq, c.saved(0), z);
+    // The mask of the extremes is constant (it changes only where values cross).
+    Tensor z = raw::reshape(c.saved(1).detach(), ks);
+    Tensor mask = raw::binary(BinaryOp::Eq, c.saved(0).detach(), z);
     Tensor count = raw::reduce(ReduceOp::Sum, mask, dims, true);
-    Tensor g = raw::binary(BinaryOp::Div, raw::reshape(c.grad_output(), ks), count);
-    c.accumulate(0, raw::binary(BinaryOp::Mul, mask, g));
+    c.accumulate(0, mul(mask, div(reshape(c.grad_output(), ks), count)));
   });
   return out;
 }

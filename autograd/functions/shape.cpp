@@ -8,7 +8,7 @@ namespace gs {
 Tensor reshape(const Tensor& x, const Shape& shape) {
   Tensor out = raw::reshape(x, shape);
   record(OpId::Reshape, {x}, {out}, {},
-         [](BackwardContext& c) { c.accumulate(0, raw::reshape(c.grad_output(), c.input_shapes_[0])); });
+         [](BackwardContext& c) { c.accumulate(0, reshape(c.grad_output(), c.input_shapes_[0])); });
   return out;
 }
 
@@ -35,7 +35,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   std::vector<int64_t> inverse(dims.size());
   for (size_t i = 0; i < dims.size(); ++i) inverse[normalize_dim("permute", dims[i], x.dim())] = i;
   record(OpId::Permute, {x}, {out}, {},
-         [inverse](BackwardContext& c) { c.accumulate(0, raw::permute(c.grad_output(), inverse)); });
+         [inverse](BackwardContext& c) { c.accumulate(0, permute(c.grad_output(), inverse)); });
   return out;
 }
 
@@ -51,8 +51,13 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   Tensor out = raw::slice(x, dim, start, end, step);
   int d = normalize_dim("slice", dim, x.dim());
   record(OpId::Slice, {x}, {out}, {}, [d, start, end, step](BackwardContext& c) {
-    Tensor dx = zeros(c.input_shapes_[0], {c.grad_output().dtype(), c.grad_output().device()});
-    raw::copy_(raw::slice(dx, d, start, end, step), c.grad_output());
+    const Tensor& g = c.grad_output();
+    Tensor dx = zeros(c.input_shapes_[0], {g.dtype(), g.device()});
+    raw::copy_(raw::slice(dx, d, start, end, step), g);
+    // Linear in g; its adjoint is the slice itself.
+    record_derivative(OpId::Slice, {g}, {dx}, {}, [d, start, end, step](BackwardContext& c2) {
+      c2.accumulate(0, slice(c2.grad_output(), d, start, end, step));
+    });
     c.accumulate(0, dx);
   });
   return out;
@@ -91,7 +96,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     int64_t at = 0;
     for (size_t i = 0; i < c.input_shapes_.size(); ++i) {
       int64_t len = c.input_shapes_[i][d];
-      if (c.needs_grad(i)) c.accumulate(i, raw::narrow(c.grad_output(), d, at, len));
+      if (c.needs_grad(i)) c.accumulate(i, slice(c.grad_output(), d, at, at + len, 1));
       at += len;
     }
   });
@@ -115,8 +120,12 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor out = raw::gather(x, dim, index);
   int d = normalize_dim("gather", dim, x.dim());
   record(OpId::Gather, {x}, {out}, {index}, [d](BackwardContext& c) {
-    Tensor dx = zeros(c.input_shapes_[0], {c.grad_output().dtype(), c.grad_output().device()});
-    raw::scatter_add_(dx, d, c.saved(0), c.grad_output());
+    const Tensor &g = c.grad_output(), &idx = c.saved(0);
+    Tensor dx = zeros(c.input_shapes_[0], {g.dtype(), g.device()});
+    raw::scatter_add_(dx, d, idx, g);
+    // Linear in g; its adjoint is the gather itself.
+    record_derivative(OpId::Gather, {g}, {dx}, {idx},
+                      [d](BackwardContext& c2) { c2.accumulate(0, gather(c2.grad_output(), d, c2.saved(0))); });
     c.accumulate(0, dx);
   });
   return out;
@@ -127,8 +136,12 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor out = raw::index_select(x, dim, index);
   int d = normalize_dim("index_select", dim, x.dim());
   record(OpId::IndexSelect, {x}, {out}, {index}, [d](BackwardContext& c) {
-    Tensor dx = zeros(c.input_shapes_[0], {c.grad_output().dtype(), c.grad_output().device()});
-    raw::index_add_(dx, d, c.saved(0), c.grad_output());
+    const Tensor &g = c.grad_output(), &idx = c.saved(0);
+    Tensor dx = zeros(c.input_shapes_[0], {g.dtype(), g.device()});
+    raw::index_add_(dx, d, idx, g);
+    // Linear in g; its adjoint is the index_select itself.
+    record_derivative(OpId::IndexSelect, {g}, {dx}, {idx},
+                      [d](BackwardContext& c2) { c2.accumulate(0, index_select(c2.grad_output(), d, c2.saved(0))); });
     c.accumulate(0, dx);
   });
   return out;

@@ -60,13 +60,23 @@ GS_GRADCHECK_TEST(SyncBatchNorm, MirroredProcesses) {
   auto affine = [group](const V& in) {
     return sync_batch_norm(in[0], in[1], in[2], Tensor(), Tensor(), 0.1, 1e-5, *group);
   };
-  EXPECT_GRADCHECK(affine, {rand64({3, 2, 2, 3}, 3), rand64({2}, 4), rand64({2}, 5)});
+  EXPECT_FIRST_ORDER_GRADCHECK(affine, {rand64({3, 2, 2, 3}, 3), rand64({2}, 4), rand64({2}, 5)});
   auto plain = [group](const V& in) {
     return sync_batch_norm(in[0], Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5, *group);
   };
-  EXPECT_GRADCHECK(plain, {transposed64({4, 3}, 6)});
-  EXPECT_GRADCHECK(plain, {rand64({2, 3, 5}, 7)});
-  EXPECT_GRADCHECK(plain, {rand64({1, 3}, 12)});  // one value per channel here, two over the group
+  EXPECT_FIRST_ORDER_GRADCHECK(plain, {transposed64({4, 3}, 6)});
+  EXPECT_FIRST_ORDER_GRADCHECK(plain, {rand64({2, 3, 5}, 7)});
+  EXPECT_FIRST_ORDER_GRADCHECK(plain, {rand64({1, 3}, 12)});  // one value per channel here, two over the group
+}
+
+// No double backward: a create_graph pass through it names the op instead of giving wrong values.
+TEST(SyncBatchNorm, CreateGraphIsAClearError) {
+  MirrorGroup group(2);
+  Tensor x = rand64({4, 3}, 1);
+  Tensor y = sync_batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5, group);
+  EXPECT_THROW_MSG(grad(sum(mul(y, y)), {x}, Tensor(), false, true), "sync_batch_norm: double backward");
+  // The first-order pass still works on the same tape.
+  EXPECT_EQ(grad(sum(mul(y, y)), {x})[0].shape(), x.shape());
 }
 
 // The fused op against the same maths composed of primitives: outputs and every gradient, with

@@ -61,10 +61,47 @@ inline Tensor randf(const Shape& shape, uint64_t seed, double lo = -2, double hi
 
 using TensorFn = std::function<Tensor(const std::vector<Tensor>&)>;
 
+// The create_graph gradients on both devices: s = sum_i sum(dL/dx_i * v_i) with L = sum(out * w),
+// differentiated again w.r.t. every input that requires grad; compared within tol relative to
+// the CPU's largest value (second derivatives of f32 sums grow).
+inline void expect_cuda_double_backward_matches_cpu(const TensorFn& fn, const std::vector<Tensor>& inputs, double tol,
+                                                    const std::string& what) {
+  std::vector<Tensor> on_cpu, on_gpu, leaves_cpu, leaves_gpu;
+  for (const Tensor& x : inputs) {
+    const bool rg = x.requires_grad();
+    on_cpu.push_back(x.detach().set_requires_grad(rg));
+    Tensor g = x.detach().to(gpu());
+    on_gpu.push_back(rg ? g.set_requires_grad(true) : g);
+    if (rg) leaves_cpu.push_back(on_cpu.back()), leaves_gpu.push_back(on_gpu.back());
+  }
+  if (leaves_cpu.empty()) return;
+  auto second = [&](const std::vector<Tensor>& in, const std::vector<Tensor>& leaves, Device device) {
+    Tensor y = fn(in);
+    std::vector<Tensor> g = grad(sum(mul(y, randf(y.shape(), 4242).to(device))), leaves, Tensor(), false, true);
+    Tensor s;
+    for (size_t i = 0; i < g.size(); ++i) {
+      if (!g[i].requires_grad()) continue;
+      Tensor term = sum(mul(g[i], randf(g[i].shape(), 4343 + i).to(device)));
+      s = s.defined() ? add(s, term) : term;
+    }
+    return s.defined() ? grad(s, leaves) : std::vector<Tensor>();
+  };
+  std::vector<Tensor> gg_cpu = second(on_cpu, leaves_cpu, Device::cpu());
+  std::vector<Tensor> gg_gpu = second(on_gpu, leaves_gpu, gpu());
+  ASSERT_EQ(gg_cpu.size(), gg_gpu.size()) << what;
+  for (size_t i = 0; i < gg_cpu.size(); ++i) {
+    ASSERT_TRUE(gg_gpu[i].device().is_cuda()) << what;
+    double scale = 1;
+    for (double v : gg_cpu[i].to_vector<double>()) scale = std::max(scale, std::abs(v));
+    expect_close(gg_gpu[i], gg_cpu[i], tol * scale, what + " double backward, input " + std::to_string(i));
+  }
+}
+
 // fn on the cpu inputs and on their GPU copies: outputs within tol, and (for inputs that
-// require grad) the gradients of sum(out * w) for a fixed random w within tol.
+// require grad) the gradients of sum(out * w) for a fixed random w within tol, and the create_graph
+// gradients (expect_cuda_double_backward_matches_cpu) unless double_backward is false.
 inline void expect_cuda_matches_cpu(const TensorFn& fn, const std::vector<Tensor>& inputs, double tol,
-                                    const std::string& what) {
+                                    const std::string& what, bool double_backward = true) {
   std::vector<Tensor> on_cpu, on_gpu;
   bool any_grad = false;
   for (const Tensor& x : inputs) {
@@ -87,6 +124,7 @@ inline void expect_cuda_matches_cpu(const TensorFn& fn, const std::vector<Tensor
     ASSERT_TRUE(on_gpu[i].grad().device().is_cuda()) << what;
     expect_close(on_gpu[i].grad(), on_cpu[i].grad(), tol, what + " backward, input " + std::to_string(i));
   }
+  if (double_backward) expect_cuda_double_backward_matches_cpu(fn, inputs, std::max(tol, 1e-6), what);
 }
 
 }  // namespace gs::test

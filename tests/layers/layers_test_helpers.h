@@ -20,16 +20,20 @@ inline Tensor call_with_params(nn::Module& module, const std::vector<Tensor>& in
     std::shared_ptr<Storage> storage;
     Strides strides;
     int64_t offset;
+    std::shared_ptr<AutogradMeta> autograd;
   };
   std::vector<Saved> saved;
   for (size_t k = 0; k < params.size(); ++k) {
     const Tensor& value = in[k + 1];
     if (value.is_same(params[k])) continue;
     TensorImpl& impl = params[k].impl();
-    saved.push_back({params[k], impl.storage, impl.strides, impl.offset});
+    saved.push_back({params[k], impl.storage, impl.strides, impl.offset, impl.autograd});
     impl.storage = value.storage();
     impl.strides = value.strides();
     impl.offset = value.offset();
+    // The value's autograd state too, so that gradients taken inside the call (gradgradcheck)
+    // reach the value, not the parameter it stands in for.
+    if (value.requires_grad()) impl.autograd = value.impl().autograd;
   }
   struct Restore {
     std::vector<Saved>& saved;
@@ -38,6 +42,7 @@ inline Tensor call_with_params(nn::Module& module, const std::vector<Tensor>& in
         s.param.impl().storage = s.storage;
         s.param.impl().strides = s.strides;
         s.param.impl().offset = s.offset;
+        s.param.impl().autograd = s.autograd;
       }
     }
   } restore{saved};

@@ -4,7 +4,9 @@
 // little-endian f32 in <dir>/<name>.bin (class-index targets too: params.target_index turns
 // "target" into i64). Outputs go to <dir>/out_<name>.bin: y, and the gradients (from the seed gy,
 // or of y itself when there is no gy) of x, weight, bias and target, plus running_mean/running_var
-// after the step for batch_norm.
+// after the step for batch_norm. With params.double the gradients are taken with create_graph, and
+// s = sum over x, weight, bias of sum(grad_<name> * v_<name>) (v_<name> given as inputs) is
+// backpropagated again: out_gg_<name>.bin is ds/d<name>, for the seed gy too.
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -98,6 +100,31 @@ int run(const std::string& spec_path) {
     y = nn::soft_dice_loss(get("x"), get("target"), p.value("eps", 1.0), p.value("from_logits", true));
   } else {
     GS_CHECK(false, "nn_ops_tool: unknown op '%s'", op.c_str());
+  }
+  if (p.value("double", false)) {
+    std::vector<std::string> names;
+    std::vector<Tensor> wrt;
+    for (const char* name : {"x", "weight", "bias"}) {
+      if (in.count(name)) names.push_back(name), wrt.push_back(in[name]);
+    }
+    Tensor seed = get("gy");
+    if (seed.defined()) seed.set_requires_grad(true);
+    std::vector<Tensor> g = grad(y, wrt, seed, false, /*create_graph=*/true);
+    Tensor s;
+    for (size_t k = 0; k < g.size(); ++k) {
+      write_output(dir, "grad_" + names[k], g[k]);
+      GS_CHECK(in.count("v_" + names[k]), "nn_ops_tool: double needs the input v_%s", names[k].c_str());
+      if (!g[k].requires_grad()) continue;  // a gradient that is constant in every input
+      Tensor term = sum(mul(g[k], in["v_" + names[k]]));
+      s = s.defined() ? add(s, term) : term;
+    }
+    write_output(dir, "y", y);
+    GS_CHECK(s.defined(), "nn_ops_tool: no gradient of %s depends on its inputs", op.c_str());
+    backward(s);
+    for (const char* name : {"x", "weight", "bias", "gy"}) {
+      if (in.count(name) && in[name].grad().defined()) write_output(dir, std::string("gg_") + name, in[name].grad());
+    }
+    return 0;
   }
   backward(y, get("gy"));
   write_output(dir, "y", y);
