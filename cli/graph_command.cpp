@@ -2,7 +2,10 @@
 // received), for students: one line per entry, in the order the ops ran, with the module that ran
 // it and the shapes; --dot writes the same graph for Graphviz (`dot -Tsvg graph.dot > graph.svg`).
 // The batch is the first --batch training images in file order with the default normalisation,
-// as `gradscope grads` takes them; the loss is mean cross-entropy.
+// as `gradscope grads` takes them; the loss is mean cross-entropy. --create-graph runs that
+// backward with create_graph and prints the entries it recorded: the backward pass as a graph of
+// its own (which a double backward would walk), derivative entries shown as "<op>_backward".
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -23,7 +26,10 @@ namespace {
 struct GraphOptions {
   std::string dot;
   bool backward = false;
+  bool create_graph = false;
 };
+
+std::string entry_line(const Entry& e, const std::map<int64_t, double>& grad_norms);
 
 std::string shapes_str(const std::vector<Shape>& shapes) {
   std::string s;
@@ -51,7 +57,7 @@ std::string to_dot(const std::vector<std::shared_ptr<Entry>>& entries, const std
   std::map<const AutogradMeta*, std::string> leaves;
   int data_inputs = 0;
   for (const auto& e : entries) {
-    std::string label = std::string(op_name(e->op)) + (e->scope.empty() ? "" : " (" + e->scope + ")") + "\\n" +
+    std::string label = entry_name(*e) + (e->scope.empty() ? "" : " (" + e->scope + ")") + "\\n" +
                         dot_escape(shapes_str(e->output_shapes));
     auto g = grad_norms.find(e->seq);
     if (g != grad_norms.end()) label += format("\\n|dL/dy| %.4g", g->second);
@@ -81,6 +87,15 @@ std::string to_dot(const std::vector<std::shared_ptr<Entry>>& entries, const std
   return dot.str();
 }
 
+std::string entry_line(const Entry& e, const std::map<int64_t, double>& grad_norms) {
+  std::string line = format("#%lld %s", (long long)e.seq, entry_name(e).c_str());
+  if (!e.scope.empty()) line += " (" + e.scope + ")";
+  line += " " + shapes_str(e.output_shapes) + " <- " + shapes_str(e.input_shapes);
+  auto g = grad_norms.find(e.seq);
+  if (g != grad_norms.end()) line += format("   |dL/dy| %.6g", g->second);
+  return line;
+}
+
 }  // namespace
 
 void add_graph(CLI::App& app) {
@@ -96,6 +111,9 @@ void add_graph(CLI::App& app) {
   cmd->add_option("--seed", c.seed, "seed of the initialisation when no --weights")->capture_default_str();
   cmd->add_option("--batch", c.batch_size, "number of training images, taken in file order")->capture_default_str();
   cmd->add_flag("--backward", options->backward, "also run backward and show |dL/dy| for every entry's output");
+  cmd->add_flag("--create-graph", options->create_graph,
+                "run that backward with create_graph (implies --backward) and also print the entries it recorded: "
+                "the gradient's own graph; --dot then holds both");
   cmd->add_option("--dot", options->dot, "write the graph as a Graphviz .dot file");
   register_action(cmd, [config, options] {
     const train::TrainConfig& c = *config;
@@ -106,23 +124,32 @@ void add_graph(CLI::App& app) {
     std::printf("tape of one forward pass: %zu entries, loss %.6f (%s, batch %lld)\n", entries.size(), loss.item(),
                 c.model_spec.empty() ? c.model.c_str() : c.model_spec.c_str(), (long long)c.batch_size);
     std::map<int64_t, double> grad_norms;  // entry seq -> |dL/d(output 0)|
-    if (options->backward) {
+    if (options->backward || options->create_graph) {
       int id = add_backward_hook([&](const Entry& e, const std::vector<Tensor>& grad_out, const std::vector<Tensor>&) {
         if (!grad_out.empty() && grad_out[0].defined()) grad_norms[e.seq] = inspect::tensor_stats(grad_out[0], false).norm;
       });
-      backward(loss, Tensor(), /*retain_graph=*/true);
+      backward(loss, Tensor(), /*retain_graph=*/true, options->create_graph);
       remove_hook(id);
     }
-    for (const auto& e : entries) {
-      std::string line = format("#%lld %s", (long long)e->seq, op_name(e->op));
-      if (!e->scope.empty()) line += " (" + e->scope + ")";
-      line += " " + shapes_str(e->output_shapes) + " <- " + shapes_str(e->input_shapes);
-      auto g = grad_norms.find(e->seq);
-      if (g != grad_norms.end()) line += format("   |dL/dy| %.6g", g->second);
-      std::printf("%s\n", line.c_str());
+    for (const auto& e : entries) std::printf("%s\n", entry_line(*e, grad_norms).c_str());
+    std::vector<std::shared_ptr<Entry>> shown = entries;
+    if (options->create_graph) {
+      // What the backward recorded: everything on the tape after the forward's last entry (the
+      // parameters' .grad keep it alive).
+      const int64_t last_forward = entries.empty() ? -1 : entries.back()->seq;
+      std::vector<std::shared_ptr<Entry>> recorded;
+      for (auto& e : tape_entries()) {
+        if (e->seq > last_forward) recorded.push_back(e);
+      }
+      std::printf("tape of the backward pass (create_graph): %zu entries, %zu of them derivative entries\n",
+                  recorded.size(),
+                  static_cast<size_t>(
+                      std::count_if(recorded.begin(), recorded.end(), [](const auto& e) { return e->derivative; })));
+      for (const auto& e : recorded) std::printf("%s\n", entry_line(*e, {}).c_str());
+      shown.insert(shown.end(), recorded.begin(), recorded.end());
     }
     if (!options->dot.empty()) {
-      io::write_file_atomic(options->dot, to_dot(entries, grad_norms));
+      io::write_file_atomic(options->dot, to_dot(shown, grad_norms));
       std::printf("graph -> %s (render: dot -Tsvg %s -o graph.svg)\n", options->dot.c_str(), options->dot.c_str());
     }
   });

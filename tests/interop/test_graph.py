@@ -63,3 +63,35 @@ def test_graph_rejects_a_bad_batch_and_a_device():
         assert r.returncode == 0, r.stderr
     r = gradscope("graph", "--model", "mlp", "--device", "tpu")
     assert r.returncode == 2 and "tpu" in r.stderr, r.stderr
+
+
+def test_graph_create_graph_prints_the_backward_as_a_graph(tmp_path):
+    """--create-graph: the same gradient norms as a plain --backward (the recorded backward computes
+    the same gradients), then the entries the backward recorded, with derivative entries for the
+    convolutions' weight gradients and the pools, and the dot file holding both tapes."""
+    args = ("graph", "--model", "fashionnet", "--batch", "3", "--seed", "5")
+    plain = gradscope(*args, "--backward")
+    dot = tmp_path / "both.dot"
+    recorded = gradscope(*args, "--create-graph", "--dot", str(dot))
+    assert plain.returncode == 0 and recorded.returncode == 0, plain.stderr + recorded.stderr
+    lines = recorded.stdout.splitlines()
+    split = next(i for i, line in enumerate(lines) if line.startswith("tape of the backward pass"))
+    forward = [LINE.match(line) for line in lines[1:split]]
+    plain_forward = [LINE.match(line) for line in plain.stdout.splitlines()[1:] if line.startswith("#")]
+    assert len(forward) == len(plain_forward) and all(forward)
+    for a, b in zip(forward, plain_forward):
+        assert a.group(2) == b.group(2)
+        assert float(a.group(6)) == pytest.approx(float(b.group(6)), rel=1e-5), a.group(0)
+    header = re.match(r"tape of the backward pass \(create_graph\): (\d+) entries, (\d+) of them derivative entries",
+                      lines[split])
+    assert header, lines[split]
+    backward = [LINE.match(line) for line in lines[split + 1:] if line.startswith("#")]
+    assert all(backward) and len(backward) == int(header.group(1))
+    ops = [m.group(2) for m in backward]
+    # conv1 (the images need no gradient) and conv2: weight gradients; conv2 also its data gradient
+    assert ops.count("conv2d_backward") == 3, ops
+    assert ops.count("max_pool2d_backward") == 2, ops
+    assert sum(op.endswith("_backward") for op in ops) == int(header.group(2))
+    assert min(int(m.group(1)) for m in backward) > max(int(m.group(1)) for m in forward)
+    text = dot.read_text()
+    assert text.count("[label=\"#") == len(forward) + len(backward)
