@@ -5,7 +5,6 @@
 #include <atomic>
 #include <map>
 #include <sstream>
-#include <unordered_map>
 #include <unordered_set>
 
 #include "autograd/ops.h"
@@ -172,11 +171,9 @@ namespace {
 
 struct Engine {
   bool create_graph = false;
-  std::vector<Entry*> order;                          // reverse tape order
+  std::vector<std::shared_ptr<Entry>> order;          // reverse tape order (and kept alive)
   std::vector<std::shared_ptr<AutogradMeta>> leaves;  // leaves reached
   std::vector<AutogradMeta*> touched;                 // every meta given a pending grad
-  std::unordered_map<Entry*, std::shared_ptr<Entry>> keep_alive;
-  const std::shared_ptr<Entry>& keep_alive_of(Entry* e) { return keep_alive.at(e); }
 
   void collect(const std::shared_ptr<AutogradMeta>& root) {
     std::unordered_set<Entry*> seen_entries;
@@ -195,13 +192,12 @@ struct Engine {
                "backward: tape entry #%lld (%s%s%s) was freed by an earlier backward; call the first backward with "
                "retain_graph=true to go through the tape twice",
                (long long)e->seq, op_name(e->op), e->scope.empty() ? "" : " in ", e->scope.c_str());
-      keep_alive.emplace(e, meta->entry);
-      order.push_back(e);
+      order.push_back(meta->entry);
       for (auto& in : e->inputs) {
         if (in) stack.push_back(in);
       }
     }
-    std::sort(order.begin(), order.end(), [](Entry* a, Entry* b) { return a->seq > b->seq; });
+    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a->seq > b->seq; });
   }
 
   void give(AutogradMeta& meta, const Tensor& g) {
@@ -273,7 +269,7 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
   engine.collect(root);
   engine.give(*root, seed);
 
-  for (Entry* e : engine.order) {
+  for (const std::shared_ptr<Entry>& e : engine.order) {
     BackwardContext ctx;
     bool any = false;
     for (size_t i = 0; i < e->outputs.size(); ++i) {
@@ -293,7 +289,7 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
         if (!ctx.grad_outputs_[i].defined()) ctx.grad_outputs_[i] = zeros(e->output_shapes[i], {e->dtype, e->device});
       }
       ctx.create_graph_ = engine.create_graph;
-      ctx.saved_ = engine.create_graph ? attached_saved(engine.keep_alive_of(e)) : e->saved;
+      ctx.saved_ = engine.create_graph ? attached_saved(e) : e->saved;
       for (auto& in : e->inputs) ctx.needs_.push_back(in != nullptr);
       ctx.input_shapes_ = e->input_shapes;
       ctx.grad_inputs_.resize(e->inputs.size());

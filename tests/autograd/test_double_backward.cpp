@@ -184,3 +184,15 @@ TEST(DoubleBackward, APassRecordsExactlyWhenItCreatesAGraphWhateverTheCallersMod
   }
   expect_close(h, from_vector<double>(expected, {2}), 1e-12);
 }
+
+TEST(DoubleBackward, ZeroGradReleasesTheGraphThatCreateGraphLeavesInGrad) {
+  // As in torch, backward(create_graph) stores in x.grad a graph that refers back to x: a cycle
+  // that zero_grad (which resets .grad) breaks. grad() stores nothing and makes none.
+  Tensor x = from_vector<double>({1.0, 2.0}, {2}).set_requires_grad(true);
+  backward(sum(mul(x, x)), Tensor(), false, true);
+  ASSERT_TRUE(x.grad().requires_grad());
+  std::weak_ptr<Entry> entry = x.grad().autograd_meta()->entry;
+  ASSERT_FALSE(entry.expired());
+  x.zero_grad();
+  EXPECT_TRUE(entry.expired());
+}
