@@ -12,12 +12,13 @@ namespace gs::train {
 using nlohmann::json;
 
 // clang-format off
-#define GS_CONFIG_FIELDS(X)                                                                                    \
-  X(model) X(model_spec) X(data) X(epochs) X(batch_size) X(accumulate) X(optimizer) X(lr) X(lr_auto) X(momentum) \
-  X(weight_decay) X(ema) X(nesterov) X(beta1) X(beta2) X(schedule) X(clip_norm) X(clip_value) X(label_smoothing) \
-  X(class_weights) X(sampler) X(augment) X(mixup) X(cutmix) X(seed) X(threads) X(out) X(limit_train)             \
-  X(limit_test) X(exclude_list) X(val_fraction) X(patience) X(weights) X(resume) X(kernels) X(device) X(sync_bn) \
-  X(progress) X(probe_every) X(probe) X(detect_anomaly) X(tensorboard)
+#define GS_CONFIG_FIELDS(X)                                                                                \
+  X(model) X(model_spec) X(data) X(epochs) X(batch_size) X(accumulate) X(optimizer) X(lr) X(lr_auto)       \
+  X(momentum) X(weight_decay) X(ema) X(nesterov) X(beta1) X(beta2) X(schedule) X(clip_norm) X(clip_value)  \
+  X(label_smoothing) X(grad_penalty) X(class_weights) X(sampler) X(augment) X(mixup) X(cutmix) X(seed)     \
+  X(threads) X(out) X(limit_train) X(limit_test) X(exclude_list) X(val_fraction) X(patience) X(weights)    \
+  X(resume) X(kernels) X(device) X(sync_bn) X(progress) X(probe_every) X(probe) X(detect_anomaly)          \
+  X(tensorboard)
 // clang-format on
 
 std::string TrainConfig::to_json() const {

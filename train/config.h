@@ -27,6 +27,9 @@ struct TrainConfig {
   double clip_norm = 0;               // 0 = off
   double clip_value = 0;              // 0 = off
   double label_smoothing = 0;
+  // Input-gradient penalty ("double backpropagation", Drucker & LeCun 1992): the training objective
+  // adds grad_penalty * the batch mean of |d(sum of losses)/d(image)|^2, by a create_graph backward.
+  double grad_penalty = 0;             // 0 = off
   std::string class_weights = "none";  // none | balanced | w0,w1,...: cross-entropy weights (training_loss)
   std::string augment = "none";       // io::make_augmentation spec, e.g. "crop:2,flip"
   std::string sampler = "shuffle";    // shuffle | balanced (equal classes, with replacement) | sequential

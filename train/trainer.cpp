@@ -202,6 +202,10 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   const io::MixOptions mix{.mixup_alpha = c.mixup, .cutmix_alpha = c.cutmix};
   GS_CHECK(c.ema >= 0 && c.ema < 1, "train: --ema must be in [0, 1) (a decay such as 0.999; 0: off), got %g", c.ema);
   GS_CHECK(c.accumulate >= 1, "train: --accumulate must be >= 1, got %lld", (long long)c.accumulate);
+  GS_CHECK(c.grad_penalty >= 0 && std::isfinite(c.grad_penalty), "train: --grad-penalty must be >= 0, got %g",
+           c.grad_penalty);
+  GS_CHECK(c.grad_penalty == 0 || !c.sync_bn,
+           "train: --grad-penalty differentiates the gradient, and --sync-bn's batch norm has no double backward");
   GS_CHECK(c.accumulate == 1 || c.probe_every == 0,
            "train: --probe-every samples one forward and backward per optimizer step; it does not take --accumulate "
            "%lld (--detect-anomaly does)",
@@ -410,7 +414,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
     ProgressBar bar(format("epoch %lld/%lld", (long long)epoch, (long long)c.epochs), batches_per_epoch,
                     c.progress && main_rank);
     auto t0 = std::chrono::steady_clock::now();
-    double loss_sum = 0;
+    double loss_sum = 0, penalty_sum = 0;
     int64_t seen = 0, correct = 0, step = 0, batch_index = 0;
     io::Batch batch;
     while (train_loader.next(batch)) {
@@ -437,13 +441,24 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
         if (mixed.lambda < 0.5) std::rotate(labels.rbegin(), labels.rbegin() + 1, labels.rend());  // label n - 1
       }
       world.broadcast(model_buffers);  // rank 0's running statistics, as DDP's forward does
-      Tensor logits = (*model)(images.to(device));
+      Tensor input = images.to(device);
+      if (c.grad_penalty > 0) input = input.detach().set_requires_grad(true);
+      Tensor logits = (*model)(input);
       Tensor loss = cross_entropy(logits, targets.to(device), criterion);
       probes.after_forward(loss);
+      // --grad-penalty: the gradient of the summed loss w.r.t. each image, as a graph (create_graph),
+      // so the objective's backward differentiates its squared norm too.
+      Tensor objective = loss;
+      if (c.grad_penalty > 0) {
+        Tensor dx = grad(mul(loss, double(n)), {input}, Tensor(), false, /*create_graph=*/true)[0];
+        Tensor penalty = mul(sum(mul(dx, dx)), c.grad_penalty / double(n));
+        objective = add(loss, penalty);
+        penalty_sum += penalty.item() * double(n - batch.padding);
+      }
       if (global_step == 0 && group_start)
         probes.log_images("first_batch", images, 0, labels);  // as the network sees it
       if (group_start) optimizer->zero_grad();
-      backward(c.accumulate == 1 ? loss : loss * (double(n) / double(group_images)));
+      backward(c.accumulate == 1 ? objective : objective * (double(n) / double(group_images)));
       if (group_end) {
         if (world.size() > 1) {
           std::vector<Tensor> grads;
@@ -482,9 +497,9 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
       bar.update(batch_index, loss_sum / shown, double(correct) / shown, seen / std::max(secs, 1e-9));
     }
     if (world.size() > 1) {
-      std::vector<double> sums{loss_sum, double(seen), double(correct)};
+      std::vector<double> sums{loss_sum, double(seen), double(correct), penalty_sum};
       world.all_reduce_sum(sums);
-      loss_sum = sums[0], seen = int64_t(sums[1]), correct = int64_t(sums[2]);
+      loss_sum = sums[0], seen = int64_t(sums[1]), correct = int64_t(sums[2]), penalty_sum = sums[3];
     }
     double epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     total_images += seen;
@@ -519,8 +534,10 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
     // ---- logs and checkpoints (each file written whole, atomically) ----
     std::ostringstream line;
     line << "{\"epoch\":" << epoch << ",\"step\":" << epoch * steps_per_epoch << ",\"lr\":" << json_number(lr)
-         << ",\"train_loss\":" << json_number(train_loss) << ",\"train_acc\":" << json_number(train_acc)
-         << ",\"val_loss\":" << json_number(val_result.loss) << ",\"val_acc\":" << json_number(val_result.accuracy)
+         << ",\"train_loss\":" << json_number(train_loss) << ",\"train_acc\":" << json_number(train_acc);
+    if (c.grad_penalty > 0)
+      line << ",\"train_grad_penalty\":" << json_number(penalty_sum / double(std::max<int64_t>(seen, 1)));
+    line << ",\"val_loss\":" << json_number(val_result.loss) << ",\"val_acc\":" << json_number(val_result.accuracy)
          << ",\"test_loss\":" << json_number(do_eval ? test_result.loss : NAN)
          << ",\"test_acc\":" << json_number(do_eval ? test_result.accuracy : NAN) << "}";
     metric_lines.push_back(line.str());

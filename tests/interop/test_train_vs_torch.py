@@ -25,14 +25,8 @@ def write_idx(path, array):
     path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
-@pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
-@pytest.mark.parametrize("optimizer,lr,schedule,torch_schedule", [
-    ("sgd", 0.05, "onecycle", lambda o, steps: torch.optim.lr_scheduler.OneCycleLR(o, 0.05, total_steps=steps)),
-    ("sgd", 0.05, "cosine", lambda o, steps: torch.optim.lr_scheduler.CosineAnnealingLR(o, steps)),
-    # train's defaults: AdamW and onecycle, which cycles beta1
-    ("adamw", 0.002, "onecycle", lambda o, steps: torch.optim.lr_scheduler.OneCycleLR(o, 0.002, total_steps=steps)),
-])
-def test_training_run_matches_a_torch_loop(tmp_path, optimizer, lr, schedule, torch_schedule):
+def small_fashion(tmp_path):
+    """The first 256 training and 64 test images of Fashion-MNIST as an mnist:<dir> data set."""
     images = load_idx("train-images-idx3-ubyte.gz")[:256, 0]
     labels = load_idx("train-labels-idx1-ubyte.gz")[:256]
     data = tmp_path / "data"
@@ -41,6 +35,27 @@ def test_training_run_matches_a_torch_loop(tmp_path, optimizer, lr, schedule, to
     write_idx(data / "train-labels-idx1-ubyte", labels)
     write_idx(data / "t10k-images-idx3-ubyte", load_idx("t10k-images-idx3-ubyte.gz")[:64, 0])
     write_idx(data / "t10k-labels-idx1-ubyte", load_idx("t10k-labels-idx1-ubyte.gz")[:64])
+    return data, images, labels
+
+
+def normalised(images):
+    """The images as train normalises them: the training images' mean and standard deviation, as
+    train::default_normalization computes them for a data set other than the default."""
+    x = torch.from_numpy(images.astype(np.float64) / 255.0)
+    mean = x.mean().item()
+    std = np.sqrt(max(1e-12, (x * x).mean().item() - mean * mean))
+    return ((x.float() - mean) / std).reshape(len(images), 1, 28, 28)
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
+@pytest.mark.parametrize("optimizer,lr,schedule,torch_schedule", [
+    ("sgd", 0.05, "onecycle", lambda o, steps: torch.optim.lr_scheduler.OneCycleLR(o, 0.05, total_steps=steps)),
+    ("sgd", 0.05, "cosine", lambda o, steps: torch.optim.lr_scheduler.CosineAnnealingLR(o, steps)),
+    # train's defaults: AdamW and onecycle, which cycles beta1
+    ("adamw", 0.002, "onecycle", lambda o, steps: torch.optim.lr_scheduler.OneCycleLR(o, 0.002, total_steps=steps)),
+])
+def test_training_run_matches_a_torch_loop(tmp_path, optimizer, lr, schedule, torch_schedule):
+    data, images, labels = small_fashion(tmp_path)
 
     torch.manual_seed(0)
     torch.set_num_threads(2)
@@ -56,13 +71,8 @@ def test_training_run_matches_a_torch_loop(tmp_path, optimizer, lr, schedule, to
                   "--threads", "2", "--no-progress", "--no-tensorboard", "--out", tmp_path / "run")
     assert r.returncode == 0, r.stderr
 
-    # The same in torch. Normalisation: the training images' mean and standard deviation, as
-    # train::default_normalization computes them for a data set other than the default.
-    x = torch.from_numpy(images.astype(np.float64) / 255.0)
-    mean = x.mean().item()
-    std = np.sqrt(max(1e-12, (x * x).mean().item() - mean * mean))
-    x = ((x.float() - mean) / std).reshape(256, 1, 28, 28)
-    y = torch.from_numpy(labels)
+    # The same in torch.
+    x, y = normalised(images), torch.from_numpy(labels)
     if optimizer == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
     else:
@@ -108,3 +118,65 @@ def test_training_run_matches_a_torch_loop(tmp_path, optimizer, lr, schedule, to
             loose = diff > 2e-4 * np.abs(want) + 2e-5
             assert loose.mean() <= 0.01, f"{key}: {loose.sum()} of {loose.size} elements off, max {diff.max()}"
             assert diff.max() <= epochs * lr, f"{key}: off by {diff.max()}, more than {epochs} Adam steps"
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
+def test_grad_penalty_matches_a_torch_double_backward_loop(tmp_path):
+    """--grad-penalty L: the objective loss + L / n * |d(n loss)/dx|^2, differentiated through the
+    gradient (torch.autograd.grad with create_graph=True), through conv, batch norm, relu and max
+    pool; the losses, the penalty and every weight after the steps against torch."""
+    data, images, labels = small_fashion(tmp_path)
+    torch.manual_seed(1)
+    torch.set_num_threads(2)
+    model = fashionnet()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "init.safetensors"))
+    epochs, lr, lam = 3, 0.05, 2.0
+    r = gradscope("train", "--data", f"mnist:{data}", "--model", "fashionnet", "--weights", tmp_path / "init.safetensors",
+                  "--optimizer", "sgd", "--lr", str(lr), "--momentum", "0.9", "--weight-decay", "0",
+                  "--schedule", "none", "--grad-penalty", str(lam), "--batch", "256", "--epochs", str(epochs),
+                  "--threads", "2", "--no-progress", "--no-tensorboard", "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+
+    x, y = normalised(images), torch.from_numpy(labels)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    model.train()
+    losses, penalties = [], []
+    for _ in range(epochs):
+        xr = x.clone().requires_grad_(True)
+        loss = F.cross_entropy(model(xr), y)
+        dx, = torch.autograd.grad(loss * len(x), xr, create_graph=True)
+        penalty = lam / len(x) * (dx * dx).sum()
+        opt.zero_grad()
+        (loss + penalty).backward()
+        opt.step()
+        losses.append(loss.item())
+        penalties.append(penalty.item())
+
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose([m["train_loss"] for m in metrics], losses, rtol=1e-4)
+    np.testing.assert_allclose([m["train_grad_penalty"] for m in metrics], penalties, rtol=1e-3)
+    assert penalties[-1] < penalties[0], penalties  # the penalty is being minimised
+    ours = load_file(str(tmp_path / "run" / "last.safetensors"))
+    for key, value in model.state_dict().items():
+        got = ours["model." + key]
+        if value.dtype == torch.int64:
+            assert got.item() == value.item(), key
+        else:
+            np.testing.assert_allclose(got.numpy(), value.detach().numpy(), rtol=2e-4, atol=2e-5, err_msg=key)
+
+    # Without the penalty the weights come out different: the flag is not a no-op.
+    r = gradscope("train", "--data", f"mnist:{data}", "--model", "fashionnet", "--weights", tmp_path / "init.safetensors",
+                  "--optimizer", "sgd", "--lr", str(lr), "--momentum", "0.9", "--weight-decay", "0",
+                  "--schedule", "none", "--batch", "256", "--epochs", str(epochs), "--threads", "2", "--no-progress",
+                  "--no-tensorboard", "--out", tmp_path / "plain")
+    assert r.returncode == 0, r.stderr
+    plain = load_file(str(tmp_path / "plain" / "last.safetensors"))
+    assert not np.allclose(plain["model.0.weight"].numpy(), ours["model.0.weight"].numpy(), rtol=1e-3, atol=1e-4)
+    assert "train_grad_penalty" not in json.loads((tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()[0])
+
+
+def test_grad_penalty_rejects_bad_values():
+    r = gradscope("train", "--grad-penalty", "-1", "--epochs", "1")
+    assert r.returncode == 2 and "--grad-penalty" in r.stderr, r.stderr
+    r = gradscope("train", "--grad-penalty", "0.1", "--sync-bn", "--epochs", "1")
+    assert r.returncode == 2 and "--sync-bn" in r.stderr, r.stderr
