@@ -38,9 +38,12 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, double alpha, doubl
                                                     alpha, beta));
     return out;
   }
+  // Long rows for the kernel (out is contiguous in either form).
+  Shape rows = shape;
+  coalesce_dims(rows, {&as, &bs});
   GS_DISPATCH_FLOAT(a.dtype(), name, [&] {
     kernels::binary_table<scalar_t>().get()(op, a.data<scalar_t>(), as.data(), b.data<scalar_t>(), bs.data(),
-                                            out.data<scalar_t>(), shape.data(), static_cast<int>(shape.size()), alpha,
+                                            out.data<scalar_t>(), rows.data(), static_cast<int>(rows.size()), alpha,
                                             beta);
   });
   return out;
@@ -139,6 +142,17 @@ Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keep
   }
   bool block = true;
   for (int d = first; d >= 0 && d <= last; ++d) block = block && reduced[d];
+  if (!block && x.is_contiguous() && !device.is_cuda()) {
+    // Reduced dims in more than one block ((N,C,H,W) over 0, 2, 3): the last block first, in place,
+    // then the rest of a result that is smaller by that block's size, instead of a permuted copy
+    // of x. Sum, mean (of equal-sized means), max and min all compose so.
+    std::vector<int64_t> last_block, rest;
+    for (int d = last; d >= 0 && reduced[d]; --d) last_block.insert(last_block.begin(), d);
+    for (int d = 0; d < last_block.front(); ++d)
+      if (reduced[d]) rest.push_back(d);
+    Tensor partial = reduce(op, x, last_block, true);
+    return reshape(reduce(op, partial, rest, true), keepdim ? keep_shape : out_shape);
+  }
   Tensor src;
   int64_t outer = 1, r = 1, inner = 1;
   if (block && x.is_contiguous()) {

@@ -228,12 +228,15 @@ void copy_(const Tensor& dst, const Tensor& src) {
     }());
     return;
   }
+  Shape rows = dst.shape();
+  Strides ds = dst.strides();
+  coalesce_dims(rows, {&ss, &ds});  // long rows for the kernel
   GS_DISPATCH_ALL(dst.dtype(), "copy_", [&] {
     using out_t = scalar_t;
     GS_DISPATCH_ALL(src.dtype(), "copy_", [&] {
       kernels::copy_strided<scalar_t, out_t>(static_cast<const scalar_t*>(src.raw_data()), ss.data(),
-                                             static_cast<out_t*>(dst.raw_data()), dst.strides().data(),
-                                             dst.shape().data(), static_cast<int>(dst.dim()));
+                                             static_cast<out_t*>(dst.raw_data()), ds.data(), rows.data(),
+                                             static_cast<int>(rows.size()));
     });
   });
 }

@@ -52,6 +52,25 @@ Strides broadcast_strides(const Shape& shape, const Strides& strides, const Shap
   return out;
 }
 
+void coalesce_dims(Shape& shape, const std::vector<Strides*>& strides) {
+  Shape out_shape;
+  std::vector<Strides> out(strides.size());
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    bool merge = !out_shape.empty();
+    for (size_t k = 0; k < strides.size() && merge; ++k) merge = out[k].back() == (*strides[k])[d] * shape[d];
+    if (merge) {
+      out_shape.back() *= shape[d];
+      for (size_t k = 0; k < strides.size(); ++k) out[k].back() = (*strides[k])[d];
+    } else {
+      out_shape.push_back(shape[d]);
+      for (size_t k = 0; k < strides.size(); ++k) out[k].push_back((*strides[k])[d]);
+    }
+  }
+  shape = std::move(out_shape);
+  for (size_t k = 0; k < strides.size(); ++k) *strides[k] = std::move(out[k]);
+}
+
 int normalize_dim(const char* op, int64_t dim, int64_t ndim) {
   int64_t lo = ndim == 0 ? -1 : -ndim, hi = ndim == 0 ? 0 : ndim - 1;
   GS_CHECK(dim >= lo && dim <= hi, "%s: dim %lld out of range for a %lld-d tensor (expected %lld..%lld)", op,
