@@ -204,8 +204,6 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   GS_CHECK(c.accumulate >= 1, "train: --accumulate must be >= 1, got %lld", (long long)c.accumulate);
   GS_CHECK(c.grad_penalty >= 0 && std::isfinite(c.grad_penalty), "train: --grad-penalty must be >= 0, got %g",
            c.grad_penalty);
-  GS_CHECK(c.grad_penalty == 0 || !c.sync_bn,
-           "train: --grad-penalty differentiates the gradient, and --sync-bn's batch norm has no double backward");
   GS_CHECK(c.accumulate == 1 || c.probe_every == 0,
            "train: --probe-every samples one forward and backward per optimizer step; it does not take --accumulate "
            "%lld (--detect-anomaly does)",

@@ -28,6 +28,27 @@ Tensor all_reduce_sum(const Tensor& x, Collective& group) {
 }
 
 namespace {
+// The backward in recorded ops, for a create_graph backward: the statistics of every process's
+// values recomputed from the attached x through all_reduce_sum (whose backward all-reduces
+// again), so a double backward differentiates them across the processes too. Every process runs
+// the same four all-reduces, and in a second backward their backwards in the same order.
+void sync_batch_norm_backward_recorded(BackwardContext& c, Collective& group, double n, double eps) {
+  const Tensor &x = c.saved(0), &w = c.saved(1), &g = c.grad_output();
+  std::vector<int64_t> dims = {0};
+  Shape channel_shape(static_cast<size_t>(x.dim()), 1);  // (1, C, 1, ...)
+  channel_shape[1] = x.size(1);
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  auto global_mean = [&](const Tensor& t) { return div(all_reduce_sum(sum(t, dims, true), group), n); };
+  Tensor centred = sub(x, global_mean(x));
+  Tensor invstd = pow(add(global_mean(mul(centred, centred)), eps), -0.5);
+  Tensor xhat = mul(centred, invstd);
+  Tensor gw = w.defined() ? mul(g, reshape(w, channel_shape)) : g;
+  Tensor dx = mul(invstd, sub(sub(gw, global_mean(gw)), mul(xhat, global_mean(mul(gw, xhat)))));
+  c.accumulate(0, dx);
+  if (c.needs_grad(1)) c.accumulate(1, sum(mul(g, xhat), dims));  // this process's share, as the first order
+  if (c.needs_grad(2)) c.accumulate(2, sum(g, dims));
+}
+
 void check_channels(const Tensor& x, const Tensor& t, const char* what) {
   GS_CHECK(!t.defined() || (t.dim() == 1 && t.size(0) == x.size(1)),
            "sync_batch_norm: %s %s must be (%lld) for input %s", what, shape_str(t.shape()).c_str(),
@@ -108,9 +129,7 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
   Collective* g = &group;  // the group outlives the tape (train::ProcessGroup::world() does)
   record(OpId::SyncBatchNorm, {x, weight, bias}, {r.out}, {x, weight, r.save_mean, r.save_invstd, var_t},
          [g, n, C, eps](BackwardContext& c) {
-           GS_CHECK(!c.create_graph(),
-                    "sync_batch_norm: double backward (create_graph) is not supported; train with one process or "
-                    "without --sync-bn");
+           if (c.create_graph()) return sync_batch_norm_backward_recorded(c, *g, n, eps);
            const Tensor &X = c.saved(0), &W = c.saved(1);
            // One pass: dy w invstd (the statistics held fixed) and this process's sums of dy xhat, dy.
            raw::BatchNormGrads local;

@@ -379,3 +379,35 @@ TEST(SyncBatchNorm, GradientsMatchFiniteDifferencesAcrossTheProcesses) {
   check_replicated(w, "weight", [&](const Tensor& wv) { return total_loss(x, wv, bi); });
   check_replicated(bi, "bias", [&](const Tensor& bv) { return total_loss(x, w, bv); });
 }
+
+// The double backward across processes: S = sum over ranks of <dL/dx_r, v_r>, with dL/dx taken with
+// create_graph and differentiated again (the all-reduces' backwards talk again), against central
+// differences of S, each evaluation a plain backward on every rank.
+TEST(SyncBatchNorm, SecondDerivativesMatchFiniteDifferencesAcrossTheProcesses) {
+  ProcessGroup& world = ProcessGroup::world();
+  const int r = world.rank(), p = world.size();
+  Tensor x = test::rand64({3, 2, 2, 1}, 70 + uint64_t(r)), g = test::rand64({3, 2, 2, 1}, 80 + uint64_t(r)).detach();
+  Tensor v = test::rand64({3, 2, 2, 1}, 90 + uint64_t(r)).detach();
+  Tensor w = test::rand64({2}, 95).detach(), bi = test::rand64({2}, 96).detach();
+  auto first_order = [&](const Tensor& leaf, bool create_graph) {
+    Tensor y = sync_batch_norm(leaf, w, bi, Tensor(), Tensor(), 0.1, 1e-5, world);
+    return grad(sum(mul(mul(y, y), g)), {leaf}, Tensor(), false, create_graph)[0];
+  };
+  backward(sum(mul(first_order(x, true), v)));
+  const std::vector<double> analytic = x.grad().to_vector<double>();
+  auto total_s = [&](const Tensor& xv) {
+    Tensor leaf = xv.detach().set_requires_grad(true);
+    std::vector<double> s{sum(mul(first_order(leaf, false), v)).item()};
+    world.all_reduce_sum(s);
+    return s[0];
+  };
+  const double h = 1e-5;
+  for (int q = 0; q < p; ++q) {
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      Tensor plus = raw::clone(x.detach()), minus = raw::clone(x.detach());
+      if (r == q) plus.data<double>()[i] += h, minus.data<double>()[i] -= h;
+      const double fd = (total_s(plus) - total_s(minus)) / (2 * h);
+      if (r == q) EXPECT_NEAR(analytic[size_t(i)], fd, 1e-5 * (1 + std::abs(fd))) << "rank " << r << " x[" << i << "]";
+    }
+  }
+}
