@@ -50,6 +50,7 @@ TEST(DoubleBackward, HessianVectorProductOfACubic) {
   expect_close(g.detach(), from_vector<double>({6.0, 12.0, -2.25}, {3}), 1e-12);
   Tensor hv = grad(sum(mul(g, v)), {x})[0];
   expect_close(hv, from_vector<double>({12.0, -6.0, -18.0}, {3}), 1e-12);
+  x.zero_grad();  // .grad's graph refers back to x (ZeroGradReleases... below)
 }
 
 TEST(DoubleBackward, ThirdDerivativesThroughRecordedDerivatives) {
@@ -144,6 +145,7 @@ TEST(DoubleBackward, LeafGradAccumulatesOutOfPlaceWithCreateGraph) {
   EXPECT_DOUBLE_EQ(x.grad().item(), 16.0);
   Tensor second = grad(sum(x.grad()), {x})[0];  // d(2x + 3x^2)/dx = 2 + 6x
   EXPECT_DOUBLE_EQ(second.item(), 14.0);
+  x.zero_grad();
 }
 
 TEST(DoubleBackward, AGradientThatDoesNotDependOnTheInputHasNoGraph) {
