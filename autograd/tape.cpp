@@ -238,17 +238,10 @@ std::vector<Tensor> attached_saved(const std::shared_ptr<Entry>& e) {
   return out;
 }
 
-// For a whole pass, as torch's engine: recording on exactly when it creates a graph. The formulas
-// are written in recorded ops, so a plain pass records nothing whatever the caller's mode, and a
-// create_graph pass records even under a NoGradGuard.
-class PassGradMode {
- public:
-  explicit PassGradMode(bool create_graph) : previous_(GradMode::is_enabled()) { GradMode::set_enabled(create_graph); }
-  ~PassGradMode() { GradMode::set_enabled(previous_); }
-
- private:
-  bool previous_;
-};
+// backward() and grad() set the grad mode for the whole pass, as torch's engine: recording on
+// exactly when it creates a graph. The formulas are written in recorded ops, so a plain pass
+// records nothing whatever the caller's mode, and a create_graph pass records even under a
+// NoGradGuard.
 
 // Shared by backward() and grad(): runs the pass, leaving pending grads on the metas.
 void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, bool retain_graph) {
@@ -313,7 +306,7 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
 }  // namespace
 
 void backward(const Tensor& output, const Tensor& seed, bool retain_graph, bool create_graph) {
-  PassGradMode mode(create_graph);
+  GradModeGuard mode(create_graph);  // see run_backward
   Engine engine;
   engine.create_graph = create_graph;
   try {
@@ -346,7 +339,7 @@ std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs
   for (auto& in : inputs) {
     GS_CHECK(in.requires_grad(), "grad: an input of shape %s does not require grad", shape_str(in.shape()).c_str());
   }
-  PassGradMode mode(create_graph);
+  GradModeGuard mode(create_graph);  // see run_backward
   // Non-leaf inputs: capture their gradient when it is complete, before it flows on.
   std::vector<Tensor> result(inputs.size());
   std::vector<int> hook_counts;

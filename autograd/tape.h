@@ -30,22 +30,25 @@ struct GradMode {
   static bool is_enabled();
   static void set_enabled(bool enabled);
 };
-class NoGradGuard {
+// Sets the mode for a scope and restores the previous one; NoGradGuard is torch.no_grad,
+// EnableGradGuard torch.enable_grad (recording on, whatever the surrounding mode).
+class GradModeGuard {
  public:
-  NoGradGuard() : previous_(GradMode::is_enabled()) { GradMode::set_enabled(false); }
-  ~NoGradGuard() { GradMode::set_enabled(previous_); }
+  explicit GradModeGuard(bool enabled) : previous_(GradMode::is_enabled()) { GradMode::set_enabled(enabled); }
+  ~GradModeGuard() { GradMode::set_enabled(previous_); }
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
 
  private:
   bool previous_;
 };
-// torch.enable_grad: recording on in a scope, whatever the surrounding mode.
-class EnableGradGuard {
+class NoGradGuard : public GradModeGuard {
  public:
-  EnableGradGuard() : previous_(GradMode::is_enabled()) { GradMode::set_enabled(true); }
-  ~EnableGradGuard() { GradMode::set_enabled(previous_); }
-
- private:
-  bool previous_;
+  NoGradGuard() : GradModeGuard(false) {}
+};
+class EnableGradGuard : public GradModeGuard {
+ public:
+  EnableGradGuard() : GradModeGuard(true) {}
 };
 
 // What a backward formula sees: gradients of the outputs, the saved tensors, and where to

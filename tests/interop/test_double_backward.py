@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from test_nn_ops import rand, run_gradscope
+from test_nn_ops import batch_norm_inputs, rand, run_gradscope
 
 TOL = 2e-4  # gradscope runs in f32; relative to each tensor's largest value
 
@@ -102,14 +102,8 @@ def test_pool_double_backward(tmp_path, kind):
 @pytest.mark.parametrize("x_shape", [(6, 3, 4, 4), (10, 4)], ids=["4d", "2d"])
 def test_batch_norm_double_backward(tmp_path, x_shape, affine, training):
     rng = np.random.default_rng(5)
-    channels = x_shape[1]
-    inputs = {"x": rand(rng, *x_shape, lo=-2.0, hi=3.0), "running_mean": rand(rng, channels),
-              "running_var": rand(rng, channels, lo=0.5, hi=2.0)}
-    wrt = ["x"]
-    if affine:
-        inputs["weight"] = rand(rng, channels, lo=0.5, hi=1.5)
-        inputs["bias"] = rand(rng, channels)
-        wrt += ["weight", "bias"]
+    inputs = batch_norm_inputs(rng, x_shape, affine)
+    wrt = ["x", "weight", "bias"] if affine else ["x"]
 
     def forward(t):
         # torch updates the running statistics in place: on copies, as gradscope's are its own

@@ -142,17 +142,23 @@ def test_adaptive_avg_pool2d(tmp_path, x_shape, out_size):
     check(ours, "grad_x", x.grad)
 
 
-@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
-@pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
-@pytest.mark.parametrize("x_shape", [(8, 4, 5, 5), (16, 6)], ids=["4d", "2d"])
-def test_batch_norm(tmp_path, x_shape, affine, training):
-    rng = np.random.default_rng(5)
+def batch_norm_inputs(rng, x_shape, affine):
+    """x, running statistics and (affine) weight and bias for a batch-norm case."""
     channels = x_shape[1]
     inputs = {"x": rand(rng, *x_shape, lo=-2.0, hi=3.0), "running_mean": rand(rng, channels),
               "running_var": rand(rng, channels, lo=0.5, hi=2.0)}
     if affine:
         inputs["weight"] = rand(rng, channels, lo=0.5, hi=1.5)
         inputs["bias"] = rand(rng, channels)
+    return inputs
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
+@pytest.mark.parametrize("x_shape", [(8, 4, 5, 5), (16, 6)], ids=["4d", "2d"])
+def test_batch_norm(tmp_path, x_shape, affine, training):
+    rng = np.random.default_rng(5)
+    inputs = batch_norm_inputs(rng, x_shape, affine)
     x = leaf(inputs["x"])
     w = leaf(inputs["weight"]) if affine else None
     b = leaf(inputs["bias"]) if affine else None
