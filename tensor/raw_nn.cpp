@@ -394,6 +394,50 @@ BatchNormGrads batch_norm_backward(const Tensor& x_in, const Tensor& gy_in, cons
   return g;
 }
 
+BatchNormDoubleGrads batch_norm_double_backward(const Tensor& x_in, const Tensor& gy_in, const Tensor& weight_in,
+                                                const Tensor& save_mean, const Tensor& save_invstd,
+                                                const Tensor& ggx_in, const Tensor& ggw_in, const Tensor& ggb_in,
+                                                bool used_batch_stats, bool need_x, bool need_weight, bool need_gy) {
+  const char* op = "batch_norm_double_backward";
+  Device device =
+      detail::op_device(op, {&x_in, &gy_in, &weight_in, &save_mean, &save_invstd, &ggx_in, &ggw_in, &ggb_in});
+  check_grad_shape(op, gy_in, x_in.shape());
+  check_same_dtype(op, x_in, gy_in);
+  if (ggx_in.defined()) {
+    check_grad_shape(op, ggx_in, x_in.shape());
+    check_same_dtype(op, x_in, ggx_in);
+  }
+  check_channel_vector(op, x_in, weight_in, "weight");
+  check_channel_vector(op, x_in, save_mean, "save_mean");
+  check_channel_vector(op, x_in, save_invstd, "save_invstd");
+  check_channel_vector(op, x_in, ggw_in, "weight gradient's gradient");
+  check_channel_vector(op, x_in, ggb_in, "bias gradient's gradient");
+  kernels::BatchNormShape s = bn_shape(x_in);
+  Tensor x = contiguous(x_in), gy = contiguous(gy_in), mean = contiguous(save_mean), invstd = contiguous(save_invstd);
+  auto optional = [](const Tensor& t) { return t.defined() ? contiguous(t) : Tensor(); };
+  Tensor weight = optional(weight_in), ggx = optional(ggx_in), ggw = optional(ggw_in), ggb = optional(ggb_in);
+  BatchNormDoubleGrads g;
+  if (need_x) g.x = like(x.shape(), x);
+  if (need_weight) g.weight = like({s.C}, x);
+  if (need_gy) g.gy = like(x.shape(), x);
+  if (!need_x && !need_weight && !need_gy) return g;
+  if (device.is_cuda()) {
+    detail::require_cuda_f32(op, x);
+    GS_ON_CUDA(kernels::cuda::batch_norm_double_backward_table().get()(
+        s, x.data<float>(), gy.data<float>(), ptr_or_null<float>(weight), mean.data<float>(), invstd.data<float>(),
+        ptr_or_null<float>(ggx), ptr_or_null<float>(ggw), ptr_or_null<float>(ggb), ptr_or_null<float>(g.x),
+        ptr_or_null<float>(g.weight), ptr_or_null<float>(g.gy), used_batch_stats));
+  } else {
+    GS_DISPATCH_FLOAT(x.dtype(), op, [&] {
+      kernels::batch_norm_double_backward_table<scalar_t>().get()(
+          s, x.data<scalar_t>(), gy.data<scalar_t>(), ptr_or_null<scalar_t>(weight), mean.data<scalar_t>(),
+          invstd.data<scalar_t>(), ptr_or_null<scalar_t>(ggx), ptr_or_null<scalar_t>(ggw), ptr_or_null<scalar_t>(ggb),
+          ptr_or_null<scalar_t>(g.x), ptr_or_null<scalar_t>(g.weight), ptr_or_null<scalar_t>(g.gy), used_batch_stats);
+    });
+  }
+  return g;
+}
+
 // ---------------- cross-entropy rows ----------------
 
 CrossEntropyRows cross_entropy_rows(const Tensor& logits, const Tensor& target, const Tensor& weight, double smoothing,

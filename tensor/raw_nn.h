@@ -67,6 +67,16 @@ struct BatchNormGrads {
 BatchNormGrads batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& weight, const Tensor& save_mean,
                                    const Tensor& save_invstd, bool used_batch_stats, bool need_input, bool need_weight,
                                    bool need_bias);
+// The backward of batch_norm_backward: given the gradients ggx, ggw, ggb arriving at its outputs
+// (input, weight, bias grads; any may be undefined: zero), the gradients w.r.t. its inputs x,
+// weight and gy (kernels/cpu/batchnorm.h has the formulas), each only if asked for.
+struct BatchNormDoubleGrads {
+  Tensor x, weight, gy;
+};
+BatchNormDoubleGrads batch_norm_double_backward(const Tensor& x, const Tensor& gy, const Tensor& weight,
+                                                const Tensor& save_mean, const Tensor& save_invstd, const Tensor& ggx,
+                                                const Tensor& ggw, const Tensor& ggb, bool used_batch_stats,
+                                                bool need_x, bool need_weight, bool need_gy);
 
 // ---- softmax cross-entropy over rows of (N, C) logits, i64 targets (N) ----
 // weight: class weights (C), logits' dtype and device, or undefined (all 1); the formulas are

@@ -33,6 +33,7 @@ void register_all_cpu_tables() {
   adaptive_avg_pool2d_backward_table<float>();
   batch_norm_table<float>();
   batch_norm_backward_table<float>();
+  batch_norm_double_backward_table<float>();
 }
 
 void check_selection_against_every_table() {

@@ -93,6 +93,42 @@ void batch_norm_backward_channel(const BatchNormShape& s, int64_t c, const T* x,
   }
 }
 
+template <class T>
+void batch_norm_double_backward_channel(const BatchNormShape& s, int64_t c, const T* x, const T* gy, const T* gamma,
+                                        const T* save_mean, const T* save_invstd, const T* ggx, const T* gggamma,
+                                        const T* ggbeta, T* dx, T* dgamma, T* dgy, bool use_batch_stats) {
+  const int64_t M = s.N * s.L, stride_n = s.C * s.L;
+  const double mean = save_mean[c], invstd = save_invstd[c];
+  BatchNormDoubleSums S;
+  for (int64_t n = 0; n < s.N; ++n) {
+    const int64_t base = n * stride_n + c * s.L;
+    for (int64_t l = 0; l < s.L; ++l) {
+      const double xhat = (double(x[base + l]) - mean) * invstd, g = gy[base + l];
+      S.gy += g;
+      S.gy_xhat += g * xhat;
+      if (ggx) {
+        const double gg = ggx[base + l];
+        S.ggx += gg;
+        S.ggx_xhat += gg * xhat;
+        S.ggx_gy += gg * g;
+      }
+    }
+  }
+  const BatchNormDoubleCoefficients k = batch_norm_double_coefficients(
+      S, double(M), invstd, gamma ? double(gamma[c]) : 1.0, gggamma ? double(gggamma[c]) : 0.0,
+      ggbeta ? double(ggbeta[c]) : 0.0, use_batch_stats);
+  if (dgamma) dgamma[c] = T(k.dgamma);
+  if (!dx && !dgy) return;
+  for (int64_t n = 0; n < s.N; ++n) {
+    const int64_t base = n * stride_n + c * s.L;
+    for (int64_t l = 0; l < s.L; ++l) {
+      const double xhat = (double(x[base + l]) - mean) * invstd, gg = ggx ? double(ggx[base + l]) : 0.0;
+      if (dx) dx[base + l] = T(k.dx_ggx * gg + k.dx_gy * double(gy[base + l]) + k.dx_xhat * xhat + k.dx_one);
+      if (dgy) dgy[base + l] = T(k.dgy_ggx * gg + k.dgy_xhat * xhat + k.dgy_one);
+    }
+  }
+}
+
 template <bool Parallel, class T>
 void batch_norm_impl(const BatchNormShape& s, const T* x, const T* gamma, const T* beta, T* running_mean,
                      T* running_var, T* y, T* save_mean, T* save_invstd, bool use_batch_stats, double momentum,
@@ -109,6 +145,16 @@ void batch_norm_backward_impl(const BatchNormShape& s, const T* x, const T* gy, 
 #pragma omp parallel for schedule(static) if (Parallel && s.N * s.C * s.L > 16384)
   for (int64_t c = 0; c < s.C; ++c)
     batch_norm_backward_channel(s, c, x, gy, gamma, save_mean, save_invstd, gx, ggamma, gbeta, use_batch_stats);
+}
+
+template <bool Parallel, class T>
+void batch_norm_double_backward_impl(const BatchNormShape& s, const T* x, const T* gy, const T* gamma,
+                                     const T* save_mean, const T* save_invstd, const T* ggx, const T* gggamma,
+                                     const T* ggbeta, T* dx, T* dgamma, T* dgy, bool use_batch_stats) {
+#pragma omp parallel for schedule(static) if (Parallel && s.N * s.C * s.L > 16384)
+  for (int64_t c = 0; c < s.C; ++c)
+    batch_norm_double_backward_channel(s, c, x, gy, gamma, save_mean, save_invstd, ggx, gggamma, ggbeta, dx, dgamma,
+                                       dgy, use_batch_stats);
 }
 
 }  // namespace
@@ -132,9 +178,21 @@ const VariantTable<BatchNormBackwardFn<T>>& batch_norm_backward_table() {
   }();
   return table;
 }
+template <class T>
+const VariantTable<BatchNormDoubleBackwardFn<T>>& batch_norm_double_backward_table() {
+  static const VariantTable<BatchNormDoubleBackwardFn<T>> table = [] {
+    VariantTable<BatchNormDoubleBackwardFn<T>> t("batch_norm_double_backward");
+    t.add("ref", &batch_norm_double_backward_impl<false, T>)
+        .add("omp", &batch_norm_double_backward_impl<true, T>, true);
+    return t;
+  }();
+  return table;
+}
 template const VariantTable<BatchNormFn<float>>& batch_norm_table<float>();
 template const VariantTable<BatchNormFn<double>>& batch_norm_table<double>();
 template const VariantTable<BatchNormBackwardFn<float>>& batch_norm_backward_table<float>();
 template const VariantTable<BatchNormBackwardFn<double>>& batch_norm_backward_table<double>();
+template const VariantTable<BatchNormDoubleBackwardFn<float>>& batch_norm_double_backward_table<float>();
+template const VariantTable<BatchNormDoubleBackwardFn<double>>& batch_norm_double_backward_table<double>();
 
 }  // namespace gs::kernels

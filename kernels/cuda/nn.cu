@@ -36,6 +36,16 @@ void batch_norm_backward_block(const BatchNormShape& s, const float* x, const fl
   CUDA_CHECK_LAUNCH();
 }
 
+void batch_norm_double_backward_block(const BatchNormShape& s, const float* x, const float* gy, const float* gamma,
+                                      const float* save_mean, const float* save_invstd, const float* ggx,
+                                      const float* gggamma, const float* ggbeta, float* dx, float* dgamma, float* dgy,
+                                      bool use_batch_stats) {
+  if (s.C <= 0) return;
+  GS_LAUNCH(capped(s.C), kBlockThreads, stream(), batch_norm_double_backward_kernel)
+  (s, x, gy, gamma, save_mean, save_invstd, ggx, gggamma, ggbeta, dx, dgamma, dgy, use_batch_stats);
+  CUDA_CHECK_LAUNCH();
+}
+
 // ---------------- pooling ----------------
 PoolGeom geom(const Pool2dShape& s) {
   return {s.H, s.W, s.P, s.Q, s.kernel_h, s.kernel_w, s.stride_h, s.stride_w, s.pad_h, s.pad_w};
@@ -73,6 +83,8 @@ void adaptive_avg_pool_backward_direct(const Pool2dShape& s, const float* gy, fl
 GS_CUDA_TABLE(batch_norm_table, BatchNormFn<float>, "cuda.batch_norm", "block", batch_norm_block)
 GS_CUDA_TABLE(batch_norm_backward_table, BatchNormBackwardFn<float>, "cuda.batch_norm_backward", "block",
               batch_norm_backward_block)
+GS_CUDA_TABLE(batch_norm_double_backward_table, BatchNormDoubleBackwardFn<float>, "cuda.batch_norm_double_backward",
+              "block", batch_norm_double_backward_block)
 GS_CUDA_TABLE(max_pool2d_table, MaxPool2dFn<float>, "cuda.max_pool2d", "direct", max_pool_direct)
 GS_CUDA_TABLE(max_pool2d_backward_table, MaxPool2dBackwardFn<float>, "cuda.max_pool2d_backward", "direct",
               max_pool_backward_direct)
@@ -101,6 +113,7 @@ void register_all_tables() {
   conv2d_backward_weight_table();
   batch_norm_table();
   batch_norm_backward_table();
+  batch_norm_double_backward_table();
   max_pool2d_table();
   max_pool2d_backward_table();
   avg_pool2d_table();

@@ -1,9 +1,8 @@
-// Batch norm (a block per channel, double sums), pooling (a thread per output, or per input
-// element for the backward gathers) and the dropout mask (Philox) CUDA kernels.
-// Device code only: nn.cu launches these. The CUDA emulator
-// (kernels/cuda/emulator/cuda_emulator.h) runs the very same kernels on the CPU: against the
-// CPU ref kernels in tests/kernels/test_cuda_emulated.cpp, and as the device of the emulated
-// build (GS_CUDA=EMULATE). Kernels have internal linkage: each includer gets its own copy.
+// Batch norm (a block per channel, double sums; forward, backward, double backward), pooling (a thread per output, or
+// per input element for the backward gathers) and the dropout mask (Philox) CUDA kernels. Device code only: nn.cu
+// launches these. The CUDA emulator (kernels/cuda/emulator/cuda_emulator.h) runs the very same kernels on the CPU:
+// against the CPU ref kernels in tests/kernels/test_cuda_emulated.cpp, and as the device of the emulated build
+// (GS_CUDA=EMULATE). Kernels have internal linkage: each includer gets its own copy.
 #pragma once
 #include <cmath>
 
@@ -85,6 +84,49 @@ __global__ void batch_norm_backward_kernel(BatchNormShape s, const float* x, con
       int64_t i = channel_element(j, c, s.C, s.L);
       const double xhat = (double(x[i]) - mean) * invstd;
       gx[i] = float(scale * (double(gy[i]) - mean_gy - xhat * mean_gy_xhat));
+    }
+  }
+}
+// Batch norm's double backward: the channel's five sums, then each element's dx and dgy from the
+// coefficients of batch_norm_double_coefficients (kernels/cpu/batchnorm.h), the CPU kernels' code.
+__global__ void batch_norm_double_backward_kernel(BatchNormShape s, const float* x, const float* gy, const float* gamma,
+                                                  const float* save_mean, const float* save_invstd, const float* ggx,
+                                                  const float* gggamma, const float* ggbeta, float* dx, float* dgamma,
+                                                  float* dgy, bool use_batch_stats) {
+  __shared__ double shared[kWarpSize];
+  const int64_t M = s.N * s.L;
+  for (int64_t c = blockIdx.x; c < s.C; c += gridDim.x) {
+    const double mean = save_mean[c], invstd = save_invstd[c];
+    BatchNormDoubleSums S;
+    for (int64_t j = threadIdx.x; j < M; j += blockDim.x) {
+      int64_t i = channel_element(j, c, s.C, s.L);
+      const double xhat = (double(x[i]) - mean) * invstd, g = gy[i];
+      S.gy += g;
+      S.gy_xhat += g * xhat;
+      if (ggx) {
+        const double gg = ggx[i];
+        S.ggx += gg;
+        S.ggx_xhat += gg * xhat;
+        S.ggx_gy += gg * g;
+      }
+    }
+    S.gy = block_reduce(ReduceOp::Sum, S.gy, shared);
+    S.gy_xhat = block_reduce(ReduceOp::Sum, S.gy_xhat, shared);
+    if (ggx) {
+      S.ggx = block_reduce(ReduceOp::Sum, S.ggx, shared);
+      S.ggx_xhat = block_reduce(ReduceOp::Sum, S.ggx_xhat, shared);
+      S.ggx_gy = block_reduce(ReduceOp::Sum, S.ggx_gy, shared);
+    }
+    const BatchNormDoubleCoefficients k = batch_norm_double_coefficients(
+        S, double(M), invstd, gamma ? double(gamma[c]) : 1.0, gggamma ? double(gggamma[c]) : 0.0,
+        ggbeta ? double(ggbeta[c]) : 0.0, use_batch_stats);
+    if (dgamma && threadIdx.x == 0) dgamma[c] = float(k.dgamma);
+    if (!dx && !dgy) continue;
+    for (int64_t j = threadIdx.x; j < M; j += blockDim.x) {
+      int64_t i = channel_element(j, c, s.C, s.L);
+      const double xhat = (double(x[i]) - mean) * invstd, gg = ggx ? double(ggx[i]) : 0.0;
+      if (dx) dx[i] = float(k.dx_ggx * gg + k.dx_gy * double(gy[i]) + k.dx_xhat * xhat + k.dx_one);
+      if (dgy) dgy[i] = float(k.dgy_ggx * gg + k.dgy_xhat * xhat + k.dgy_one);
     }
   }
 }

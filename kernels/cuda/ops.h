@@ -72,6 +72,7 @@ size_t conv_scratch_limit();
 // ---- batch norm, pooling, dropout (nn.cu) ----
 const VariantTable<BatchNormFn<float>>& batch_norm_table();  // "cuda.batch_norm": block
 const VariantTable<BatchNormBackwardFn<float>>& batch_norm_backward_table();
+const VariantTable<BatchNormDoubleBackwardFn<float>>& batch_norm_double_backward_table();  // "block"
 const VariantTable<MaxPool2dFn<float>>& max_pool2d_table();  // "cuda.max_pool2d": direct
 const VariantTable<MaxPool2dBackwardFn<float>>& max_pool2d_backward_table();
 const VariantTable<AvgPool2dFn<float>>& avg_pool2d_table();

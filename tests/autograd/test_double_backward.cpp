@@ -93,6 +93,33 @@ TEST(DoubleBackward, GradientPenaltyThroughACnnMatchesFiniteDifferences) {
   EXPECT_TRUE(gradcheck_ok(penalty, inputs, GradcheckOptions{}, /*first_order_only=*/true));
 }
 
+TEST(DoubleBackward, BatchNormThirdDerivativesMatchFiniteDifferences) {
+  // Batch norm's create_graph backward is a derivative entry whose plain backward is a fused
+  // kernel and whose create_graph backward is recorded ops. The function below is a gradient
+  // through batch norm: gradcheck checks its derivative (the fused double backward) and
+  // gradgradcheck its second (the recorded one, third derivatives of batch norm).
+  for (bool training : {true, false}) {
+    for (bool affine : {true, false}) {
+      Tensor rm = rand64({3}, 51).detach(), rv = rand64({3}, 52, 0.5, 2.0).detach();
+      Tensor bias = rand64({3}, 53).detach(), seed = rand64({2, 3, 2, 2}, 54).detach();
+      auto fn = [=](const V& in_) {
+        EnableGradGuard enable;
+        V in = as_leaves(in_);
+        Tensor w = affine ? in[1] : Tensor();
+        Tensor y = batch_norm(in[0], w, affine ? bias : Tensor(), rm, rv, training, 0.0, 1e-5);
+        V wrt = {in[0]};
+        if (affine) wrt.push_back(w);
+        V g = grad(sum(mul(tanh(y), seed)), wrt, Tensor(), false, true);
+        return affine ? add(g[0], reshape(g[1], {1, 3, 1, 1})) : g[0];
+      };
+      V inputs = {rand64({2, 3, 2, 2}, 55)};
+      if (affine) inputs.push_back(rand64({3}, 56, 0.5, 1.5));
+      SCOPED_TRACE(std::string(training ? "training" : "eval") + (affine ? ", affine" : ""));
+      EXPECT_GRADCHECK(fn, inputs);
+    }
+  }
+}
+
 TEST(DoubleBackward, CreateGraphGivesThePlainGradientsAndKeepsTheTape) {
   Tensor labels = from_vector<int64_t>({1, 2}, {2});
   Tensor x = rand64({2, 2, 4, 4}, 20);

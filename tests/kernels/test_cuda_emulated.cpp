@@ -563,7 +563,7 @@ TEST(CudaConvChunks, LayoutsAreInversePermutationsAndChunksFitTheLimit) {
 
 // ---------------- batch norm, pooling, dropout ----------------
 
-TEST_P(CudaKernelsEmulated, BatchNormTrainAndEvalForwardBackward) {
+TEST_P(CudaKernelsEmulated, BatchNormTrainAndEvalForwardBackwardDoubleBackward) {
   struct Case {
     int64_t N, C, L;
   };
@@ -603,6 +603,22 @@ TEST_P(CudaKernelsEmulated, BatchNormTrainAndEvalForwardBackward) {
         expect_near_all(gx, gx_ref, 1e-4, what + " gx, " + g.name);
         expect_near_all(gg, gg_ref, 1e-4, what + " ggamma, " + g.name);
         expect_near_all(gb, gb_ref, 1e-4, what + " gbeta, " + g.name);
+        // The double backward, with every incoming gradient, then with only ggx.
+        for (bool all : {true, false}) {
+          std::vector<float> dx_ref(n), dw_ref(static_cast<size_t>(c.C)), dgy_ref(n), dx(n),
+              dw(static_cast<size_t>(c.C)), dgy(n);
+          const float* ggw = all ? gamma.data() : nullptr;
+          const float* ggb = all ? beta.data() : nullptr;
+          kernels::batch_norm_double_backward_table<float>().get("ref")(
+              s, x.data(), gy.data(), gamma.data(), sm_ref.data(), si_ref.data(), x.data(), ggw, ggb, dx_ref.data(),
+              dw_ref.data(), dgy_ref.data(), train);
+          emu::launch(g.blocks, g.threads, kc::batch_norm_double_backward_kernel, s, x.data(), gy.data(), gamma.data(),
+                      sm.data(), si.data(), x.data(), ggw, ggb, dx.data(), dw.data(), dgy.data(), train);
+          const std::string which = what + (all ? " double backward, " : " double backward (ggx only), ") + g.name;
+          expect_near_all(dx, dx_ref, 1e-4, which + " dx");
+          expect_near_all(dw, dw_ref, 1e-4, which + " dgamma");
+          expect_near_all(dgy, dgy_ref, 1e-4, which + " dgy");
+        }
       }
     }
   }

@@ -326,6 +326,32 @@ void check_batch_norm_variants() {
           expect_near_all(gg, gg_ref, tag + " batch_norm_backward dgamma/" + v);
           expect_near_all(gb, gb_ref, tag + " batch_norm_backward dbeta/" + v);
         }
+        // Double backward: every variant against ref, with and without each incoming gradient
+        // (a null one must act as zeros).
+        auto ggx = random_vector<T>(n, 14), ggg = random_vector<T>(s.C, 15), ggb = random_vector<T>(s.C, 16);
+        const std::vector<T> zeros_n(static_cast<size_t>(n)), zeros_c(static_cast<size_t>(s.C));
+        for (int present = 0; present < 8; ++present) {
+          const bool has_x = present & 1, has_g = present & 2, has_b = present & 4;
+          const std::string tag2 = tag + " double_backward ggx" + (has_x ? "+" : "-") + " ggw" + (has_g ? "+" : "-") +
+                                   " ggb" + (has_b ? "+" : "-");
+          std::vector<T> dx_ref(static_cast<size_t>(n)), dw_ref(static_cast<size_t>(s.C)),
+              dgy_ref(static_cast<size_t>(n));
+          batch_norm_double_backward_table<T>().get("ref")(
+              s, x.data(), gy.data(), g, mean_ref.data(), invstd_ref.data(), has_x ? ggx.data() : zeros_n.data(),
+              has_g ? ggg.data() : zeros_c.data(), has_b ? ggb.data() : zeros_c.data(), dx_ref.data(), dw_ref.data(),
+              dgy_ref.data(), batch_stats);
+          for (const auto& v : batch_norm_double_backward_table<T>().names()) {
+            std::vector<T> dx(static_cast<size_t>(n), T(NAN)), dw(static_cast<size_t>(s.C), T(NAN)),
+                dgy(static_cast<size_t>(n), T(NAN));
+            batch_norm_double_backward_table<T>().get(v)(s, x.data(), gy.data(), g, mean_ref.data(), invstd_ref.data(),
+                                                         has_x ? ggx.data() : nullptr, has_g ? ggg.data() : nullptr,
+                                                         has_b ? ggb.data() : nullptr, dx.data(), dw.data(), dgy.data(),
+                                                         batch_stats);
+            expect_near_all(dx, dx_ref, tag2 + " dx/" + v);
+            expect_near_all(dw, dw_ref, tag2 + " dgamma/" + v);
+            expect_near_all(dgy, dgy_ref, tag2 + " dgy/" + v);
+          }
+        }
       }
     }
   }
