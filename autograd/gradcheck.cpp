@@ -123,6 +123,37 @@ GradcheckResult gradgradcheck(const GradcheckFn& fn, const std::vector<Tensor>& 
   std::vector<Tensor> v;
   for (size_t i : wrt) v.push_back(randn(inputs[i].shape(), {DType::F64}, &gen));
   const size_t n = inputs.size();
+  // The differences below differentiate what the create_graph formulas compute, so a value that
+  // is wrong in them alone would pass: first, the create_graph gradients must be the plain ones.
+  {
+    std::vector<Tensor> leaves;
+    for (size_t i : wrt) leaves.push_back(inputs[i]);
+    std::vector<Tensor> plain = grad(fn(inputs), leaves, seed.detach());
+    std::vector<Tensor> recorded = grad(fn(inputs), leaves, seed.detach(), false, true);
+    for (size_t k = 0; k < wrt.size(); ++k) {
+      if (!plain[k].defined() && !recorded[k].defined()) continue;
+      GS_CHECK(plain[k].defined() && recorded[k].defined(),
+               "gradgradcheck: input %zu has a gradient in only one of the plain and create_graph passes", wrt[k]);
+      std::vector<double> p = plain[k].to_vector<double>(), r = recorded[k].detach().to_vector<double>();
+      for (size_t j = 0; j < p.size(); ++j) {
+        if (std::abs(p[j] - r[j]) > 1e-9 + 1e-7 * std::abs(p[j])) {
+          GradcheckResult bad;
+          bad.ok = false;
+          bad.worst_input = wrt[k];
+          bad.worst_index = static_cast<int64_t>(j);
+          bad.analytic = r[j];
+          bad.numeric = p[j];
+          bad.max_abs_error = std::abs(p[j] - r[j]);
+          bad.message = format(
+              "gradgradcheck: input %zu %s, element %lld %s: the create_graph gradient %.10g differs from the plain "
+              "one %.10g",
+              wrt[k], shape_str(inputs[wrt[k]].shape()).c_str(), (long long)j,
+              index_str(inputs[wrt[k]].shape(), static_cast<int64_t>(j)).c_str(), r[j], p[j]);
+          return bad;
+        }
+      }
+    }
+  }
   // (x, w) -> sum_i <dL/dx_i, v_i>. gradcheck evaluates it under no_grad on plain copies for the
   // differences: recording is switched back on and the copies made leaves that require grad.
   auto first_order = [&](const std::vector<Tensor>& in) {

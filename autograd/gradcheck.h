@@ -10,7 +10,8 @@
 // gradgradcheck (torch.autograd.gradgradcheck) checks the create_graph gradients: with
 // L = sum(fn(x) * w) for a random seed w that requires grad, it gradchecks
 // (x, w) -> sum_i sum(dL/dx_i * v_i) (fixed random v_i), so second derivatives in x and the
-// backward's dependence on its seed are both compared with central differences.
+// backward's dependence on its seed are both compared with central differences. Before that, the
+// create_graph gradients' values are compared with a plain backward's.
 #pragma once
 #include <functional>
 #include <string>
