@@ -1,7 +1,9 @@
-// Batch-norm variants side by side (every variant of the registry's batch_norm and
-// batch_norm_backward tables) on the zoo models' BatchNorm2d layers (fashionnet, resnet8) at
-// batch 1, 8, 64, 256: training forward (batch statistics, running update), eval forward
-// (running statistics) and training backward. Memory-bound: GB/s counts the minimum traffic.
+// Batch-norm variants side by side (every variant of the registry's batch_norm,
+// batch_norm_backward and batch_norm_double_backward tables) on the zoo models' BatchNorm2d layers
+// (fashionnet, resnet8) at batch 1, 8, 64, 256: training forward (batch statistics, running
+// update), eval forward (running statistics), training backward and training double backward (a
+// create_graph backward differentiated again, as a gradient penalty does). Memory-bound: GB/s
+// counts the minimum traffic.
 #include "bench/common.h"
 #include "kernels/cpu/batchnorm.h"
 #include "tensor/tensor.h"
@@ -10,7 +12,7 @@ namespace {
 
 using gs::kernels::BatchNormShape;
 
-enum class Mode { TrainForward, EvalForward, Backward };
+enum class Mode { TrainForward, EvalForward, Backward, DoubleBackward };
 
 void bench_batch_norm(benchmark::State& state, BatchNormShape s, Mode mode, std::string variant) {
   gs::Tensor x = gs::randn({s.N, s.C, s.L}), y = gs::empty({s.N, s.C, s.L}), gy = gs::randn({s.N, s.C, s.L});
@@ -30,6 +32,17 @@ void bench_batch_norm(benchmark::State& state, BatchNormShape s, Mode mode, std:
       benchmark::ClobberMemory();
     }
     gs::bench::set_rates(state, 8 * elements, 3 * 4 * elements);  // reads x, gy; writes gx
+  } else if (mode == Mode::DoubleBackward) {
+    gs::Tensor ggx = gs::randn({s.N, s.C, s.L}), gggamma = gs::randn({s.C}), ggbeta = gs::randn({s.C});
+    gs::Tensor dgy = gs::empty({s.N, s.C, s.L});
+    auto fn = gs::kernels::batch_norm_double_backward_table<float>().get(variant);
+    for (auto _ : gs::bench::timed(state)) {
+      fn(s, x.data<float>(), gy.data<float>(), gamma.data<float>(), save_mean.data<float>(), save_invstd.data<float>(),
+         ggx.data<float>(), gggamma.data<float>(), ggbeta.data<float>(), gx.data<float>(), ggamma.data<float>(),
+         dgy.data<float>(), true);
+      benchmark::ClobberMemory();
+    }
+    gs::bench::set_rates(state, 20 * elements, 5 * 4 * elements);  // reads x, gy, ggx; writes dx, dgy
   } else {
     const bool train = mode == Mode::TrainForward;
     auto fn = gs::kernels::batch_norm_table<float>().get(variant);
@@ -65,5 +78,7 @@ int main(int argc, char** argv) {
   register_mode(forward, Mode::EvalForward, forward.op() + "/eval");
   const auto& backward = gs::kernels::batch_norm_backward_table<float>();
   register_mode(backward, Mode::Backward, backward.op());
+  const auto& double_backward = gs::kernels::batch_norm_double_backward_table<float>();
+  register_mode(double_backward, Mode::DoubleBackward, double_backward.op());
   return gs::bench::run_main(argc, argv);
 }

@@ -149,6 +149,7 @@ int run_main(int argc, char** argv) {
                                                   "adaptive_avg_pool2d_backward",
                                                   "batch_norm",
                                                   "batch_norm_backward",
+                                                  "batch_norm_double_backward",
                                                   "unary",
                                                   "binary",
                                                   "reduce",

@@ -156,6 +156,17 @@ void register_all() {
     run_timed(
         s, [&] { raw::batch_norm(x, w, b, rm, rv, true, 0.1, 1e-5); }, 0, 3.0 * 4 * batch * 64 * 14 * 14);
   });
+  register_variants("cuda.batch_norm_double_backward", count(batch) + "x64x14x14", [batch](benchmark::State& s) {
+    Tensor x = rand_gpu({batch, 64, 14, 14}), gy = rand_gpu({batch, 64, 14, 14}), ggx = rand_gpu({batch, 64, 14, 14});
+    Tensor w = rand_gpu({64}), ggw = rand_gpu({64}), ggb = rand_gpu({64});
+    raw::BatchNormResult r = raw::batch_norm(x, w, Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5);
+    run_timed(
+        s,
+        [&] {
+          raw::batch_norm_double_backward(x, gy, w, r.save_mean, r.save_invstd, ggx, ggw, ggb, true, true, true, true);
+        },
+        0, 5.0 * 4 * batch * 64 * 14 * 14);
+  });
   register_variants("cuda.max_pool2d", count(batch) + "x32x28x28", [batch](benchmark::State& s) {
     Tensor x = rand_gpu({batch, 32, 28, 28});
     run_timed(

@@ -14,6 +14,10 @@ void batch_norm_vec(const BatchNormShape& s, const T* x, const T* gamma, const T
 template <class T>
 void batch_norm_backward_vec(const BatchNormShape& s, const T* x, const T* gy, const T* gamma, const T* save_mean,
                              const T* save_invstd, T* gx, T* ggamma, T* gbeta, bool use_batch_stats);
+template <class T>
+void batch_norm_double_backward_vec(const BatchNormShape& s, const T* x, const T* gy, const T* gamma,
+                                    const T* save_mean, const T* save_invstd, const T* ggx, const T* gggamma,
+                                    const T* ggbeta, T* dx, T* dgamma, T* dgy, bool use_batch_stats);
 
 namespace {
 
@@ -182,8 +186,8 @@ template <class T>
 const VariantTable<BatchNormDoubleBackwardFn<T>>& batch_norm_double_backward_table() {
   static const VariantTable<BatchNormDoubleBackwardFn<T>> table = [] {
     VariantTable<BatchNormDoubleBackwardFn<T>> t("batch_norm_double_backward");
-    t.add("ref", &batch_norm_double_backward_impl<false, T>)
-        .add("omp", &batch_norm_double_backward_impl<true, T>, true);
+    t.add("ref", &batch_norm_double_backward_impl<false, T>).add("omp", &batch_norm_double_backward_impl<true, T>);
+    t.add("vec", &batch_norm_double_backward_vec<T>, true);
     return t;
   }();
   return table;

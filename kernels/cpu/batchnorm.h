@@ -1,7 +1,7 @@
 // Fused batch-norm kernels over x viewed as (N, C, L) with L = H*W (1 for (N,C) input).
 // Variants: "ref" (serial), "omp" (channels in parallel) and "vec" (batchnorm_vec.cpp: sums in
 // vector lanes, rows added in double, channels in parallel; the default). ref/omp accumulate in double.
-// The double backward has "ref" and "omp" (the default).
+// The double backward has the same three, "vec" the default.
 #pragma once
 #include <cstdint>
 
