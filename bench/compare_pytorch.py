@@ -6,6 +6,7 @@ process of this script), each in a fresh process so peak RSS is per engine; medi
 
   python bench/compare_pytorch.py --model fashionnet --batch 64 --threads 2     # prints the ratio
   python bench/compare_pytorch.py --model fashionnet,lenet5,mlp --sweep --write-readme
+  python bench/compare_pytorch.py --grad-penalty 1     # train's input-gradient penalty (a double backward)
 
 --sweep adds a batch-size sweep (1..256) and a 1-vs-2-thread sweep (markdown table + PNG in --out);
 --write-readme puts the tables between <!-- perf:begin --> and <!-- perf:end --> in README.md.
@@ -96,8 +97,14 @@ def torch_worker(args):
             x, y = batches[i % len(batches)]
             t0 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
+            if args.grad_penalty > 0:  # as `gradscope train --grad-penalty`: lambda/n |d(n loss)/dx|^2
+                x = x.detach().requires_grad_(True)
             loss = torch.nn.functional.cross_entropy(model(x), y)
-            loss.backward()
+            objective = loss
+            if args.grad_penalty > 0:
+                (dx,) = torch.autograd.grad(loss * len(y), x, create_graph=True)
+                objective = loss + (dx * dx).sum() * (args.grad_penalty / len(y))
+            objective.backward()
             opt.step()
             losses.append(loss.item())
             if i >= args.warmup:
@@ -130,7 +137,8 @@ def one_run(engine, args, model, batch, threads, inference):
     warmup = args.warmup if not inference else max(args.warmup, 10)
     common = ["--model", model, "--batch", str(batch), "--threads", str(threads), "--steps", str(steps),
               "--warmup", str(warmup), "--seed", str(args.seed)]
-    flags = (["--inference"] if inference else []) + (["--synthetic"] if args.synthetic else [])
+    flags = (["--inference"] if inference else ["--grad-penalty", str(args.grad_penalty)]) + (
+        ["--synthetic"] if args.synthetic else [])
     if engine == "gradscope":
         return run_json([args.gradscope, "bench", *common, *flags], threads)
     return run_json([sys.executable, os.path.abspath(__file__), "--worker", *common, *flags], threads)
@@ -278,6 +286,9 @@ def main():
     ap.add_argument("--sweep", action="store_true", help="also batch 1..256 and 1-vs-2-thread sweeps (table + PNG)")
     ap.add_argument("--sweep-rounds", type=int, default=2)
     ap.add_argument("--synthetic", action="store_true", help="random images instead of Fashion-MNIST")
+    ap.add_argument("--grad-penalty", type=float, default=0.0,
+                    help="train with this input-gradient penalty (gradscope train --grad-penalty; a create_graph "
+                         "backward, then a second one, in both engines; 0: off)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cached-batches", type=int, default=16, help=argparse.SUPPRESS)
     ap.add_argument("--gradscope", default=os.path.join(ROOT, "build", "gradscope"), help="the gradscope binary")
@@ -303,7 +314,8 @@ def main():
         row = compare(args, model, args.batch, args.threads, args.rounds)
         rows.append(row)
         g, t = row["gradscope"], row["pytorch"]
-        print(f"{model} batch {args.batch}, {args.threads} threads ({args.rounds} alternating rounds, medians):\n"
+        penalty = f", --grad-penalty {args.grad_penalty:g}" if args.grad_penalty > 0 else ""
+        print(f"{model} batch {args.batch}, {args.threads} threads{penalty} ({args.rounds} alternating rounds, medians):\n"
               f"  gradscope  {g['images_per_s']:8.1f} images/s  peak RSS {g['peak_rss_mib']:6.0f} MiB  "
               f"batch-1 inference {g['latency_b1_ms']:.3f} ms\n"
               f"  PyTorch {t['version']:<8} {t['images_per_s']:8.1f} images/s  peak RSS {t['peak_rss_mib']:6.0f} MiB  "
@@ -339,7 +351,9 @@ def main():
                f"{load_start[0]:.1f} at the start and {load_end[0]:.1f} at the end, so expect noise of tens of per "
                f"cent (the per-round ranges show it). Each engine trains the same model on the same "
                f"{'synthetic' if args.synthetic else 'Fashion-MNIST'} batches (cached, so data loading is not "
-               f"timed) with AdamW (lr 2e-3, weight decay 5e-4) at the given threads; runs alternate in fresh "
+               f"timed) with AdamW (lr 2e-3, weight decay 5e-4)"
+               f"{f' and an input-gradient penalty of {args.grad_penalty:g}' if args.grad_penalty > 0 else ''}"
+               f" at the given threads; runs alternate in fresh "
                f"processes; images/s is the median of {args.rounds} rounds. Ratio = gradscope / PyTorch images/s "
                f"(> 1: gradscope faster). Peak RSS is the whole process"
                f"{'' if args.synthetic else ' (both load the f32 training set)'}; "

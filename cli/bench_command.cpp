@@ -1,7 +1,8 @@
 // `gradscope bench`: whole-model throughput. Training: warm-up steps, then N timed steps of
 // zero_grad / forward / cross-entropy / backward / optimizer step on cached batches (real data or
 // synthetic), reporting images/s, ms per step (and per phase), peak RSS and caching-allocator
-// counters as one JSON line. --inference times eval-mode forward passes instead. Under mpirun
+// counters as one JSON line. --inference times eval-mode forward passes instead; --grad-penalty
+// adds train's input-gradient penalty, its create_graph gradient timed as a phase. Under mpirun
 // (training only) every process times its steps on its own shard of the batches, with `train`'s
 // collectives (the buffer broadcast before the forward, the gradient all-reduce) as phases, and rank 0 prints images/s
 // of all processes together. Kernel-level benchmarks are the Google Benchmark binaries in bench/;
@@ -127,6 +128,9 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
   GS_CHECK(o.steps > 0, "bench: --steps must be positive, got %lld", (long long)o.steps);
   GS_CHECK(o.warmup >= 0, "bench: --warmup must be >= 0, got %lld", (long long)o.warmup);
   GS_CHECK(!o.synthetic || c.model_spec.empty(), "bench: --synthetic needs a zoo --model, not --model-spec");
+  GS_CHECK(c.grad_penalty >= 0 && std::isfinite(c.grad_penalty), "bench: --grad-penalty must be >= 0, got %g",
+           c.grad_penalty);
+  GS_CHECK(!o.inference || c.grad_penalty == 0, "bench: --grad-penalty times training steps; drop --inference");
   train::ProcessGroup& world = train::ProcessGroup::world();
   GS_CHECK(!o.inference || world.size() == 1,
            "bench: --inference runs in one process; under mpirun (%d processes) bench times data-parallel training",
@@ -159,6 +163,7 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
            {"batch", c.batch_size},  // per process
            {"processes", world.size()},
            {"sync_bn", c.sync_bn},
+           {"grad_penalty", c.grad_penalty},
            {"steps", o.steps},
            {"warmup", o.warmup},
            {"threads", threads},
@@ -167,7 +172,7 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
            {"cached_batches", batches.size()},
            {"data_load_ms", data_ms}};
 
-  std::vector<double> step_ms, broadcast_ms, forward_ms, backward_ms, all_reduce_ms, optimizer_ms;
+  std::vector<double> step_ms, broadcast_ms, forward_ms, input_grad_ms, backward_ms, all_reduce_ms, optimizer_ms;
   // Phase boundaries wait for the GPU, so each phase holds its kernels' time, not their launches.
   auto sync = [&] {
     if (device.is_cuda()) cuda::synchronize(device.index);
@@ -207,10 +212,19 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
         bc = ms_since(t0);
       }
       optimizer->zero_grad();
-      Tensor loss = cross_entropy((*model)(b.images), b.labels);
+      Tensor input = c.grad_penalty > 0 ? b.images.detach().set_requires_grad(true) : b.images;
+      Tensor loss = cross_entropy((*model)(input), b.labels);
       sync();
       const double f = ms_since(t0);
-      backward(loss);
+      // --grad-penalty: the trainer's objective; its create_graph input gradient is a phase.
+      Tensor objective = loss;
+      double fg = f;
+      if (c.grad_penalty > 0) {
+        objective = train::add_grad_penalty(loss, input, b.labels.numel(), c.grad_penalty).objective;
+        sync();
+        fg = ms_since(t0);
+      }
+      backward(objective);
       sync();
       const double fb = ms_since(t0);
       double fba = fb;
@@ -230,7 +244,8 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
       step_ms.push_back(total);
       broadcast_ms.push_back(bc);
       forward_ms.push_back(f - bc);
-      backward_ms.push_back(fb - f);
+      input_grad_ms.push_back(fg - f);
+      backward_ms.push_back(fb - fg);
       all_reduce_ms.push_back(fba - fb);
       optimizer_ms.push_back(total - fba);
     }
@@ -243,6 +258,7 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
     out["phase_ms_mean"] = {{"forward_loss", summarize(forward_ms)["mean"]},
                             {"backward", summarize(backward_ms)["mean"]},
                             {"optimizer", summarize(optimizer_ms)["mean"]}};
+    if (c.grad_penalty > 0) out["phase_ms_mean"]["input_grad"] = summarize(input_grad_ms)["mean"];
     if (world.size() > 1) {
       out["phase_ms_mean"]["broadcast_buffers"] = summarize(broadcast_ms)["mean"];
       out["phase_ms_mean"]["all_reduce"] = summarize(all_reduce_ms)["mean"];
@@ -283,6 +299,7 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--momentum", c.momentum, "momentum (sgd, rmsprop)")->capture_default_str();
   cmd->add_option("--seed", c.seed, "seed for init, data order and synthetic data")->capture_default_str();
   add_sync_bn_flag(cmd, c);
+  add_grad_penalty_flag(cmd, c);
   register_action(cmd, [config, options] {
     GS_CHECK(options->cached_batches > 0, "bench: --cached-batches must be positive, got %lld",
              (long long)options->cached_batches);

@@ -104,6 +104,13 @@ void add_sync_bn_flag(CLI::App* cmd, train::TrainConfig& c) {
                 "torch.nn.SyncBatchNorm (without it each process uses its own, as DDP does; --no-sync-bn: off)");
 }
 
+void add_grad_penalty_flag(CLI::App* cmd, train::TrainConfig& c) {
+  cmd->add_option("--grad-penalty", c.grad_penalty,
+                  "add this times the batch mean of |d loss / d image|^2 to the training objective (input-gradient "
+                  "regularisation, 'double backpropagation': a create_graph backward, then a second one; 0: off)")
+      ->capture_default_str();
+}
+
 void add_train(CLI::App& app) {
   auto config = std::make_shared<train::TrainConfig>();
   auto config_file = std::make_shared<std::string>();
@@ -141,10 +148,7 @@ void add_train(CLI::App& app) {
                   "cutmix: paste a box of the previous image of the batch, its area ~ Beta(ALPHA, ALPHA) (0: off; 1.0 "
                   "is common); with --mixup each batch takes one of the two")
       ->capture_default_str();
-  cmd->add_option("--grad-penalty", c.grad_penalty,
-                  "add this times the batch mean of |d loss / d image|^2 to the training objective (input-gradient "
-                  "regularisation, 'double backpropagation': a create_graph backward, then a second one; 0: off)")
-      ->capture_default_str();
+  add_grad_penalty_flag(cmd, c);
   cmd->add_option("--ema", c.ema,
                   "keep an exponential moving average of the weights with this decay (e.g. 0.999; 0: off): it is "
                   "what validation, test, the checkpoints' model weights (eval, export, inspect) and best use")

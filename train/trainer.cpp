@@ -73,6 +73,15 @@ void apply_sync_bn(const TrainConfig& c, nn::Module& model) {
            (c.model_spec.empty() ? c.model : c.model_spec).c_str());
 }
 
+PenalisedLoss add_grad_penalty(const Tensor& loss, const Tensor& input, int64_t n, double lambda) {
+  GS_CHECK(input.requires_grad(), "--grad-penalty: the input must require grad");
+  // The gradient of the summed loss w.r.t. each image, as a graph (create_graph), so the
+  // objective's backward differentiates its squared norm too.
+  Tensor dx = grad(mul(loss, double(n)), {input}, Tensor(), false, /*create_graph=*/true)[0];
+  Tensor penalty = mul(sum(mul(dx, dx)), lambda / double(n));
+  return {add(loss, penalty), penalty};
+}
+
 Device run_device(const TrainConfig& c) {
   Device device = Device::parse(c.device);
   if (device.is_cpu()) return device;
@@ -444,14 +453,11 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
       Tensor logits = (*model)(input);
       Tensor loss = cross_entropy(logits, targets.to(device), criterion);
       probes.after_forward(loss);
-      // --grad-penalty: the gradient of the summed loss w.r.t. each image, as a graph (create_graph),
-      // so the objective's backward differentiates its squared norm too.
       Tensor objective = loss;
       if (c.grad_penalty > 0) {
-        Tensor dx = grad(mul(loss, double(n)), {input}, Tensor(), false, /*create_graph=*/true)[0];
-        Tensor penalty = mul(sum(mul(dx, dx)), c.grad_penalty / double(n));
-        objective = add(loss, penalty);
-        penalty_sum += penalty.item() * double(n - batch.padding);
+        PenalisedLoss p = add_grad_penalty(loss, input, n, c.grad_penalty);
+        objective = p.objective;
+        penalty_sum += p.penalty.item() * double(n - batch.padding);
       }
       if (global_step == 0 && group_start)
         probes.log_images("first_batch", images, 0, labels);  // as the network sees it

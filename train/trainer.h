@@ -63,6 +63,13 @@ nn::ModulePtr build_model(const TrainConfig& config, int64_t in_channels, int64_
 // training (nn::convert_sync_batchnorm with ProcessGroup::world(); with one process nothing
 // changes). Without the flag it does nothing; with it, a model without batch norm is an error.
 void apply_sync_bn(const TrainConfig& config, nn::Module& model);
+// --grad-penalty: objective = loss + lambda / n |d(n loss)/d input|^2, the input's gradient taken
+// with create_graph so that backward(objective) differentiates the penalty too. `input` must
+// require grad and `loss` be the mean over its n images; penalty is the second term.
+struct PenalisedLoss {
+  Tensor objective, penalty;
+};
+PenalisedLoss add_grad_penalty(const Tensor& loss, const Tensor& input, int64_t n, double lambda);
 // The per-channel normalisation used for a data set (Fashion-MNIST: 0.2860 / 0.3530).
 std::shared_ptr<io::Transform> default_normalization(const std::string& data_spec, const io::Dataset& train);
 

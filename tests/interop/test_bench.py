@@ -64,6 +64,19 @@ def test_train_fashion_mnist_lowers_loss_on_repeated_batches():
     assert out["parameters"] == 421834
 
 
+def test_grad_penalty_times_the_input_gradient_as_a_phase():
+    common = ("--model", "fashionnet", "--batch", 8, "--steps", 3, "--warmup", 1, "--synthetic")
+    plain, penalised = bench(*common), bench(*common, "--grad-penalty", 2)
+    assert plain["grad_penalty"] == 0 and "input_grad" not in plain["phase_ms_mean"]
+    assert penalised["grad_penalty"] == 2
+    phases = penalised["phase_ms_mean"]
+    assert phases["input_grad"] > 0
+    assert sum(phases.values()) == pytest.approx(penalised["ms_per_step"]["mean"], rel=1e-6)
+    # The same weights and batch: the first step's loss is the plain one; the steps then differ.
+    assert penalised["first_loss"] == pytest.approx(plain["first_loss"], rel=1e-6)
+    assert penalised["last_loss"] != pytest.approx(plain["last_loss"], rel=1e-6)
+
+
 def test_inference_latency():
     out = bench("--model", "lenet5", "--batch", 1, "--steps", 20, "--warmup", 3, "--inference", "--synthetic")
     assert out["mode"] == "inference" and out["batch"] == 1
@@ -78,6 +91,8 @@ def test_inference_latency():
     (["--batch", "0"], "--batch must be positive"),
     (["--model", "nosuchnet"], "nosuchnet"),
     (["--kernel", "conv2d=nosuch"], "nosuch"),
+    (["--grad-penalty", "-1"], "--grad-penalty must be >= 0, got -1"),
+    (["--grad-penalty", "1", "--inference"], "--grad-penalty times training steps"),
 ])
 def test_bad_flags(flags, message):
     steps = [] if "--steps" in flags else ["--steps", 2]
