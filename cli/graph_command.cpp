@@ -104,7 +104,8 @@ void add_graph(CLI::App& app) {
   config->batch_size = 2;
   CLI::App* cmd = app.add_subcommand(
       "graph", "print the tape (Wengert list) of one forward pass: op, module, shapes; --backward adds each entry's "
-               "output gradient norm, --dot writes a Graphviz file");
+               "output gradient norm, --create-graph the entries the backward pass records, --dot writes a Graphviz "
+               "file");
   train::TrainConfig& c = *config;
   add_model_data_flags(cmd, c);
   cmd->add_option("--weights", c.weights, "weights: a state_dict or checkpoint .safetensors (default: seeded init)");
