@@ -174,6 +174,29 @@ struct Engine {
   std::vector<std::shared_ptr<Entry>> order;          // reverse tape order (and kept alive)
   std::vector<std::shared_ptr<AutogradMeta>> leaves;  // leaves reached
   std::vector<AutogradMeta*> touched;                 // every meta given a pending grad
+  // grad(): only the entries on a path to the requested inputs run, and only the gradients of
+  // the inputs on such a path are asked for (a penalty's input gradient computes no weight
+  // gradients). backward() wants every leaf: prune stays false.
+  bool prune = false;
+  std::unordered_set<const AutogradMeta*> wanted;
+  std::unordered_set<const Entry*> leading;
+
+  bool leads(const AutogradMeta* meta) const {
+    return wanted.count(meta) || (meta->entry && leading.count(meta->entry.get()));
+  }
+  bool needs(const std::shared_ptr<AutogradMeta>& in) const { return in && (!prune || leads(in.get())); }
+  // After collect: an entry leads to the requested inputs when one of its inputs does; inputs
+  // come from earlier entries, so ascending tape order sees them first.
+  void mark_leading() {
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+      for (auto& in : (*it)->inputs) {
+        if (in && leads(in.get())) {
+          leading.insert(it->get());
+          break;
+        }
+      }
+    }
+  }
 
   void collect(const std::shared_ptr<AutogradMeta>& root) {
     std::unordered_set<Entry*> seen_entries;
@@ -260,6 +283,7 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
   check_same_dtype("backward", output, seed);
   auto root = output.impl().autograd;
   engine.collect(root);
+  if (engine.prune) engine.mark_leading();
   engine.give(*root, seed);
 
   for (const std::shared_ptr<Entry>& e : engine.order) {
@@ -277,13 +301,13 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
       any = any || g.defined();
       ctx.grad_outputs_.push_back(g);
     }
-    if (any) {
+    if (any && (!engine.prune || engine.leading.count(e.get()))) {
       for (size_t i = 0; i < ctx.grad_outputs_.size(); ++i) {
         if (!ctx.grad_outputs_[i].defined()) ctx.grad_outputs_[i] = zeros(e->output_shapes[i], {e->dtype, e->device});
       }
       ctx.create_graph_ = engine.create_graph;
       ctx.saved_ = engine.create_graph ? attached_saved(e) : e->saved;
-      for (auto& in : e->inputs) ctx.needs_.push_back(in != nullptr);
+      for (auto& in : e->inputs) ctx.needs_.push_back(engine.needs(in));
       ctx.input_shapes_ = e->input_shapes;
       ctx.grad_inputs_.resize(e->inputs.size());
       {
@@ -291,7 +315,7 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
         e->backward(ctx);
       }
       for (size_t i = 0; i < e->inputs.size(); ++i) {
-        if (e->inputs[i] && ctx.grad_inputs_[i].defined()) engine.give(*e->inputs[i], ctx.grad_inputs_[i]);
+        if (ctx.needs_[i] && ctx.grad_inputs_[i].defined()) engine.give(*e->inputs[i], ctx.grad_inputs_[i]);
       }
       for (auto& [id, hook] : hooks().backward) hook(*e, ctx.grad_outputs_, ctx.grad_inputs_);
     }
@@ -353,6 +377,8 @@ std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs
   }
   Engine engine;
   engine.create_graph = create_graph;
+  engine.prune = true;
+  for (auto& in : inputs) engine.wanted.insert(in.impl().autograd.get());
   auto cleanup = [&] {
     engine.clear();
     for (size_t i = 0; i < inputs.size(); ++i) inputs[i].impl().autograd->hooks.resize(hook_counts[i]);

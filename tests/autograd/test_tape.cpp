@@ -225,6 +225,33 @@ TEST(Tape, GradLeavesDotGradUntouched) {
   EXPECT_THROW_MSG(grad(sum(z), {from_vector<double>({1}, {1})}), "grad: an input of shape [1] does not require grad");
 }
 
+TEST(Tape, GradRunsOnlyThePathsToItsInputs) {
+  // As torch.autograd.grad: entries that do not lead to a requested input do not run, and the
+  // ones that do are asked only for the gradients on such a path (no weight gradient for dL/dx).
+  Tensor x = leaf({1, 2}), w = leaf({3, 4}), v = leaf({5, 6});
+  Tensor loss = add(sum(mul(x, w)), sum(exp(mul(w, v))));  // exp(w v) does not depend on x
+  std::vector<std::string> ran;
+  std::vector<bool> mul_x_grads;  // for each mul that ran: which of its inputs got a gradient
+  int id = add_backward_hook([&](const Entry& e, const std::vector<Tensor>&, const std::vector<Tensor>& gin) {
+    ran.push_back(op_name(e.op));
+    if (e.op == OpId::Mul) mul_x_grads = {gin[0].defined(), gin[1].defined()};
+  });
+  std::vector<Tensor> g = grad(loss, {x}, Tensor(), /*retain_graph=*/true);
+  EXPECT_EQ(vec(g[0]), (std::vector<double>{3, 4}));
+  EXPECT_EQ(ran, (std::vector<std::string>{"add", "sum", "mul"}));  // not sum, exp, mul of the w v branch
+  EXPECT_EQ(mul_x_grads, (std::vector<bool>{true, false}));
+  // Asking for w too runs both branches and gives every path's sum.
+  ran.clear();
+  g = grad(loss, {x, w}, Tensor(), true);
+  EXPECT_EQ(ran.size(), 6u);
+  EXPECT_NEAR(vec(g[1])[0], 1 + 5 * std::exp(15.0), 1e-6 * std::exp(15.0));
+  // backward() still fills every leaf.
+  backward(loss);
+  remove_hook(id);
+  EXPECT_TRUE(w.grad().defined() && v.grad().defined() && x.grad().defined());
+  EXPECT_EQ(vec(x.grad()), (std::vector<double>{3, 4}));
+}
+
 TEST(Tape, TensorUsedTwiceGetsBothPaths) {
   Tensor x = leaf({3});
   backward(sum(add(mul(x, x), exp(x))));
