@@ -112,6 +112,8 @@ std::string entry_name(const Entry& entry);
 void backward(const Tensor& output, const Tensor& seed = Tensor(), bool retain_graph = false,
               bool create_graph = false);
 // Gradients of `outputs` w.r.t. `inputs` without touching any .grad (for gradcheck and probes).
+// As torch.autograd.grad, only the entries on a path to `inputs` run, asked only for the
+// gradients on such a path: tensor hooks and backward hooks elsewhere do not fire.
 std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs, const Tensor& seed = Tensor(),
                          bool retain_graph = false, bool create_graph = false);
 
