@@ -156,6 +156,8 @@ LRFinderResult lr_find_for_config(const TrainConfig& c, const LRFinderOptions& o
   GS_CHECK(c.batch_size > 0, "lr-find: --batch must be positive, got %lld", (long long)c.batch_size);
   GS_CHECK(c.val_fraction >= 0 && c.val_fraction < 1, "lr-find: --val-fraction must be in [0, 1), got %g",
            c.val_fraction);
+  GS_CHECK(c.grad_penalty >= 0 && std::isfinite(c.grad_penalty), "lr-find: --grad-penalty must be >= 0, got %g",
+           c.grad_penalty);
   apply_runtime_settings(c.threads, c.kernels);
   manual_seed(c.seed);
   io::Dataset train_full = load_training_set(c);  // minus --exclude-list
@@ -190,7 +192,12 @@ LRFinderResult lr_find_on_loader(nn::Module& model, optim::Optimizer& optimizer,
       loader.start_epoch(++epoch);
       GS_CHECK(loader.next(batch), "lr-find: the training set is empty");
     }
-    return cross_entropy(model(batch.images.to(device)), batch.labels.to(device), criterion);
+    // The objective train minimises: with --grad-penalty, the loss plus its input-gradient penalty.
+    Tensor input = batch.images.to(device);
+    if (c.grad_penalty > 0) input = input.detach().set_requires_grad(true);
+    Tensor loss = cross_entropy(model(input), batch.labels.to(device), criterion);
+    if (c.grad_penalty > 0) loss = add_grad_penalty(loss, input, batch.labels.numel(), c.grad_penalty).objective;
+    return loss;
   };
   LRFinderOptions o = options;
   o.clip_norm = c.clip_norm;

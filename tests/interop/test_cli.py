@@ -105,3 +105,29 @@ def test_overfit_one_small_batch(tmp_path):
     assert lines[-1]["train_loss"] < 0.01, lines[-1]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epochs"] == 200 and 0 <= summary["test_accuracy"] <= 1
+
+
+def first_lr_find_loss(tmp_path, name, *flags):
+    out = tmp_path / name
+    r = gradscope("lr-find", "--model", "mlp", "--steps", 2, "--limit-train", 256, "--threads", 1, "--out", out, *flags)
+    assert r.returncode == 0, r.stderr
+    return float((out / "lr_find.csv").read_text().splitlines()[1].split(",")[2])  # step 0: the initial weights
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
+def test_lr_find_sweeps_the_objective_train_minimises_with_grad_penalty(tmp_path):
+    """The sweep's first point is at the initial weights on the first batch, so the penalised
+    objective exceeds the plain loss by a penalty linear in --grad-penalty; a run's config.json
+    brings its penalty along."""
+    plain = first_lr_find_loss(tmp_path, "plain")
+    five = first_lr_find_loss(tmp_path, "five", "--grad-penalty", 5)
+    ten = first_lr_find_loss(tmp_path, "ten", "--grad-penalty", 10)
+    assert five > plain + 1e-4
+    assert ten - plain == pytest.approx(2 * (five - plain), rel=1e-3)
+    r = gradscope("train", "--model", "mlp", "--epochs", 1, "--limit-train", 64, "--limit-test", 64, "--threads", 1,
+                  "--grad-penalty", 5, "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["grad_penalty"] == 5
+    assert first_lr_find_loss(tmp_path, "from_config", "--config", tmp_path / "run" / "config.json") == five
+    r = gradscope("lr-find", "--grad-penalty", "-1", "--out", tmp_path / "bad")
+    assert r.returncode == 2 and "lr-find: --grad-penalty must be >= 0, got -1" in r.stderr, r.stderr
