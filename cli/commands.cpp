@@ -234,8 +234,11 @@ void add_info(CLI::App& app) {
   CLI::App* kernels_cmd = app.add_subcommand("kernels", "list kernel variants (select with --kernel or GS_KERNELS)");
   actions()[kernels_cmd] = [] {
     kernels::register_all_cpu_tables();
-    for (const auto& [op, variants] : kernels::list_variants()) {
-      std::printf("%-24s", op.c_str());
+    const auto table = kernels::list_variants();
+    int width = 0;  // the longest op name: one column of variants
+    for (const auto& [op, variants] : table) width = std::max(width, static_cast<int>(op.size()));
+    for (const auto& [op, variants] : table) {
+      std::printf("%-*s", width, op.c_str());
       for (const auto& v : variants) std::printf(" %s", v.c_str());
       std::printf("\n");
     }
