@@ -1,5 +1,6 @@
 // Errors name the op and the shapes; dims out of range, dtype and device mismatches, and the
 // module path of a ScopeGuard appear in the text.
+#include "tensor/raw_nn.h"
 #include "tensor/raw_ops.h"
 #include "tensor/scope.h"
 #include "tests/helpers.h"
@@ -15,6 +16,25 @@ TEST(Errors, OpNameAndShapes) {
                    "gather: index 5 is out of range for dim 1 of size 3");
   EXPECT_THROW_MSG(raw::index_select(zeros({2, 3}), 0, zeros({2})),
                    "index_select: index must have dtype i64, got f32[2]");
+}
+
+TEST(Errors, BatchNormDoubleBackwardNamesTheOperandAtFault) {
+  Tensor x = zeros({4, 3, 2, 2}), gy = zeros({4, 3, 2, 2}), stat = ones({3});
+  auto call = [&](const Tensor& g, const Tensor& ggx, const Tensor& ggw) {
+    return raw::batch_norm_double_backward(x, g, Tensor(), stat, stat, ggx, ggw, Tensor(), true, true, true, true);
+  };
+  EXPECT_THROW_MSG(call(zeros({4, 3}), Tensor(), Tensor()),
+                   "batch_norm_double_backward: gradient [4,3] does not match the output shape [4,3,2,2]");
+  EXPECT_THROW_MSG(call(gy, zeros({4, 3, 2}), Tensor()),
+                   "batch_norm_double_backward: gradient [4,3,2] does not match the output shape [4,3,2,2]");
+  EXPECT_THROW_MSG(call(gy, Tensor(), zeros({4})),
+                   "batch_norm_double_backward: weight gradient's gradient [4] must be (3) for input [4,3,2,2]");
+  EXPECT_THROW_MSG(call(zeros({4, 3, 2, 2}, {DType::F64}), Tensor(), Tensor()),
+                   "batch_norm_double_backward: dtype mismatch, f32[4,3,2,2] vs f64[4,3,2,2]");
+  // Nothing asked for: nothing computed, no error.
+  raw::BatchNormDoubleGrads none = raw::batch_norm_double_backward(x, gy, Tensor(), stat, stat, Tensor(), Tensor(),
+                                                                   Tensor(), true, false, false, false);
+  EXPECT_FALSE(none.x.defined() || none.weight.defined() || none.gy.defined());
 }
 
 TEST(Errors, DimOutOfRange) {
