@@ -291,7 +291,10 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
     bool any = false;
     for (size_t i = 0; i < e->outputs.size(); ++i) {
       auto meta = e->outputs[i].lock();
-      Tensor g = meta ? meta->pending_grad : Tensor();
+      // Taken, not copied: the gradient is freed as soon as this entry's backward is done with it,
+      // not at the end of the pass (a long backward would otherwise hold every activation gradient).
+      Tensor g = meta ? std::move(meta->pending_grad) : Tensor();
+      if (meta) meta->pending_grad = Tensor();
       if (g.defined() && meta) {
         g = run_hooks(*meta, g);
         // retain_grad accumulates across backward calls like a leaf's .grad (out of place:
