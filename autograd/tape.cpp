@@ -7,6 +7,7 @@
 #include <sstream>
 #include <unordered_set>
 
+#include "autograd/checkpoint.h"
 #include "autograd/ops.h"
 #include "tensor/raw_ops.h"
 #include "tensor/scope.h"
@@ -148,6 +149,8 @@ std::shared_ptr<Entry> record_entry(OpId op, bool derivative, const std::vector<
     }
     e->saved_source.push_back(source);
   }
+  // A checkpoint's second run (in backward) only hands its saved tensors to the first run's entry.
+  if (checkpoint_detail::adopt(*e, saved)) return e;
   e->saved = std::move(saved);
   e->backward = std::move(backward);
   prune_tape();
@@ -230,6 +233,7 @@ struct Engine {
 
   void clear() {
     for (AutogradMeta* m : touched) m->pending_grad = Tensor();
+    checkpoint_detail::end_pass();
   }
 };
 
@@ -309,6 +313,7 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
         if (!ctx.grad_outputs_[i].defined()) ctx.grad_outputs_[i] = zeros(e->output_shapes[i], {e->dtype, e->device});
       }
       ctx.create_graph_ = engine.create_graph;
+      if (e->recompute) e->saved = checkpoint_detail::take_saved(*e);
       ctx.saved_ = engine.create_graph ? attached_saved(e) : e->saved;
       for (auto& in : e->inputs) ctx.needs_.push_back(engine.needs(in));
       ctx.input_shapes_ = e->input_shapes;
@@ -321,10 +326,12 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
         if (ctx.needs_[i] && ctx.grad_inputs_[i].defined()) engine.give(*e->inputs[i], ctx.grad_inputs_[i]);
       }
       for (auto& [id, hook] : hooks().backward) hook(*e, ctx.grad_outputs_, ctx.grad_inputs_);
+      if (e->recompute) e->saved.clear();  // recomputed again by a later backward
     }
     if (!retain_graph && !engine.create_graph) {
       e->backward = nullptr;
       e->saved.clear();
+      e->recompute.reset();
       e->freed = true;
     }
   }

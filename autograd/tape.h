@@ -74,6 +74,8 @@ class BackwardContext {
 
 using BackwardFn = std::function<void(BackwardContext&)>;
 
+struct Recomputation;  // autograd/checkpoint.cpp
+
 struct Entry {
   int64_t seq = 0;  // position on the tape
   OpId op;
@@ -92,6 +94,10 @@ struct Entry {
   bool derivative = false;  // recorded by a backward formula under create_graph (record_derivative)
   BackwardFn backward;
   bool freed = false;  // backward ran without retain_graph: saved tensors are gone
+  // Recorded inside gs::checkpoint (autograd/checkpoint.h): `saved` stays empty until backward
+  // runs the checkpoint's function again, and is emptied again after this entry's backward.
+  std::shared_ptr<Recomputation> recompute;
+  int64_t recompute_index = -1;
 };
 
 // Records `op` if grad mode is on and any input requires grad. Saved tensors are detached.

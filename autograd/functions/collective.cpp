@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "autograd/checkpoint.h"
 #include "autograd/ops.h"
 #include "tensor/error.h"
 #include "tensor/raw_nn.h"
@@ -116,7 +117,8 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
     r.save_mean = from_vector(mean, {channels}, opt);
     r.save_invstd = from_vector(invstd, {channels}, opt);
   }
-  if (running_mean.defined()) {  // as the one-process kernel: the unbiased variance
+  // As the one-process kernel: the unbiased variance; not again in a checkpoint's second run.
+  if (running_mean.defined() && !is_recomputing()) {
     auto blend = [momentum](const Tensor& running, const Tensor& batch) {
       Tensor kept = raw::binary_scalar(raw::BinaryOp::Mul, running, 1 - momentum);
       Tensor taken = raw::binary_scalar(raw::BinaryOp::Mul, batch, momentum);

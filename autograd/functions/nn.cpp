@@ -1,6 +1,8 @@
 // Neural-network ops: conv2d, max/avg/adaptive-avg pooling, batch norm and dropout, each a
 // fused primitive with its backward directly under its forward. Kernels: kernels/cpu/.
+#include "autograd/checkpoint.h"
 #include "autograd/nn_ops.h"
+#include "tensor/random.h"
 #include "tensor/raw_nn.h"
 #include "tensor/raw_ops.h"
 
@@ -223,7 +225,10 @@ void batch_norm_backward_differentiable(BackwardContext& c, bool batch_stats, do
 // Under create_graph the same fused backward is a derivative entry with a fused double backward.
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum, double eps) {
-  raw::BatchNormResult r = raw::batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps);
+  // A checkpoint's second run normalises as the first did but must not update the running statistics twice.
+  const bool keep_running = training && is_recomputing();
+  raw::BatchNormResult r = raw::batch_norm(x, weight, bias, keep_running ? Tensor() : running_mean,
+                                           keep_running ? Tensor() : running_var, training, momentum, eps);
   bool batch_stats = r.used_batch_stats;
   record(OpId::BatchNorm, {x, weight, bias}, {r.out}, {x, weight, r.save_mean, r.save_invstd},
          [batch_stats, eps](BackwardContext& c) {
@@ -241,6 +246,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
 // y = x * mask, mask = 0 (probability p) or 1/(1-p);  dx += g * mask.  Identity when not
 // training or p = 0 (x itself is returned, nothing is recorded).
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  if (training && p > 0) checkpoint_random_draw(gen ? *gen : default_generator());  // replayed when recomputed
   raw::DropoutResult r = raw::dropout(x, p, training, gen);
   if (!r.mask.defined()) return r.out;
   record(OpId::Dropout, {x}, {r.out}, {r.mask},
