@@ -300,6 +300,7 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--seed", c.seed, "seed for init, data order and synthetic data")->capture_default_str();
   add_sync_bn_flag(cmd, c);
   add_grad_penalty_flag(cmd, c);
+  add_recompute_flag(cmd, c);
   register_action(cmd, [config, options] {
     GS_CHECK(options->cached_batches > 0, "bench: --cached-batches must be positive, got %lld",
              (long long)options->cached_batches);

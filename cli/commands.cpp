@@ -111,6 +111,14 @@ void add_grad_penalty_flag(CLI::App* cmd, train::TrainConfig& c) {
       ->capture_default_str();
 }
 
+void add_recompute_flag(CLI::App* cmd, train::TrainConfig& c) {
+  cmd->add_option("--recompute-segments", c.recompute_segments,
+                  "activation checkpointing, as torch's checkpoint_sequential: split the model's top-level layers "
+                  "into N segments and keep only the inputs of all but the last; backward runs them again (less "
+                  "memory between forward and backward, one more forward of them; the same numbers; 1: off)")
+      ->capture_default_str();
+}
+
 void add_train(CLI::App& app) {
   auto config = std::make_shared<train::TrainConfig>();
   auto config_file = std::make_shared<std::string>();
@@ -149,6 +157,7 @@ void add_train(CLI::App& app) {
                   "is common); with --mixup each batch takes one of the two")
       ->capture_default_str();
   add_grad_penalty_flag(cmd, c);
+  add_recompute_flag(cmd, c);
   cmd->add_option("--ema", c.ema,
                   "keep an exponential moving average of the weights with this decay (e.g. 0.999; 0: off): it is "
                   "what validation, test, the checkpoints' model weights (eval, export, inspect) and best use")

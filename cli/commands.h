@@ -34,6 +34,7 @@ void add_optimizer_data_flags(CLI::App* cmd, train::TrainConfig& c);
 // --sync-bn and --grad-penalty (train and bench).
 void add_sync_bn_flag(CLI::App* cmd, train::TrainConfig& c);
 void add_grad_penalty_flag(CLI::App* cmd, train::TrainConfig& c);
+void add_recompute_flag(CLI::App* cmd, train::TrainConfig& c);  // --recompute-segments
 // `given` with --config <file> applied under it: the file's values, then only the flags given on the
 // command line. Without a file, `given` itself.
 train::TrainConfig resolve_config(CLI::App* cmd, const train::TrainConfig& given, const std::string& config_file);

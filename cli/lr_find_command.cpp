@@ -20,6 +20,7 @@ void add_lr_find(CLI::App& app) {
   add_model_data_flags(cmd, c);
   add_optimizer_data_flags(cmd, c);
   add_grad_penalty_flag(cmd, c);
+  add_recompute_flag(cmd, c);
   cmd->add_option("--config", *config_file,
                   "take model/data/optimizer from a run's config.json (flags given override)");
   cmd->add_option("--start-lr", options->start_lr, "first lr of the sweep")->capture_default_str();

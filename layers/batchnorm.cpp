@@ -2,6 +2,7 @@
 // functional op leaves to the module (num_batches_tracked), and input checks.
 #include "layers/batchnorm.h"
 
+#include "autograd/checkpoint.h"
 #include "autograd/nn_ops.h"
 #include "layers/init.h"
 #include "tensor/raw_ops.h"
@@ -45,7 +46,7 @@ Tensor BatchNormBase::forward(const Tensor& x) {
   GS_CHECK(x.size(1) == options_.num_features, "%s: input %s has %lld channels, %s expects %lld", op,
            shape_str(x.shape()).c_str(), (long long)x.size(1), type_name().c_str(), (long long)options_.num_features);
   bool use_batch_stats = is_training() || !options_.track_running_stats;
-  if (is_training() && options_.track_running_stats) {
+  if (is_training() && options_.track_running_stats && !is_recomputing()) {  // once per forward, checkpointed too
     if (num_batches_tracked_.device().is_cpu()) {
       num_batches_tracked_.data<int64_t>()[0] += 1;
     } else {  // a counter on the GPU: bump a host copy and write it back

@@ -35,8 +35,19 @@ class Sequential : public Module {
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Sequential"; }
 
+  // Activation checkpointing as torch.utils.checkpoint.checkpoint_sequential: with grad mode on,
+  // the children run in `segments` consecutive segments of size()/segments children (the last
+  // takes the rest), and all but the last run under gs::checkpoint (autograd/checkpoint.h): only
+  // a segment's input is kept, the rest is recomputed in backward. The gradients are unchanged.
+  // 1 (the default) runs every child normally; more segments than children is an error.
+  void set_recompute_segments(int segments);
+  int recompute_segments() const { return recompute_segments_; }
+
  private:
+  Tensor run_children(size_t begin, size_t end, Tensor x);  // children [begin, end)
+
   std::vector<ModulePtr> modules_;
+  int recompute_segments_ = 1;
 };
 
 }  // namespace gs::nn

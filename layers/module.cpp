@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "autograd/checkpoint.h"
 #include "tensor/raw_ops.h"
 #include "tensor/scope.h"
 
@@ -22,6 +23,7 @@ Tensor Module::operator()(const Tensor& x) {
     ScopeGuard scope(name_in_parent_);
     y = forward(x);
   }
+  if (is_recomputing()) return y;  // a checkpoint's second run: the hooks saw the first
   for (auto& [id, hook] : forward_hooks_) hook(*this, x, y);
   if (!backward_hooks_.empty() && y.requires_grad()) {
     // The tensor hook holds the module weakly (when a shared_ptr owns it): a graph that outlives

@@ -18,7 +18,7 @@ using nlohmann::json;
   X(label_smoothing) X(grad_penalty) X(class_weights) X(sampler) X(augment) X(mixup) X(cutmix) X(seed)     \
   X(threads) X(out) X(limit_train) X(limit_test) X(exclude_list) X(val_fraction) X(patience) X(weights)    \
   X(resume) X(kernels) X(device) X(sync_bn) X(progress) X(probe_every) X(probe) X(detect_anomaly)          \
-  X(tensorboard)
+  X(tensorboard) X(recompute_segments)
 // clang-format on
 
 std::string TrainConfig::to_json() const {

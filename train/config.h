@@ -30,6 +30,9 @@ struct TrainConfig {
   // Input-gradient penalty ("double backpropagation", Drucker & LeCun 1992): the training objective
   // adds grad_penalty * the batch mean of |d(sum of losses)/d(image)|^2, by a create_graph backward.
   double grad_penalty = 0;             // 0 = off
+  // Activation checkpointing (torch's checkpoint_sequential): the model's top-level layers in this
+  // many segments, all but the last recomputed in backward instead of kept (1 = off). Same numbers.
+  int64_t recompute_segments = 1;
   std::string class_weights = "none";  // none | balanced | w0,w1,...: cross-entropy weights (training_loss)
   std::string augment = "none";       // io::make_augmentation spec, e.g. "crop:2,flip"
   std::string sampler = "shuffle";    // shuffle | balanced (equal classes, with replacement) | sequential

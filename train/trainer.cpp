@@ -18,6 +18,7 @@
 #include "kernels/cpu/all_tables.h"
 #include "kernels/registry.h"
 #include "layers/batchnorm.h"
+#include "layers/container.h"
 #include "layers/spec.h"
 #include "layers/zoo.h"
 #include "optim/clip.h"
@@ -176,8 +177,19 @@ CrossEntropyOptions training_loss(const TrainConfig& config, const io::Dataset& 
 }
 
 nn::ModulePtr build_model(const TrainConfig& config, int64_t in_channels, int64_t num_classes, int64_t image_size) {
-  if (!config.model_spec.empty()) return nn::load_model_spec(config.model_spec);
-  return nn::make_model(config.model, in_channels, num_classes, image_size);
+  nn::ModulePtr model = !config.model_spec.empty() ? nn::load_model_spec(config.model_spec)
+                                                   : nn::make_model(config.model, in_channels, num_classes, image_size);
+  if (config.recompute_segments != 1) {
+    const std::string name = config.model_spec.empty() ? config.model : config.model_spec;
+    auto* layers = dynamic_cast<nn::Sequential*>(model.get());
+    GS_CHECK(layers != nullptr, "--recompute-segments: the model %s is a %s, not a Sequential of layers to split",
+             name.c_str(), model->type_name().c_str());
+    GS_CHECK(config.recompute_segments >= 1 && config.recompute_segments <= (int64_t)layers->size(),
+             "--recompute-segments: the model %s has %zu top-level layers, so 1 to %zu segments; got %lld",
+             name.c_str(), layers->size(), layers->size(), (long long)config.recompute_segments);
+    layers->set_recompute_segments(static_cast<int>(config.recompute_segments));
+  }
+  return model;
 }
 
 std::shared_ptr<io::Transform> default_normalization(const std::string& data_spec, const io::Dataset& train) {

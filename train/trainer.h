@@ -57,7 +57,8 @@ struct TrainResult {
 // gradient, LR and fit runs train on it; evaluation losses stay plain cross-entropy.
 CrossEntropyOptions training_loss(const TrainConfig& config, const io::Dataset& train, Device device);
 
-// The model a config describes (zoo name or spec file), for the data's channels/classes/size.
+// The model a config describes (zoo name or spec file), for the data's channels/classes/size,
+// split into config.recompute_segments checkpointed segments (a Sequential only; else an error).
 nn::ModulePtr build_model(const TrainConfig& config, int64_t in_channels, int64_t num_classes, int64_t image_size);
 // --sync-bn: every batch norm of `model` takes the statistics of all the processes' batches in
 // training (nn::convert_sync_batchnorm with ProcessGroup::world(); with one process nothing

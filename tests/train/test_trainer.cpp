@@ -364,6 +364,37 @@ TEST(Trainer, MixedBatchesAreReproducible) {
   for (auto* c : {&mixed, &again, &plain}) fs::remove_all(c->out);
 }
 
+// --recompute-segments: activation checkpointing changes memory, not numbers: fashionnet (batch norms
+// included) trains to the same metrics and weights as the plain run; bad counts are errors.
+TEST(Trainer, RecomputedSegmentsTrainExactlyAsThePlainRun) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "SKIPPED LOUDLY: Fashion-MNIST not installed (bash scripts/setup.sh)";
+  train::TrainConfig plain = small_config(temp_dir("plain_segments"));
+  plain.model = "fashionnet";
+  plain.epochs = 2;
+  train::TrainConfig checked = plain;
+  checked.out = temp_dir("recomputed_segments");
+  checked.recompute_segments = 3;
+  train::Trainer(plain).run();
+  train::Trainer(checked).run();
+  EXPECT_EQ(read_file(checked.out + "/metrics.jsonl"), read_file(plain.out + "/metrics.jsonl"));
+  EXPECT_EQ(nlohmann::json::parse(read_file(checked.out + "/config.json"))["recompute_segments"], 3);
+  nn::ModulePtr a = nn::make_model("fashionnet", 1, 10, 28), b = nn::make_model("fashionnet", 1, 10, 28);
+  train::load_checkpoint(plain.out + "/last.safetensors", *a, nullptr, nullptr);
+  train::load_checkpoint(checked.out + "/last.safetensors", *b, nullptr, nullptr);
+  auto sa = a->state_dict(), sb = b->state_dict();
+  ASSERT_EQ(sa.size(), sb.size());
+  for (size_t i = 0; i < sa.size(); ++i) EXPECT_EQ(max_abs_difference(sa[i].second, sb[i].second), 0) << sa[i].first;
+  train::TrainConfig bad = checked;
+  bad.out = temp_dir("bad_segments");
+  bad.recompute_segments = 13;
+  EXPECT_THROW_MSG(train::Trainer(bad).run(),
+                   "--recompute-segments: the model fashionnet has 12 top-level layers, so 1 to 12 segments; got 13");
+  bad.recompute_segments = 0;
+  EXPECT_THROW_MSG(train::Trainer(bad).run(), "got 0");
+  EXPECT_FALSE(fs::exists(bad.out)) << "a bad flag must not leave a run directory";
+  for (auto* c : {&plain, &checked, &bad}) fs::remove_all(c->out);
+}
+
 // --ema: the average is evaluated and saved as the model; the trained weights ride along for
 // --resume, which continues exactly (the average included).
 TEST(Trainer, WeightAverageIsEvaluatedSavedAndResumed) {
