@@ -31,7 +31,10 @@ struct RunState {
   std::vector<std::pair<Generator*, std::array<uint64_t, 4>>> generators_before;  // second run: to put back
 };
 thread_local RunState g_run;
-thread_local std::vector<std::shared_ptr<Recomputation>> g_refilled;  // since the last end_pass
+// Refilled since the last end_pass. Weak: a region (its inputs, whatever saved tensors backward
+// has not taken yet) is freed as soon as the last of its entries has run backward without
+// retain_graph, not at the end of the pass: a long backward would otherwise hold every segment.
+thread_local std::vector<std::weak_ptr<Recomputation>> g_refilled;
 
 // Sets the run state for a scope; the previous one comes back on exit, exceptions included.
 class RunScope {
@@ -155,9 +158,11 @@ std::vector<Tensor> take_saved(Entry& entry) {
 }
 
 void end_pass() {
-  for (auto& region : g_refilled) {
-    region->saved.clear();
-    region->present.clear();
+  for (auto& weak : g_refilled) {
+    if (auto region = weak.lock()) {
+      region->saved.clear();
+      region->present.clear();
+    }
   }
   g_refilled.clear();
 }

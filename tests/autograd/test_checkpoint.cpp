@@ -109,6 +109,35 @@ TEST(Checkpoint, KeepsOnlyTheInputsUntilBackward) {
   expect_same_grads(checked.params(), plain.params(), "after the memory check");
 }
 
+// A chain of 8 checkpointed segments keeps 8 segment inputs after forward; backward frees each
+// one once its segment is done, so the first segment runs again with the other 7 gone.
+TEST(Checkpoint, BackwardFreesEachSegmentOnceItsEntriesAreDone) {
+  const int64_t n = 1 << 16;  // 512 KiB of f64 per tensor
+  const int64_t bytes = n * static_cast<int64_t>(sizeof(double));
+  auto in_use = [] { return CpuAllocator::instance().stats().bytes_in_use; };
+  std::vector<int64_t> at_second_run;
+  bool forward_done = false;
+  Tensor x = rand64({n}, 3).set_requires_grad(true);
+  Tensor y = x;
+  for (int i = 0; i < 8; ++i) {
+    y = checkpoint(
+        [&](const Tensor& in) {
+          if (forward_done) at_second_run.push_back(in_use());
+          return tanh(tanh(in));
+        },
+        y);
+  }
+  Tensor loss = sum(y);
+  y = Tensor();
+  forward_done = true;
+  backward(loss);
+  ASSERT_EQ(at_second_run.size(), 8u);
+  EXPECT_LE(at_second_run.back(), at_second_run.front() - 6 * bytes)
+      << "the last segment ran again with " << at_second_run.back() / bytes << " tensors held, the first with "
+      << at_second_run.front() / bytes;
+  EXPECT_TRUE(x.grad().defined());
+}
+
 TEST(Checkpoint, RetainGraphRecomputesForEachBackward) {
   Block plain, checked;
   Tensor x_plain = input(), x_checked = input();
