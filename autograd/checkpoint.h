@@ -7,7 +7,9 @@
 // of their saved tensors are kept: only fn's inputs are. When backward first reaches one of those
 // entries, fn runs again on the same inputs and the saved tensors of all of them are refilled;
 // each is dropped again once its backward has run, so a second backward (retain_graph) recomputes
-// once more. The gradients are bit-for-bit those without checkpointing, create_graph included.
+// once more. Without retain_graph, the checkpoint itself (its inputs) is freed once the last of its
+// entries has run backward, so a chain of checkpoints gives its memory back segment by segment.
+// The gradients are bit-for-bit those without checkpointing, create_graph included.
 //
 // What makes the second run the same as the first:
 // - dropout draws again from the generator state it drew from the first time (any generator, and

@@ -164,6 +164,7 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
            {"processes", world.size()},
            {"sync_bn", c.sync_bn},
            {"grad_penalty", c.grad_penalty},
+           {"recompute_segments", c.recompute_segments},
            {"steps", o.steps},
            {"warmup", o.warmup},
            {"threads", threads},

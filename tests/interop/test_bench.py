@@ -77,6 +77,40 @@ def test_grad_penalty_times_the_input_gradient_as_a_phase():
     assert penalised["last_loss"] != pytest.approx(plain["last_loss"], rel=1e-6)
 
 
+@pytest.mark.parametrize("model", ["fashionnet", "resnet8"])
+def test_recompute_segments_trade_memory_and_keep_every_loss(model):
+    # Activation checkpointing recomputes each segment's forward in backward: the same losses
+    # bit for bit, a lower allocator peak, and the flag echoed in the JSON.
+    common = ("--model", model, "--batch", 16, "--steps", 3, "--warmup", 1, "--synthetic")
+    plain, recomputed = bench(*common), bench(*common, "--recompute-segments", 3)
+    assert plain["recompute_segments"] == 1 and recomputed["recompute_segments"] == 3
+    assert recomputed["first_loss"] == plain["first_loss"] and recomputed["last_loss"] == plain["last_loss"]
+    assert recomputed["allocator"]["peak_bytes_in_use"] < plain["allocator"]["peak_bytes_in_use"]
+    check_memory(recomputed)
+
+
+def test_recompute_memory_script(tmp_path):
+    # bench/recompute_memory.py: its JSON is consistent with the runs it made (tiny, two rounds).
+    out_file = tmp_path / "recompute.json"
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "recompute_memory.py"), "--model", "fashionnet",
+                        "--segments", "2", "--batch", "8", "--threads", "1", "--steps", "2", "--warmup", "1",
+                        "--rounds", "2", "--synthetic", "--gradscope", os.path.join(build_dir(), "gradscope"),
+                        "--out", str(out_file)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(out_file.read_text())
+    assert out == json.loads(r.stdout)
+    assert out["model"] == "fashionnet" and out["batch"] == 8 and out["rounds"] == 2
+    assert set(out["segments"]) == {"1", "2"}
+    one, two = out["segments"]["1"], out["segments"]["2"]
+    assert one["peak_ratio"] == 1 and one["speed_ratio"] == 1 and one["same_losses_as_1"]
+    assert two["same_losses_as_1"] and 0 < two["peak_ratio"] < 1
+    assert len(two["round_speed_ratios"]) == 2
+    assert two["speed_ratio"] == pytest.approx(statistics.median(two["round_speed_ratios"]))
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "recompute_memory.py"), "--segments", "2,x"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "--segments must be comma-separated integers, got '2,x'" in r.stderr
+
+
 def test_inference_latency():
     out = bench("--model", "lenet5", "--batch", 1, "--steps", 20, "--warmup", 3, "--inference", "--synthetic")
     assert out["mode"] == "inference" and out["batch"] == 1
@@ -93,6 +127,8 @@ def test_inference_latency():
     (["--kernel", "conv2d=nosuch"], "nosuch"),
     (["--grad-penalty", "-1"], "--grad-penalty must be >= 0, got -1"),
     (["--grad-penalty", "1", "--inference"], "--grad-penalty times training steps"),
+    (["--recompute-segments", "0"], "--recompute-segments: the model fashionnet has 12 top-level layers, so 1 to 12"),
+    (["--recompute-segments", "13"], "got 13"),
 ])
 def test_bad_flags(flags, message):
     steps = [] if "--steps" in flags else ["--steps", 2]
