@@ -111,6 +111,17 @@ void add_grad_penalty_flag(CLI::App* cmd, train::TrainConfig& c) {
       ->capture_default_str();
 }
 
+void add_mix_flags(CLI::App* cmd, train::TrainConfig& c) {
+  cmd->add_option("--mixup", c.mixup,
+                  "mixup: mix each training batch with itself rolled by one, lambda ~ Beta(ALPHA, ALPHA), the labels "
+                  "as probabilities (0: off; 0.2 is common)")
+      ->capture_default_str();
+  cmd->add_option("--cutmix", c.cutmix,
+                  "cutmix: paste a box of the previous image of the batch, its area ~ Beta(ALPHA, ALPHA) (0: off; 1.0 "
+                  "is common); with --mixup each batch takes one of the two")
+      ->capture_default_str();
+}
+
 void add_recompute_flag(CLI::App* cmd, train::TrainConfig& c) {
   cmd->add_option("--recompute-segments", c.recompute_segments,
                   "activation checkpointing, as torch's checkpoint_sequential: split the model's top-level layers "
@@ -148,14 +159,7 @@ void add_train(CLI::App& app) {
                   "replacement, every class equally likely: torch's WeightedRandomSampler) | sequential (file order, "
                   "as a DataLoader with shuffle=False)")
       ->capture_default_str();
-  cmd->add_option("--mixup", c.mixup,
-                  "mixup: mix each training batch with itself rolled by one, lambda ~ Beta(ALPHA, ALPHA), the labels "
-                  "as probabilities (0: off; 0.2 is common)")
-      ->capture_default_str();
-  cmd->add_option("--cutmix", c.cutmix,
-                  "cutmix: paste a box of the previous image of the batch, its area ~ Beta(ALPHA, ALPHA) (0: off; 1.0 "
-                  "is common); with --mixup each batch takes one of the two")
-      ->capture_default_str();
+  add_mix_flags(cmd, c);
   add_grad_penalty_flag(cmd, c);
   add_recompute_flag(cmd, c);
   cmd->add_option("--ema", c.ema,

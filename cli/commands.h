@@ -31,10 +31,11 @@ void add_model_data_flags(CLI::App* cmd, train::TrainConfig& c);
 // --batch, --optimizer, --momentum, --weight-decay, --nesterov, --beta1, --beta2, --clip-norm, --clip-value,
 // --label-smoothing, --augment, --seed, --limit-train, --val-fraction, --exclude-list, --weights (all but --lr).
 void add_optimizer_data_flags(CLI::App* cmd, train::TrainConfig& c);
-// --sync-bn and --grad-penalty (train and bench).
-void add_sync_bn_flag(CLI::App* cmd, train::TrainConfig& c);
-void add_grad_penalty_flag(CLI::App* cmd, train::TrainConfig& c);
-void add_recompute_flag(CLI::App* cmd, train::TrainConfig& c);  // --recompute-segments
+// Flags shared by some of train, bench and lr-find, each defined once.
+void add_sync_bn_flag(CLI::App* cmd, train::TrainConfig& c);       // --sync-bn: train, bench
+void add_grad_penalty_flag(CLI::App* cmd, train::TrainConfig& c);  // --grad-penalty: train, bench, lr-find
+void add_recompute_flag(CLI::App* cmd, train::TrainConfig& c);     // --recompute-segments: train, bench, lr-find
+void add_mix_flags(CLI::App* cmd, train::TrainConfig& c);          // --mixup, --cutmix: train, lr-find
 // `given` with --config <file> applied under it: the file's values, then only the flags given on the
 // command line. Without a file, `given` itself.
 train::TrainConfig resolve_config(CLI::App* cmd, const train::TrainConfig& given, const std::string& config_file);

@@ -19,6 +19,7 @@ void add_lr_find(CLI::App& app) {
   train::TrainConfig& c = *config;
   add_model_data_flags(cmd, c);
   add_optimizer_data_flags(cmd, c);
+  add_mix_flags(cmd, c);
   add_grad_penalty_flag(cmd, c);
   add_recompute_flag(cmd, c);
   cmd->add_option("--config", *config_file,

@@ -9,6 +9,7 @@
 
 #include "autograd/ops.h"
 #include "io/dataloader.h"
+#include "io/mix.h"
 #include "io/safetensors.h"
 #include "io/tensorboard.h"
 #include "io/transforms.h"
@@ -158,6 +159,7 @@ LRFinderResult lr_find_for_config(const TrainConfig& c, const LRFinderOptions& o
            c.val_fraction);
   GS_CHECK(c.grad_penalty >= 0 && std::isfinite(c.grad_penalty), "lr-find: --grad-penalty must be >= 0, got %g",
            c.grad_penalty);
+  GS_CHECK(c.mixup >= 0 && c.cutmix >= 0, "lr-find: --mixup and --cutmix must be >= 0 (got %g, %g)", c.mixup, c.cutmix);
   apply_runtime_settings(c.threads, c.kernels);
   manual_seed(c.seed);
   io::Dataset train_full = load_training_set(c);  // minus --exclude-list
@@ -182,20 +184,31 @@ LRFinderResult lr_find_on_loader(nn::Module& model, optim::Optimizer& optimizer,
                                  const TrainConfig& c, const LRFinderOptions& options) {
   // Cycles through epochs when the sweep is longer than one (the order depends only on seed and epoch,
   // so the loader is left as if unused).
-  int64_t epoch = 0;
+  int64_t epoch = 0, batch_index = 0;
   loader.start_epoch(epoch);
   const Device device = model.device();  // batches go where the model is
   const CrossEntropyOptions criterion = training_loss(c, loader.dataset(), device);
+  const io::MixOptions mix{.mixup_alpha = c.mixup, .cutmix_alpha = c.cutmix};
   auto next_loss = [&]() -> Tensor {
     io::Batch batch;
     if (!loader.next(batch)) {
       loader.start_epoch(++epoch);
+      batch_index = 0;
       GS_CHECK(loader.next(batch), "lr-find: the training set is empty");
     }
-    // The objective train minimises: with --grad-penalty, the loss plus its input-gradient penalty.
-    Tensor input = batch.images.to(device);
+    // The objective train minimises: with --mixup / --cutmix, mixed batches against their mixed
+    // labels (a Generator of its own per batch, as train's); with --grad-penalty, the loss plus
+    // its input-gradient penalty.
+    Tensor images = batch.images, targets = batch.labels;
+    if (mix.enabled()) {
+      Generator mix_gen(io::mix_seed(c.seed, epoch, batch_index));
+      io::MixedBatch mixed = io::mix_batch(batch.images, batch.labels, loader.dataset().num_classes, mix, mix_gen);
+      images = mixed.images, targets = mixed.targets;
+    }
+    ++batch_index;
+    Tensor input = images.to(device);
     if (c.grad_penalty > 0) input = input.detach().set_requires_grad(true);
-    Tensor loss = cross_entropy(model(input), batch.labels.to(device), criterion);
+    Tensor loss = cross_entropy(model(input), targets.to(device), criterion);
     if (c.grad_penalty > 0) loss = add_grad_penalty(loss, input, batch.labels.numel(), c.grad_penalty).objective;
     return loss;
   };

@@ -10,7 +10,8 @@
 //   steepest  the lr where d(smoothed loss)/d(log10 lr) is most negative
 //   minimum   the lr of the lowest smoothed loss, divided by 10
 // lr_find_for_config() builds the model, data and optimizer a `train` config describes and runs it
-// on train's objective (the loss, plus its input-gradient penalty with --grad-penalty);
+// on train's objective (the loss, of mixed batches with --mixup / --cutmix, plus its input-gradient
+// penalty with --grad-penalty);
 // write_lr_find_outputs() writes the curve (CSV, SVG, TensorBoard scalars) into a directory.
 #pragma once
 #include <functional>

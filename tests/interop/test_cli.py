@@ -131,3 +131,21 @@ def test_lr_find_sweeps_the_objective_train_minimises_with_grad_penalty(tmp_path
     assert first_lr_find_loss(tmp_path, "from_config", "--config", tmp_path / "run" / "config.json") == five
     r = gradscope("lr-find", "--grad-penalty", "-1", "--out", tmp_path / "bad")
     assert r.returncode == 2 and "lr-find: --grad-penalty must be >= 0, got -1" in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
+def test_lr_find_sweeps_mixed_batches_with_mixup_and_cutmix(tmp_path):
+    """With --mixup / --cutmix the sweep trains on mixed batches, as train does: the first point
+    (the initial weights, the first batch) is the mixed batch's loss against its mixed labels,
+    not the plain one; a run's config.json brings its mixing along."""
+    plain = first_lr_find_loss(tmp_path, "plain")
+    mixup = first_lr_find_loss(tmp_path, "mixup", "--mixup", 0.4)
+    cutmix = first_lr_find_loss(tmp_path, "cutmix", "--cutmix", 1.0)
+    assert mixup != plain and cutmix != plain and mixup != cutmix
+    assert first_lr_find_loss(tmp_path, "mixup_again", "--mixup", 0.4) == mixup
+    r = gradscope("train", "--model", "mlp", "--epochs", 1, "--limit-train", 64, "--limit-test", 64, "--threads", 1,
+                  "--mixup", 0.4, "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+    assert first_lr_find_loss(tmp_path, "from_config", "--config", tmp_path / "run" / "config.json") == mixup
+    r = gradscope("lr-find", "--cutmix", "-1", "--out", tmp_path / "bad")
+    assert r.returncode == 2 and "lr-find: --mixup and --cutmix must be >= 0 (got 0, -1)" in r.stderr, r.stderr

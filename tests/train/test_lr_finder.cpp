@@ -6,11 +6,14 @@
 #include <cmath>
 #include <cstring>
 
+#include "io/dataloader.h"
+#include "io/mix.h"
 #include "layers/linear.h"
 #include "layers/zoo.h"
 #include "optim/optimizer.h"
 #include "tests/helpers.h"
 #include "train/lr_finder.h"
+#include "train/trainer.h"
 
 using namespace gs;
 
@@ -214,4 +217,44 @@ TEST(LRFinder, SvgMarksTheSuggestion) {
   EXPECT_NE(svg.find("<svg"), std::string::npos);
   EXPECT_NE(svg.find("steepest 0.002 (suggested)"), std::string::npos) << svg;
   EXPECT_NE(svg.find("valley 0.001"), std::string::npos);
+}
+
+// With --mixup / --cutmix the sweep's objective is train's: each batch mixed by a Generator of its
+// own (io::mix_seed of the seed, the sweep's epoch and the batch's index in it) against the mixed
+// labels. The lrs are too small to move the weights, so every point is the initial model's loss on
+// that batch, computed here on the side; the third step starts the sweep's second epoch.
+TEST(LRFinder, SweepsTheMixedObjectiveWithMixupAndCutmix) {
+  io::Dataset data;
+  data.images = mul(rand({16, 1, 8, 8}), 30.0);  // large logits: losses far from log 4
+  data.labels = zeros({16}, {DType::I64});
+  for (int64_t i = 0; i < 16; ++i) data.labels.data<int64_t>()[i] = i % 4;
+  data.num_classes = 4;
+  nn::ModulePtr model = nn::make_model("mlp", 1, 4, 8);
+  auto optimizer = optim::make_optimizer("sgd", model->parameters(), std::map<std::string, double>{{"lr", 1e-12}});
+  train::TrainConfig c;
+  c.mixup = 0.4, c.cutmix = 1.0, c.seed = 5, c.batch_size = 8;
+  train::LRFinderOptions o;
+  o.start_lr = 1e-12, o.end_lr = 2e-12, o.num_steps = 3, o.diverge_factor = 1e9;
+  io::DataLoader loader(data, {.batch_size = 8, .shuffle = true, .seed = 5, .prefetch = 0});
+  train::LRFinderResult r = train::lr_find_on_loader(*model, *optimizer, loader, c, o);
+  ASSERT_EQ(r.points.size(), 3u);
+
+  const io::MixOptions mix{.mixup_alpha = 0.4, .cutmix_alpha = 1.0};
+  const CrossEntropyOptions criterion = train::training_loss(c, data, Device::cpu());
+  io::DataLoader side(data, {.batch_size = 8, .shuffle = true, .seed = 5, .prefetch = 0});
+  int64_t step = 0;
+  for (int64_t epoch = 0; epoch < 2; ++epoch) {
+    side.start_epoch(epoch);
+    io::Batch batch;
+    for (int64_t b = 0; b < 2 && step < 3 && side.next(batch); ++b, ++step) {
+      Generator gen(io::mix_seed(5, epoch, b));
+      io::MixedBatch mixed = io::mix_batch(batch.images, batch.labels, 4, mix, gen);
+      NoGradGuard no_grad;
+      const double plain = cross_entropy((*model)(batch.images), batch.labels, criterion).item();
+      const double expected = cross_entropy((*model)(mixed.images), mixed.targets, criterion).item();
+      EXPECT_NEAR(r.points[size_t(step)].loss, expected, 1e-7) << "step " << step << " (" << mixed.kind << ")";
+      EXPECT_GT(std::abs(expected - plain), 1e-5) << "step " << step << ": the mixing changed nothing to test";
+    }
+  }
+  EXPECT_EQ(step, 3);
 }
