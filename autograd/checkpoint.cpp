@@ -106,6 +106,11 @@ Tensor checkpoint(std::function<Tensor(const Tensor&)> fn, const Tensor& input) 
 
 bool is_recomputing() { return g_run.run == Run::Second; }
 
+const std::vector<Tensor>& checkpoint_inputs(const Entry& entry) {
+  static const std::vector<Tensor> none;
+  return entry.recompute ? entry.recompute->inputs : none;
+}
+
 void checkpoint_random_draw(Generator& generator) {
   if (g_run.run == Run::None) return;
   Recomputation& r = *g_run.region;

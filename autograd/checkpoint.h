@@ -39,6 +39,10 @@ Tensor checkpoint(std::function<Tensor(const Tensor&)> fn, const Tensor& input);
 // True while a checkpoint's fn runs again inside backward (layers skip their bookkeeping then).
 bool is_recomputing();
 
+// What the checkpoint an entry was recorded in keeps for its second run: its inputs' data (for
+// memory accounting, inspect/saved_memory.h). Empty for an entry recorded outside a checkpoint.
+const std::vector<Tensor>& checkpoint_inputs(const Entry& entry);
+
 // For random ops: call with the generator right before drawing from it. In a checkpoint's first run
 // it notes the generator's state; in the second it sets that state back.
 void checkpoint_random_draw(Generator& generator);

@@ -5,6 +5,8 @@
 // as `gradscope grads` takes them; the loss is mean cross-entropy. --create-graph runs that
 // backward with create_graph and prints the entries it recorded: the backward pass as a graph of
 // its own (which a double backward would walk), derivative entries shown as "<op>_backward".
+// --memory adds what each entry saved for backward and a table by top-level module
+// (inspect/saved_memory.h); with --recompute-segments, what checkpointing keeps instead.
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -13,9 +15,10 @@
 
 #include "autograd/tape.h"
 #include "cli/commands.h"
+#include "inspect/saved_memory.h"
 #include "inspect/stats.h"
-#include "io/safetensors.h"  // write_file_atomic
 #include "io/dataloader.h"
+#include "io/safetensors.h"  // write_file_atomic
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -27,6 +30,7 @@ struct GraphOptions {
   std::string dot;
   bool backward = false;
   bool create_graph = false;
+  bool memory = false;
 };
 
 std::string entry_line(const Entry& e, const std::map<int64_t, double>& grad_norms);
@@ -103,9 +107,10 @@ void add_graph(CLI::App& app) {
   auto options = std::make_shared<GraphOptions>();
   config->batch_size = 2;
   CLI::App* cmd = app.add_subcommand(
-      "graph", "print the tape (Wengert list) of one forward pass: op, module, shapes; --backward adds each entry's "
-               "output gradient norm, --create-graph the entries the backward pass records, --dot writes a Graphviz "
-               "file");
+      "graph",
+      "print the tape (Wengert list) of one forward pass: op, module, shapes; --backward adds each entry's "
+      "output gradient norm, --create-graph the entries the backward pass records, --memory the bytes each "
+      "entry keeps for backward, --dot writes a Graphviz file");
   train::TrainConfig& c = *config;
   add_model_data_flags(cmd, c);
   cmd->add_option("--weights", c.weights, "weights: a state_dict or checkpoint .safetensors (default: seeded init)");
@@ -115,6 +120,10 @@ void add_graph(CLI::App& app) {
   cmd->add_flag("--create-graph", options->create_graph,
                 "run that backward with create_graph (implies --backward) and also print the entries it recorded: "
                 "the gradient's own graph; --dot then holds both");
+  cmd->add_flag("--memory", options->memory,
+                "also show the memory forward keeps for backward: each entry's saved tensors (parameters and buffers "
+                "not counted, each storage once, at the first entry holding it) and the total by top-level module");
+  add_recompute_flag(cmd, c);
   cmd->add_option("--dot", options->dot, "write the graph as a Graphviz .dot file");
   register_action(cmd, [config, options] {
     const train::TrainConfig& c = *config;
@@ -124,6 +133,18 @@ void add_graph(CLI::App& app) {
     const std::vector<std::shared_ptr<Entry>> entries = tape_entries();
     std::printf("tape of one forward pass: %zu entries, loss %.6f (%s, batch %lld)\n", entries.size(), loss.item(),
                 c.model_spec.empty() ? c.model.c_str() : c.model_spec.c_str(), (long long)c.batch_size);
+    std::vector<Tensor> weights;  // parameters and buffers: there whether or not anything is saved
+    for (auto& [name, t] : model->state_dict()) weights.push_back(t);
+    const inspect::SavedMemory memory = inspect::saved_memory(entries, weights);  // before backward frees any
+    std::map<int64_t, std::string> saved_notes;                                   // entry seq -> "saved ..."
+    if (options->memory) {
+      for (const auto& row : memory.entries) {
+        if (row.bytes == 0) continue;
+        std::string note = format("   saved %s (%lld)", inspect::bytes_str(row.bytes).c_str(), (long long)row.tensors);
+        if (row.checkpoint_bytes > 0) note += " checkpoint input";
+        saved_notes[row.seq] = note;
+      }
+    }
     std::map<int64_t, double> grad_norms;  // entry seq -> |dL/d(output 0)|
     if (options->backward || options->create_graph) {
       int id = add_backward_hook([&](const Entry& e, const std::vector<Tensor>& grad_out, const std::vector<Tensor>&) {
@@ -132,7 +153,25 @@ void add_graph(CLI::App& app) {
       backward(loss, Tensor(), /*retain_graph=*/true, options->create_graph);
       remove_hook(id);
     }
-    for (const auto& e : entries) std::printf("%s\n", entry_line(*e, grad_norms).c_str());
+    for (const auto& e : entries) {
+      auto note = saved_notes.find(e->seq);
+      std::printf("%s%s\n", entry_line(*e, grad_norms).c_str(), note == saved_notes.end() ? "" : note->second.c_str());
+    }
+    if (options->memory) {
+      std::printf("saved for backward: %s (%lld bytes) in %lld tensors (parameters and buffers not counted)",
+                  inspect::bytes_str(memory.total_bytes).c_str(), (long long)memory.total_bytes,
+                  (long long)memory.total_tensors);
+      if (c.recompute_segments > 1) {
+        std::printf(", %s of them checkpoint inputs (--recompute-segments %d)",
+                    inspect::bytes_str(memory.checkpoint_bytes).c_str(), c.recompute_segments);
+      }
+      std::printf("\n  %-12s %12s %12s %7s\n", "module", "saved", "bytes", "share");
+      for (const auto& [module, bytes] : memory.by_module) {
+        std::printf("  %-12s %12s %12lld %6.1f%%\n", module.empty() ? "(none)" : module.c_str(),
+                    inspect::bytes_str(bytes).c_str(), (long long)bytes,
+                    memory.total_bytes > 0 ? 100.0 * double(bytes) / double(memory.total_bytes) : 0.0);
+      }
+    }
     std::vector<std::shared_ptr<Entry>> shown = entries;
     if (options->create_graph) {
       // What the backward recorded: everything on the tape after the forward's last entry (the

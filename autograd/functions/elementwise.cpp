@@ -153,10 +153,12 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
   return out;
 }
 
-// z = max(x, 0);  dx += g * (x > 0)   (0 at x = 0, as PyTorch)
+// z = max(x, 0);  dx += g * (z > 0)   (0 at x = 0, as PyTorch). z > 0 exactly where x > 0, so
+// the output is saved, as torch's threshold_backward takes it: the next layer (a conv, a linear)
+// saves that same tensor as its input, where saving x would keep a second activation alive.
 Tensor relu(const Tensor& x) {
   Tensor out = raw::unary(UnaryOp::Relu, x);
-  record(OpId::Relu, {x}, {out}, {x},
+  record(OpId::Relu, {x}, {out}, {out},
          [](BackwardContext& c) { c.accumulate(0, piecewise_backward(c, BinaryOp::ReluBackward)); });
   return out;
 }

@@ -95,3 +95,55 @@ def test_graph_create_graph_prints_the_backward_as_a_graph(tmp_path):
     assert min(int(m.group(1)) for m in backward) > max(int(m.group(1)) for m in forward)
     text = dot.read_text()
     assert text.count("[label=\"#") == len(forward) + len(backward)
+
+
+def torch_saved_bytes(model, x):
+    """PyTorch's count of what forward keeps for backward: every tensor its autograd saves
+    (saved_tensors_hooks), each storage once, charged to the top-level module that saved it
+    first; parameters and buffers not counted."""
+    import torch
+    weights = {t.storage().data_ptr() for t in list(model.parameters()) + list(model.buffers())}
+    seen, by_module, current = set(), {}, [None]
+    for name, child in model.named_children():
+        child.register_forward_pre_hook(lambda m, i, name=name: current.__setitem__(0, name))
+
+    def pack(t):
+        storage = t.storage()
+        if storage.data_ptr() not in weights and storage.data_ptr() not in seen:
+            seen.add(storage.data_ptr())
+            by_module[current[0]] = by_module.get(current[0], 0) + storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    return by_module
+
+
+@pytest.mark.parametrize("model", ["fashionnet", "resnet8"])
+def test_graph_memory_is_what_pytorch_saves_for_backward(model):
+    """`graph --memory`: the bytes each top-level module keeps for backward equal what PyTorch's
+    autograd saves for the same model on a batch of the same shape (the loss, computed outside any
+    module, differs: torch keeps the logits, gradscope its softmax too). With --recompute-segments
+    the checkpointed modules keep only their segments' inputs."""
+    import torch
+    import gs_interop
+
+    r = gradscope("graph", "--model", model, "--batch", "4", "--memory")
+    assert r.returncode == 0, r.stderr
+    total = re.search(r"^saved for backward: .* \((\d+) bytes\) in (\d+) tensors", r.stdout, re.M)
+    assert total, r.stdout
+    rows = dict(re.findall(r"^  (\S+) +\S+ \S+ +(\d+) +[\d.]+%$", r.stdout, re.M))
+    assert sum(int(v) for v in rows.values()) == int(total.group(1))
+    ours = {k: int(v) for k, v in rows.items() if k != "(none)" and int(v) > 0}
+    torch.manual_seed(0)
+    twin = getattr(gs_interop, model)(1, 10, 28).train()
+    theirs = {k: v for k, v in torch_saved_bytes(twin, torch.rand(4, 1, 28, 28)).items() if v > 0}
+    assert ours == theirs
+
+    r = gradscope("graph", "--model", model, "--batch", "4", "--memory", "--recompute-segments", "3")
+    assert r.returncode == 0, r.stderr
+    checked = re.search(r"^saved for backward: .* \((\d+) bytes\) .*, .* of them checkpoint inputs "
+                        r"\(--recompute-segments 3\)", r.stdout, re.M)
+    assert checked, r.stdout
+    assert int(checked.group(1)) < int(total.group(1)) / 2
+    assert "checkpoint input" in r.stdout.split("saved for backward")[0]
