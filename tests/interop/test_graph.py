@@ -119,12 +119,13 @@ def torch_saved_bytes(model, x):
     return by_module
 
 
-@pytest.mark.parametrize("model", ["fashionnet", "resnet8"])
+@pytest.mark.parametrize("model", ["mlp", "lenet5", "fashionnet", "resnet8"])
 def test_graph_memory_is_what_pytorch_saves_for_backward(model):
     """`graph --memory`: the bytes each top-level module keeps for backward equal what PyTorch's
     autograd saves for the same model on a batch of the same shape (the loss, computed outside any
     module, differs: torch keeps the logits, gradscope its softmax too). With --recompute-segments
-    the checkpointed modules keep only their segments' inputs."""
+    the checkpointed modules keep only their segments' inputs: at most as much, and for the conv
+    nets less than half."""
     import torch
     import gs_interop
 
@@ -145,5 +146,6 @@ def test_graph_memory_is_what_pytorch_saves_for_backward(model):
     checked = re.search(r"^saved for backward: .* \((\d+) bytes\) .*, .* of them checkpoint inputs "
                         r"\(--recompute-segments 3\)", r.stdout, re.M)
     assert checked, r.stdout
-    assert int(checked.group(1)) < int(total.group(1)) / 2
+    # mlp's layers keep their inputs anyway; the conv nets' batch norms and relus keep more.
+    assert int(checked.group(1)) <= int(total.group(1)) / (1 if model == "mlp" else 2)
     assert "checkpoint input" in r.stdout.split("saved for backward")[0]
