@@ -111,8 +111,7 @@ Tensor cross_entropy_rows(const Tensor& logits, const Tensor& target, const Cros
   int64_t ignore = opt.ignore_index;
   std::vector<Tensor> saved = {log_probs, t};
   if (w.defined()) saved.push_back(w);
-  saved.push_back(logits);  // only a create_graph backward reads it
-  record(OpId::CrossEntropy, {logits}, {out}, saved, [=](BackwardContext& c) {
+  std::shared_ptr<Entry> entry = record(OpId::CrossEntropy, {logits}, {out}, saved, [=](BackwardContext& c) {
     if (!c.create_graph()) {
       Tensor g_rows =
           reduction == Reduction::None
@@ -141,9 +140,13 @@ Tensor cross_entropy_rows(const Tensor& logits, const Tensor& target, const Cros
     }
     TensorOptions opt{c.grad_output().dtype(), c.grad_output().device()};
     Tensor A = from_vector(a, {N, C}, opt), S = from_vector(row_sum, {N, 1}, opt);
-    Tensor x_attached = c.saved(w.defined() ? 3 : 2);
-    c.accumulate(0, mul(sub(mul(softmax(x_attached, 1), S), A), unsqueeze(g_rows, 1)));
+    // saved(0) comes back attached as the logits (below): log_softmax(x) = x - lse(x) is x shifted
+    // by a constant per row, so softmax of it is softmax(x) in value and in derivative.
+    c.accumulate(0, mul(sub(mul(softmax(c.saved(0), 1), S), A), unsqueeze(g_rows, 1)));
   });
+  // The log-probabilities stand in for the logits under create_graph, as torch's log_softmax +
+  // nll_loss keep only the log-probabilities: the logits are not kept alive for backward.
+  if (entry) entry->saved_source[0] = 0;
   return out;
 }
 

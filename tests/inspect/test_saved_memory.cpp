@@ -69,6 +69,21 @@ TEST(SavedMemory, ReluAndTheLayerAfterItShareOneActivation) {
   EXPECT_EQ(m.total_tensors, 1);
 }
 
+// Cross-entropy keeps the log-probabilities and the targets, as torch's log_softmax + nll_loss:
+// not the logits, which a create_graph backward differentiates through the log-probabilities.
+TEST(SavedMemory, CrossEntropyKeepsTheLogProbabilitiesNotTheLogits) {
+  Tensor x = test::rand64({3, 5}, 1).set_requires_grad(true);
+  Tensor labels = from_vector<int64_t>({4, 0, 2}, {3});
+  const int64_t start = last_seq();
+  Tensor loss = cross_entropy(mul(x, 2.0), labels);
+  (void)loss;
+  const auto entries = entries_after(start);
+  ASSERT_EQ(entries.size(), 2u);  // mul, cross_entropy
+  inspect::SavedMemory m = inspect::saved_memory(entries, {x});
+  EXPECT_EQ(m.entries[1].bytes, kBytes + 3 * int64_t(sizeof(int64_t)));
+  EXPECT_EQ(m.entries[1].tensors, 2);
+}
+
 TEST(SavedMemory, ACheckpointKeepsItsInputsInsteadOfTheSavedTensors) {
   Tensor x = test::rand64({3, 5}, 1).set_requires_grad(true);
   const int64_t start = last_seq();
