@@ -76,12 +76,19 @@ Tensor div(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-// z = a^b;  da += g * b * a^(b-1),  db += g * z * log(a)   (only where a > 0; 0 elsewhere)
+// z = a^b;  da += g * b * a^(b-1) (0 at 0^0),  db += g * z * log(a)   (only where a > 0; 0 elsewhere)
 Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor out = bin(BinaryOp::Pow, a, b);
   record(OpId::Pow, {a, b}, {out}, {a, b, out}, [](BackwardContext& c) {
     const Tensor &x = c.saved(0), &y = c.saved(1), &z = c.saved(2), &g = c.grad_output();
-    if (c.needs_grad(0)) c.accumulate(0, mul(g, mul(y, pow(x, sub(y, 1.0)))));
+    if (c.needs_grad(0)) {
+      // y x^(y-1), and 0 at x = y = 0 (x^0 is constant; 0 * 0^-1 would be nan), as PyTorch. The
+      // exponent y - 1 becomes 0 there only, so a double backward stays finite there and exact
+      // elsewhere (d/dy of y x^(y-1) at y = 0 is 1/x).
+      Tensor zero_zero = mul(bin(BinaryOp::Eq, y, scalar_like(y, 0.0)), bin(BinaryOp::Eq, x, scalar_like(x, 0.0)));
+      Tensor y_minus_1 = where(zero_zero, scalar_like(y, 0.0), sub(y, 1.0));
+      c.accumulate(0, mul(g, mul(y, pow(x, y_minus_1))));
+    }
     if (c.needs_grad(1)) {
       Tensor positive = bin(BinaryOp::Gt, x, scalar_like(x, 0.0));
       Tensor safe_x = where(positive, x, scalar_like(x, 1.0));
@@ -95,7 +102,9 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 Tensor pow(const Tensor& a, double p) {
   Tensor out = raw::unary(UnaryOp::PowScalar, a, p);
   record(OpId::Pow, {a}, {out}, {a}, [p](BackwardContext& c) {
-    // p x^(p-1); x^0 is 1 (a constant), which keeps p = 1 away from 0^-1 in a double backward.
+    // p x^(p-1); x^0 is 1 (a constant), which keeps p = 1 away from 0^-1 in a double backward,
+    // and x^0 is a constant: its gradient is 0 everywhere, x = 0 included (0 * 0^-1 is nan).
+    if (p == 0.0) return c.accumulate(0, zeros_like(c.grad_output()));
     Tensor d = p == 1.0 ? ones_like(c.saved(0)) : mul(pow(c.saved(0), p - 1.0), p);
     c.accumulate(0, mul(c.grad_output(), d));
   });
@@ -153,7 +162,8 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
   return out;
 }
 
-// z = max(x, 0);  dx += g * (z > 0)   (0 at x = 0, as PyTorch). z > 0 exactly where x > 0, so
+// z = max(x, 0);  dx += g * (z > 0)   (0 at x = 0, as PyTorch; a nan x stays nan and passes g, as
+// torch's relu and threshold_backward, so a nan is not hidden by the next relu). z > 0 exactly where x > 0, so
 // the output is saved, as torch's threshold_backward takes it: the next layer (a conv, a linear)
 // saves that same tensor as its input, where saving x would keep a second activation alive.
 Tensor relu(const Tensor& x) {

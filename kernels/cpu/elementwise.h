@@ -12,8 +12,20 @@ namespace gs::kernels {
 enum class UnaryOp { Neg, Exp, Log, Sqrt, Abs, Relu, LeakyRelu, Gelu, Sigmoid, Tanh, Clamp, PowScalar, Sign, Square, Copy };
 // z = f(x, y). The *Backward ops take (grad, saved) and give the input gradient.
 enum class BinaryOp {
-  Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge,
-  ReluBackward,       // g * (x > 0)
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Pow,
+  Maximum,
+  Minimum,
+  Eq,
+  Ne,
+  Lt,
+  Le,
+  Gt,
+  Ge,
+  ReluBackward,       // x <= 0 ? 0 : g (nan passes g, as torch's threshold_backward)
   LeakyReluBackward,  // g * (x > 0 ? 1 : alpha)
   GeluBackward,       // g * gelu'(x)
   SigmoidBackward,    // g * y * (1 - y), y the saved output

@@ -15,7 +15,7 @@ template <class T, class Body> void with_unary(UnaryOp op, T alpha, T beta, Body
     case UnaryOp::Log: return body([](T x) { return std::log(x); });
     case UnaryOp::Sqrt: return body([](T x) { return std::sqrt(x); });
     case UnaryOp::Abs: return body([](T x) { return std::abs(x); });
-    case UnaryOp::Relu: return body([](T x) { return x > T(0) ? x : T(0); });
+    case UnaryOp::Relu: return body([](T x) { return x <= T(0) ? T(0) : x; });  // nan stays nan, as torch
     case UnaryOp::LeakyRelu: return body([alpha](T x) { return x > T(0) ? x : alpha * x; });
     case UnaryOp::Gelu:  // exact (erf) form, PyTorch's default
       return body([](T x) { return T(0.5) * x * (T(1) + std::erf(x * T(M_SQRT1_2))); });
@@ -44,7 +44,7 @@ template <class T, class Body> void with_binary(BinaryOp op, T alpha, T beta, Bo
     case BinaryOp::Le: return body([](T x, T y) { return T(x <= y); });
     case BinaryOp::Gt: return body([](T x, T y) { return T(x > y); });
     case BinaryOp::Ge: return body([](T x, T y) { return T(x >= y); });
-    case BinaryOp::ReluBackward: return body([](T g, T x) { return x > T(0) ? g : T(0); });
+    case BinaryOp::ReluBackward: return body([](T g, T x) { return x <= T(0) ? T(0) : g; });
     case BinaryOp::LeakyReluBackward: return body([alpha](T g, T x) { return x > T(0) ? g : alpha * g; });
     case BinaryOp::GeluBackward:
       return body([](T g, T x) {

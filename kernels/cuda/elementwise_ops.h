@@ -16,7 +16,7 @@ GS_HD float unary_apply(UnaryOp op, float x, float alpha, float beta) {
     case UnaryOp::Log: return std::log(x);
     case UnaryOp::Sqrt: return std::sqrt(x);
     case UnaryOp::Abs: return std::fabs(x);
-    case UnaryOp::Relu: return x > 0.0f ? x : 0.0f;
+    case UnaryOp::Relu: return x <= 0.0f ? 0.0f : x;  // nan stays nan, as torch
     case UnaryOp::LeakyRelu: return x > 0.0f ? x : alpha * x;
     case UnaryOp::Gelu: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
     case UnaryOp::Sigmoid: return 1.0f / (1.0f + std::exp(-x));
@@ -45,7 +45,7 @@ GS_HD float binary_apply(BinaryOp op, float x, float y, float alpha, float beta)
     case BinaryOp::Le: return static_cast<float>(x <= y);
     case BinaryOp::Gt: return static_cast<float>(x > y);
     case BinaryOp::Ge: return static_cast<float>(x >= y);
-    case BinaryOp::ReluBackward: return y > 0.0f ? x : 0.0f;
+    case BinaryOp::ReluBackward: return y <= 0.0f ? 0.0f : x;
     case BinaryOp::LeakyReluBackward: return y > 0.0f ? x : alpha * x;
     case BinaryOp::GeluBackward: {
       float cdf = 0.5f * (1.0f + std::erf(y * 0.70710678118654752f));

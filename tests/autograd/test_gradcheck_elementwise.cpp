@@ -1,5 +1,6 @@
 // gradcheck (f64) of every elementwise op, with broadcasting and non-contiguous inputs.
 // Kinks are kept away from (gap), and the value at the kink is checked exactly below.
+#include "kernels/registry.h"
 #include "tests/autograd/gradcheck_registry.h"
 
 using namespace gs;
@@ -104,9 +105,58 @@ TEST(Kinks, ReluAbsLeakyAtZero) {
   EXPECT_EQ(grad(sum(leaky_relu(x, 0.1)), {x})[0].to_vector<double>(), (std::vector<double>{0.1, 0.1, 1}));
 }
 
+// A nan reaching relu stays nan and passes its gradient, as torch's relu and threshold_backward:
+// a relu must not turn a nan from the layer before into a silent 0 (the NaN-origin check needs it).
+TEST(Kinks, ReluPassesNanForwardAndBackward) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (const char* variant : {"ref", "omp"}) {
+    SCOPED_TRACE(variant);
+    const std::string unary = kernels::selected_variant("unary"), binary = kernels::selected_variant("binary");
+    kernels::select_variant("unary", variant);
+    kernels::select_variant("binary", variant);
+    Tensor x = from_vector<double>({1, nan, -1, 0}, {4}).set_requires_grad(true);
+    Tensor y = relu(x);
+    const std::vector<double> v = y.to_vector<double>();
+    EXPECT_EQ(v[0], 1);
+    EXPECT_TRUE(std::isnan(v[1]));
+    EXPECT_EQ(v[2], 0);
+    EXPECT_EQ(v[3], 0);
+    const std::vector<double> dx = grad(y, {x}, ones_like(y))[0].to_vector<double>();
+    ASSERT_EQ(dx.size(), 4u);
+    EXPECT_EQ(dx[0], 1);
+    EXPECT_EQ(dx[1], 1);  // the nan passes the gradient
+    EXPECT_EQ(dx[2], 0);
+    EXPECT_EQ(dx[3], 0);
+    kernels::select_variant("unary", unary);
+    kernels::select_variant("binary", binary);
+  }
+}
+
 TEST(Kinks, ClampPassesGradientAtTheBounds) {
   Tensor x = from_vector<double>({-2, -1, 0, 1, 2}, {5}).set_requires_grad(true);
   EXPECT_EQ(grad(sum(clamp(x, -1, 1)), {x})[0].to_vector<double>(), (std::vector<double>{0, 1, 1, 1, 0}));
+}
+
+// x^0 is the constant 1: its gradient is 0 at x = 0 too (y x^(y-1) would be 0 * inf), as PyTorch,
+// for a tensor and a scalar exponent; where y != 0 the usual formula, 0^-1 included.
+TEST(Kinks, PowBaseGradientIsZeroForAZeroExponent) {
+  Tensor a = from_vector<double>({0, 0, 2, 0}, {4}).set_requires_grad(true);
+  Tensor b = from_vector<double>({0, 2, 0, -1}, {4});
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(grad(sum(pow(a, b)), {a})[0].to_vector<double>(), (std::vector<double>{0, 0, 0, -inf}));
+  Tensor x = from_vector<double>({0, 1, -1}, {3}).set_requires_grad(true);
+  EXPECT_EQ(grad(sum(pow(x, 0.0)), {x})[0].to_vector<double>(), (std::vector<double>{0, 0, 0}));
+  // The double backward at 0^0 stays finite, and elsewhere is the exact one.
+  Tensor x2 = from_vector<double>({0, 3, 3}, {3}).set_requires_grad(true);
+  Tensor y2 = from_vector<double>({0, 2, 0}, {3}).set_requires_grad(true);
+  auto g1 = grad(sum(pow(x2, y2)), {x2}, Tensor(), false, true);
+  EXPECT_EQ(g1[0].to_vector<double>(), (std::vector<double>{0, 6, 0}));
+  auto g2 = grad(sum(g1[0]), {x2, y2});
+  EXPECT_EQ(g2[0].to_vector<double>(), (std::vector<double>{0, 2, 0}));  // y (y-1) x^(y-2)
+  const std::vector<double> dy = g2[1].to_vector<double>();              // x^(y-1) (1 + y log x)
+  EXPECT_EQ(dy[0], 1);                                                   // at 0^0 the masked exponent: x^0 = 1
+  EXPECT_NEAR(dy[1], 3 * (1 + 2 * std::log(3.0)), 1e-12);
+  EXPECT_NEAR(dy[2], 1.0 / 3, 1e-15);
 }
 
 TEST(Kinks, PowExponentGradientAtNonPositiveBase) {
