@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <numeric>
 #include <sstream>
+#include <tuple>
 
 #include "io/safetensors.h"
 #include "tensor/random.h"
@@ -315,9 +316,10 @@ Dataset load_dataset(const std::string& spec, bool train) {
       char x1 = 0, x2 = 0, extra = 0;
       int got = std::sscanf(size.c_str(), "%lld%c%lld%c%lld%c", &hh, &x1, &ww, &x2, &cc, &extra);
       bool ok = (got == 3 && x1 == 'x') || (got == 5 && x1 == 'x' && x2 == 'x');
-      GS_CHECK(ok && hh > 0 && ww > 0 && (cc == 1 || cc == 3 || cc == 4),
-               "load_dataset: '%s': bad image size '%s', "
-               "expected HxW or HxWxC with C 1, 3 or 4 (e.g. folder:%s:32x32)",
+      GS_CHECK(ok && hh >= 0 && ww >= 0 && (hh == 0) == (ww == 0) && hh <= 4096 && ww <= 4096 &&
+                   (cc == 1 || cc == 3 || cc == 4),
+               "load_dataset: '%s': bad image size '%s', expected HxW or HxWxC with H and W at most 4096 "
+               "(0x0: the first image's size) and C 1, 3 or 4 (e.g. folder:%s:32x32)",
                spec.c_str(), size.c_str(), arg.substr(0, last).c_str());
       dir = arg.substr(0, last);
       h = hh, w = ww, c = cc;
@@ -325,8 +327,15 @@ Dataset load_dataset(const std::string& spec, bool train) {
     fs::path root(dir);
     if (fs::is_directory(root / "train")) {
       if (train) return load_image_folder((root / "train").string(), h, w, c);
-      for (const char* name : {"test", "val", "valid", "validation"})
-        if (fs::is_directory(root / name)) return load_image_folder((root / name).string(), h, w, c);
+      for (const char* name : {"test", "val", "valid", "validation"}) {
+        if (!fs::is_directory(root / name)) continue;
+        // Labels index the training classes by name: a test folder may lack a class, but a sorted
+        // index of its own would score its images against another class's label. At 0x0 the test
+        // images take the training images' size, so the model fits both.
+        const std::string train_dir = (root / "train").string();
+        if (h == 0) std::tie(h, w) = image_folder_first_size(train_dir);
+        return load_image_folder((root / name).string(), h, w, c, image_folder_classes(train_dir));
+      }
       GS_CHECK(false, "load_dataset: %s has a train/ folder but no test/ or val/ folder for the test set", dir.c_str());
     }
     return load_image_folder(dir, h, w, c);

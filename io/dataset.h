@@ -46,7 +46,14 @@ Dataset load_cifar10(const std::string& dir, bool train);
 // One sub-folder per class (sorted by name); PNG/JPEG/BMP/GIF/TGA/PPM/PGM read by stb_image, converted
 // to `channels` (1, 3 or 4) and resized to height x width (0 x 0: the first image's size).
 // Files with other extensions are ignored; an unreadable image is an error naming the file.
-Dataset load_image_folder(const std::string& dir, int64_t height, int64_t width, int64_t channels = 3);
+// A class folder without images is an error, as in torchvision. With `classes` (a test split's
+// training classes) the labels index those names, and a folder not among them is an error.
+Dataset load_image_folder(const std::string& dir, int64_t height, int64_t width, int64_t channels = 3,
+                          const std::vector<std::string>& classes = {});
+// The class names (sub-folders, sorted) of an image folder, without reading an image.
+std::vector<std::string> image_folder_classes(const std::string& dir);
+// (height, width) of the image that sets a folder's size at 0x0: the first of its first class.
+std::pair<int64_t, int64_t> image_folder_first_size(const std::string& dir);
 
 // "fashion-mnist[:<dir>]" | "mnist:<dir>" | "idx:<dir>" | "idx:<images>,<labels>" | "cifar10:<dir>" |
 // "folder:<dir>[:HxW[xC]]". A folder with train/ and test/ (or val/) sub-folders is split by `train`;

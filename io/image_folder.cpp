@@ -34,7 +34,29 @@ std::vector<fs::path> sorted_entries(const fs::path& dir, bool directories) {
 }
 }  // namespace
 
-Dataset load_image_folder(const std::string& dir, int64_t height, int64_t width, int64_t channels) {
+std::pair<int64_t, int64_t> image_folder_first_size(const std::string& dir) {
+  GS_CHECK(fs::is_directory(dir), "load_image_folder: %s is not a directory", dir.c_str());
+  for (const auto& class_dir : sorted_entries(dir, true)) {
+    for (const auto& f : sorted_entries(class_dir, false)) {
+      int w = 0, h = 0, channels = 0;
+      GS_CHECK(stbi_info(f.string().c_str(), &w, &h, &channels), "load_image_folder: cannot read image %s (%s)",
+               f.string().c_str(), stbi_failure_reason());
+      return {h, w};
+    }
+  }
+  GS_CHECK(false, "load_image_folder: %s has no class folder with PNG/JPEG/BMP images", dir.c_str());
+  return {};
+}
+
+std::vector<std::string> image_folder_classes(const std::string& dir) {
+  GS_CHECK(fs::is_directory(dir), "load_image_folder: %s is not a directory", dir.c_str());
+  std::vector<std::string> names;
+  for (const auto& p : sorted_entries(dir, true)) names.push_back(p.filename().string());
+  return names;
+}
+
+Dataset load_image_folder(const std::string& dir, int64_t height, int64_t width, int64_t channels,
+                          const std::vector<std::string>& classes) {
   GS_CHECK(fs::is_directory(dir), "load_image_folder: %s is not a directory", dir.c_str());
   GS_CHECK(channels == 1 || channels == 3 || channels == 4, "load_image_folder: channels must be 1, 3 or 4, got %lld",
            (long long)channels);
@@ -46,9 +68,24 @@ Dataset load_image_folder(const std::string& dir, int64_t height, int64_t width,
            dir.c_str());
   std::vector<std::pair<fs::path, int64_t>> files;
   Dataset d;
+  d.class_names = classes;
   for (size_t c = 0; c < class_dirs.size(); ++c) {
-    d.class_names.push_back(class_dirs[c].filename().string());
-    for (const auto& f : sorted_entries(class_dirs[c], false)) files.push_back({f, static_cast<int64_t>(c)});
+    const std::string name = class_dirs[c].filename().string();
+    int64_t label = static_cast<int64_t>(c);
+    if (classes.empty()) {
+      d.class_names.push_back(name);
+    } else {
+      auto it = std::find(classes.begin(), classes.end(), name);
+      GS_CHECK(it != classes.end(), "load_image_folder: class folder %s is not one of the training classes",
+               class_dirs[c].string().c_str());
+      label = it - classes.begin();
+    }
+    const std::vector<fs::path> images = sorted_entries(class_dirs[c], false);
+    // As torchvision's ImageFolder: a class without images would be a class the model is built
+    // for and never sees.
+    GS_CHECK(!images.empty(), "load_image_folder: class folder %s has no PNG/JPEG/BMP images",
+             class_dirs[c].string().c_str());
+    for (const auto& f : images) files.push_back({f, label});
   }
   GS_CHECK(!files.empty(), "load_image_folder: %s has class folders but no PNG/JPEG/BMP images", dir.c_str());
 
@@ -85,7 +122,7 @@ Dataset load_image_folder(const std::string& dir, int64_t height, int64_t width,
     d.source_heights.push_back(h);
     d.source_widths.push_back(w);
   }
-  d.num_classes = static_cast<int64_t>(class_dirs.size());
+  d.num_classes = static_cast<int64_t>(d.class_names.size());
   d.description = "image folder (" + std::to_string(n) + " images, " + std::to_string(d.num_classes) + " classes, " +
                   std::to_string(height) + "x" + std::to_string(width) + ", " + dir + ")";
   return d;

@@ -131,6 +131,25 @@ TEST(ImageFolder, ResizeGrayscaleAndSpecs) {
   EXPECT_EQ(load_dataset("folder:" + split.path(), false).size(), 1);
 }
 
+// A test folder's labels are the training classes' indices by name, whatever classes it lacks;
+// at 0x0 its images take the training images' size; a class it has and train lacks is an error.
+TEST(ImageFolder, TestSplitUsesTheTrainingClassesAndSize) {
+  TempDir split;
+  make_folder(split.file("train"));  // cat, dog; 4x3 images
+  fs::create_directories(split.file("test/dog"));
+  write_image(split.file("test/dog/q.png"), 8, 6, 0, false);
+  Dataset test = load_dataset("folder:" + split.path(), false);
+  EXPECT_EQ(test.class_names, (std::vector<std::string>{"cat", "dog"}));
+  EXPECT_EQ(test.num_classes, 2);
+  EXPECT_EQ(test.labels.to_vector<int64_t>(), (std::vector<int64_t>{1}));  // dog, not its own index 0
+  EXPECT_EQ(shape_str(test.images.shape()), "[1,3,3,4]");
+  EXPECT_EQ(shape_str(load_dataset("folder:" + split.path() + ":0x0", false).images.shape()), "[1,3,3,4]");
+  fs::create_directories(split.file("test/bird"));
+  write_image(split.file("test/bird/r.png"), 4, 3, 0, false);
+  EXPECT_THROW_MSG(load_dataset("folder:" + split.path(), false),
+                   "class folder " + split.file("test/bird") + " is not one of the training classes");
+}
+
 TEST(ImageFolder, Errors) {
   TempDir dir;
   make_folder(dir.path());
@@ -145,6 +164,12 @@ TEST(ImageFolder, Errors) {
   EXPECT_THROW_MSG(load_image_folder(flat.path(), 0, 0), "no class sub-folders");
   fs::create_directory(flat.file("empty_class"));
   EXPECT_THROW_MSG(load_image_folder(flat.path(), 0, 0), "no PNG/JPEG/BMP images");
+  // An empty class folder beside full ones: a class the model would be built for and never see.
+  fs::create_directory(dir.file("zebra"));
+  fs::remove(corrupt);
+  EXPECT_THROW_MSG(load_image_folder(dir.path(), 0, 0),
+                   "class folder " + dir.file("zebra") + " has no PNG/JPEG/BMP images");
+  EXPECT_THROW_MSG(load_dataset("folder:" + dir.path() + ":5000x32", true), "at most 4096");
 }
 
 }  // namespace
