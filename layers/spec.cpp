@@ -28,6 +28,23 @@ std::string join(const std::vector<std::string>& names) {
   return s;
 }
 
+// A value as an error message shows it: its JSON up to 60 characters, nested at most 4 deep (a
+// deeper value is not serialised at all: dumping it recurses once per level).
+bool shallower_than(const json& v, int levels) {
+  if (!v.is_structured()) return true;
+  if (levels <= 1) return false;
+  for (const auto& item : v) {
+    if (!shallower_than(item, levels - 1)) return false;
+  }
+  return true;
+}
+
+std::string shown(const json& v) {
+  if (!shallower_than(v, 4)) return std::string(v.type_name()) + " nested more than 4 deep";
+  std::string text = v.dump();
+  return text.size() <= 60 ? text : text.substr(0, 57) + "...";
+}
+
 // Reads one layer entry; every error names the source, the entry index and the type.
 class EntryReader {
  public:
@@ -39,7 +56,7 @@ class EntryReader {
 
   int64_t integer(const std::string& key) {
     const json& v = get(key);
-    if (!v.is_number_integer()) fail("key '" + key + "' must be an integer, got " + v.dump());
+    if (!v.is_number_integer()) fail("key '" + key + "' must be an integer, got " + shown(v));
     return v.get<int64_t>();
   }
   int64_t integer(const std::string& key, int64_t fallback) { return has(key) ? integer(key) : fallback; }
@@ -47,14 +64,14 @@ class EntryReader {
   double number(const std::string& key, double fallback) {
     if (!has(key)) return fallback;
     const json& v = get(key);
-    if (!v.is_number()) fail("key '" + key + "' must be a number, got " + v.dump());
+    if (!v.is_number()) fail("key '" + key + "' must be a number, got " + shown(v));
     return v.get<double>();
   }
 
   bool boolean(const std::string& key, bool fallback) {
     if (!has(key)) return fallback;
     const json& v = get(key);
-    if (!v.is_boolean()) fail("key '" + key + "' must be true or false, got " + v.dump());
+    if (!v.is_boolean()) fail("key '" + key + "' must be true or false, got " + shown(v));
     return v.get<bool>();
   }
 
@@ -65,7 +82,7 @@ class EntryReader {
     if (v.is_array() && v.size() == 2 && v[0].is_number_integer() && v[1].is_number_integer()) {
       return {v[0].get<int64_t>(), v[1].get<int64_t>()};
     }
-    fail("key '" + key + "' must be an integer or [h, w], got " + v.dump());
+    fail("key '" + key + "' must be an integer or [h, w], got " + shown(v));
   }
   std::pair<int64_t, int64_t> pair(const std::string& key, std::pair<int64_t, int64_t> fallback) {
     return has(key) ? pair(key) : fallback;
@@ -206,14 +223,14 @@ ModulePtr model_from_spec_json(const std::string& text, const std::string& sourc
   }
   if (!doc.contains("layers")) fail("missing required key 'layers'");
   const json& layers = doc["layers"];
-  if (!layers.is_array()) fail("'layers' must be an array, got " + layers.dump());
+  if (!layers.is_array()) fail("'layers' must be an array, got " + shown(layers));
   if (layers.empty()) fail("'layers' is empty");
 
   auto net = std::make_shared<Sequential>();
   for (size_t i = 0; i < layers.size(); ++i) {
     const json& entry = layers[i];
     std::string where = source + ": layer " + std::to_string(i);
-    if (!entry.is_object()) throw Error("model spec " + where + ": expected an object, got " + entry.dump());
+    if (!entry.is_object()) throw Error("model spec " + where + ": expected an object, got " + shown(entry));
     if (!entry.contains("type") || !entry["type"].is_string()) {
       throw Error("model spec " + where + ": missing \"type\" (a string; known: " + join(spec_layer_types()) + ")");
     }
@@ -236,7 +253,7 @@ ModulePtr model_from_spec_json(const std::string& text, const std::string& sourc
       reader.fail(e.what());
     }
     if (entry.contains("name")) {
-      if (!entry["name"].is_string()) reader.fail("key 'name' must be a string, got " + entry["name"].dump());
+      if (!entry["name"].is_string()) reader.fail("key 'name' must be a string, got " + shown(entry["name"]));
       try {
         net->push_back(entry["name"].get<std::string>(), module);
       } catch (const Error& e) {

@@ -67,6 +67,12 @@ TEST(Spec, FileRoundTripAndFileErrors) {
 TEST(Spec, DocumentErrors) {
   EXPECT_THROW_MSG(model_from_spec_json("{\"layers\": [", "net.json"), "model spec net.json: invalid JSON");
   EXPECT_THROW_MSG(model_from_spec_json("[1, 2]"), "expected an object {\"layers\": [...]}, got array");
+  // A value nested 100000 deep is named, not serialised (dumping it recursed once per level and
+  // overflowed the stack), and a long value is cut short.
+  const std::string deep = "{\"layers\": [" + std::string(100000, '[') + std::string(100000, ']') + "]}";
+  EXPECT_THROW_MSG(model_from_spec_json(deep), "layer 0: expected an object, got array nested more than 4 deep");
+  const std::string wide = "{\"layers\": [[\"" + std::string(200, 'x') + "\"]]}";
+  EXPECT_THROW_MSG(model_from_spec_json(wide), "got [\"" + std::string(55, 'x') + "...");
   EXPECT_THROW_MSG(model_from_spec_json("{}"), "missing required key 'layers'");
   EXPECT_THROW_MSG(model_from_spec_json(R"({"layer": []})"), "unknown top-level key 'layer'");
   EXPECT_THROW_MSG(model_from_spec_json(R"({"layers": {"type": "relu"}})"), "'layers' must be an array");
