@@ -60,7 +60,11 @@ void add_optimizer_data_flags(CLI::App* cmd, train::TrainConfig& c) {
       ->capture_default_str();
   cmd->add_option("--augment", c.augment, "augmentation: none | comma list of crop:P, flip, rotate:DEG, jitter:S")
       ->capture_default_str();
-  cmd->add_option("--seed", c.seed, "seed for init, shuffling, augmentation and dropout")->capture_default_str();
+  cmd->add_option("--seed", c.seed, "seed for init, shuffling, augmentation and dropout")
+      ->capture_default_str()
+      ->check([](const std::string& v) {  // CLI11 reads -1 into an unsigned as 2^64 - 1
+        return v.starts_with("-") ? std::string("must be >= 0, got ") + v : std::string();
+      });
   cmd->add_option("--limit-train", c.limit_train, "train on a stratified subset of N images (0: all)")
       ->capture_default_str();
   cmd->add_option("--val-fraction", c.val_fraction, "fraction of the training set held out for validation")

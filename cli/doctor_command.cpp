@@ -57,6 +57,7 @@ void add_doctor(CLI::App& app) {
   cmd->add_flag("!--no-progress", options->progress, "no per-check progress lines on stderr");
   register_action(cmd, [config, options, config_file, out, cmd] {
     train::TrainConfig run = resolve_config(cmd, *config, *config_file);
+    run.check_values("doctor");
     const Device device = train::run_device(run);  // before the data is loaded: a missing GPU fails at once
     int threads = train::apply_runtime_settings(run.threads, run.kernels);
     std::fprintf(stderr, "gradscope doctor: %s on %s, %s lr %g, batch %lld, %s, %d threads -> %s\n",

@@ -2,6 +2,7 @@
 // Exit codes: 0 ok; 2 bad usage or bad input (one clear line on stderr); 1 internal error.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -59,6 +60,10 @@ int main(int argc, char** argv) {
   } catch (const gs::Error& e) {
     return fail(2, "error: ", e.what());
   } catch (const std::invalid_argument& e) {
+    return fail(2, "error: ", e.what());
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A path the user gave that cannot be made or written (--out under a file, /proc, ...): its
+    // text names the call and the path.
     return fail(2, "error: ", e.what());
   } catch (const std::exception& e) {
     return fail(1, "internal error: ", e.what());

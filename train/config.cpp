@@ -1,6 +1,7 @@
 // TrainConfig <-> JSON. Unknown keys are errors, so a typo in a config file is never ignored.
 #include "train/config.h"
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -79,6 +80,25 @@ std::map<std::string, double> TrainConfig::optimizer_hyper() const {
     h.erase("weight_decay");
   }
   return h;
+}
+
+void TrainConfig::check_values(const std::string& command) const {
+  const char* cmd = command.c_str();
+  auto non_negative = [&](const char* flag, double v) {
+    GS_CHECK(std::isfinite(v) && v >= 0, "%s: %s must be a finite number >= 0, got %g", cmd, flag, v);
+  };
+  GS_CHECK(threads >= 0, "%s: --threads must be >= 0 (0: OMP_NUM_THREADS or all cores), got %d", cmd, threads);
+  GS_CHECK(limit_train >= 0, "%s: --limit-train must be >= 0 (0: all), got %lld", cmd, (long long)limit_train);
+  GS_CHECK(limit_test >= 0, "%s: --limit-test must be >= 0 (0: all), got %lld", cmd, (long long)limit_test);
+  GS_CHECK(probe_every >= 0, "%s: --probe-every must be >= 0 (0: off), got %lld", cmd, (long long)probe_every);
+  non_negative("--clip-norm", clip_norm);
+  non_negative("--clip-value", clip_value);
+  non_negative("--weight-decay", weight_decay);
+  non_negative("--momentum", momentum);
+  GS_CHECK(std::isfinite(label_smoothing) && label_smoothing >= 0 && label_smoothing <= 1,
+           "%s: --label-smoothing must be in [0, 1], got %g", cmd, label_smoothing);
+  GS_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "%s: --beta1 and --beta2 must be in [0, 1), got %g, %g",
+           cmd, beta1, beta2);
 }
 
 }  // namespace gs::train

@@ -63,6 +63,9 @@ struct TrainConfig {
   static TrainConfig from_file(const std::string& path);
   // Hyperparameters for optim::make_optimizer.
   std::map<std::string, double> optimizer_hyper() const;
+  // The values every command that trains checks before any work: an Error naming the flag, e.g.
+  // "train: --clip-value must be a finite number >= 0, got nan". (lr is checked by the optimizer.)
+  void check_values(const std::string& command) const;
 };
 
 }  // namespace gs::train

@@ -33,6 +33,9 @@ LRFinderResult lr_find(nn::Module& model, optim::Optimizer& optimizer, const std
            o.end_lr);
   GS_CHECK(o.num_steps >= 2, "lr_find: need at least 2 steps, got %lld", (long long)o.num_steps);
   GS_CHECK(o.smooth_beta >= 0 && o.smooth_beta < 1, "lr_find: smoothing beta must be in [0, 1), got %g", o.smooth_beta);
+  GS_CHECK(o.diverge_factor > 1,
+           "lr_find: the divergence factor (--diverge) must be > 1 (a multiple of the best loss), got %g",
+           o.diverge_factor);
   pick_suggestion({}, o.suggestion);  // rejects an unknown method before any work
 
   // Everything the sweep changes, saved as copies (state_dict tensors are the module's own).
@@ -154,6 +157,7 @@ double pick_suggestion(const LRSuggestions& s, const std::string& method) {
 }
 
 LRFinderResult lr_find_for_config(const TrainConfig& c, const LRFinderOptions& options) {
+  c.check_values("lr-find");
   GS_CHECK(c.batch_size > 0, "lr-find: --batch must be positive, got %lld", (long long)c.batch_size);
   GS_CHECK(c.val_fraction >= 0 && c.val_fraction < 1, "lr-find: --val-fraction must be in [0, 1), got %g",
            c.val_fraction);

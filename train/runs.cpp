@@ -20,7 +20,8 @@ json read_json_or_null(const fs::path& path) {
   std::ifstream in(path);
   if (!in.good()) return nullptr;
   try {
-    return json::parse(in);
+    json j = json::parse(in);
+    return j.is_object() ? j : json();  // a run's files are objects: anything else is not ours
   } catch (const std::exception&) {
     return nullptr;  // a half-written file of a running job: shown as missing
   }
@@ -103,7 +104,9 @@ RunRecord load_run(const std::string& dir) {
   for (std::string line; std::getline(in, line);) {
     if (line.empty()) continue;
     try {
-      r.metrics.push_back(json::parse(line));
+      json m = json::parse(line);
+      if (!m.is_object()) break;
+      r.metrics.push_back(std::move(m));
     } catch (const std::exception&) {
       break;
     }
@@ -132,10 +135,10 @@ std::vector<RunRecord> list_runs(const std::string& root) {
   return runs;
 }
 
-std::string runs_table(const std::vector<RunRecord>& runs) {
-  std::vector<std::vector<std::string>> rows{{"run", "model", "optimizer", "lr", "batch", "epochs", "train loss",
-                                              "best val acc", "test acc", "wall", "commit"}};
-  for (const auto& r : runs) {
+namespace {
+// One row of `runs`: json::exception where a value has the wrong type.
+std::vector<std::string> table_row(const RunRecord& r) {
+  {
     const json& c = r.config;
     std::string model = c.value("model_spec", std::string());
     if (model.empty()) model = c.value("model", std::string("?"));
@@ -145,15 +148,34 @@ std::string runs_table(const std::vector<RunRecord>& runs) {
     double test_acc =
         r.summary.is_object() ? as_number(r.summary.value("test_accuracy", json())) : r.last_metric("test_acc");
     double wall = r.summary.is_object() ? as_number(r.summary.value("wall_seconds", json())) : NAN;
-    rows.push_back({r.name, model, c.value("optimizer", std::string("?")), lr,
-                    std::to_string(c.value("batch_size", int64_t(0))),
-                    format("%lld/%lld", (long long)done, (long long)c.value("epochs", int64_t(0))) +
-                        (r.summary.is_null()                       ? " (running or stopped)"
-                         : r.summary.value("stopped_early", false) ? " (early stop)"
-                                                                   : ""),
-                    num(r.last_metric("train_loss")), pct(r.max_metric("val_acc")), pct(test_acc),
-                    std::isfinite(wall) ? format("%.1fs", wall) : "-",
-                    r.run.is_object() ? r.run.value("git_commit", std::string("-")) : "-"});
+    return {r.name,
+            model,
+            c.value("optimizer", std::string("?")),
+            lr,
+            std::to_string(c.value("batch_size", int64_t(0))),
+            format("%lld/%lld", (long long)done, (long long)c.value("epochs", int64_t(0))) +
+                (r.summary.is_null()                       ? " (running or stopped)"
+                 : r.summary.value("stopped_early", false) ? " (early stop)"
+                                                           : ""),
+            num(r.last_metric("train_loss")),
+            pct(r.max_metric("val_acc")),
+            pct(test_acc),
+            std::isfinite(wall) ? format("%.1fs", wall) : "-",
+            r.run.is_object() ? r.run.value("git_commit", std::string("-")) : "-"};
+  }
+}
+}  // namespace
+
+std::string runs_table(const std::vector<RunRecord>& runs) {
+  std::vector<std::vector<std::string>> rows{{"run", "model", "optimizer", "lr", "batch", "epochs", "train loss",
+                                              "best val acc", "test acc", "wall", "commit"}};
+  for (const auto& r : runs) {
+    try {
+      rows.push_back(table_row(r));
+    } catch (const json::exception& e) {
+      GS_CHECK(false, "runs: %s: a value of config.json, summary.json or run.json has the wrong type (%s)",
+               r.dir.c_str(), e.what());
+    }
   }
   return render(rows);
 }
@@ -175,7 +197,24 @@ std::string sparkline(const std::vector<double>& v) {
   return out;
 }
 
+namespace {
+std::string diff_text(const RunRecord& a, const RunRecord& b);
+}  // namespace
+
 std::string runs_diff(const RunRecord& a, const RunRecord& b) {
+  try {
+    return diff_text(a, b);
+  } catch (const json::exception& e) {
+    GS_CHECK(false,
+             "runs --diff: %s or %s: a value of config.json, summary.json, run.json or metrics.jsonl has the wrong "
+             "type (%s)",
+             a.dir.c_str(), b.dir.c_str(), e.what());
+    return {};
+  }
+}
+
+namespace {
+std::string diff_text(const RunRecord& a, const RunRecord& b) {
   std::ostringstream out;
   out << "A: " << a.dir << "\nB: " << b.dir << "\n\n";
   // config: every key that differs (out always does, so it is left out)
@@ -236,5 +275,6 @@ std::string runs_diff(const RunRecord& a, const RunRecord& b) {
   out << render(curve_rows);
   return out.str();
 }
+}  // namespace
 
 }  // namespace gs::train

@@ -215,6 +215,7 @@ std::string json_number(double v) { return std::isfinite(v) ? json(v).dump() : "
 
 TrainResult Trainer::run(int64_t stop_after_epoch) {
   const TrainConfig& c = config_;
+  c.check_values("train");
   GS_CHECK(c.epochs > 0, "train: --epochs must be positive, got %lld", (long long)c.epochs);
   GS_CHECK(c.batch_size > 0, "train: --batch must be positive, got %lld", (long long)c.batch_size);
   GS_CHECK(c.val_fraction >= 0 && c.val_fraction < 1, "train: --val-fraction must be in [0, 1), got %g", c.val_fraction);
@@ -329,6 +330,11 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   if (world.size() > 1) run_extra["processes"] = world.size();
   if (main_rank) {
     fs::create_directories(c.out);
+    // A fresh run into a used directory: an earlier run's checkpoints and summary would pass for
+    // this run's (best.safetensors of another model, kept where this run keeps none).
+    if (c.resume.empty()) {
+      for (const char* name : {"best.safetensors", "last.safetensors", "summary.json"}) fs::remove(c.out + "/" + name);
+    }
     io::write_file_atomic(c.out + "/config.json", config_json + "\n");
     io::write_file_atomic(c.out + "/run.json", run_info_json(c, threads, run_extra).dump(2) + "\n");
   }

@@ -149,3 +149,30 @@ def test_lr_find_sweeps_mixed_batches_with_mixup_and_cutmix(tmp_path):
     assert first_lr_find_loss(tmp_path, "from_config", "--config", tmp_path / "run" / "config.json") == mixup
     r = gradscope("lr-find", "--cutmix", "-1", "--out", tmp_path / "bad")
     assert r.returncode == 2 and "lr-find: --mixup and --cutmix must be >= 0 (got 0, -1)" in r.stderr, r.stderr
+
+
+def test_user_mistakes_are_one_line_errors_with_exit_code_2(tmp_path):
+    """Found by a CLI audit: these were an 'internal error' (exit 1), a crash, or silently accepted."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    cases = [
+        (["train", "--out", str(a_file / "sub"), "--limit-train", "64"], str(a_file / "sub")),
+        (["train", "--seed", "-1", "--out", str(tmp_path / "s")], "--seed: must be >= 0, got -1"),
+        (["train", "--clip-value", "nan", "--out", str(tmp_path / "c")], "--clip-value must be a finite number >= 0"),
+        (["train", "--limit-train", "-5", "--out", str(tmp_path / "l")], "--limit-train must be >= 0"),
+        (["lr-find", "--diverge", "0", "--out", str(tmp_path / "d")], "(--diverge) must be > 1"),
+    ]
+    for run_dir, config in [("list", [1]), ("typed", {"model": 5})]:
+        (tmp_path / "runs" / run_dir).mkdir(parents=True)
+        (tmp_path / "runs" / run_dir / "config.json").write_text(json.dumps(config))
+    cases += [(["runs", str(tmp_path / "runs" / "list")], "has no readable config.json"),
+              (["runs", str(tmp_path / "runs" / "typed")], "has the wrong type")]
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"layers": [' + "[" * 100000 + "]" * 100000 + "]}")
+    cases.append((["graph", "--model-spec", str(deep)], "nested more than 4 deep"))
+    for args, message in cases:
+        r = gradscope(*args, "--threads", "1") if args[0] != "runs" else gradscope(*args)
+        assert r.returncode == 2 and message in r.stderr, (args, r.returncode, r.stderr)
+        lines = r.stderr.strip().splitlines()  # lr-find announces its sweep first
+        assert message in lines[-1] and sum(line.startswith("gradscope:") for line in lines) == 1, (args, r.stderr)
+    assert not (tmp_path / "s").exists() and not (tmp_path / "c").exists()

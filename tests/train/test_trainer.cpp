@@ -3,9 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "io/safetensors.h"
@@ -56,6 +57,31 @@ std::string temp_dir(const std::string& name) {
   return p.string();
 }
 }  // namespace
+
+// A fresh run into a used --out removes the earlier run's checkpoints and summary: a best.safetensors
+// of another model would otherwise pass for this run's, where this run keeps none. Values that make
+// no sense are errors before the directory is touched.
+TEST(Trainer, AFreshRunLeavesNoEarlierRunsCheckpoints) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "SKIPPED LOUDLY: Fashion-MNIST not installed (bash scripts/setup.sh)";
+  std::string dir = temp_dir("fresh");
+  fs::create_directories(dir);
+  for (const char* f : {"best.safetensors", "last.safetensors", "summary.json"}) {
+    std::ofstream(dir + "/" + f) << "an earlier run";
+  }
+  train::TrainConfig bad = small_config(dir);
+  bad.clip_value = std::nan("");
+  EXPECT_THROW_MSG(train::Trainer(bad).run(), "train: --clip-value must be a finite number >= 0, got nan");
+  EXPECT_EQ(read_file(dir + "/best.safetensors"), "an earlier run");  // nothing touched yet
+  train::TrainConfig c = small_config(dir);
+  c.model = "mlp";
+  c.epochs = 1;
+  c.augment = "none";
+  train::Trainer(c).run();
+  EXPECT_FALSE(fs::exists(dir + "/best.safetensors"));
+  EXPECT_NE(read_file(dir + "/last.safetensors"), "an earlier run");
+  EXPECT_NE(read_file(dir + "/summary.json"), "an earlier run");
+  fs::remove_all(dir);
+}
 
 TEST(Trainer, SameSeedSameMetrics) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "SKIPPED LOUDLY: Fashion-MNIST not installed (bash scripts/setup.sh)";
