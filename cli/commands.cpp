@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -195,7 +196,9 @@ void add_train(CLI::App& app) {
       "--tensorboard,!--no-tensorboard", c.tensorboard,
       "write TensorBoard events into --out: epoch losses and accuracies, the first batch, predictions on a fixed "
       "sample; with --probe-every also per-layer scalars and histograms (default on)");
-  cmd->add_option("--resume", c.resume, "continue from a checkpoint (e.g. runs/x/last.safetensors)");
+  cmd->add_option("--resume", c.resume,
+                  "continue from a checkpoint (e.g. runs/x/last.safetensors); without --config the run's config.json "
+                  "beside it is the config (flags given here override it, e.g. --epochs)");
   cmd->add_flag("!--no-progress", c.progress, "no progress bar");
   actions()[cmd] = [config, config_file, lr_text, cmd] {
     train::TrainConfig given = *config;
@@ -209,7 +212,17 @@ void add_train(CLI::App& app) {
         given.lr_auto = false;
       }
     }
-    train::Trainer(resolve_config(cmd, given, *config_file)).run();
+    std::string base_file = *config_file;
+    if (base_file.empty() && !given.resume.empty()) {
+      // A run continues with its own model, data and hyperparameters: the checkpoint holds the
+      // weights and state, the config.json beside it what produced them.
+      const std::filesystem::path beside = std::filesystem::path(given.resume).parent_path() / "config.json";
+      if (std::filesystem::exists(beside)) {
+        base_file = beside.string();
+        std::fprintf(stderr, "resuming with %s (flags given here override it)\n", base_file.c_str());
+      }
+    }
+    train::Trainer(resolve_config(cmd, given, base_file)).run();
   };
 }
 

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -87,6 +88,17 @@ void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
   train::SearchOptions options = f.options;
   GS_CHECK(f.early_stop == "none" || f.early_stop == "median", "search: --early-stop is none or median, got '%s'",
            f.early_stop.c_str());
+  // The objective is a key of the trials' metrics.jsonl; a val_* one needs a validation set, else
+  // every trial that trained well would be read as failed.
+  const std::vector<std::string> keys = {"val_acc", "val_loss", "train_acc", "train_loss", "test_acc", "test_loss"};
+  GS_CHECK(std::find(keys.begin(), keys.end(), f.objective) != keys.end(),
+           "search: --objective '%s' is not a metrics.jsonl key (val_acc, val_loss, train_acc, train_loss, test_acc, "
+           "test_loss)",
+           f.objective.c_str());
+  bool space_sets_val = false;
+  for (const auto& p : space.params) space_sets_val |= train::config_key(p.name) == "val_fraction";
+  GS_CHECK(!f.objective.starts_with("val_") || base.val_fraction > 0 || space_sets_val,
+           "search: --objective %s needs a validation set: give --val-fraction > 0 (it is 0)", f.objective.c_str());
   fs::create_directories(f.out);
 
   // Same search or a different one? The meta file pins what resuming must not change.
@@ -219,7 +231,10 @@ void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
   }
   std::printf("%s", table.c_str());
   io::write_file_atomic(f.out + "/results.txt", table);
-  if (!order.empty() && std::isfinite(order[0].objective)) {
+  GS_CHECK(!order.empty() && std::isfinite(order[0].objective),
+           "search: no trial finished with a %s (each trial's log: %s/trial_NNN/train.log)", f.objective.c_str(),
+           f.out.c_str());
+  {
     train::TrainConfig best = space.apply(base, order[0].params);
     best.out = f.out + "/best";
     io::write_file_atomic(f.out + "/best_config.json", best.to_json() + "\n");

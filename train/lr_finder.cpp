@@ -179,6 +179,7 @@ LRFinderResult lr_find_for_config(const TrainConfig& c, const LRFinderOptions& o
   const Shape& image_shape = train.images.shape();
   nn::ModulePtr model = build_model(c, image_shape[1], train_full.num_classes, image_shape[2]);
   if (!c.weights.empty()) load_weights(c.weights, *model);
+  check_model_fits(*model, c, image_shape, train_full.num_classes, model->device());
   auto optimizer = optim::make_optimizer(c.optimizer, model->parameters(), c.optimizer_hyper());
 
   return lr_find_on_loader(*model, *optimizer, loader, c, options);

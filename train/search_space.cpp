@@ -74,6 +74,10 @@ SearchSpace SearchSpace::from_json(const std::string& text, const std::string& s
     const json& d = it.value();
     GS_CHECK(d.is_object() && d.contains("type") && d["type"].is_string(), "%s: '%s' needs a \"type\"", source.c_str(),
              name);
+    for (auto k = d.begin(); k != d.end(); ++k) {  // a typo ("hihg") is never ignored
+      GS_CHECK(k.key() == "type" || k.key() == "values" || k.key() == "low" || k.key() == "high" || k.key() == "log",
+               "%s: '%s' has unknown key '%s' (type, values, low, high, log)", source.c_str(), name, k.key().c_str());
+    }
     ParamSpec p;
     p.name = it.key();
     p.key = config_key(p.name);
@@ -97,6 +101,9 @@ SearchSpace SearchSpace::from_json(const std::string& text, const std::string& s
                "%s: '%s' needs numbers \"low\" and \"high\"", source.c_str(), name);
       p.low = d["low"];
       p.high = d["high"];
+      GS_CHECK(p.kind != ParamSpec::Kind::Int || (d["low"].is_number_integer() && d["high"].is_number_integer()),
+               "%s: int '%s' needs integer \"low\" and \"high\", got %s and %s", source.c_str(), name,
+               d["low"].dump().c_str(), d["high"].dump().c_str());
       p.log = d.value("log", false);
       GS_CHECK(p.low < p.high || (p.kind == ParamSpec::Kind::Int && p.low <= p.high),
                "%s: '%s' needs low < high, got %g and %g", source.c_str(), name, p.low, p.high);

@@ -213,6 +213,29 @@ std::shared_ptr<io::Transform> compose(std::shared_ptr<io::Transform> augment, s
 std::string json_number(double v) { return std::isfinite(v) ? json(v).dump() : "null"; }
 }  // namespace
 
+void check_model_fits(nn::Module& model, const TrainConfig& c, const Shape& image_shape, int64_t num_classes,
+                      const Device& device) {
+  // One image through the model in eval mode, before anything is written: a model that does not
+  // take the data's images (a zoo model built for square ones, a spec) or gives another number of
+  // classes fails here, named, not after an epoch. Eval mode and no grad: nothing changes.
+  const std::string name = c.model_spec.empty() ? c.model : c.model_spec;
+  const Shape one = {1, image_shape[1], image_shape[2], image_shape[3]};
+  const bool was_training = model.is_training();
+  model.eval();
+  Tensor out;
+  try {
+    NoGradGuard no_grad;
+    out = model.forward(zeros(one, {DType::F32, device}));
+  } catch (const Error& e) {
+    model.train(was_training);
+    GS_CHECK(false, "model %s does not take the data's images %s: %s", name.c_str(), shape_str(one).c_str(), e.what());
+  }
+  model.train(was_training);
+  GS_CHECK(out.dim() == 2 && out.shape()[1] == num_classes,
+           "model %s gives outputs %s for one image; the data %s has %lld classes", name.c_str(),
+           shape_str(out.shape()).c_str(), c.data.c_str(), (long long)num_classes);
+}
+
 TrainResult Trainer::run(int64_t stop_after_epoch) {
   const TrainConfig& c = config_;
   c.check_values("train");
@@ -279,6 +302,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   nn::ModulePtr model = build_model(c, image_shape[1], train_full.num_classes, image_shape[2]);
   if (!c.weights.empty()) load_weights(c.weights, *model);
   model->to(device);
+  check_model_fits(*model, c, image_shape, train_full.num_classes, device);
   apply_sync_bn(c, *model);
   auto optimizer = optim::make_optimizer(c.optimizer, model->parameters(), c.optimizer_hyper());
   json run_extra = json::object();  // run.json additions

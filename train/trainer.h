@@ -64,6 +64,11 @@ nn::ModulePtr build_model(const TrainConfig& config, int64_t in_channels, int64_
 // training (nn::convert_sync_batchnorm with ProcessGroup::world(); with one process nothing
 // changes). Without the flag it does nothing; with it, a model without batch norm is an error.
 void apply_sync_bn(const TrainConfig& config, nn::Module& model);
+// One image of image_shape (N, C, H, W) through the model in eval mode under no_grad: an Error
+// naming the model and the data's image shape if it does not take them, or if its output is not
+// (1, num_classes). Run before anything is written; the model is left as it was.
+void check_model_fits(nn::Module& model, const TrainConfig& config, const Shape& image_shape, int64_t num_classes,
+                      const Device& device);
 // --grad-penalty: objective = loss + lambda / n |d(n loss)/d input|^2, the input's gradient taken
 // with create_graph so that backward(objective) differentiates the penalty too. `input` must
 // require grad and `loss` be the mean over its n images; penalty is the second term.

@@ -176,3 +176,20 @@ def test_user_mistakes_are_one_line_errors_with_exit_code_2(tmp_path):
         lines = r.stderr.strip().splitlines()  # lr-find announces its sweep first
         assert message in lines[-1] and sum(line.startswith("gradscope:") for line in lines) == 1, (args, r.stderr)
     assert not (tmp_path / "s").exists() and not (tmp_path / "c").exists()
+
+
+def test_resume_continues_with_the_runs_own_config(tmp_path):
+    """Found by a CLI audit: --resume took the default config (fashionnet, no validation set), so an mlp
+    run could not be resumed and a run with --val-fraction lost its validation set on resuming."""
+    out = tmp_path / "run"
+    r = gradscope("train", "--model", "mlp", "--limit-train", "256", "--limit-test", "128", "--val-fraction", "0.1",
+                  "--epochs", "1", "--threads", "1", "--no-progress", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    r = gradscope("train", "--resume", str(out / "last.safetensors"), "--epochs", "2", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    assert f"resuming with {out / 'config.json'}" in r.stderr, r.stderr
+    lines = [json.loads(line) for line in open(out / "metrics.jsonl")]
+    assert [m["epoch"] for m in lines] == [1, 2]
+    assert all(m["val_acc"] is not None for m in lines), lines
+    config = json.load(open(out / "config.json"))
+    assert config["model"] == "mlp" and config["epochs"] == 2 and config["limit_train"] == 256

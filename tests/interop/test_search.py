@@ -137,3 +137,21 @@ def test_search_random_parallel_resume_and_best_config(tmp_path):
         assert session["_hparams_/session_end_info"].session_end_info.status == 1  # STATUS_SUCCESS
         values = [e.value for e in acc.Scalars("val_acc")]
         assert max(values) == pytest.approx(t["objective"], abs=1e-6)
+
+
+def test_search_objective_errors_before_any_trial(tmp_path):
+    """Found by a CLI audit: an objective no trial records read every good trial as failed, exit 0."""
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"lr": {"type": "loguniform", "low": 1e-3, "high": 0.3}}))
+    common = ["search", "--space", str(space), *SMALL, "--epochs", "1", "--trials", "1"]
+    r = run(*common, "--objective", "nope", "--out", str(tmp_path / "a"))
+    assert r.returncode == 2 and "--objective 'nope' is not a metrics.jsonl key" in r.stderr, r.stderr
+    r = run(*common, "--val-fraction", "0", "--out", str(tmp_path / "b"))
+    assert r.returncode == 2 and "--objective val_acc needs a validation set" in r.stderr, r.stderr
+    assert not (tmp_path / "a" / "trial_000").exists() and not (tmp_path / "b" / "trial_000").exists()
+    # Every trial failing is an error, after the results are written.
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"batch": {"type": "choice", "values": [0]}}))
+    r = run("search", "--space", str(bad), *SMALL, "--epochs", "1", "--trials", "1", "--out", str(tmp_path / "c"))
+    assert r.returncode == 2 and "no trial finished with a val_acc" in r.stderr, r.stderr
+    assert (tmp_path / "c" / "results.txt").exists()

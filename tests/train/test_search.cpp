@@ -74,6 +74,10 @@ TEST(SearchSpace, ParsesMapsAndApplies) {
                    "low < high");
   EXPECT_THROW_MSG(train::SearchSpace::from_json(R"({"out": {"type": "choice", "values": ["a"]}})", "s"),
                    "cannot be searched");
+  EXPECT_THROW_MSG(train::SearchSpace::from_json(R"({"lr": {"type": "uniform", "low": 0, "hihg": 1}})", "s"),
+                   "'lr' has unknown key 'hihg'");
+  EXPECT_THROW_MSG(train::SearchSpace::from_json(R"({"batch": {"type": "int", "low": 1.5, "high": 8}})", "s"),
+                   "int 'batch' needs integer \"low\" and \"high\", got 1.5 and 8");
 }
 
 TEST(Search, GridCoversEveryCombinationOnce) {

@@ -83,6 +83,21 @@ TEST(Trainer, AFreshRunLeavesNoEarlierRunsCheckpoints) {
   fs::remove_all(dir);
 }
 
+// Found by a CLI audit: a zoo model on non-square images, or a model with the wrong number of
+// outputs, failed only after the run directory was written (or an epoch later, in the loss).
+TEST(Trainer, AModelThatDoesNotFitTheDataIsAnErrorBeforeAnyWork) {
+  train::TrainConfig c;
+  c.model = "fashionnet";
+  nn::ModulePtr model = train::build_model(c, 1, 10, 28);
+  train::check_model_fits(*model, c, {4, 1, 28, 28}, 10, Device::cpu());  // fits
+  EXPECT_TRUE(model->is_training());
+  EXPECT_THROW_MSG(train::check_model_fits(*model, c, {4, 1, 28, 32}, 10, Device::cpu()),
+                   "model fashionnet does not take the data's images [1,1,28,32]: linear (9)");
+  EXPECT_TRUE(model->is_training());
+  EXPECT_THROW_MSG(train::check_model_fits(*model, c, {4, 1, 28, 28}, 5, Device::cpu()),
+                   "model fashionnet gives outputs [1,10] for one image; the data fashion-mnist has 5 classes");
+}
+
 TEST(Trainer, SameSeedSameMetrics) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "SKIPPED LOUDLY: Fashion-MNIST not installed (bash scripts/setup.sh)";
   std::string a = temp_dir("a"), b = temp_dir("b");
