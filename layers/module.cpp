@@ -224,17 +224,23 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
   for (auto& [key, t] : own) {
     if (!given.count(key)) missing.push_back(key);
   }
-  auto join = [](const std::vector<std::string>& keys) {
+  // One line, as every error here: long key lists are cut after the first few.
+  auto join = [](const std::vector<std::string>& items, bool quote) {
+    const size_t shown = 6;
     std::string s;
-    for (auto& k : keys) s += (s.empty() ? "'" : ", '") + k + "'";
+    for (size_t i = 0; i < items.size() && i < shown; ++i) {
+      s += (s.empty() ? "" : ", ") + (quote ? "'" + items[i] + "'" : items[i]);
+    }
+    if (items.size() > shown) s += format(" and %zu more", items.size() - shown);
     return s;
   };
+  std::vector<std::string> parts;
+  if (strict && !missing.empty()) parts.push_back("missing key(s): " + join(missing, true));
+  if (strict && !unexpected.empty()) parts.push_back("unexpected key(s): " + join(unexpected, true));
+  if (!problems.empty()) parts.push_back(join(problems, false));
   std::string message;
-  if (strict && !missing.empty()) message += "\n  missing key(s): " + join(missing);
-  if (strict && !unexpected.empty()) message += "\n  unexpected key(s): " + join(unexpected);
-  for (auto& p : problems) message += "\n  " + p;
-  GS_CHECK(message.empty(), "load_state_dict (%s): error(s) loading the state dict:%s", type_name().c_str(),
-           message.c_str());
+  for (auto& p : parts) message += (message.empty() ? "" : "; ") + p;
+  GS_CHECK(message.empty(), "load_state_dict (%s): %s", type_name().c_str(), message.c_str());
 
   NoGradGuard no_grad;
   for (auto& [key, src] : state) {

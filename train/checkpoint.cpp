@@ -33,6 +33,8 @@ std::string rng_to_string(const std::array<uint64_t, 4>& s) {
 }
 std::array<uint64_t, 4> rng_from_string(const std::string& text, const std::string& path) {
   GS_CHECK(text.size() == 64, "checkpoint %s: rng state '%s' is not 64 hex digits", path.c_str(), text.c_str());
+  GS_CHECK(text.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos,
+           "checkpoint %s: rng state '%s' is not 64 hex digits", path.c_str(), text.c_str());
   std::array<uint64_t, 4> s{};
   for (int i = 0; i < 4; ++i) s[i] = std::stoull(text.substr(i * 16, 16), nullptr, 16);
   return s;
@@ -62,20 +64,22 @@ CheckpointInfo load_checkpoint(const std::string& path, nn::Module& model, optim
   GS_CHECK(format != file.metadata.end() && format->second == kCheckpointFormat,
            "checkpoint %s: not a gradscope training checkpoint (metadata format is missing); use --weights for a "
            "plain state_dict", path.c_str());
-  Named trained = take_prefixed(file.tensors, "train_model.");
-  if (trained.empty()) {
-    model.load_state_dict(take_prefixed(file.tensors, "model."), true);
-    if (average) average->load_state_dict(take_prefixed(file.tensors, "model."), true);
-  } else {
-    GS_CHECK(average,
-             "checkpoint %s holds a weight average (train --ema) besides the trained weights: resume it "
-             "with --ema",
-             path.c_str());
-    model.load_state_dict(trained, true);
-    average->load_state_dict(take_prefixed(file.tensors, "model."), true);
+  // Errors from the model, optimizer or scheduler name the checkpoint they came from.
+  try {
+    Named trained = take_prefixed(file.tensors, "train_model.");
+    if (trained.empty()) {
+      model.load_state_dict(take_prefixed(file.tensors, "model."), true);
+      if (average) average->load_state_dict(take_prefixed(file.tensors, "model."), true);
+    } else {
+      GS_CHECK(average, "it holds a weight average (train --ema) besides the trained weights: resume it with --ema");
+      model.load_state_dict(trained, true);
+      average->load_state_dict(take_prefixed(file.tensors, "model."), true);
+    }
+    if (optimizer) optimizer->load_state_dict(take_prefixed(file.tensors, "optimizer."));
+    if (scheduler) scheduler->load_state_dict(take_prefixed(file.tensors, "scheduler."));
+  } catch (const Error& e) {
+    throw Error("checkpoint " + path + ": " + e.what());
   }
-  if (optimizer) optimizer->load_state_dict(take_prefixed(file.tensors, "optimizer."));
-  if (scheduler) scheduler->load_state_dict(take_prefixed(file.tensors, "scheduler."));
   CheckpointInfo info;
   auto number = [&](const char* key) {
     const std::string& text = file.metadata[key];

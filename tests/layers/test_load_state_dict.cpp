@@ -90,5 +90,27 @@ TEST(LoadStateDict, DuplicateKeyIsAnError) {
   EXPECT_THROW_MSG(net->load_state_dict(state), "key '1.weight' appears twice");
 }
 
+TEST(LoadStateDict, EveryProblemIsOnOneLineAndLongKeyListsAreCut) {
+  auto net = make_model("fashionnet");
+  NamedTensors state = cloned_state(*net);
+  NamedTensors strange;
+  for (int i = 0; i < 9; ++i) strange.emplace_back(format("extra.%d", i), zeros({1}));
+  strange.emplace_back(state[0].first, zeros({1}));  // a size mismatch too
+  try {
+    net->load_state_dict(strange);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    EXPECT_NE(
+        msg.find("unexpected key(s): 'extra.0', 'extra.1', 'extra.2', 'extra.3', 'extra.4', 'extra.5' and 3 more"),
+        std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find(format("missing key(s): '%s'", state[1].first.c_str())), std::string::npos) << msg;
+    EXPECT_NE(msg.find(format("and %zu more", state.size() - 1 - 6)), std::string::npos) << msg;
+    EXPECT_NE(msg.find("size mismatch for '0.weight'"), std::string::npos) << msg;
+  }
+}
+
 }  // namespace
 }  // namespace gs::nn

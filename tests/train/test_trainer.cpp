@@ -503,5 +503,15 @@ TEST(Checkpoint, RoundTripRestoresWeightsAndRng) {
                        {{"format", train::kCheckpointFormat}, {"epoch", "five"}, {"best_metric", "0.5"}});
   EXPECT_THROW_MSG(train::load_checkpoint(dir + "/bad.safetensors", *other, nullptr, nullptr),
                    "bad.safetensors: metadata 'epoch' is not a number ('five')");
+  // A checkpoint of another model names the checkpoint as well as the key and shapes.
+  nn::ModulePtr lenet = nn::make_model("lenet5");
+  EXPECT_THROW_MSG(train::load_checkpoint(dir + "/c.safetensors", *lenet, nullptr, nullptr),
+                   "checkpoint " + dir + "/c.safetensors: load_state_dict (Sequential): ");
+  // An rng state that is not hex is an error naming the file (it was std::stoull's "stoull").
+  io::save_safetensors(
+      dir + "/rng.safetensors", weights,
+      {{"format", train::kCheckpointFormat}, {"epoch", "1"}, {"best_metric", "0.5"}, {"rng", std::string(64, 'z')}});
+  EXPECT_THROW_MSG(train::load_checkpoint(dir + "/rng.safetensors", *other, nullptr, nullptr),
+                   "rng.safetensors: rng state");
   fs::remove_all(dir);
 }
