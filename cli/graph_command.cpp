@@ -162,8 +162,8 @@ void add_graph(CLI::App& app) {
                   inspect::bytes_str(memory.total_bytes).c_str(), (long long)memory.total_bytes,
                   (long long)memory.total_tensors);
       if (c.recompute_segments > 1) {
-        std::printf(", %s of them checkpoint inputs (--recompute-segments %d)",
-                    inspect::bytes_str(memory.checkpoint_bytes).c_str(), c.recompute_segments);
+        std::printf(", %s of them checkpoint inputs (--recompute-segments %lld)",
+                    inspect::bytes_str(memory.checkpoint_bytes).c_str(), (long long)c.recompute_segments);
       }
       std::printf("\n  %-12s %12s %12s %7s\n", "module", "saved", "bytes", "share");
       for (const auto& [module, bytes] : memory.by_module) {

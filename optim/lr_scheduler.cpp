@@ -243,8 +243,11 @@ std::pair<const OneCycleLR::Phase*, double> OneCycleLR::phase_at(int64_t step) c
   double start_step = 0;
   for (size_t i = 0; i < phases_.size(); ++i) {
     const Phase& phase = phases_[i];
-    if (s <= phase.end_step || i + 1 == phases_.size())
-      return {&phase, (s - start_step) / (phase.end_step - start_step)};
+    if (s <= phase.end_step || i + 1 == phases_.size()) {
+      // A phase of no length (pct_start 1, or pct_start * total_steps 1) is at its end, not 0/0.
+      const double length = phase.end_step - start_step;
+      return {&phase, length > 0 ? (s - start_step) / length : 1.0};
+    }
     start_step = phase.end_step;
   }
   return {&phases_.back(), 1.0};

@@ -135,7 +135,9 @@ class CosineAnnealingWarmRestarts : public LRScheduler {
 // plateau its current lr, which a plateau seen during the ramp lowers);
 // from step warmup_steps on, the wrapped schedule counted from the end of warmup:
 //   lr(step) = after.lr_at(step - warmup_steps, base), i.e. after's step 0 comes at warmup_steps.
-// This is torch's SequentialLR([LinearLR(start_factor, total_iters=W), after], milestones=[W]).
+// This is torch's SequentialLR([LinearLR(start_factor, total_iters=W), after], milestones=[W]) when
+// after's step-0 lr is the base lr. For onecycle, plateau and a cyclic with a base_lr of its own,
+// torch's LinearLR would ramp to the optimizer's lr and then jump; this ramp ends where after starts.
 // `after` may be null (constant base lr after warmup). The base lrs are after's base lrs.
 class LinearWarmup : public LRScheduler {
  public:

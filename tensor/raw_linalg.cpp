@@ -195,16 +195,19 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   int d = normalize_dim("gather", dim, x.dim());
   GS_CHECK(index.dim() == x.dim(), "gather: index %s must have as many dims as input %s",
            shape_str(index.shape()).c_str(), shape_str(x.shape()).c_str());
+  // As torch.gather: outside dim the index may be smaller than the input, which reads its leading part.
+  Tensor part = x;
   for (int64_t k = 0; k < x.dim(); ++k) {
-    GS_CHECK(k == d || index.shape()[k] == x.shape()[k],
-             "gather: index %s must match input %s outside dim %d (this build does not broadcast gather)",
-             shape_str(index.shape()).c_str(), shape_str(x.shape()).c_str(), d);
+    if (k == d) continue;
+    GS_CHECK(index.shape()[k] <= x.shape()[k], "gather: index %s is larger than input %s in dim %lld (outside dim %d)",
+             shape_str(index.shape()).c_str(), shape_str(x.shape()).c_str(), (long long)k, d);
+    if (index.shape()[k] < x.shape()[k]) part = narrow(part, k, 0, index.shape()[k]);
   }
   check_index_range("gather", index, x.shape()[d], d);
-  Tensor xc = contiguous(x), ic = contiguous(index);
+  Tensor xc = contiguous(part), ic = contiguous(index);
   Tensor out = empty(index.shape(), {x.dtype(), x.device()});
   int64_t outer, inner;
-  split_dims(x.shape(), d, outer, inner);
+  split_dims(xc.shape(), d, outer, inner);
   if (device.is_cuda()) {
     dispatch_cuda_index("gather", x, [&](auto tag) {
       using T [[maybe_unused]] = decltype(tag);
@@ -229,6 +232,24 @@ void scatter_add_(const Tensor& acc, int64_t dim, const Tensor& index, const Ten
   GS_CHECK(acc.is_contiguous(), "scatter_add_: the destination must be contiguous");
   GS_CHECK(index.shape() == src.shape(), "scatter_add_: index %s and src %s must have one shape",
            shape_str(index.shape()).c_str(), shape_str(src.shape()).c_str());
+  GS_CHECK(index.dim() == acc.dim(), "scatter_add_: index %s must have as many dims as the destination %s",
+           shape_str(index.shape()).c_str(), shape_str(acc.shape()).c_str());
+  // As torch: outside dim the index may be smaller than the destination, which then takes the sums in its
+  // leading part. That part is summed into a contiguous copy and copied back.
+  Tensor part = acc;
+  for (int64_t k = 0; k < acc.dim(); ++k) {
+    if (k == d) continue;
+    GS_CHECK(index.shape()[k] <= acc.shape()[k],
+             "scatter_add_: index %s is larger than the destination %s in dim %lld (outside dim %d)",
+             shape_str(index.shape()).c_str(), shape_str(acc.shape()).c_str(), (long long)k, d);
+    if (index.shape()[k] < acc.shape()[k]) part = narrow(part, k, 0, index.shape()[k]);
+  }
+  if (!part.is_same(acc)) {
+    Tensor sums = clone(part);
+    scatter_add_(sums, d, index, src);
+    copy_(part, sums);
+    return;
+  }
   check_index_range("scatter_add_", index, acc.shape()[d], d);
   Tensor ic = contiguous(index), sc = contiguous(src);
   int64_t outer, inner;

@@ -69,7 +69,8 @@ LRFinderResult lr_find(nn::Module& model, optim::Optimizer& optimizer, const std
                        const LRFinderOptions& options = {});
 
 // The three suggestions from a recorded curve (uses the smoothed losses, dropping the first tenth
-// and last five points as fastai does when the curve is long enough).
+// of the recorded points and the last five when the curve is long enough; fastai drops a tenth of
+// the requested steps, which differs when the sweep stopped early on divergence).
 LRSuggestions suggest_lr(const std::vector<LRFinderPoint>& points);
 double pick_suggestion(const LRSuggestions& s, const std::string& method);
 

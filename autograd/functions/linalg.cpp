@@ -188,6 +188,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
     GS_CHECK(target.shape() == logits.shape(),
              "cross_entropy: probability target %s must have the logits' shape %s (class indices are i64)",
              shape_str(target.shape()).c_str(), shape_str(logits.shape()).c_str());
+    GS_CHECK(opt.ignore_index == -100,
+             "cross_entropy: ignore_index (%lld) is for class-index targets, not probabilities",
+             (long long)opt.ignore_index);
     return cross_entropy_probabilities(logits, target, class_dim, opt);
   }
   check_dtype("cross_entropy", target, DType::I64, "target");

@@ -90,10 +90,13 @@ Tensor min(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correction, bool keepdim) {
   auto dims = reduced_dims("var", x, dims_in);
   int64_t n = reduced_count(x, dims);
-  GS_CHECK(n - correction > 0, "var: %lld elements with correction %lld leave no degrees of freedom", (long long)n,
-           (long long)correction);
-  Tensor centred = sub(x, mean(x, dims, true));
-  return div(sum(mul(centred, centred), dims, keepdim), static_cast<double>(n - correction));
+  // No degrees of freedom left gives inf or nan (0/0), as torch.var does, not an error. Its gradient is then
+  // torch's 2 (x - mean) / 0 = +-inf: the mean's path (zero, since the centred values sum to 0) is cut, or
+  // inf - inf would make it nan.
+  int64_t dof = std::max<int64_t>(0, n - correction);
+  Tensor m = mean(x, dims, true);
+  Tensor centred = sub(x, dof == 0 ? m.detach() : m);
+  return div(sum(mul(centred, centred), dims, keepdim), static_cast<double>(dof));
 }
 
 Tensor argmax(const Tensor& x, int64_t dim) { return raw::argmax(x, dim); }

@@ -221,6 +221,9 @@ GS_GRADCHECK_TEST(CrossEntropy, ProbabilityTargets) {
   EXPECT_GRADCHECK([&](const V& in) { return cross_entropy(in[0], soft, {.weight = weight}); }, {maps});
   EXPECT_THROW_MSG(cross_entropy(logits, zeros({3, 3}, {DType::F64})),
                    "cross_entropy: probability target [3,3] must have the logits' shape [3,4]");
+  // torch: "ignore_index is not supported for floating point target"; it was silently unused.
+  EXPECT_THROW_MSG(cross_entropy(logits, softmax(logits, 1).detach(), {.ignore_index = 0}),
+                   "cross_entropy: ignore_index (0) is for class-index targets, not probabilities");
 }
 
 TEST(CrossEntropy, KnownValuesAndErrors) {

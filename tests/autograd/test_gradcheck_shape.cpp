@@ -68,6 +68,26 @@ GS_GRADCHECK_TEST(Gather, RepeatedIndices) {
   EXPECT_GRADCHECK([index](const V& in) { return gather(in[0], 1, index); }, {rand64({3, 4}, 1)});
   Tensor index0 = from_vector<int64_t>({2, 0, 1, 1}, {2, 2});
   EXPECT_GRADCHECK([index0](const V& in) { return gather(in[0], 0, index0); }, {transposed64({3, 2}, 2)});
+  // An index smaller than the input outside dim reads (and sends gradient to) its leading part, as torch.
+  Tensor small = from_vector<int64_t>({3, 0, 1, 1}, {2, 2});
+  EXPECT_GRADCHECK([small](const V& in) { return gather(in[0], 1, small); }, {rand64({3, 4}, 3)});
+  Tensor small0 = from_vector<int64_t>({2, 0}, {1, 2});
+  EXPECT_GRADCHECK([small0](const V& in) { return gather(in[0], 0, small0); }, {strided64({3, 4}, 4)});
+}
+
+TEST(ShapeValues, GatherAndScatterAddWithASmallerIndexMatchTorch) {
+  Tensor a = raw::reshape(arange(0, 12, 1, {DType::F64}), {3, 4}).set_requires_grad(true);
+  Tensor g = gather(a, 1, from_vector<int64_t>({3, 0, 1, 1}, {2, 2}));
+  EXPECT_EQ(g.to_vector<double>(), (std::vector<double>{3, 0, 5, 5}));  // printed by torch 1.13
+  Tensor da = grad(sum(mul(g, from_vector<double>({1, 2, 3, 4}, {2, 2}))), {a})[0];
+  EXPECT_EQ(da.to_vector<double>(), (std::vector<double>{2, 0, 0, 1, 0, 7, 0, 0, 0, 0, 0, 0}));
+  Tensor acc = zeros({3, 4});
+  raw::scatter_add_(acc, 0, from_vector<int64_t>({2, 0}, {1, 2}), from_vector<float>({5, 6}, {1, 2}));
+  EXPECT_EQ(acc.to_vector<float>(), (std::vector<float>{0, 6, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0}));
+  EXPECT_THROW_MSG(gather(a, 1, zeros({4, 1}, {DType::I64})),
+                   "gather: index [4,1] is larger than input [3,4] in dim 0 (outside dim 1)");
+  EXPECT_THROW_MSG(raw::scatter_add_(acc, 1, zeros({4, 1}, {DType::I64}), zeros({4, 1})),
+                   "scatter_add_: index [4,1] is larger than the destination [3,4] in dim 0 (outside dim 1)");
 }
 
 GS_GRADCHECK_TEST(IndexSelect, RepeatedIndices) {

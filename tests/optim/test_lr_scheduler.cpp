@@ -87,6 +87,23 @@ TEST(LRScheduler, OneCycleLinear) {
   EXPECT_NEAR(s.lr_at(50, 1.0), s.lr_at(10, 1.0), 0);  // past the end: held
 }
 
+TEST(LRScheduler, OneCycleWithAPhaseOfNoLengthStaysFinite) {
+  Fixture f;
+  // pct_start 1: the warm-up is the whole run and the annealing phase has no length. It gave nan from
+  // step total_steps on (0/0), which the trainer steps to after the last batch.
+  optim::OneCycleLR all_up(f.opt, 1.0, 10, 1.0, "cos", 10, 100);
+  for (int64_t step : {0, 9, 10, 11}) EXPECT_TRUE(std::isfinite(all_up.lr_at(step, 1.0))) << step;
+  for (int64_t step : {0, 9, 10, 11}) EXPECT_TRUE(std::isfinite(all_up.momentum_at(step))) << step;
+  EXPECT_NEAR(all_up.lr_at(9, 1.0), 1.0, 1e-15);
+  EXPECT_NEAR(all_up.lr_at(10, 1.0), 0.001, 1e-15);  // the annealing phase, of no length, is over
+  // pct_start * total_steps 1: the warm-up phase ends at step 0, which is its peak.
+  // (0.5 * 2 is exact, fused multiply-add or not.)
+  optim::OneCycleLR no_up(f.opt, 1.0, 2, 0.5, "cos", 10, 100);
+  EXPECT_NEAR(no_up.lr_at(0, 1.0), 1.0, 1e-15);
+  EXPECT_NEAR(no_up.lr_at(1, 1.0), 0.001, 1e-15);
+  EXPECT_TRUE(std::isfinite(no_up.momentum_at(0)));
+}
+
 TEST(LRScheduler, OneCycleCosThreePhase) {
   Fixture f;
   optim::OneCycleLR s(f.opt, 1.0, 10, 0.3, "cos", 10, 100, true);
