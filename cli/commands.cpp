@@ -197,8 +197,9 @@ void add_train(CLI::App& app) {
       "write TensorBoard events into --out: epoch losses and accuracies, the first batch, predictions on a fixed "
       "sample; with --probe-every also per-layer scalars and histograms (default on)");
   cmd->add_option("--resume", c.resume,
-                  "continue from a checkpoint (e.g. runs/x/last.safetensors); without --config the run's config.json "
-                  "beside it is the config (flags given here override it, e.g. --epochs)");
+                  "continue from a checkpoint (e.g. runs/x/last.safetensors) in its folder (unless --out is given); "
+                  "without --config the run's config.json beside it is the config (flags given here override it, "
+                  "e.g. --epochs)");
   cmd->add_flag("!--no-progress", c.progress, "no progress bar");
   actions()[cmd] = [config, config_file, lr_text, cmd] {
     train::TrainConfig given = *config;
@@ -222,7 +223,15 @@ void add_train(CLI::App& app) {
         std::fprintf(stderr, "resuming with %s (flags given here override it)\n", base_file.c_str());
       }
     }
-    train::Trainer(resolve_config(cmd, given, base_file)).run();
+    train::TrainConfig resolved = resolve_config(cmd, given, base_file);
+    // A resumed run goes on in the checkpoint's directory, unless --out says where: its config.json
+    // holds --out as it was given, relative to wherever that run was started, which would write
+    // into (or beside) another run when a run's folder was copied or resumed from elsewhere.
+    if (!resolved.resume.empty() && cmd->count("--out") == 0) {
+      const std::filesystem::path dir = std::filesystem::path(resolved.resume).parent_path();
+      resolved.out = dir.empty() ? "." : dir.string();
+    }
+    train::Trainer(resolved).run();
   };
 }
 

@@ -350,18 +350,12 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
            "train: --schedule %s follows %s: it needs a validation set (--val-fraction), or metric=train_loss",
            c.schedule.c_str(), schedule_metric.c_str());
 
-  const std::string config_json = c.to_json();
+  // The run's config as config.json and the checkpoints keep it: without --resume, so that
+  // `train --config config.json` repeats the run rather than continuing this one's checkpoint.
+  TrainConfig saved_config = c;
+  saved_config.resume.clear();
+  const std::string config_json = saved_config.to_json();
   if (world.size() > 1) run_extra["processes"] = world.size();
-  if (main_rank) {
-    fs::create_directories(c.out);
-    // A fresh run into a used directory: an earlier run's checkpoints and summary would pass for
-    // this run's (best.safetensors of another model, kept where this run keeps none).
-    if (c.resume.empty()) {
-      for (const char* name : {"best.safetensors", "last.safetensors", "summary.json"}) fs::remove(c.out + "/" + name);
-    }
-    io::write_file_atomic(c.out + "/config.json", config_json + "\n");
-    io::write_file_atomic(c.out + "/run.json", run_info_json(c, threads, run_extra).dump(2) + "\n");
-  }
 
   // --ema: a second model holds the average; it is what is evaluated, checkpointed as "model."
   // and exported, while the optimizer steps `model`.
@@ -383,13 +377,21 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
     start_epoch = info.epoch;
     best_metric = info.best_metric;
     best_epoch = info.best_epoch;
-    // Keep the log lines of the epochs the checkpoint covers, so the log reads as one run.
-    std::ifstream old(c.out + "/metrics.jsonl");
-    for (std::string line; std::getline(old, line);) {
-      if (!line.empty() && json::parse(line).value("epoch", int64_t(0)) <= start_epoch) metric_lines.push_back(line);
-    }
     GS_CHECK(start_epoch < c.epochs, "train: checkpoint %s already has %lld epochs (--epochs %lld)", c.resume.c_str(),
              (long long)start_epoch, (long long)c.epochs);
+    // Keep the log lines of the epochs the checkpoint covers, so the logs read as one run. A line
+    // cut short by a crash ends what is kept.
+    for (auto [path, lines] :
+         {std::pair{c.out + "/metrics.jsonl", &metric_lines}, std::pair{c.out + "/timing.jsonl", &timing_lines}}) {
+      std::ifstream old(path);
+      for (std::string line; std::getline(old, line);) {
+        if (line.empty()) continue;
+        json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
+        if (record.is_discarded() || !record.is_object()) break;
+        const json& epoch = record.contains("epoch") ? record["epoch"] : json();
+        if (epoch.is_number_integer() && epoch.get<int64_t>() <= start_epoch) lines->push_back(line);
+      }
+    }
     // Probe records of steps after the checkpoint (an epoch that ran but did not finish) would be
     // logged again: keep only the steps the checkpoint covers.
     const std::string probes_path = c.out + "/probes.jsonl";
@@ -404,6 +406,17 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
       }
       io::write_file_atomic(probes_path, kept);
     }
+  }
+  // Written once the checkpoint has loaded: a --resume that fails leaves the run's files as they were.
+  if (main_rank) {
+    fs::create_directories(c.out);
+    // A fresh run into a used directory: an earlier run's checkpoints and summary would pass for
+    // this run's (best.safetensors of another model, kept where this run keeps none).
+    if (c.resume.empty()) {
+      for (const char* name : {"best.safetensors", "last.safetensors", "summary.json"}) fs::remove(c.out + "/" + name);
+    }
+    io::write_file_atomic(c.out + "/config.json", config_json + "\n");
+    io::write_file_atomic(c.out + "/run.json", run_info_json(c, threads, run_extra).dump(2) + "\n");
   }
 
   // Every rank starts from rank 0's weights and buffers, as DDP's constructor makes sure.

@@ -193,3 +193,42 @@ def test_resume_continues_with_the_runs_own_config(tmp_path):
     assert all(m["val_acc"] is not None for m in lines), lines
     config = json.load(open(out / "config.json"))
     assert config["model"] == "mlp" and config["epochs"] == 2 and config["limit_train"] == 256
+
+
+def test_resume_goes_on_in_the_checkpoints_folder_and_a_failed_resume_changes_nothing(tmp_path):
+    """Found by an io audit: a run trained with a relative --out and resumed from a copy of its folder
+    (or from another directory) wrote into the original run; a failed resume had already rewritten
+    config.json (so every later resume failed); timing.jsonl lost the epochs before the checkpoint;
+    a cut line in metrics.jsonl was an internal error; config.json kept --resume, so
+    `train --config config.json` continued the old checkpoint instead of repeating the run."""
+    exe = os.path.abspath(built("gradscope"))
+
+    def run(*args, cwd):
+        return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=600, cwd=cwd)
+
+    r = run("train", "--model", "mlp", "--limit-train", "256", "--limit-test", "128", "--epochs", "1", "--threads",
+            "1", "--no-progress", "--out", "orig", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    original = (tmp_path / "orig" / "last.safetensors").read_bytes()
+    subprocess.run(["cp", "-r", str(tmp_path / "orig"), str(tmp_path / "copy")], check=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    config_before = (tmp_path / "copy" / "config.json").read_text()
+    # A resume that fails (another model) leaves the run's files as they were.
+    r = run("train", "--resume", tmp_path / "copy" / "last.safetensors", "--model", "lenet5", "--epochs", "2",
+            cwd=elsewhere)
+    assert r.returncode == 2 and "checkpoint " in r.stderr and len(r.stderr.strip().splitlines()) == 2, r.stderr
+    assert (tmp_path / "copy" / "config.json").read_text() == config_before
+    # A line cut short by a crash ends the kept log; it is not an error.
+    with open(tmp_path / "copy" / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 2, "train_lo')
+    r = run("train", "--resume", tmp_path / "copy" / "last.safetensors", "--epochs", "2", "--threads", "1",
+            "--no-progress", cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "orig" / "last.safetensors").read_bytes() == original
+    assert not (elsewhere / "orig").exists() and list(elsewhere.iterdir()) == []
+    for log in ("metrics.jsonl", "timing.jsonl"):
+        epochs = [json.loads(line)["epoch"] for line in open(tmp_path / "copy" / log)]
+        assert epochs == [1, 2], (log, epochs)
+    config = json.load(open(tmp_path / "copy" / "config.json"))
+    assert config["epochs"] == 2 and config["resume"] == "", config
