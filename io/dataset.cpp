@@ -112,11 +112,14 @@ IdxArray read_idx(const std::string& path, size_t ndims, const char* what) {
   GS_CHECK(a.bytes.size() >= a.data_offset, "load_idx: %s is truncated inside the header (%zu bytes)", file,
            a.bytes.size());
   uint64_t count = 1;
+  bool overflow = false;  // dims of 2^31 each wrapped the product to 0, which passed the size check
   for (size_t i = 0; i < ndims; ++i) {
     a.dims.push_back(read_be32(a.bytes, 4 + 4 * i));
-    count *= static_cast<uint64_t>(a.dims.back());
+    overflow = overflow || __builtin_mul_overflow(count, static_cast<uint64_t>(a.dims.back()), &count);
   }
   uint64_t have = a.bytes.size() - a.data_offset;
+  GS_CHECK(!overflow, "load_idx: %s: dims %s hold more than 2^64 bytes: a corrupt header", file,
+           shape_str(a.dims).c_str());
   GS_CHECK(have >= count, "load_idx: %s is truncated: dims %s need %llu data bytes, the file has %llu", file,
            shape_str(a.dims).c_str(), (unsigned long long)count, (unsigned long long)have);
   GS_CHECK(have == count, "load_idx: %s: %llu bytes after the data of dims %s: not a valid IDX file", file,

@@ -179,14 +179,27 @@ SafetensorsFile load_safetensors(const std::string& path, SafetensorsLoadOptions
   const char* data = bytes.data() + 8 + header_len;
   const uint64_t data_size = bytes.size() - 8 - header_len;
 
+  // As the reference reader: the header is a JSON object from its first byte (no BOM, no blanks
+  // before it), and a tensor name appears once (the JSON parser would keep the last silently).
   ordered_json header;
+  std::set<std::string> names;
+  std::string duplicate;
+  auto once = [&](int depth, nlohmann::json::parse_event_t event, ordered_json& parsed) {
+    if (depth == 1 && event == nlohmann::json::parse_event_t::key && !names.insert(parsed.get<std::string>()).second &&
+        duplicate.empty()) {
+      duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
   try {
-    header = ordered_json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_len));
+    header = ordered_json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_len), once);
   } catch (const nlohmann::json::exception& e) {
     GS_CHECK(false, "load_safetensors: %s: bad header JSON (%s)", file, e.what());
   }
+  GS_CHECK(duplicate.empty(), "load_safetensors: %s: bad header: '%s' appears twice", file, duplicate.c_str());
   GS_CHECK(header.is_object(), "load_safetensors: %s: bad header JSON: expected an object, got %s", file,
            header.type_name());
+  GS_CHECK(header_len > 0 && bytes[8] == '{', "load_safetensors: %s: bad header JSON: it must start with '{'", file);
 
   SafetensorsFile out;
   std::vector<HeaderEntry> entries;
@@ -263,6 +276,14 @@ SafetensorsFile load_safetensors(const std::string& path, SafetensorsLoadOptions
              file, a.name.c_str(), (unsigned long long)a.begin, (unsigned long long)a.end, b.name.c_str(),
              (unsigned long long)b.begin, (unsigned long long)b.end);
   }
+  // The tensors fill the data buffer (the reference reader's MetadataIncompleteBuffer): bytes that
+  // no tensor holds mean a file cut, padded or written by something else.
+  uint64_t held = 0;
+  for (const HeaderEntry* e : by_offset) held += e->end - e->begin;
+  GS_CHECK(held == data_size,
+           "load_safetensors: %s: the tensors hold %llu of the %llu data bytes after the header: not a valid "
+           "safetensors file",
+           file, (unsigned long long)held, (unsigned long long)data_size);
 
   for (const auto& e : entries) {
     const char* src = data + e.begin;

@@ -87,9 +87,16 @@ CheckpointInfo load_checkpoint(const std::string& path, nn::Module& model, optim
     GS_CHECK(v.has_value(), "checkpoint %s: metadata '%s' is not a number ('%s')", path.c_str(), key, text.c_str());
     return *v;
   };
-  info.epoch = static_cast<int64_t>(number("epoch"));
+  // An epoch of nan, 1e300, -3 or 1.5 was cast as it came: a resume ran from epoch -9223372036854775807.
+  auto count = [&](const char* key) {
+    double v = number(key);
+    GS_CHECK(v >= 0 && v <= 1e9 && v == std::floor(v), "checkpoint %s: metadata '%s' is not an epoch count ('%s')",
+             path.c_str(), key, file.metadata[key].c_str());
+    return static_cast<int64_t>(v);
+  };
+  info.epoch = count("epoch");
   info.best_metric = number("best_metric");
-  if (file.metadata.count("best_epoch")) info.best_epoch = static_cast<int64_t>(number("best_epoch"));
+  if (file.metadata.count("best_epoch")) info.best_epoch = count("best_epoch");
   info.config_json = file.metadata["config"];
   default_generator().set_state(rng_from_string(file.metadata["rng"], path));
   return info;

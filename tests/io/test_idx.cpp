@@ -98,6 +98,9 @@ TEST(Idx, MalformedFilesNameFileAndProblem) {
   expect_error("short_header", s.images.substr(0, 10), "truncated inside the header");
   expect_error("short_data", s.images.substr(0, s.images.size() - 1), "truncated: dims [5,3,4] need 60 data bytes");
   expect_error("long_data", s.images + "xx", "2 bytes after the data");
+  // 600 x 2^31 x 2^31 bytes wrapped to 0 in 64 bits and passed the size check: a segfault later.
+  expect_error("wrapping_dims", idx_bytes({600, 1u << 31, 1u << 31}, ""),
+               "dims [600,2147483648,2147483648] hold more than 2^64 bytes");
 
   std::string images = dir.file("images");
   test::write_bytes(images, s.images);

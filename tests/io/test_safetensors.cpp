@@ -165,6 +165,22 @@ TEST(Safetensors, MalformedFilesNameFileAndProblem) {
   expect_load_error(make_file(dir, "weird.safetensors", R"({"w":{"dtype":"Q4","shape":[2],"data_offsets":[0,2]}})", 2),
                     "unknown dtype 'Q4'");
   expect_load_error(make_file(dir, "meta.safetensors", R"({"__metadata__":{"a":1}})", 0), "__metadata__['a']");
+  // Found by an io audit, all refused by the reference reader (safetensors 0.4.5) and accepted here:
+  // a name twice (the last one won), bytes no tensor holds, a BOM before the header.
+  expect_load_error(make_file(dir, "twice.safetensors",
+                              R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                              R"("w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                              8),
+                    "bad header: 'w' appears twice");
+  p = dir.file("trailing.safetensors");
+  test::write_bytes(p, bytes + "extra");
+  expect_load_error(p, "the tensors hold 64 of the 69 data bytes after the header");
+  expect_load_error(make_file(dir, "gap.safetensors",
+                              R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                              R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                              12),
+                    "hold 8 of the 12 data bytes");
+  expect_load_error(make_file(dir, "bom.safetensors", "\xef\xbb\xbf{}", 0), "it must start with '{'");
   EXPECT_THROW_MSG(load_safetensors(dir.file("missing.safetensors")), "missing.safetensors");
 }
 
@@ -172,17 +188,17 @@ TEST(Safetensors, ConvertDtypesWidensForeignTypes) {
   TempDir dir;
   // U8 [3] = 1 2 255; I32 [2] = -5 7; BF16 [1] = 1.5; F16 [2] = 1.0, -2.0
   std::string header =
-      R"({"u":{"dtype":"U8","shape":[3],"data_offsets":[0,3]},"i":{"dtype":"I32","shape":[2],"data_offsets":[4,12]},)"
-      R"("b":{"dtype":"BF16","shape":[1],"data_offsets":[12,14]},"h":{"dtype":"F16","shape":[2],"data_offsets":[14,18]}})";
+      R"({"u":{"dtype":"U8","shape":[3],"data_offsets":[0,3]},"i":{"dtype":"I32","shape":[2],"data_offsets":[3,11]},)"
+      R"("b":{"dtype":"BF16","shape":[1],"data_offsets":[11,13]},"h":{"dtype":"F16","shape":[2],"data_offsets":[13,17]}})";
   std::string path = make_file(dir, "foreign.safetensors", header, 0);
   std::string bytes = test::read_bytes(path);
-  std::string data(18, '\0');
+  std::string data(17, '\0');  // unaligned, as the format allows
   data[0] = 1, data[1] = 2, data[2] = static_cast<char>(255);
   int32_t ints[2] = {-5, 7};
-  std::memcpy(&data[4], ints, 8);
+  std::memcpy(&data[3], ints, 8);
   uint16_t bf = 0x3fc0, h[2] = {0x3c00, 0xc000};
-  std::memcpy(&data[12], &bf, 2);
-  std::memcpy(&data[14], h, 4);
+  std::memcpy(&data[11], &bf, 2);
+  std::memcpy(&data[13], h, 4);
   test::write_bytes(path, bytes + data);
   SafetensorsFile f = load_safetensors(path, {.convert_dtypes = true});
   EXPECT_EQ(f.at("u").to_vector<int64_t>(), (std::vector<int64_t>{1, 2, 255}));

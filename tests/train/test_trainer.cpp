@@ -503,6 +503,12 @@ TEST(Checkpoint, RoundTripRestoresWeightsAndRng) {
                        {{"format", train::kCheckpointFormat}, {"epoch", "five"}, {"best_metric", "0.5"}});
   EXPECT_THROW_MSG(train::load_checkpoint(dir + "/bad.safetensors", *other, nullptr, nullptr),
                    "bad.safetensors: metadata 'epoch' is not a number ('five')");
+  for (const char* epoch : {"nan", "1e300", "-3", "1.5"}) {
+    io::save_safetensors(dir + "/epoch.safetensors", weights,
+                         {{"format", train::kCheckpointFormat}, {"epoch", epoch}, {"best_metric", "0.5"}});
+    EXPECT_THROW_MSG(train::load_checkpoint(dir + "/epoch.safetensors", *other, nullptr, nullptr),
+                     format("epoch.safetensors: metadata 'epoch' is not an epoch count ('%s')", epoch));
+  }
   // A checkpoint of another model names the checkpoint as well as the key and shapes.
   nn::ModulePtr lenet = nn::make_model("lenet5");
   EXPECT_THROW_MSG(train::load_checkpoint(dir + "/c.safetensors", *lenet, nullptr, nullptr),
