@@ -12,6 +12,7 @@
 
 #include "io/dataloader.h"
 #include "io/dataset.h"
+#include "io/safetensors.h"
 #include "kernels/cpu/all_tables.h"
 #include "kernels/registry.h"
 #include "layers/zoo.h"
@@ -223,7 +224,21 @@ void add_train(CLI::App& app) {
         std::fprintf(stderr, "resuming with %s (flags given here override it)\n", base_file.c_str());
       }
     }
-    train::TrainConfig resolved = resolve_config(cmd, given, base_file);
+    std::string embedded;  // a checkpoint copied away from its run: the config it keeps inside
+    if (base_file.empty() && !given.resume.empty()) {
+      io::SafetensorsFile file = io::load_safetensors(given.resume);
+      auto format = file.metadata.find("format");
+      auto config_text = file.metadata.find("config");
+      if (format != file.metadata.end() && format->second == train::kCheckpointFormat &&
+          config_text != file.metadata.end() && !config_text->second.empty()) {
+        embedded = config_text->second;
+        std::fprintf(stderr,
+                     "resuming with the config kept in %s (no config.json beside it; flags given override it)\n",
+                     given.resume.c_str());
+      }
+    }
+    train::TrainConfig resolved = embedded.empty() ? resolve_config(cmd, given, base_file)
+                                                   : resolve_config_json(cmd, given, embedded, given.resume);
     // A resumed run goes on in the checkpoint's directory, unless --out says where: its config.json
     // holds --out as it was given, relative to wherever that run was started, which would write
     // into (or beside) another run when a run's folder was copied or resumed from elsewhere.

@@ -65,6 +65,11 @@ int main(int argc, char** argv) {
     // A path the user gave that cannot be made or written (--out under a file, /proc, ...): its
     // text names the call and the path.
     return fail(2, "error: ", e.what());
+  } catch (const nlohmann::json::type_error& e) {
+    // 316: a path or name that is not UTF-8 (e.g. --out $'run\xe9') going into a JSON file.
+    if (e.id == 316)
+      return fail(2, "error: a path or name given is not valid UTF-8, which JSON files need: ", e.what());
+    return fail(1, "internal error: ", e.what());
   } catch (const std::exception& e) {
     return fail(1, "internal error: ", e.what());
   }

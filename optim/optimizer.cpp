@@ -254,6 +254,20 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
   }
   for (size_t g = 0; g < groups_.size(); ++g)
     GS_CHECK(group_seen[g], "%s: missing 'group.%zu.num_params' (the state has fewer groups than the optimizer)", o, g);
+  // A parameter with state has every key the others of its group have (options such as amsgrad or
+  // momentum are per group): a state missing one (exp_avg dropped, step kept) would silently restart
+  // that moment at zero.
+  std::vector<size_t> group_of;
+  for (size_t g = 0; g < groups_.size(); ++g) group_of.insert(group_of.end(), groups_[g].params.size(), g);
+  for (size_t i = 0; i < new_state.size(); ++i) {
+    for (size_t j = 0; j < new_state.size() && !new_state[i].empty(); ++j) {
+      if (group_of[i] != group_of[j]) continue;
+      for (const auto& [what, value] : new_state[j]) {
+        GS_CHECK(new_state[i].count(what), "%s: 'state.%zu.%s' is missing while parameter %zu has '%s'", o, i,
+                 what.c_str(), j, what.c_str());
+      }
+    }
+  }
   // Everything checked: commit.
   for (size_t g = 0; g < groups_.size(); ++g) {
     groups_[g].lr = new_groups[g].lr;

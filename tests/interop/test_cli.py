@@ -232,3 +232,24 @@ def test_resume_goes_on_in_the_checkpoints_folder_and_a_failed_resume_changes_no
         assert epochs == [1, 2], (log, epochs)
     config = json.load(open(tmp_path / "copy" / "config.json"))
     assert config["epochs"] == 2 and config["resume"] == "", config
+
+
+def test_a_lone_checkpoint_resumes_with_the_config_it_keeps_and_a_non_utf8_path_is_an_error(tmp_path):
+    """Found by an io audit: a checkpoint copied away from its run's config.json resumed as the default
+    fashionnet (a wall of missing keys); a non-UTF-8 --out was an internal error (a JSON exception)."""
+    r = gradscope("train", "--model", "mlp", "--limit-train", "256", "--limit-test", "128", "--epochs", "1",
+                  "--threads", "1", "--no-progress", "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "ck.safetensors").write_bytes((tmp_path / "run" / "last.safetensors").read_bytes())
+    r = gradscope("train", "--resume", lone / "ck.safetensors", "--epochs", "2", "--threads", "1", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "resuming with the config kept in" in r.stderr, r.stderr
+    assert json.load(open(lone / "config.json"))["model"] == "mlp"
+    assert [json.loads(line)["epoch"] for line in open(lone / "metrics.jsonl")] == [2]
+    bad = os.fsencode(str(tmp_path)) + b"/run\xe9"
+    r = subprocess.run([built("gradscope"), b"train", b"--model", b"mlp", b"--limit-train", b"64", b"--epochs", b"1",
+                        b"--out", bad], capture_output=True, timeout=600)
+    err = r.stderr.decode(errors="replace")
+    assert r.returncode == 2 and "not valid UTF-8" in err and len(err.strip().splitlines()) == 1, err

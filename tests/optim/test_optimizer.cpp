@@ -141,6 +141,17 @@ TEST(Optimizer, LoadStateDictErrorsNameTheKeyAndChangeNothing) {
   EXPECT_THROW_MSG(opt.load_state_dict(with("group.0.momentum", scalar_tensor(3))), "not a adam group option");
   EXPECT_THROW_MSG(opt.load_state_dict(with("epoch", scalar_tensor(3))), "unexpected key 'epoch'");
   EXPECT_THROW_MSG(opt.load_state_dict({}), "missing 'group.0.num_params'");
+  // Found by an io audit: a state of two parameters with one's exp_avg dropped loaded, and that
+  // moment silently restarted at zero.
+  Tensor a = param64({1, 2}), b = param64({3});
+  optim::Adam two({a, b}, {.lr = 0.01});
+  set_grad64(a, {1, 1});
+  set_grad64(b, {1});
+  two.step();
+  optim::NamedTensors cut;
+  for (auto& [k, v] : two.state_dict())
+    if (k != "state.0.exp_avg") cut.emplace_back(k, v);
+  EXPECT_THROW_MSG(two.load_state_dict(cut), "'state.0.exp_avg' is missing while parameter 1 has 'exp_avg'");
   // Nothing changed: the optimizer still continues like one that was never touched.
   Tensor q = raw::clone(p).set_requires_grad(true);
   optim::Adam twin({q}, {.lr = 0.01});
