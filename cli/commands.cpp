@@ -288,6 +288,9 @@ void add_info(CLI::App& app) {
   CLI::App* kernels_cmd = app.add_subcommand("kernels", "list kernel variants (select with --kernel or GS_KERNELS)");
   actions()[kernels_cmd] = [] {
     kernels::register_all_cpu_tables();
+    // A GS_KERNELS that names no variant is an error here too (listing its op's variants), not
+    // a list printed as if the selection were fine.
+    kernels::check_selection_against_every_table();
     const auto table = kernels::list_variants();
     int width = 0;  // the longest op name: one column of variants
     for (const auto& [op, variants] : table) width = std::max(width, static_cast<int>(op.size()));

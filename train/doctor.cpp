@@ -119,6 +119,8 @@ DoctorSetup make_doctor_setup(const TrainConfig& config, const DoctorOptions& op
     model->train();
     return model;
   };
+  // A model that does not take the data's images is an error naming both, before any check runs.
+  check_model_fits(*make_model(), config, shape, classes, Device::cpu());
   return make_doctor_setup(config, std::move(train), std::move(test), norm, make_model, options);
 }
 

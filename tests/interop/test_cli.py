@@ -46,6 +46,9 @@ def test_a_kernel_selection_that_names_nothing_is_an_error_before_any_work(tmp_p
     assert not (tmp_path / "b").exists()
     r = gradscope("doctor", "--kernel", "matmul=blas", "--out", tmp_path / "c")
     assert r.returncode == 2 and "op 'matmul' has no variant 'blas'" in r.stderr, r.stderr
+    # `kernels` listed the variants as if a bad GS_KERNELS were fine.
+    r = subprocess.run([built("gradscope"), "kernels"], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 2 and "no kernel op 'conv2d_bwd'" in r.stderr and r.stdout == "", (r.stdout, r.stderr)
 
 
 def test_bad_class_weights_are_an_error_before_any_work(tmp_path):
@@ -253,3 +256,13 @@ def test_a_lone_checkpoint_resumes_with_the_config_it_keeps_and_a_non_utf8_path_
                         b"--out", bad], capture_output=True, timeout=600)
     err = r.stderr.decode(errors="replace")
     assert r.returncode == 2 and "not valid UTF-8" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_doctor_says_a_model_that_does_not_take_the_data_before_any_check(tmp_path):
+    spec = tmp_path / "small.json"
+    spec.write_text(json.dumps({"layers": [{"type": "flatten"}, {"type": "linear", "in": 100, "out": 10}]}))
+    r = gradscope("doctor", "--model-spec", spec, "--out", tmp_path / "d")
+    assert r.returncode == 2 and "does not take the data's images [1,1,28,28]" in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()  # the doctor's banner, then the error
+    assert lines[-1].startswith("gradscope: error: ") and len(lines) <= 2, r.stderr
+    assert not (tmp_path / "d").exists(), r.stderr
