@@ -440,6 +440,24 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
                  "no validation set: best.safetensors is not kept (it would be chosen on the test set); "
                  "--val-fraction 0.1 holds one out\n");
   }
+  if (main_rank) {
+    // The class count is the largest training label + 1: one corrupt label (200 among 0..9) makes a
+    // 201-class model without an error. Classes with no training image say so.
+    std::vector<int64_t> per_class(static_cast<size_t>(train_full.num_classes), 0);
+    for (int64_t label : train_full.labels.to_vector<int64_t>())
+      if (label >= 0 && label < train_full.num_classes) ++per_class[static_cast<size_t>(label)];
+    std::string empty;
+    int64_t n_empty = 0;
+    for (size_t k = 0; k < per_class.size(); ++k) {
+      if (per_class[k] != 0) continue;
+      if (++n_empty <= 5) empty += (empty.empty() ? "" : ", ") + std::to_string(k);
+    }
+    if (n_empty > 0) {
+      std::fprintf(stderr, "warning: %lld of the %lld classes have no training image (%s%s): a corrupt label in %s?\n",
+                   (long long)n_empty, (long long)train_full.num_classes, empty.c_str(), n_empty > 5 ? ", ..." : "",
+                   c.data.c_str());
+    }
+  }
   if (criterion.weight.defined() && main_rank) {
     std::string list;
     for (double w : criterion.weight.to(Device::cpu()).to_vector<double>())

@@ -266,3 +266,20 @@ def test_doctor_says_a_model_that_does_not_take_the_data_before_any_check(tmp_pa
     lines = r.stderr.strip().splitlines()  # the doctor's banner, then the error
     assert lines[-1].startswith("gradscope: error: ") and len(lines) <= 2, r.stderr
     assert not (tmp_path / "d").exists(), r.stderr
+
+
+def test_classes_without_a_training_image_are_a_warning(tmp_path):
+    """Found by an io audit: one corrupt label (200 among 0..9) made a 201-class model silently."""
+    import struct
+    n = 40
+    labels = [i % 10 for i in range(n)]
+    labels[7] = 200
+    (tmp_path / "img").write_bytes(struct.pack(">IIII", 0x0803, n, 28, 28) + bytes(n * 28 * 28))
+    (tmp_path / "lab").write_bytes(struct.pack(">II", 0x0801, n) + bytes(labels))
+    r = gradscope("train", "--model", "mlp", "--data", f"idx:{tmp_path / 'img'},{tmp_path / 'lab'}", "--epochs", "1",
+                  "--threads", "1", "--no-progress", "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+    assert "warning: 190 of the 201 classes have no training image (10, 11, 12, 13, 14, ...)" in r.stderr, r.stderr
+    r = gradscope("train", "--model", "mlp", "--limit-train", "256", "--limit-test", "64", "--epochs", "1",
+                  "--threads", "1", "--no-progress", "--out", tmp_path / "fine")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
