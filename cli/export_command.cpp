@@ -8,8 +8,10 @@
 #include "io/dataset.h"
 #include "io/onnx_export.h"
 #include "io/safetensors.h"
+#include "io/transforms.h"
 #include "tensor/parse.h"
 #include "train/checkpoint.h"
+#include "train/exclude_list.h"
 #include "train/trainer.h"
 
 namespace gs::cli {
@@ -22,6 +24,7 @@ struct ExportFlags {
   int64_t opset = 17;
   int64_t classes = 10;
   bool softmax = false;
+  bool normalize = false;
 };
 
 // "3x32x32" -> {3, 32, 32}
@@ -56,12 +59,16 @@ void run_export(const ExportFlags& f) {
   train::apply_runtime_settings(f.config.threads, f.config.kernels);
   Shape image;
   int64_t classes = f.classes;
+  std::shared_ptr<io::Normalize> norm;  // what train applies to the images of --data
+  GS_CHECK(!f.normalize || f.input_shape.empty(),
+           "export: --normalize takes the statistics of --data, so it cannot go with --input-shape");
   if (!f.input_shape.empty()) {
     image = parse_input_shape(f.input_shape);
   } else {
-    io::Dataset train_set = io::load_dataset(f.config.data, true);
+    io::Dataset train_set = train::load_training_set(f.config);  // minus --exclude-list, as train
     image = train_set.image_shape();
     classes = train_set.num_classes;
+    norm = std::dynamic_pointer_cast<io::Normalize>(train::default_normalization(f.config.data, train_set));
   }
   GS_CHECK(image[1] == image[2] || !f.config.model_spec.empty(),
            "export: zoo models take square images, the input is %lldx%lld (use --model-spec for other sizes)",
@@ -75,6 +82,18 @@ void run_export(const ExportFlags& f) {
   options.softmax = f.softmax;
   options.doc = "gradscope export of " + (f.config.model_spec.empty() ? f.config.model : f.config.model_spec) +
                 " with weights " + f.weights;
+  // The model was trained on normalised images: the file says how, and --normalize puts it in the graph.
+  if (norm) {
+    auto list = [](const std::vector<double>& v) {
+      std::string s;
+      for (double x : v) s += (s.empty() ? "" : ",") + format("%.9g", x);
+      return "[" + s + "]";
+    };
+    options.metadata["input_normalization"] =
+        "mean=" + list(norm->mean()) + " std=" + list(norm->std()) +
+        (f.normalize ? " (in the graph: the input is raw [0,1] images)" : " (not in the graph: apply it to the input)");
+    if (f.normalize) options.input_mean = norm->mean(), options.input_std = norm->std();
+  }
   if (f.batch != "dynamic") {
     std::optional<int64_t> batch = parse_int64(f.batch);
     GS_CHECK(batch && *batch > 0, "export: --batch '%s' is neither 'dynamic' nor a positive size", f.batch.c_str());
@@ -90,6 +109,7 @@ void run_export(const ExportFlags& f) {
   nlohmann::json out{
       {"onnx", f.onnx_path}, {"opset", options.opset}, {"nodes", r.nodes},          {"initializers", r.initializers},
       {"input", input},      {"output", output},       {"softmax", options.softmax}};
+  if (norm) out["normalization"] = {{"mean", norm->mean()}, {"std", norm->std()}, {"in_graph", f.normalize}};
   std::printf("%s\n", out.dump().c_str());
 }
 
@@ -104,6 +124,9 @@ void add_export(CLI::App& app) {
   cmd->add_option("--opset", flags->opset, "ONNX opset (13 to 17)")->capture_default_str();
   cmd->add_option("--batch", flags->batch, "batch dimension: dynamic, or a fixed size N")->capture_default_str();
   cmd->add_flag("--softmax", flags->softmax, "append Softmax: the output is probabilities, not logits");
+  cmd->add_flag("--normalize", flags->normalize,
+                "start the graph with the training normalisation of --data ((x - mean) / std, as train applies): "
+                "the model then takes raw [0,1] images (the statistics are in the file's metadata either way)");
   cmd->add_option("--input-shape", flags->input_shape,
                   "input CxHxW (e.g. 3x32x32); without it the shape and class count come from --data");
   cmd->add_option("--classes", flags->classes, "number of classes with --input-shape")->capture_default_str();

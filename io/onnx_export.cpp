@@ -405,6 +405,11 @@ std::string export_model_bytes(nn::Module& module, const Tensor& example_input, 
   model.set_ir_version(pb::IR_VERSION);
   model.set_producer_name("gradscope");
   model.set_doc_string(options.doc);
+  for (const auto& [key, value] : options.metadata) {
+    auto* prop = model.add_metadata_props();
+    prop->set_key(key);
+    prop->set_value(value);
+  }
   auto* opset = model.add_opset_import();
   opset->set_domain("");
   opset->set_version(options.opset);
@@ -414,7 +419,22 @@ std::string export_model_bytes(nn::Module& module, const Tensor& example_input, 
   GraphBuilder builder(graph, rec.inputs);
   builder.reserve("input");
   builder.reserve("output");
-  std::string y = builder.emit(module, "", "input");
+  std::string x = "input";
+  if (!options.input_mean.empty() || !options.input_std.empty()) {
+    const int64_t C = example_input.shape()[1];
+    const size_t n = options.input_mean.size();
+    GS_CHECK(n == options.input_std.size() && (n == 1 || static_cast<int64_t>(n) == C),
+             "onnx export: input normalisation has %zu means and %zu stds for %lld channels", n,
+             options.input_std.size(), (long long)C);
+    std::vector<int64_t> dims(static_cast<size_t>(example_input.dim()), 1);
+    dims[1] = static_cast<int64_t>(n);
+    std::vector<float> mean(options.input_mean.begin(), options.input_mean.end()),
+        std(options.input_std.begin(), options.input_std.end());
+    for (float s : std) GS_CHECK(s > 0, "onnx export: input normalisation std %g is not positive", s);
+    x = builder.node("Sub", "normalize_sub", {x, builder.float_initializer("input_mean", dims, mean)});
+    x = builder.node("Div", "normalize_div", {x, builder.float_initializer("input_std", dims, std)});
+  }
+  std::string y = builder.emit(module, "", x);
   if (options.softmax) {
     y = builder.node("Softmax", "softmax", {y});
     GraphBuilder::set_int(builder.last(), "axis", -1);

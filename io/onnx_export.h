@@ -13,6 +13,7 @@
 // error naming the layer's type and path.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "layers/module.h"
@@ -25,6 +26,10 @@ struct ExportOptions {
   bool softmax = false;  // append Softmax over the last axis (output = probabilities)
   std::string graph_name = "gradscope";
   std::string doc;  // free text stored as the model's doc_string (e.g. the model name)
+  // Non-empty (one value, or one per channel): the graph starts with (input - mean) / std over the
+  // channel dim, the training normalisation, so the exported model takes the raw [0, 1] images.
+  std::vector<double> input_mean, input_std;
+  std::map<std::string, std::string> metadata;  // the model's metadata_props
 };
 
 struct ExportResult {

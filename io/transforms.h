@@ -29,6 +29,8 @@ class Normalize : public Transform {
   Normalize(double mean, double std) : Normalize(std::vector<double>{mean}, std::vector<double>{std}) {}
   Tensor apply(const Tensor& image, Generator& gen) const override;
   std::string describe() const override;
+  const std::vector<double>& mean() const { return mean_; }
+  const std::vector<double>& std() const { return std_; }
 
  private:
   std::vector<double> mean_, std_;

@@ -283,3 +283,21 @@ def test_trained_checkpoint_scores_the_same_in_onnxruntime(tmp_path):
     ort_accuracy = float(np.mean(predictions == labels))
     assert ort_accuracy > 0.3, ort_accuracy  # a real (if short) training run: well above chance (0.1)
     assert abs(ort_accuracy - gs_accuracy) <= 1e-4 + 1e-9, (ort_accuracy, gs_accuracy)
+
+    # Found by an io audit: the file said nothing of the normalisation the model was trained with.
+    # It now records it, and --normalize puts it in the graph: raw [0, 1] images score the same.
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert meta["input_normalization"] == "mean=[0.286] std=[0.353] (not in the graph: apply it to the input)", meta
+    assert info["normalization"] == {"mean": [0.286], "std": [0.353], "in_graph": False}, info
+    baked, info = export(tmp_path, "--model", "fashionnet", "--weights", str(checkpoint), "--normalize",
+                         name="baked.onnx")
+    assert info["normalization"]["in_graph"] is True
+    raw = load_idx("t10k-images-idx3-ubyte.gz").astype(np.float32) / 255
+    session = ort.InferenceSession(str(baked), providers=["CPUExecutionProvider"])
+    raw_predictions = np.concatenate([session.run(None, {"input": raw[i:i + 1000]})[0].argmax(1)
+                                      for i in range(0, len(raw), 1000)])
+    assert float(np.mean(raw_predictions == predictions)) >= 0.999, float(np.mean(raw_predictions == predictions))
+    assert abs(float(np.mean(raw_predictions == labels)) - gs_accuracy) <= 1e-3, gs_accuracy
+    r = gradscope("export", "--model", "mlp", "--weights", str(checkpoint), "--onnx", str(tmp_path / "n.onnx"),
+                  "--normalize", "--input-shape", "1x28x28")
+    assert r.returncode == 2 and "--normalize takes the statistics of --data" in r.stderr, r.stderr
