@@ -36,7 +36,8 @@ void add_model_data_flags(CLI::App* cmd, train::TrainConfig& c) {
   cmd->add_option("--model", c.model, "model from the zoo: mlp, lenet5, fashionnet, resnet8")->capture_default_str();
   cmd->add_option("--model-spec", c.model_spec, "JSON model spec file (one layer per entry); overrides --model");
   cmd->add_option("--data", c.data,
-                  "data set: fashion-mnist | mnist:<dir> | idx:<dir> | cifar10:<dir> | folder:<dir>[:HxW]")
+                  "data set: fashion-mnist | mnist:<dir> | idx:<dir> | idx:<images>,<labels> | cifar10:<dir> | "
+                  "folder:<dir>[:HxW[xC]] (train/ and test/ sub-folders, or one folder used for both)")
       ->capture_default_str();
   cmd->add_option("--threads", c.threads, "CPU threads (0: OMP_NUM_THREADS or all cores)")->capture_default_str();
   cmd->add_option("--kernel", c.kernels, "kernel variants, e.g. matmul=ref,conv2d=im2col (as GS_KERNELS)");
@@ -264,6 +265,9 @@ void add_eval(CLI::App& app) {
     train::apply_runtime_settings(config->threads, config->kernels);
     io::Dataset train_set = io::load_dataset(config->data, true);
     io::Dataset data = *split == "train" ? train_set : io::load_dataset(config->data, false);
+    if (data.test_is_train)
+      std::fprintf(stderr, "warning: eval: %s has no test set of its own; --split test scores the training images\n",
+                   config->data.c_str());
     const Shape& s = data.images.shape();
     nn::ModulePtr model = train::build_model(*config, s[1], train_set.num_classes, s[2]);
     train::load_weights(*weights, *model);
@@ -271,8 +275,13 @@ void add_eval(CLI::App& app) {
     io::DataLoader loader(data, {.batch_size = *batch, .shuffle = false},
                           train::default_normalization(config->data, train_set));
     train::EvalResult r = train::evaluate(*model, loader);
-    nlohmann::json out{{"weights", *weights}, {"data", config->data}, {"split", *split},
-                       {"images", r.count},   {"loss", r.loss},       {"accuracy", r.accuracy}};
+    nlohmann::json out{{"weights", *weights},
+                       {"data", config->data},
+                       {"split", *split},
+                       {"images", r.count},
+                       {"loss", r.loss},
+                       {"accuracy", r.accuracy},
+                       {"test_is_train", *split == "test" && data.test_is_train}};
     std::printf("%s\n", out.dump().c_str());
   };
 }

@@ -213,6 +213,9 @@ Loaded load_model_and_data(CLI::App* cmd, const CheckpointOptions& o, const std:
   l.data = split == "test"                 ? io::load_dataset(l.config.data, false)
            : l.config.exclude_list.empty() ? train_full
                                            : io::load_dataset(l.config.data, true);
+  if (l.data.test_is_train)
+    std::fprintf(stderr, "warning: inspect: %s has no test set of its own; --split test looks at the training images\n",
+                 l.config.data.c_str());
   if (o.limit > 0 && o.limit < l.data.size()) {
     std::vector<int64_t> first(static_cast<size_t>(o.limit));
     for (int64_t i = 0; i < o.limit; ++i) first[size_t(i)] = i;

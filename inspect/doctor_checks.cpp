@@ -94,7 +94,8 @@ CheckResult check_data(const DataSummary& d) {
                     {"input_mean", num(d.mean)},
                     {"input_std", num(d.std)},
                     {"duplicates_train_test", d.duplicates_train_test},
-                    {"duplicates_within_train", d.duplicates_within_train}};
+                    {"duplicates_within_train", d.duplicates_within_train},
+                    {"test_is_train", d.test_is_train}};
   if (d.non_finite > 0) {
     raise(r, Verdict::Problem);
     found.push_back(format("%lld NaN/Inf input values", (long long)d.non_finite));
@@ -140,7 +141,16 @@ CheckResult check_data(const DataSummary& d) {
         "Normalise the inputs per channel with the training set's mean and std (mean 0, std 1): "
         "it keeps early activations and gradients in a good range.");
   }
-  const double dup_fraction = d.test_size ? double(d.duplicates_train_test) / double(d.test_size) : 0;
+  if (d.test_is_train) {
+    // Every "test" image is a training image: not a leak to remove, a test set that is missing.
+    raise(r, Verdict::Warning);
+    found.push_back("the data has no test set of its own: test scores are measured on the training images");
+    r.suggestions.push_back(
+        "Hold out a test set: an image folder with train/ and test/ sub-folders, or idx:<dir> with the "
+        "t10k-* files beside the train-* files.");
+  }
+  const double dup_fraction =
+      d.test_size && !d.test_is_train ? double(d.duplicates_train_test) / double(d.test_size) : 0;
   r.evidence["duplicate_test_fraction"] = dup_fraction;
   if (dup_fraction > 0.10) {
     raise(r, Verdict::Problem);

@@ -39,6 +39,7 @@ struct DataSummary {
   double mean = 0, std = 0;              // of the inputs after the transform (a sample)
   int64_t duplicates_train_test = 0;     // test images whose exact pixels also occur in train
   int64_t duplicates_within_train = 0;   // train images that repeat an earlier train image
+  bool test_is_train = false;  // the data has no test set of its own: its "test" images are the training images
 };
 // 64-bit FNV-1a hash of each image's bytes (images [N, ...], contiguous or not).
 std::vector<uint64_t> image_hashes(const Tensor& images);

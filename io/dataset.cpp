@@ -302,7 +302,9 @@ Dataset load_dataset(const std::string& spec, bool train) {
     need_arg("<dir>");
     auto comma = arg.find(',');
     if (comma == std::string::npos) return load_mnist_format(arg, train);
-    return load_idx(arg.substr(0, comma), arg.substr(comma + 1));
+    Dataset d = load_idx(arg.substr(0, comma), arg.substr(comma + 1));
+    d.test_is_train = !train;
+    return d;
   }
   if (kind == "cifar10" || kind == "cifar-10") {
     need_arg("<dir>");
@@ -341,7 +343,9 @@ Dataset load_dataset(const std::string& spec, bool train) {
       }
       GS_CHECK(false, "load_dataset: %s has a train/ folder but no test/ or val/ folder for the test set", dir.c_str());
     }
-    return load_image_folder(dir, h, w, c);
+    Dataset d = load_image_folder(dir, h, w, c);
+    d.test_is_train = !train;
+    return d;
   }
   GS_CHECK(false,
            "load_dataset: unknown dataset '%s'; expected fashion-mnist[:<dir>], mnist:<dir>, idx:<dir>, "
@@ -381,6 +385,7 @@ Dataset subset(const Dataset& d, const std::vector<int64_t>& indices) {
   }
   out.num_classes = d.num_classes;
   out.class_names = d.class_names;
+  out.test_is_train = d.test_is_train;
   out.description = d.description + ", subset of " + std::to_string(indices.size());
   return out;
 }

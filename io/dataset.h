@@ -25,6 +25,9 @@ struct Dataset {
   // Image folders: each image's size in its file, before resizing to the common size (subsets keep
   // them). Empty when every image is stored at its own size (IDX, CIFAR-10).
   std::vector<int64_t> source_heights, source_widths;
+  // load_dataset(spec, train=false) found no separate test set (idx:<images>,<labels>, a folder without
+  // train/) and returned the training images: a "test" score on it is a training score.
+  bool test_is_train = false;
   int64_t size() const { return labels.defined() ? labels.numel() : 0; }
   Shape image_shape() const;                  // (C, H, W)
   std::vector<int64_t> class_counts() const;  // examples per class, num_classes entries
@@ -57,7 +60,7 @@ std::pair<int64_t, int64_t> image_folder_first_size(const std::string& dir);
 
 // "fashion-mnist[:<dir>]" | "mnist:<dir>" | "idx:<dir>" | "idx:<images>,<labels>" | "cifar10:<dir>" |
 // "folder:<dir>[:HxW[xC]]". A folder with train/ and test/ (or val/) sub-folders is split by `train`;
-// otherwise the whole folder is returned for both.
+// otherwise the whole folder is returned for both, and the test set has test_is_train set.
 Dataset load_dataset(const std::string& spec, bool train);
 
 // Stratified by class and deterministic for a seed: each class gives round(fraction * count) examples

@@ -131,14 +131,18 @@ inspect::DataSummary measure_data(const DoctorSetup& setup, const DoctorOptions&
   d.train_size = setup.train.size();
   d.test_size = setup.test.size();
   d.num_classes = setup.train.num_classes;
-  for (const io::Dataset* set : {&setup.train, &setup.test}) {
+  d.test_is_train = setup.test.test_is_train;
+  // Data with no test set of its own gives the training images as its test set: they count once.
+  const io::Dataset empty;
+  const io::Dataset* test = d.test_is_train ? &empty : &setup.test;
+  for (const io::Dataset* set : {&setup.train, test}) {
     if (set->size() && !inspect::all_finite(set->images))
       d.non_finite += inspect::tensor_stats(set->images, false).non_finite();
   }
   d.label_min = INT64_MAX;
   d.label_max = INT64_MIN;
   d.class_counts.assign(size_t(std::max<int64_t>(d.num_classes, 0)), 0);
-  for (const io::Dataset* set : {&setup.train, &setup.test}) {
+  for (const io::Dataset* set : {&setup.train, test}) {
     if (!set->size()) continue;
     const Tensor labels = raw::contiguous(set->labels);
     const int64_t* l = labels.data<int64_t>();
@@ -167,7 +171,7 @@ inspect::DataSummary measure_data(const DoctorSetup& setup, const DoctorOptions&
   d.std = count ? std::sqrt(std::max(0.0, sum_sq / double(count) - d.mean * d.mean)) : NAN;
   std::vector<uint64_t> train_hashes = inspect::image_hashes(setup.train.images);
   d.duplicates_within_train = inspect::count_repeats(train_hashes);
-  if (setup.test.size())
+  if (test->size())
     d.duplicates_train_test = inspect::count_shared(train_hashes, inspect::image_hashes(setup.test.images));
   return d;
 }

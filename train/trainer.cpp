@@ -435,6 +435,12 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
                  (long long)val.size(), (long long)test.size(), (long long)model->num_parameters(), c.optimizer.c_str(),
                  c.lr, (long long)c.batch_size, threads, processes.c_str(), c.out.c_str());
   }
+  if (test.test_is_train && main_rank) {
+    std::fprintf(stderr,
+                 "warning: %s has no test set of its own, so the test scores are measured on the training "
+                 "images (a folder with train/ and test/ sub-folders, or idx:<dir> with t10k-* files, has one)\n",
+                 c.data.c_str());
+  }
   if (!val_loader && main_rank) {
     std::fprintf(stderr,
                  "no validation set: best.safetensors is not kept (it would be chosen on the test set); "
@@ -663,6 +669,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
                {"final_train_loss", result.final_train_loss},
                {"test_loss", result.test_loss},
                {"test_accuracy", result.test_accuracy},
+               {"test_is_train", test.test_is_train},
                {"best_val_accuracy", best_metric >= 0 ? json(best_metric) : json(nullptr)},
                {"best_epoch", best_epoch > 0 ? json(best_epoch) : json(nullptr)},
                {"stopped_early", result.stopped_early},

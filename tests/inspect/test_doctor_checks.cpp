@@ -55,6 +55,16 @@ TEST(DoctorChecks, DataFailures) {
   r = inspect::check_data(d);
   EXPECT_EQ(r.verdict, Verdict::Problem);
   EXPECT_NE(r.summary.find("50 test images"), std::string::npos) << r.summary;
+  // Data with no test set of its own: every "test" image is a training image. That is a missing
+  // test set (a warning saying so), not a 100% leak to remove.
+  d = clean_data();
+  d.test_is_train = true;
+  d.duplicates_train_test = d.test_size;
+  r = inspect::check_data(d);
+  EXPECT_EQ(r.verdict, Verdict::Warning);
+  EXPECT_NE(r.summary.find("no test set of its own"), std::string::npos) << r.summary;
+  EXPECT_EQ(r.summary.find("also occur in the training set"), std::string::npos) << r.summary;
+  EXPECT_EQ(r.evidence["test_is_train"], true);
 }
 
 TEST(DoctorChecks, ImageHashesFindExactDuplicatesOnly) {

@@ -283,3 +283,29 @@ def test_classes_without_a_training_image_are_a_warning(tmp_path):
     r = gradscope("train", "--model", "mlp", "--limit-train", "256", "--limit-test", "64", "--epochs", "1",
                   "--threads", "1", "--no-progress", "--out", tmp_path / "fine")
     assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+
+
+def test_data_without_a_test_set_says_its_test_scores_are_training_scores(tmp_path):
+    """idx:<images>,<labels> (and a folder without train/) give the training images as the test set:
+    train, eval and the doctor said nothing, and the doctor called it a 100% train/test leak."""
+    import struct
+    n = 40
+    (tmp_path / "img").write_bytes(struct.pack(">IIII", 0x0803, n, 28, 28) + bytes(range(n)) * (28 * 28))
+    (tmp_path / "lab").write_bytes(struct.pack(">II", 0x0801, n) + bytes(i % 10 for i in range(n)))
+    data = f"idx:{tmp_path / 'img'},{tmp_path / 'lab'}"
+    r = gradscope("train", "--model", "mlp", "--data", data, "--epochs", "1", "--threads", "1", "--no-progress",
+                  "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+    assert f"warning: {data} has no test set of its own" in r.stderr, r.stderr
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["test_is_train"] is True
+    r = gradscope("eval", "--model", "mlp", "--data", data, "--weights", tmp_path / "run" / "last.safetensors",
+                  "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    assert "warning: eval: " in r.stderr and json.loads(r.stdout)["test_is_train"] is True, r.stdout + r.stderr
+    r = gradscope("eval", "--model", "mlp", "--data", data, "--weights", tmp_path / "run" / "last.safetensors",
+                  "--threads", "1", "--split", "train")
+    assert r.returncode == 0 and "warning" not in r.stderr and json.loads(r.stdout)["test_is_train"] is False, r.stderr
+    r = gradscope("train", "--model", "mlp", "--limit-train", "256", "--limit-test", "64", "--epochs", "1",
+                  "--threads", "1", "--no-progress", "--out", tmp_path / "fine")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "fine" / "summary.json").read_text())["test_is_train"] is False

@@ -143,6 +143,21 @@ TEST(Doctor, DataFailsOnNanDuplicatesAndUnnormalisedInputs) {
   EXPECT_EQ(r.verdict, Verdict::Problem);
   EXPECT_EQ(r.evidence["duplicates_train_test"], 30);
 
+  // The test set is the training set (load_dataset found no test set): no duplicate count, and a NaN
+  // counts once, not once per set.
+  train = synthetic(480, 1);
+  train.images.data<float>()[5 * 64 + 7] = NAN;
+  test = train;
+  auto twice =
+      train::measure_data(setup_for(kGoodMlp, adam_config(), small_options(), nullptr, train, test), small_options());
+  EXPECT_EQ(twice.duplicates_train_test, 480);
+  test.test_is_train = true;
+  auto once =
+      train::measure_data(setup_for(kGoodMlp, adam_config(), small_options(), nullptr, train, test), small_options());
+  EXPECT_TRUE(once.test_is_train);
+  EXPECT_EQ(once.duplicates_train_test, 0);
+  EXPECT_EQ(twice.non_finite - once.non_finite, 1);  // the one NaN, no longer counted again as a test image
+
   // No normalisation of 0..255 pixels.
   train = synthetic(480, 1);
   float* x = train.images.data<float>();
