@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <type_traits>
 
 #include "tensor/error.h"
 
@@ -30,6 +31,30 @@ std::string TrainConfig::to_json() const {
   return j.dump(2);
 }
 
+namespace {
+// nlohmann's get_to converts between numbers and from booleans (64.7 -> 64, true -> 1, -1 -> a
+// uint64 of 2^64-1): a config's values are taken only as what they say.
+template <typename T> void read_value(const json& v, T& out) {
+  if constexpr (std::is_same_v<T, bool>) {
+    GS_CHECK(v.is_boolean(), "expected true or false, got %s", v.dump().c_str());
+    out = v.get<bool>();
+  } else if constexpr (std::is_integral_v<T>) {
+    double d = v.is_number() ? v.get<double>() : NAN;
+    const bool whole = v.is_number_integer() || (v.is_number_float() && std::isfinite(d) && d == std::floor(d));
+    const bool in_range = std::is_signed_v<T> ? !v.is_number_unsigned() || v.get<uint64_t>() <= uint64_t(INT64_MAX)
+                                              : v.is_number_unsigned() || (!v.is_number_integer() && d >= 0);
+    GS_CHECK(whole && in_range && (!v.is_number_float() || std::fabs(d) < 9.2e18), "expected a whole number%s, got %s",
+             std::is_signed_v<T> ? "" : " >= 0", v.dump().c_str());
+    out = v.is_number_float() ? static_cast<T>(d) : v.get<T>();
+  } else if constexpr (std::is_floating_point_v<T>) {
+    GS_CHECK(v.is_number(), "expected a number, got %s", v.dump().c_str());
+    out = v.get<T>();
+  } else {
+    v.get_to(out);
+  }
+}
+}  // namespace
+
 TrainConfig TrainConfig::from_json(const std::string& text, const std::string& source) {
   json j;
   try {
@@ -43,10 +68,10 @@ TrainConfig TrainConfig::from_json(const std::string& text, const std::string& s
     const std::string& key = it.key();
     bool known = false;
     try {
-#define GS_FROM_JSON(field)               \
-  if (key == #field) {                    \
-    it.value().get_to(c.field);           \
-    known = true;                         \
+#define GS_FROM_JSON(field)          \
+  if (key == #field) {               \
+    read_value(it.value(), c.field); \
+    known = true;                    \
   }
       GS_CONFIG_FIELDS(GS_FROM_JSON)
 #undef GS_FROM_JSON

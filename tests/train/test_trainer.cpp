@@ -182,6 +182,22 @@ TEST(Trainer, ConfigRoundTripAndUnknownKey) {
   EXPECT_THROW_MSG(train::TrainConfig::from_json("{\"lr\": 0.1, \"learning_rate\": 2}", "cfg.json"),
                    "cfg.json: unknown key 'learning_rate'");
   EXPECT_THROW_MSG(train::TrainConfig::from_json("{\"epochs\": \"ten\"}", "cfg.json"), "'epochs' has the wrong type");
+  // Values are taken as what they say: no truncation, no booleans as numbers, no wrapped negatives.
+  EXPECT_THROW_MSG(train::TrainConfig::from_json("{\"batch_size\": 64.7}", "cfg.json"),
+                   "cfg.json: key 'batch_size' has the wrong type (expected a whole number, got 64.7)");
+  EXPECT_THROW_MSG(train::TrainConfig::from_json("{\"seed\": -1}", "cfg.json"), "expected a whole number >= 0, got -1");
+  EXPECT_THROW_MSG(train::TrainConfig::from_json("{\"epochs\": true}", "cfg.json"), "'epochs' has the wrong type");
+  EXPECT_THROW_MSG(train::TrainConfig::from_json("{\"epochs\": 1e30}", "cfg.json"), "'epochs' has the wrong type");
+  EXPECT_THROW_MSG(train::TrainConfig::from_json("{\"epochs\": 18446744073709551615}", "cfg.json"),
+                   "'epochs' has the wrong type");
+  EXPECT_THROW_MSG(train::TrainConfig::from_json("{\"lr\": false}", "cfg.json"), "'lr' has the wrong type");
+  EXPECT_THROW_MSG(train::TrainConfig::from_json("{\"nesterov\": 1}", "cfg.json"), "'nesterov' has the wrong type");
+  // A whole number written as a float (Python's json.dumps of 64.0) is that number; an int is a double.
+  train::TrainConfig typed =
+      train::TrainConfig::from_json("{\"batch_size\": 64.0, \"lr\": 1, \"seed\": 18446744073709551615}", "c");
+  EXPECT_EQ(typed.batch_size, 64);
+  EXPECT_EQ(typed.lr, 1.0);
+  EXPECT_EQ(typed.seed, UINT64_MAX);
 }
 
 TEST(Trainer, ClassWeightsFromTheFlag) {
