@@ -54,6 +54,7 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
                                           {"best_epoch", std::to_string(info.best_epoch)},
                                           {"rng", rng_to_string(default_generator().state())},
                                           {"config", info.config_json}};
+  if (!info.model_repr.empty()) meta["model"] = info.model_repr;
   io::save_safetensors(path, all, meta);
 }
 
@@ -98,8 +99,24 @@ CheckpointInfo load_checkpoint(const std::string& path, nn::Module& model, optim
   info.best_metric = number("best_metric");
   if (file.metadata.count("best_epoch")) info.best_epoch = count("best_epoch");
   info.config_json = file.metadata["config"];
+  if (auto it = file.metadata.find("model"); it != file.metadata.end()) info.model_repr = it->second;
   default_generator().set_state(rng_from_string(file.metadata["rng"], path));
   return info;
+}
+
+std::string model_difference(const std::string& saved_repr, const std::string& built_repr) {
+  if (saved_repr == built_repr) return "";
+  std::istringstream a(saved_repr), b(built_repr);
+  std::string la, lb;
+  for (int line = 1;; ++line) {
+    const bool more_a = static_cast<bool>(std::getline(a, la)), more_b = static_cast<bool>(std::getline(b, lb));
+    if (!more_a) la = "(end)";
+    if (!more_b) lb = "(end)";
+    auto trim = [](std::string s) { return s.erase(0, std::min(s.find_first_not_of(' '), s.size())); };
+    if (la != lb || (!more_a && !more_b))
+      return format("line %d of the model's layers: '%s' in the checkpoint, '%s' here", line, trim(la).c_str(),
+                    trim(lb).c_str());
+  }
 }
 
 void load_weights(const std::string& path, nn::Module& model) {
@@ -110,6 +127,13 @@ void load_weights(const std::string& path, nn::Module& model) {
     model.load_state_dict(checkpoint ? take_prefixed(file.tensors, "model.") : file.tensors, true);
   } catch (const Error& e) {
     throw Error("weights " + path + ": " + e.what());
+  }
+  auto saved = file.metadata.find("model");
+  if (checkpoint && saved != file.metadata.end()) {
+    const std::string difference = model_difference(saved->second, model.repr());
+    if (!difference.empty())
+      std::fprintf(stderr, "warning: weights %s were trained in another model (%s); they fit, so they are loaded\n",
+                   path.c_str(), difference.c_str());
   }
 }
 

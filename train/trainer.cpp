@@ -301,6 +301,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   const Shape& image_shape = train.images.shape();
   nn::ModulePtr model = build_model(c, image_shape[1], train_full.num_classes, image_shape[2]);
   if (!c.weights.empty()) load_weights(c.weights, *model);
+  const std::string model_repr = model->repr();  // as build_model made it: checkpoints record it
   model->to(device);
   check_model_fits(*model, c, image_shape, train_full.num_classes, device);
   apply_sync_bn(c, *model);
@@ -374,6 +375,14 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   std::vector<std::string> metric_lines, timing_lines;
   if (!c.resume.empty()) {
     CheckpointInfo info = load_checkpoint(c.resume, *model, optimizer.get(), scheduler.get(), ema_model.get());
+    // Weights that fit do not make the same model: a spec edited since (ReLU for Tanh, another
+    // dropout p) would go on as the same run with another network.
+    const std::string difference = info.model_repr.empty() ? "" : model_difference(info.model_repr, model_repr);
+    GS_CHECK(difference.empty(),
+             "train --resume: checkpoint %s was written for another model than %s builds now (%s); to train "
+             "this model from those weights, start a new run with --weights %s",
+             c.resume.c_str(), (c.model_spec.empty() ? c.model : c.model_spec).c_str(), difference.c_str(),
+             c.resume.c_str());
     start_epoch = info.epoch;
     best_metric = info.best_metric;
     best_epoch = info.best_epoch;
@@ -637,7 +646,7 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
     const bool improved = do_eval && val_loader && val_result.accuracy > best_metric;
     if (improved) best_metric = val_result.accuracy, best_epoch = epoch;
     if (main_rank) {
-      CheckpointInfo info{epoch, best_metric, config_json, best_epoch};
+      CheckpointInfo info{epoch, best_metric, config_json, best_epoch, model_repr};
       if (improved)
         save_checkpoint(c.out + "/best.safetensors", evaluated, optimizer.get(), scheduler.get(), info,
                         ema_model ? model.get() : nullptr);

@@ -309,3 +309,30 @@ def test_data_without_a_test_set_says_its_test_scores_are_training_scores(tmp_pa
                   "--threads", "1", "--no-progress", "--out", tmp_path / "fine")
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "fine" / "summary.json").read_text())["test_is_train"] is False
+
+
+def test_a_spec_edited_since_the_checkpoint_stops_resume_and_warns_eval(tmp_path):
+    """Weights that fit do not make the same model: a spec whose ReLU became Tanh resumed as the same run."""
+    layers = [{"type": "flatten"}, {"type": "linear", "in": 784, "out": 16}, {"type": "relu"},
+              {"type": "linear", "in": 16, "out": 10}]
+    spec = tmp_path / "net.json"
+    spec.write_text(json.dumps({"layers": layers}))
+    run = tmp_path / "run"
+    common = ["--limit-train", "128", "--limit-test", "64", "--threads", "1", "--no-progress"]
+    r = gradscope("train", "--model-spec", spec, "--epochs", "1", *common, "--out", run)
+    assert r.returncode == 0, r.stderr
+    r = gradscope("eval", "--model-spec", spec, "--weights", run / "last.safetensors",
+                  "--threads", "1")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    layers[2] = {"type": "tanh"}
+    spec.write_text(json.dumps({"layers": layers}))
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    r = gradscope("train", "--resume", run / "last.safetensors", "--epochs", "2", *common)
+    assert r.returncode == 2, r.stderr
+    assert "was written for another model than" in r.stderr and "'(2): ReLU()' in the checkpoint, '(2): Tanh()' here" \
+        in r.stderr, r.stderr
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # nothing written
+    r = gradscope("eval", "--model-spec", spec, "--weights", run / "last.safetensors",
+                  "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    assert "were trained in another model (line 4 of the model's layers: '(2): ReLU()'" in r.stderr, r.stderr

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "io/safetensors.h"
+#include "layers/spec.h"
 #include "layers/zoo.h"
 #include "tests/helpers.h"
 #include "train/checkpoint.h"
@@ -535,5 +536,33 @@ TEST(Checkpoint, RoundTripRestoresWeightsAndRng) {
       {{"format", train::kCheckpointFormat}, {"epoch", "1"}, {"best_metric", "0.5"}, {"rng", std::string(64, 'z')}});
   EXPECT_THROW_MSG(train::load_checkpoint(dir + "/rng.safetensors", *other, nullptr, nullptr),
                    "rng.safetensors: rng state");
+  fs::remove_all(dir);
+}
+
+TEST(Checkpoint, RecordsTheModelSoAnEditedOneIsNamed) {
+  std::string dir = temp_dir("ckpt_model");
+  fs::create_directories(dir);
+  const char* relu = R"({"layers": [{"type": "flatten"}, {"type": "linear", "in": 4, "out": 3}, {"type": "relu"},
+                                    {"type": "linear", "in": 3, "out": 2}]})";
+  const char* tanh = R"({"layers": [{"type": "flatten"}, {"type": "linear", "in": 4, "out": 3}, {"type": "tanh"},
+                                    {"type": "linear", "in": 3, "out": 2}]})";
+  nn::ModulePtr a = nn::model_from_spec_json(relu), b = nn::model_from_spec_json(tanh);
+  train::CheckpointInfo info{1, -1, "{}", 0, a->repr()};
+  train::save_checkpoint(dir + "/c.safetensors", *a, nullptr, nullptr, info);
+  EXPECT_EQ(train::load_checkpoint(dir + "/c.safetensors", *b, nullptr, nullptr).model_repr, a->repr());
+  EXPECT_EQ(train::model_difference(a->repr(), a->repr()), "");
+  EXPECT_EQ(train::model_difference(a->repr(), b->repr()),
+            "line 4 of the model's layers: '(2): ReLU()' in the checkpoint, '(2): Tanh()' here");
+  // The weights fit the edited model: they load, with a warning naming the difference.
+  testing::internal::CaptureStderr();
+  train::load_weights(dir + "/c.safetensors", *b);
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("warning: weights " + dir + "/c.safetensors were trained in another model (line 4"),
+            std::string::npos)
+      << err;
+  test::expect_close(b->state_dict()[0].second, a->state_dict()[0].second, 0, "weights");
+  testing::internal::CaptureStderr();
+  train::load_weights(dir + "/c.safetensors", *nn::model_from_spec_json(relu));  // the same model: no word
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
   fs::remove_all(dir);
 }
