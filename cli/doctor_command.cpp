@@ -58,6 +58,8 @@ void add_doctor(CLI::App& app) {
   register_action(cmd, [config, options, config_file, out, cmd] {
     train::TrainConfig run = resolve_config(cmd, *config, *config_file);
     run.check_values("doctor");
+    // Before any check: a bad lr used to surface as a scheduler's error after minutes of checks.
+    GS_CHECK(run.lr > 0, "doctor: --lr must be > 0 (every check but the data's steps the optimizer), got %g", run.lr);
     const Device device = train::run_device(run);  // before the data is loaded: a missing GPU fails at once
     int threads = train::apply_runtime_settings(run.threads, run.kernels);
     std::fprintf(stderr, "gradscope doctor: %s on %s, %s lr %g, batch %lld, %s, %d threads -> %s\n",

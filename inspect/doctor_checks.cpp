@@ -115,7 +115,16 @@ CheckResult check_data(const DataSummary& d) {
     r.evidence["class_imbalance_ratio"] = num(ratio);
     if (*lo == 0) {
       raise(r, Verdict::Problem);
-      found.push_back(format("class %lld has no training examples", (long long)(lo - d.class_counts.begin())));
+      std::string empty;
+      int64_t n_empty = 0;
+      for (size_t k = 0; k < d.class_counts.size(); ++k) {
+        if (d.class_counts[k] != 0) continue;
+        if (++n_empty <= 5) empty += (empty.empty() ? "" : ", ") + std::to_string(k);
+      }
+      found.push_back(n_empty == 1
+                          ? format("class %s has no training examples", empty.c_str())
+                          : format("%lld of the %zu classes have no training examples (%s%s)", (long long)n_empty,
+                                   d.class_counts.size(), empty.c_str(), n_empty > 5 ? ", ..." : ""));
       r.suggestions.push_back("Every class needs training examples: collect some, or drop the class.");
     } else if (ratio > 10) {
       raise(r, Verdict::Warning);
@@ -163,6 +172,16 @@ CheckResult check_data(const DataSummary& d) {
     r.suggestions.push_back(
         "Remove the test images that also occur in the training set (exact pixel duplicates): "
         "they leak the answers and inflate the test score.");
+  }
+  const double repeat_fraction = d.train_size ? double(d.duplicates_within_train) / double(d.train_size) : 0;
+  r.evidence["repeated_train_fraction"] = repeat_fraction;
+  if (repeat_fraction > 0.01) {
+    raise(r, Verdict::Warning);
+    found.push_back(format("%lld training images (%.1f%%) repeat an earlier one exactly",
+                           (long long)d.duplicates_within_train, 100 * repeat_fraction));
+    r.suggestions.push_back(
+        "Remove the repeated training images (exact pixel duplicates): they count several times in the loss, and "
+        "copies that land in the validation set make it optimistic.");
   }
   if (found.empty()) {
     r.summary = format(
@@ -302,6 +321,14 @@ CheckResult check_overfit_batch(const std::vector<double>& losses, int64_t batch
   } else if (reached >= 0) {
     r.summary = format("loss fell from %.3f to %.3g within %lld steps on one batch of %lld", initial,
                        losses[size_t(reached)], (long long)reached, (long long)batch_size);
+    const double worst = *std::max_element(losses.begin(), losses.begin() + reached + 1);
+    r.evidence["worst_loss"] = num(worst);
+    if (worst > 1.5 * initial) {
+      // Memorised, but by way of a blow-up (1.7e14 at lr 1e3): the step size is too large for training.
+      raise(r, Verdict::Warning);
+      r.summary += format(", but it rose to %.3g on the way: the learning rate looks too high", worst);
+      r.suggestions.push_back("Lower the learning rate (try /10 until the loss falls steadily on this one batch).");
+    }
   } else if (best <= 0.1 * initial) {
     raise(r, Verdict::Warning);
     r.summary = format("loss fell from %.3f to %.3g in %lld steps but not below %.2g", initial, best,
@@ -333,13 +360,16 @@ CheckResult check_gradients(const LayerGradNorms& g) {
            "doctor: gradient check needs one norm per layer (%zu layers, %zu init, %zu after)", g.layers.size(),
            g.at_init.size(), g.after.size());
   const double first = g.at_init.front(), last = g.at_init.back();
-  const double ratio = first > 0 ? last / first : INFINITY;
+  const double ratio_init = first > 0 ? last / first : INFINITY;
+  const double ratio_after = g.after.front() > 0 ? g.after.back() / g.after.front() : INFINITY;
+  // Vanishing is what lasts: a zero-initialised last layer passes no gradient back at init (norms
+  // 0, 0, 0.3) and does after one step. So the ratio must be too large in both measurements, and a
+  // norm too small after the steps (a layer whose gradient died during them counts).
+  const double ratio = std::min(ratio_init, ratio_after);
   double smallest = INFINITY;
   std::string smallest_layer;
   for (size_t i = 0; i < g.layers.size(); ++i) {
-    for (double v : {g.at_init[i], g.after[i]}) {
-      if (std::isfinite(v) && v < smallest) smallest = v, smallest_layer = g.layers[i];
-    }
+    if (std::isfinite(g.after[i]) && g.after[i] < smallest) smallest = g.after[i], smallest_layer = g.layers[i];
   }
   const double total0 = g.total_per_step.empty() ? NAN : g.total_per_step.front();
   double peak = 0;
@@ -350,7 +380,8 @@ CheckResult check_gradients(const LayerGradNorms& g) {
                     {"last_layer", g.layers.back()},
                     {"first_norm_at_init", num(first)},
                     {"last_norm_at_init", num(last)},
-                    {"last_over_first", num(ratio)},
+                    {"last_over_first", num(ratio_init)},
+                    {"last_over_first_after", num(ratio_after)},
                     {"vanishing_if_ratio_above", kVanishingRatio},
                     {"smallest_norm", num(smallest)},
                     {"smallest_norm_layer", smallest_layer},
@@ -374,10 +405,10 @@ CheckResult check_gradients(const LayerGradNorms& g) {
   }
   if (ratio > kVanishingRatio || smallest < kTinyGradNorm) {
     raise(r, Verdict::Problem);
-    found.push_back(ratio > kVanishingRatio
-                        ? format("vanishing gradients: %s gets %.3gx less gradient than %s", g.layers.front().c_str(),
-                                 ratio, g.layers.back().c_str())
-                        : format("vanishing gradients: %s has gradient norm %.3g", smallest_layer.c_str(), smallest));
+    found.push_back(smallest < kTinyGradNorm ? format("vanishing gradients: %s has gradient norm %.3g after %lld steps",
+                                                      smallest_layer.c_str(), smallest, (long long)g.steps)
+                                             : format("vanishing gradients: %s gets %.3gx less gradient than %s",
+                                                      g.layers.front().c_str(), ratio, g.layers.back().c_str()));
     r.suggestions.push_back("Use ReLU-family activations instead of sigmoid/tanh in hidden layers.");
     r.suggestions.push_back(
         "Initialise with He/Kaiming (ReLU) or Xavier/Glorot (tanh/sigmoid) scaling; add batch "
@@ -392,9 +423,9 @@ CheckResult check_gradients(const LayerGradNorms& g) {
         "gradient clipping (--clip-norm).");
   }
   if (found.empty()) {
-    r.summary =
-        format("norms %s (%s) to %s (%s) at init, ratio %.3g; global norm x%.3g over %lld steps", g3(first).c_str(),
-               g.layers.front().c_str(), g3(last).c_str(), g.layers.back().c_str(), ratio, growth, (long long)g.steps);
+    r.summary = format("norms %s (%s) to %s (%s) at init, %s to %s after %lld steps; global norm x%.3g",
+                       g3(first).c_str(), g.layers.front().c_str(), g3(last).c_str(), g.layers.back().c_str(),
+                       g3(g.after.front()).c_str(), g3(g.after.back()).c_str(), (long long)g.steps, growth);
   } else {
     for (size_t i = 0; i < found.size(); ++i) r.summary += (i ? "; " : "") + found[i];
   }
@@ -514,7 +545,7 @@ CheckResult check_learning_rate(const LRRangeSummary& s) {
 // ---------------- fit ----------------
 
 CheckResult check_fit(const std::vector<EpochPoint>& curve, double initial_loss, int64_t num_classes,
-                      int64_t train_images, bool optimisation_sound) {
+                      int64_t train_images, bool optimisation_sound, int64_t val_images) {
   CheckResult r = make("fit", "Fit (train vs validation)");
   GS_CHECK(!curve.empty(), "doctor: fit check needs at least one epoch");
   json points = json::array();
@@ -528,20 +559,19 @@ CheckResult check_fit(const std::vector<EpochPoint>& curve, double initial_loss,
   }
   const EpochPoint& end = curve.back();
   const double chance = 1.0 / double(std::max<int64_t>(num_classes, 2));
+  // 1.5/K alone called 74% on 300 images of 2 classes (8 standard errors above 50%) chance.
+  const double chance_limit =
+      val_images > 0 ? std::min(1.5 * chance, chance + 3 * std::sqrt(chance * (1 - chance) / double(val_images)))
+                     : 1.5 * chance;
   const double drop = 1 - end.train_loss / initial_loss;
   const double gap_first = curve.front().val_loss - curve.front().train_loss, gap_last = end.val_loss - end.train_loss;
   double best_val = INFINITY;
   for (const auto& p : curve) best_val = std::min(best_val, p.val_loss);
-  r.evidence = json{{"epochs", curve.size()},
-                    {"train_images", train_images},
-                    {"initial_loss", num(initial_loss)},
-                    {"train_loss_drop", num(drop)},
-                    {"chance_accuracy", chance},
-                    {"final_val_acc", num(end.val_acc)},
-                    {"gap_first", num(gap_first)},
-                    {"gap_last", num(gap_last)},
-                    {"best_val_loss", num(best_val)},
-                    {"curve", points}};
+  r.evidence = json{
+      {"epochs", curve.size()},       {"train_images", train_images},      {"initial_loss", num(initial_loss)},
+      {"train_loss_drop", num(drop)}, {"chance_accuracy", chance},         {"at_chance_if_val_acc_below", chance_limit},
+      {"val_images", val_images},     {"final_val_acc", num(end.val_acc)}, {"gap_first", num(gap_first)},
+      {"gap_last", num(gap_last)},    {"best_val_loss", num(best_val)},    {"curve", points}};
   const std::string underfit_remedies =
       "Underfitting remedies: train longer, try the lr x10 and /10 (see the learning-rate check), add capacity (wider "
       "or deeper layers), reduce regularisation (weight decay, dropout).";
@@ -556,7 +586,14 @@ CheckResult check_fit(const std::vector<EpochPoint>& curve, double initial_loss,
   r.summary =
       format("after %zu epochs on %lld images: train loss %.3f -> %.3f, val loss %.3f, val acc %.1f%%", curve.size(),
              (long long)train_images, initial_loss, end.train_loss, end.val_loss, 100 * end.val_acc);
-  if (end.val_acc <= 1.5 * chance) {
+  if (end.train_loss > 1.1 * initial_loss) {
+    // The loss went up: the steps are too large (or the loss is broken), not the model too small.
+    raise(r, Verdict::Problem);
+    r.summary += ": the training loss rose (training diverges)";
+    r.suggestions.push_back(
+        "Lower the learning rate (try /10, or gradscope train --lr auto) and clip gradients (--clip-norm 1); "
+        "warmup (--schedule warmup=500+cosine) helps when it diverges early.");
+  } else if (end.val_acc <= chance_limit) {
     raise(r, Verdict::Problem);
     const std::string labels =
         "Check that the labels match the inputs (shuffled or misaligned labels look exactly like this), and that "

@@ -51,7 +51,7 @@ CheckResult check_data(const DataSummary& d);
 // ---- final layer ----
 // `leaf_types`: the leaf modules' type names in the order the forward pass ran them (e.g. "Conv2d",
 // "ReLU", ..., "Linear"); `loss_expects_logits`: cross-entropy (softmax inside the loss).
-// `negative_logit_fraction`: of the model's outputs on a sample at init (< 0 when unknown).
+// `negative_logit_fraction`: of the nonzero outputs on a sample at init (< 0 when unknown or all are 0).
 CheckResult check_final_layer(const std::vector<std::string>& leaf_types, bool loss_expects_logits,
                               double negative_logit_fraction);
 
@@ -108,7 +108,9 @@ struct EpochPoint {
 // `initial_loss`: the training loss before the first update; `curve`: one point per epoch.
 // `optimisation_sound`: the overfit-one-batch, gradient and learning-rate checks found no problem; a
 // chance-level validation accuracy is then blamed on the labels, else on those checks first.
+// "At chance" is within three binomial standard errors of 1/K on `val_images` images (and never
+// above 1.5/K); val_images 0: 1.5/K. A training loss that rose is divergence, not underfitting.
 CheckResult check_fit(const std::vector<EpochPoint>& curve, double initial_loss, int64_t num_classes,
-                      int64_t train_images, bool optimisation_sound = true);
+                      int64_t train_images, bool optimisation_sound = true, int64_t val_images = 0);
 
 }  // namespace gs::inspect

@@ -112,6 +112,8 @@ void TrainConfig::check_values(const std::string& command) const {
   auto non_negative = [&](const char* flag, double v) {
     GS_CHECK(std::isfinite(v) && v >= 0, "%s: %s must be a finite number >= 0, got %g", cmd, flag, v);
   };
+  GS_CHECK(batch_size > 0, "%s: --batch must be positive, got %lld", cmd, (long long)batch_size);
+  GS_CHECK(std::isfinite(lr) && lr >= 0, "%s: --lr must be a finite number >= 0, got %g", cmd, lr);
   GS_CHECK(threads >= 0, "%s: --threads must be >= 0 (0: OMP_NUM_THREADS or all cores), got %d", cmd, threads);
   GS_CHECK(limit_train >= 0, "%s: --limit-train must be >= 0 (0: all), got %lld", cmd, (long long)limit_train);
   GS_CHECK(limit_test >= 0, "%s: --limit-test must be >= 0 (0: all), got %lld", cmd, (long long)limit_test);

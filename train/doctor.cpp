@@ -214,7 +214,7 @@ InitPass measure_init(const DoctorSetup& setup, const DoctorOptions& options) {
     });
     hooks.emplace_back(module.get(), id);
   }
-  double loss_sum = 0, negatives = 0, outputs = 0;
+  double loss_sum = 0, negatives = 0, nonzero = 0;
   {
     NoGradGuard no_grad;
     io::Batch batch;
@@ -226,13 +226,13 @@ InitPass measure_init(const DoctorSetup& setup, const DoctorOptions& options) {
       loss_sum += cross_entropy(logits, batch.labels.to(setup.device), {.reduction = Reduction::Sum}).item();
       Tensor c = raw::contiguous(inspect::on_host(logits));
       const float* v = c.data<float>();
-      for (int64_t i = 0; i < c.numel(); ++i) negatives += v[i] < 0;
-      outputs += double(c.numel());
+      for (int64_t i = 0; i < c.numel(); ++i) negatives += v[i] < 0, nonzero += v[i] != 0;
     }
   }
   for (auto& [m, id] : hooks) m->remove_forward_hook(id);
   p.loss = loss_sum / double(sample.size());
-  p.negative_output_fraction = outputs ? negatives / outputs : -1;
+  // Of the nonzero outputs: a zero-initialised last layer (all 0) is not a clipping activation.
+  p.negative_output_fraction = nonzero ? negatives / nonzero : -1;
   for (const Acc& a : acc) {
     double mean = a.count ? a.sum / double(a.count) : NAN;
     double std = a.count ? std::sqrt(std::max(0.0, a.sum_sq / double(a.count) - mean * mean)) : NAN;
@@ -376,6 +376,8 @@ LRFinderResult measure_lr(const DoctorSetup& setup, const DoctorOptions& options
 
 FitRun measure_fit(const DoctorSetup& setup, const DoctorOptions& options) {
   FitRun run;
+  run.train_images = setup.fit_train.size();
+  run.val_images = setup.val.size();
   run.model = fresh_model(setup);
   nn::Module& model = *run.model;
   model.train();
@@ -475,7 +477,8 @@ DoctorReport run_doctor(const DoctorSetup& setup, const DoctorOptions& options) 
     if (check.name == "overfit_batch" || check.name == "gradients" || check.name == "learning_rate")
       sound = sound && check.verdict != inspect::Verdict::Problem;
   }
-  done(inspect::check_fit(report.fit.curve, report.fit.initial_loss, K, setup.fit_train.size(), sound));
+  done(inspect::check_fit(report.fit.curve, report.fit.initial_loss, K, report.fit.train_images, sound,
+                          report.fit.val_images));
   // Dead units: at init (from the init pass) and after the short run (eval mode, as deployed).
   report.dead_units = report.init.relu_layers;
   measure_dead_units(*report.fit.model, false, setup, options, report.dead_units, true);

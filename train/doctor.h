@@ -67,7 +67,7 @@ struct InitPass {
   std::vector<std::string> leaf_types;              // leaf modules in forward order
   std::vector<LayerActivation> activations;         // per leaf module call, over the sample
   double loss = 0;                                  // mean cross-entropy over the sample
-  double negative_output_fraction = 0;              // of the model outputs
+  double negative_output_fraction = 0;              // of the nonzero model outputs (-1: all are 0)
   std::vector<inspect::DeadUnitLayer> relu_layers;  // dead_at_init filled
 };
 inspect::DataSummary measure_data(const DoctorSetup& setup, const DoctorOptions& options);
@@ -81,6 +81,7 @@ struct FitRun {
   std::vector<double> step_losses;         // every training step
   std::vector<inspect::EpochPoint> curve;  // one point per epoch
   nn::ModulePtr model;                     // the trained model
+  int64_t train_images = 0, val_images = 0;  // what it ran on (--fit-images and --val-images, as many as there are)
 };
 FitRun measure_fit(const DoctorSetup& setup, const DoctorOptions& options);
 // Fraction of ReLU units always zero over the sample (train mode: BN uses batch statistics at init;

@@ -288,9 +288,10 @@ std::string doctor_html(const DoctorReport& r, const TrainConfig& config, const 
        "pre{font-size:11px;white-space:pre-wrap;margin:4px 0}ul{margin:4px 0;padding-left:18px}\n"
        "</style></head><body>\n";
   h << "<h1>gradscope doctor</h1>\n<p>Model <b>" << escape(r.model) << "</b> on <b>" << escape(r.data) << "</b> ("
-    << escape(r.device) << "), " << escape(config.optimizer) << " lr " << format("%g", config.lr) << ", batch " << config.batch_size << ". Overall: "
+    << escape(r.device) << "), " << escape(config.optimizer) << " lr " << format("%g", config.lr) << ", batch "
+    << config.batch_size << ". Overall: "
     << "<span class=\"pill\" style=\"background:" << verdict_colour(overall) << "\">" << inspect::verdict_name(overall)
-    << "</span> (" << format("%.0f", r.seconds) << " s; fit run " << o.fit_epochs << " epochs on " << o.fit_images
+    << "</span> (" << format("%.0f", r.seconds) << " s; fit run " << o.fit_epochs << " epochs on " << r.fit.train_images
     << " images" << (o.shuffle_labels ? "; labels shuffled on purpose" : "") << ")</p>\n";
   h << "<table id=\"checks\"><tr><th>check</th><th>verdict</th><th>finding and suggestions</th></tr>\n";
   for (const auto& c : r.checks) {

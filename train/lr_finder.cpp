@@ -158,7 +158,6 @@ double pick_suggestion(const LRSuggestions& s, const std::string& method) {
 
 LRFinderResult lr_find_for_config(const TrainConfig& c, const LRFinderOptions& options) {
   c.check_values("lr-find");
-  GS_CHECK(c.batch_size > 0, "lr-find: --batch must be positive, got %lld", (long long)c.batch_size);
   GS_CHECK(c.val_fraction >= 0 && c.val_fraction < 1, "lr-find: --val-fraction must be in [0, 1), got %g",
            c.val_fraction);
   GS_CHECK(c.grad_penalty >= 0 && std::isfinite(c.grad_penalty), "lr-find: --grad-penalty must be >= 0, got %g",

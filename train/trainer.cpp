@@ -240,7 +240,6 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   const TrainConfig& c = config_;
   c.check_values("train");
   GS_CHECK(c.epochs > 0, "train: --epochs must be positive, got %lld", (long long)c.epochs);
-  GS_CHECK(c.batch_size > 0, "train: --batch must be positive, got %lld", (long long)c.batch_size);
   GS_CHECK(c.val_fraction >= 0 && c.val_fraction < 1, "train: --val-fraction must be in [0, 1), got %g", c.val_fraction);
   GS_CHECK(c.patience >= 0, "train: --patience must be >= 0, got %lld", (long long)c.patience);
   GS_CHECK(c.mixup >= 0 && c.cutmix >= 0, "train: --mixup and --cutmix must be >= 0 (got %g, %g)", c.mixup, c.cutmix);

@@ -48,6 +48,20 @@ TEST(DoctorChecks, DataFailures) {
   EXPECT_EQ(inspect::check_data(d).verdict, Verdict::Warning);
   d.class_counts[3] = 0;
   EXPECT_EQ(inspect::check_data(d).verdict, Verdict::Problem);
+  EXPECT_NE(inspect::check_data(d).summary.find("class 3 has no training examples"), std::string::npos);
+  d.class_counts.assign(10, 0);  // every label is 3: the summary names all nine empty classes
+  d.class_counts[3] = 1000;
+  r = inspect::check_data(d);
+  EXPECT_NE(r.summary.find("9 of the 10 classes have no training examples (0, 1, 2, 4, 5, ...)"), std::string::npos)
+      << r.summary;
+  d = clean_data();
+  d.duplicates_within_train = 5;  // 0.5%: tolerated
+  EXPECT_EQ(inspect::check_data(d).verdict, Verdict::Ok);
+  d.duplicates_within_train = 500;  // every image twice
+  r = inspect::check_data(d);
+  EXPECT_EQ(r.verdict, Verdict::Warning);
+  EXPECT_NE(r.summary.find("500 training images (50.0%) repeat an earlier one exactly"), std::string::npos)
+      << r.summary;
   d = clean_data();
   d.duplicates_train_test = 1;  // 0.5% of the test set: reported, tolerated
   EXPECT_EQ(inspect::check_data(d).verdict, Verdict::Ok);
@@ -91,6 +105,9 @@ TEST(DoctorChecks, FinalLayer) {
   EXPECT_EQ(inspect::check_final_layer({"Linear", "Dropout"}, true, 0.5).verdict, Verdict::Ok);
   // A loss that does not expect logits (not cross-entropy) may take a sigmoid.
   EXPECT_EQ(inspect::check_final_layer({"Linear", "Sigmoid"}, false, 0.0).verdict, Verdict::Ok);
+  // No negative among the nonzero outputs: clipped. All outputs 0 (a zero last layer) is -1: unknown.
+  EXPECT_EQ(inspect::check_final_layer({"Linear", "ReLU", "Linear"}, true, 0.0).verdict, Verdict::Warning);
+  EXPECT_EQ(inspect::check_final_layer({"Linear", "ReLU", "Linear"}, true, -1).verdict, Verdict::Ok);
 }
 
 TEST(DoctorChecks, LossAtInit) {
@@ -116,6 +133,10 @@ TEST(DoctorChecks, OverfitBatch) {
   EXPECT_NE(bouncing.summary.find("learning rate looks too high"), std::string::npos) << bouncing.summary;
   EXPECT_NE(bouncing.suggestions[0].find("Lower the learning rate"), std::string::npos);
   EXPECT_NE(bouncing.suggestions[1].find("likely a bug in the model, loss or labels"), std::string::npos);
+  // Memorised by way of a blow-up (lr 1e3): reached, but the lr is too high for training.
+  auto blowup = inspect::check_overfit_batch({2.33, 1.67e14, 6.3e13, 0}, 32, 200);
+  EXPECT_EQ(blowup.verdict, Verdict::Warning);
+  EXPECT_NE(blowup.summary.find("but it rose to 1.67e+14 on the way"), std::string::npos) << blowup.summary;
   auto nan = inspect::check_overfit_batch({2.3, 50, NAN}, 32, 200);
   EXPECT_EQ(nan.verdict, Verdict::Problem);
   EXPECT_NE(nan.summary.find("non-finite at step 2"), std::string::npos);
@@ -131,9 +152,26 @@ TEST(DoctorChecks, Gradients) {
   EXPECT_EQ(inspect::check_gradients(g).verdict, Verdict::Ok);
   auto vanish = g;
   vanish.at_init = {1e-5, 1e-3, 0.1};  // last / first = 1e4
+  vanish.after = {2e-5, 1e-3, 0.1};    // and still 5e3 after the steps
   auto r = inspect::check_gradients(vanish);
   EXPECT_EQ(r.verdict, Verdict::Problem);
-  EXPECT_NE(r.summary.find("vanishing"), std::string::npos) << r.summary;
+  EXPECT_NE(r.summary.find("vanishing gradients: 0.weight gets 5e+03x less gradient than 4.weight"), std::string::npos)
+      << r.summary;
+  // A zero-initialised last layer passes no gradient back at init, and does after one step: not
+  // vanishing gradients (the doctor's own loss-at-init advice is a zero last layer).
+  auto zero_last = g;
+  zero_last.at_init = {0, 0, 0.32};
+  zero_last.after = {0.21, 0.36, 2.6};
+  r = inspect::check_gradients(zero_last);
+  EXPECT_EQ(r.verdict, Verdict::Ok) << r.summary;
+  EXPECT_EQ(r.summary.find("inf"), std::string::npos) << r.summary;
+  auto never = g;  // no gradient reaches the first layer, at init or after: named, not "infx"
+  never.at_init = {0, 0.5, 0.3};
+  never.after = {0, 0.5, 0.3};
+  r = inspect::check_gradients(never);
+  EXPECT_EQ(r.verdict, Verdict::Problem);
+  EXPECT_NE(r.summary.find("vanishing gradients: 0.weight has gradient norm 0 after 2 steps"), std::string::npos)
+      << r.summary;
   auto tiny = g;
   tiny.after = {1e-9, 0.6, 0.9};
   EXPECT_EQ(inspect::check_gradients(tiny).verdict, Verdict::Problem);
@@ -207,4 +245,21 @@ TEST(DoctorChecks, Fit) {
   EXPECT_EQ(inspect::check_fit(under, 2.3, 10, 4000).verdict, Verdict::Warning);
   std::vector<inspect::EpochPoint> nan = {{NAN, NAN, NAN, NAN}};
   EXPECT_EQ(inspect::check_fit(nan, 2.3, 10, 4000).verdict, Verdict::Problem);
+  // Two classes, 74% on 300 validation images: 8 standard errors above 50%, not chance (1.5/K called
+  // it chance); what the curve shows is overfitting.
+  std::vector<inspect::EpochPoint> binary = {{0.3, 0.55, 0.88, 0.73}, {0.1, 0.62, 0.97, 0.74}, {0.02, 0.72, 1, 0.743}};
+  r = inspect::check_fit(binary, 0.69, 2, 2700, true, 300);
+  EXPECT_EQ(r.verdict, Verdict::Warning) << r.summary;
+  EXPECT_NE(r.summary.find("overfitting"), std::string::npos) << r.summary;
+  EXPECT_NEAR(r.evidence["at_chance_if_val_acc_below"].get<double>(), 0.5 + 3 * std::sqrt(0.25 / 300), 1e-12);
+  // 53% of 300 images of 2 classes is within three standard errors of 50%: chance.
+  binary.back().val_acc = 0.53;
+  EXPECT_NE(inspect::check_fit(binary, 0.69, 2, 2700, true, 300).summary.find("at chance"), std::string::npos);
+  // A training loss that rose is divergence (lr), not underfitting (capacity).
+  std::vector<inspect::EpochPoint> diverged = {{40, 50, 0.1, 0.1}, {71.7, 80, 0.1, 0.1}};
+  r = inspect::check_fit(diverged, 2.336, 10, 4000, false, 400);
+  EXPECT_EQ(r.verdict, Verdict::Problem);
+  EXPECT_NE(r.summary.find("the training loss rose (training diverges)"), std::string::npos) << r.summary;
+  EXPECT_EQ(r.summary.find("underfitting"), std::string::npos) << r.summary;
+  EXPECT_NE(r.suggestions[0].find("Lower the learning rate"), std::string::npos);
 }

@@ -61,6 +61,14 @@ def test_bad_class_weights_are_an_error_before_any_work(tmp_path):
         r = gradscope(command, "--class-weights", "1,2,3", "--out", out)
         assert r.returncode == 2 and message in r.stderr, (command, r.stderr)
         assert not out.exists(), command
+    # --batch and --lr too: the doctor found a bad one only after minutes of checks, by a loader's or
+    # scheduler's error that did not name the flag.
+    for flags, message in [(["--batch", "0"], "doctor: --batch must be positive, got 0"),
+                           (["--lr", "-1"], "doctor: --lr must be a finite number >= 0, got -1"),
+                           (["--lr", "0"], "doctor: --lr must be > 0")]:
+        r = gradscope("doctor", *flags, "--out", tmp_path / "doc")
+        assert r.returncode == 2 and message in r.stderr and "[1/" not in r.stderr, (flags, r.stderr)
+        assert not (tmp_path / "doc").exists()
     r = gradscope("train", "--class-weights", "inverse", "--out", tmp_path / "x")
     assert r.returncode == 2 and "'inverse' is not a weight >= 0 (give none, balanced, or 10" in r.stderr, r.stderr
     assert "--class-weights" in gradscope("train", "--help").stdout
