@@ -40,7 +40,8 @@ struct SearchFlags {
   train::SearchOptions options{.strategy = "tpe"};
 };
 
-// The per-epoch objective of a trial directory (losses negated, so higher is always better).
+// The per-epoch score of a trial directory: the objective, losses negated so that higher is always
+// better. What is shown and stored is the objective as measured (measured() undoes the sign).
 std::vector<double> objective_curve(const std::string& dir, const std::string& key) {
   std::vector<double> curve;
   std::ifstream in(fs::path(dir) / "metrics.jsonl");
@@ -55,6 +56,8 @@ std::vector<double> objective_curve(const std::string& dir, const std::string& k
   }
   return curve;
 }
+
+double measured(const std::string& key, double score) { return key.ends_with("loss") ? -score : score; }
 
 double best_of(const std::vector<double>& curve) {
   double best = NAN;
@@ -200,16 +203,19 @@ void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
       res.status = r.pruned ? "pruned" : ok ? "ok" : "failed";
       if (!ok && !r.pruned) res.objective = NAN;
       if (res.status == "ok") finished_curves->push_back(curve);
-      train::write_hparams_session(r.dir, space, batch[i].params, f.objective, curve, res.status != "failed");
+      std::vector<double> values;  // TensorBoard's HParams tab plots the metric as measured
+      for (double v : curve) values.push_back(measured(f.objective, v));
+      train::write_hparams_session(r.dir, space, batch[i].params, f.objective, values, res.status != "failed");
       results.push_back(res);
     }
     return results;
   };
   auto on_trial = [&](const train::Trial& t) {
-    jsonl_text += train::trial_to_json(t).dump() + "\n";
+    jsonl_text += train::trial_to_json(t, f.objective.ends_with("loss")).dump() + "\n";
     io::write_file_atomic(jsonl_path, jsonl_text);
     std::fprintf(stderr, "trial %lld: %s, %s %s (%.1fs)%s\n", (long long)t.id, t.status.c_str(), f.objective.c_str(),
-                 std::isfinite(t.objective) ? format("%.4f", t.objective).c_str() : "-", t.seconds,
+                 std::isfinite(t.objective) ? format("%.4f", measured(f.objective, t.objective)).c_str() : "-",
+                 t.seconds,
                  t.status == "failed" ? format(" - see %s/train.log", trial_dir(f.out, t.id).c_str()).c_str() : "");
   };
   std::vector<train::Trial> trials = train::run_search(space, options, evaluate, previous, on_trial);
@@ -222,7 +228,7 @@ void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
   for (size_t i = 0; i < order.size(); ++i) {
     const auto& t = order[i];
     table += format("%-5zu %-6lld %-7s %-10s", i + 1, (long long)t.id, t.status.c_str(),
-                    std::isfinite(t.objective) ? format("%.4f", t.objective).c_str() : "-");
+                    std::isfinite(t.objective) ? format("%.4f", measured(f.objective, t.objective)).c_str() : "-");
     for (const auto& p : space.params) {
       const json& v = t.params[p.name];
       table += format(" %-14s", v.is_number_float() ? format("%.4g", v.get<double>()).c_str() : v.dump().c_str());
@@ -240,7 +246,8 @@ void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
     io::write_file_atomic(f.out + "/best_config.json", best.to_json() + "\n");
     std::printf(
         "best: trial %lld, %s %.4f; config: %s/best_config.json (gradscope train --config %s/best_config.json)\n",
-        (long long)order[0].id, f.objective.c_str(), order[0].objective, f.out.c_str(), f.out.c_str());
+        (long long)order[0].id, f.objective.c_str(), measured(f.objective, order[0].objective), f.out.c_str(),
+        f.out.c_str());
   }
 }
 }  // namespace

@@ -179,10 +179,12 @@ std::vector<Trial> ranked(std::vector<Trial> trials) {
   return trials;
 }
 
-json trial_to_json(const Trial& t) {
+json trial_to_json(const Trial& t, bool objective_is_loss) {
+  const bool finite = std::isfinite(t.objective);
   return {{"id", t.id},
           {"params", t.params},
-          {"objective", std::isfinite(t.objective) ? json(t.objective) : json(nullptr)},
+          {"objective", finite ? json(objective_is_loss ? -t.objective : t.objective) : json(nullptr)},
+          {"score", finite ? json(t.objective) : json(nullptr)},
           {"status", t.status},
           {"seconds", t.seconds}};
 }
@@ -191,7 +193,8 @@ Trial trial_from_json(const json& j) {
   Trial t;
   t.id = j.at("id").get<int64_t>();
   t.params = j.at("params");
-  t.objective = j.at("objective").is_number() ? j["objective"].get<double>() : NAN;
+  const json& score = j.contains("score") ? j["score"] : j.at("objective");
+  t.objective = score.is_number() ? score.get<double>() : NAN;
   t.status = j.value("status", std::string("ok"));
   t.seconds = j.value("seconds", 0.0);
   return t;

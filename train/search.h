@@ -77,7 +77,10 @@ std::vector<Trial> run_search(const SearchSpace& space, const SearchOptions& opt
 
 // Trials sorted best first (failed last).
 std::vector<Trial> ranked(std::vector<Trial> trials);
-nlohmann::json trial_to_json(const Trial& t);
+// A line of search.jsonl. "objective" is the metric as measured (a loss as the positive loss when
+// `objective_is_loss`) and "score" the higher-is-better value the search ranks (Trial::objective);
+// lines without "score" (older files) hold the score in "objective".
+nlohmann::json trial_to_json(const Trial& t, bool objective_is_loss = false);
 Trial trial_from_json(const nlohmann::json& j);
 
 // The median stopping rule (Golovin et al. 2017, Google Vizier): stop a trial at epoch e when its best

@@ -27,8 +27,9 @@ std::string config_key(const std::string& name) {
 json ParamSpec::to_value(double u) const {
   u = std::clamp(u, 0.0, std::nextafter(1.0, 0.0));
   switch (kind) {
-    case Kind::Uniform: return low + u * (high - low);
-    case Kind::LogUniform: return std::exp(std::log(low) + u * (std::log(high) - std::log(low)));
+    // Clamped: exp(log(low)) is 0.0010000000000000002 for low 0.001, just outside the range given.
+    case Kind::Uniform: return std::clamp(low + u * (high - low), low, high);
+    case Kind::LogUniform: return std::clamp(std::exp(std::log(low) + u * (std::log(high) - std::log(low))), low, high);
     case Kind::Int: {
       // Each integer gets an equal share of [0, 1) (on a log scale when asked).
       if (log) {
@@ -157,10 +158,14 @@ std::vector<json> SearchSpace::grid(int points) const {
       for (int i = 0; i < points; ++i) {
         double t = points == 1 ? 0.5 : double(i) / (points - 1);
         json v;
+        // The ends are the range's own numbers (exp(log(0.1)) is 0.10000000000000006).
         if (p.kind == ParamSpec::Kind::Uniform)
-          v = p.low + t * (p.high - p.low);
+          v = i == 0 && points > 1 ? p.low : i == points - 1 && points > 1 ? p.high : p.low + t * (p.high - p.low);
         else if (p.kind == ParamSpec::Kind::LogUniform)
-          v = std::exp(std::log(p.low) + t * (std::log(p.high) - std::log(p.low)));
+          v = i == 0 && points > 1 ? p.low
+              : i == points - 1 && points > 1
+                  ? p.high
+                  : std::clamp(std::exp(std::log(p.low) + t * (std::log(p.high) - std::log(p.low))), p.low, p.high);
         else
           v = int64_t(std::llround(p.log ? std::exp(std::log(p.low) + t * (std::log(p.high) - std::log(p.low)))
                                          : p.low + t * (p.high - p.low)));

@@ -155,3 +155,35 @@ def test_search_objective_errors_before_any_trial(tmp_path):
     r = run("search", "--space", str(bad), *SMALL, "--epochs", "1", "--trials", "1", "--out", str(tmp_path / "c"))
     assert r.returncode == 2 and "no trial finished with a val_acc" in r.stderr, r.stderr
     assert (tmp_path / "c" / "results.txt").exists()
+
+
+def test_search_on_a_loss_shows_and_stores_the_loss_and_picks_the_lowest(tmp_path):
+    """Found by an audit: with --objective val_loss, search.jsonl, results.txt, the "best:" line and the
+    HParams curves held the loss negated (-0.9974 for 0.9974), the search's internal sign."""
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"lr": {"type": "choice", "values": [0.001, 0.05, 0.5]}}))
+    out = tmp_path / "s"
+    r = run("search", "--space", str(space), "--strategy", "grid", "--objective", "val_loss", *SMALL,
+            "--epochs", "2", "--optimizer", "sgd", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    trials = [json.loads(l) for l in open(out / "search.jsonl")]
+    assert len(trials) == 3
+    for t in trials:
+        losses = [json.loads(l)["val_loss"] for l in open(out / f"trial_{t['id']:03d}" / "metrics.jsonl")]
+        assert t["objective"] == pytest.approx(min(losses), abs=1e-12) and t["objective"] > 0, t
+        assert t["score"] == pytest.approx(-t["objective"])
+        from tensorboard.backend.event_processing import event_accumulator
+        acc = event_accumulator.EventAccumulator(str(out / f"trial_{t['id']:03d}"))
+        acc.Reload()
+        assert [e.value for e in acc.Scalars("val_loss")] == pytest.approx(losses, abs=1e-6)
+    best = min(trials, key=lambda t: t["objective"])
+    assert json.load(open(out / "best_config.json"))["lr"] == pytest.approx(best["params"]["lr"])
+    table = [l.split() for l in open(out / "results.txt").read().splitlines()[1:]]
+    assert int(table[0][1]) == best["id"] and float(table[0][3]) == pytest.approx(best["objective"], abs=1e-4)
+    assert [float(row[3]) for row in table] == sorted(float(row[3]) for row in table)  # lowest loss first
+    assert f"val_loss {best['objective']:.4f}" in r.stdout, r.stdout
+    # A resumed search reads the losses back as losses: nothing runs again, the same best.
+    r = run("search", "--space", str(space), "--strategy", "grid", "--objective", "val_loss", *SMALL,
+            "--epochs", "2", "--optimizer", "sgd", "--out", str(out))
+    assert r.returncode == 0 and "3 trials already finished" in r.stderr, r.stderr
+    assert f"best: trial {best['id']}, val_loss {best['objective']:.4f}" in r.stdout, r.stdout

@@ -61,6 +61,15 @@ TEST(SearchSpace, ParsesMapsAndApplies) {
   EXPECT_EQ(ints.params[0].to_value(0.0), 16);
   EXPECT_EQ(ints.params[0].to_value(0.999), 18);
   EXPECT_EQ(ints.grid(5).size(), 3u);  // 16, 17, 18 once each
+  // Log-scale points stay inside the range: the ends are its own numbers, not exp(log(x)).
+  auto logs = train::SearchSpace::from_json(R"({"lr": {"type": "loguniform", "low": 0.001, "high": 0.1}})", "s");
+  auto points = logs.grid(3);
+  ASSERT_EQ(points.size(), 3u);
+  EXPECT_EQ(points.front()["lr"].get<double>(), 0.001);
+  EXPECT_EQ(points.back()["lr"].get<double>(), 0.1);
+  EXPECT_NEAR(points[1]["lr"].get<double>(), 0.01, 1e-15);
+  EXPECT_GE(logs.params[0].to_value(0.0).get<double>(), 0.001);
+  EXPECT_LE(logs.params[0].to_value(1.0).get<double>(), 0.1);
   train::TrainConfig c = ints.apply(train::TrainConfig(), {{"batch", 17}});
   EXPECT_EQ(c.batch_size, 17);
 
@@ -155,6 +164,16 @@ TEST(Search, FailedTrialsRankLastAndRoundTripThroughJson) {
   EXPECT_EQ(back.status, "failed");
   EXPECT_TRUE(std::isnan(back.objective));
   EXPECT_EQ(back.params, t[1].params);
+  // A loss objective is stored as measured, with the search's higher-is-better score beside it; a
+  // line from before "score" holds the score in "objective".
+  train::Trial loss{4, {{"lr", 0.1}}, -0.25, "ok", 1};
+  json line = train::trial_to_json(loss, /*objective_is_loss=*/true);
+  EXPECT_EQ(line["objective"], 0.25);
+  EXPECT_EQ(line["score"], -0.25);
+  EXPECT_EQ(train::trial_from_json(line).objective, -0.25);
+  line.erase("score");
+  line["objective"] = -0.25;
+  EXPECT_EQ(train::trial_from_json(line).objective, -0.25);
 }
 
 TEST(Search, MedianStoppingRule) {
