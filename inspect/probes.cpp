@@ -205,7 +205,10 @@ Inspector::Inspector(nn::ModulePtr model, ProbeOptions options) : model_(std::mo
   }
   // The event file exists whenever asked for: without sampling it still gets the epoch curves
   // and images that the trainer logs through tensorboard().
-  if (!options_.tensorboard_dir.empty()) tensorboard_ = std::make_unique<io::EventWriter>(options_.tensorboard_dir);
+  if (!options_.tensorboard_dir.empty()) {
+    tensorboard_ = std::make_unique<io::EventWriter>(options_.tensorboard_dir);
+    if (options_.resume_step > options_.resume_epoch) tensorboard_->add_session_start(options_.resume_step);
+  }
   if (options_.every > 0 && !options_.jsonl_path.empty()) {
     jsonl_.open(options_.jsonl_path, options_.append ? std::ios::app : std::ios::trunc);
     GS_CHECK(jsonl_.good(), "probes: cannot write '%s'", options_.jsonl_path.c_str());

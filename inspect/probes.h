@@ -41,6 +41,10 @@ struct ProbeOptions {
   std::string tensorboard_dir;        // "" = no event file (else one, also without sampling)
   std::string jsonl_path;             // "" = no probes.jsonl
   bool append = false;                // keep an existing probes.jsonl (resumed runs)
+  // Resumed runs: the first step this run takes, and the epochs done. The event file starts with a
+  // SessionLog START there, so TensorBoard drops what a killed run logged past its checkpoint (once
+  // step > epoch, or it would drop the last epoch's curves, logged at step = epoch, too).
+  int64_t resume_step = -1, resume_epoch = 0;
 };
 
 // True when `name` matches one of the comma-free globs (fnmatch: *, ?, [..]); empty = all.

@@ -137,6 +137,16 @@ void EventWriter::write_event(const std::string& value, int64_t step) {
   write_record(event);
 }
 
+void EventWriter::add_session_start(int64_t step) {
+  std::string session_log;
+  put_int(session_log, 1, 1);  // SessionLog.status = START
+  std::string event;
+  put_double(event, 1, wall_time());
+  put_int(event, 2, step);
+  put_bytes(event, 7, session_log);  // Event.session_log
+  write_record(event);
+}
+
 void EventWriter::add_scalar(const std::string& tag, double value, int64_t step) {
   std::string v = summary_value(tag);
   put_float(v, 2, float(value));

@@ -41,6 +41,9 @@ class EventWriter {
   void add_histogram(const std::string& tag, const HistogramSummary& histogram, int64_t step);
   void add_image(const std::string& tag, const std::vector<uint8_t>& pixels, int height, int width, int channels,
                  int64_t step);
+  // A SessionLog START at `step`: TensorBoard drops the events of every earlier file in the
+  // directory from this step on (a resumed run: what the killed run logged after its checkpoint).
+  void add_session_start(int64_t step);
   void flush();
   const std::string& path() const { return path_; }
 

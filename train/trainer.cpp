@@ -489,6 +489,8 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   probe_options.tensorboard_dir = c.tensorboard && main_rank ? c.out : "";
   probe_options.jsonl_path = main_rank ? c.out + "/probes.jsonl" : "";
   probe_options.append = !c.resume.empty();
+  if (!c.resume.empty())
+    probe_options.resume_step = start_epoch * steps_per_epoch, probe_options.resume_epoch = start_epoch;
   inspect::Inspector probes(model, probe_options);
   io::Batch prediction_sample;  // a fixed test batch, drawn with its predictions at each epoch end
   if (probes.tensorboard()) {
@@ -619,6 +621,8 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
       tb->add_scalar("epoch/train_acc", train_acc, epoch);
       if (do_eval) tb->add_scalar("epoch/test_loss", test_result.loss, epoch);
       if (do_eval) tb->add_scalar("epoch/test_acc", test_result.accuracy, epoch);
+      if (do_eval && val_loader) tb->add_scalar("epoch/val_loss", val_result.loss, epoch);
+      if (do_eval && val_loader) tb->add_scalar("epoch/val_acc", val_result.accuracy, epoch);
       probes.log_predictions(evaluated, prediction_sample.images, prediction_sample.labels, epoch);
     }
 

@@ -6,9 +6,11 @@ import glob
 import json
 import math
 import os
+import shutil
 import struct
 import subprocess
 import sys
+import time
 import zlib
 
 import numpy as np
@@ -214,15 +216,16 @@ def test_plain_training_run_logs_curves_and_images(tmp_path):
     # the first batch and the predictions; --no-tensorboard leaves no event file at all.
     out = tmp_path / "plain"
     r = train("--model", "mlp", "--epochs", "2", "--batch", "64", "--limit-train", "256", "--limit-test", "64",
-              "--no-progress", "--threads", "1", "--out", str(out))
+              "--val-fraction", "0.005", "--no-progress", "--threads", "1", "--out", str(out))
     assert r.returncode == 0, r.stderr
     acc = load(str(out))
     tags = acc.Tags()
-    assert set(tags["scalars"]) == {"epoch/train_loss", "epoch/train_acc", "epoch/test_loss", "epoch/test_acc"}
+    keys = ["train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"]  # val: found by an audit
+    assert set(tags["scalars"]) == {f"epoch/{k}" for k in keys}
     assert tags["histograms"] == []
     assert sorted(tags["images"]) == ["first_batch", "predictions"]
     metrics = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
-    for key in ["train_loss", "train_acc", "test_loss", "test_acc"]:
+    for key in keys:
         events = acc.Scalars(f"epoch/{key}")
         assert [e.step for e in events] == [1, 2], key
         assert [e.value for e in events] == pytest.approx([f32(m[key]) for m in metrics], rel=1e-6), key
@@ -242,3 +245,34 @@ def test_blow_up_stops_at_the_first_non_finite_op(tmp_path):
     assert r.returncode != 0
     assert "non-finite" in r.stderr and "tape entry #" in r.stderr, r.stderr
     assert "at step 1:" in r.stderr, r.stderr  # step 0 is finite; its update of 1e30 overflows the next forward
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
+def test_a_resumed_run_has_each_step_once(tmp_path):
+    """Found by an audit: a run resumed from a checkpoint older than what it had logged (a kill
+    mid-epoch) left TensorBoard both copies of the later steps, drawn as a zigzag. The resumed event
+    file starts with a SessionLog START at its first step, so TensorBoard drops the older copies."""
+    out = tmp_path / "run"
+    common = ["--model", "mlp", "--batch", "64", "--limit-train", "256", "--limit-test", "64", "--probe-every", "1",
+              "--no-progress", "--threads", "1"]
+    r = train(*common, "--epochs", "1", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    shutil.copy(out / "last.safetensors", tmp_path / "epoch1.safetensors")
+    time.sleep(1.1)  # event file names carry the second they were made
+    r = train("--resume", str(out / "last.safetensors"), "--epochs", "2", "--lr", "0.01")
+    assert r.returncode == 0, r.stderr
+    first = {e.step: e.value for e in load(str(out)).Scalars("train/loss")}
+    assert sorted(first) == list(range(8))
+    time.sleep(1.1)
+    # Back to epoch 1, on with another lr: steps 4..7 are logged again, and only the new ones count.
+    r = train("--resume", str(tmp_path / "epoch1.safetensors"), "--epochs", "2", "--lr", "0.5", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    acc = load(str(out))
+    steps = [e.step for e in acc.Scalars("train/loss")]
+    assert steps == list(range(8)), steps
+    probes = [json.loads(l) for l in (out / "probes.jsonl").read_text().splitlines()]
+    assert [p["step"] for p in probes] == list(range(8))
+    for e, p in zip(acc.Scalars("train/loss"), probes):
+        assert e.value == pytest.approx(f32(p["loss"]), rel=1e-6)
+    assert [e.value for e in acc.Scalars("train/loss")][4:] != pytest.approx([first[s] for s in range(4, 8)])
+    assert [e.step for e in acc.Scalars("epoch/train_loss")][0] == 1  # the first epoch's curve is kept
