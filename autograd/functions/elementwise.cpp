@@ -90,8 +90,10 @@ Tensor pow(const Tensor& a, const Tensor& b) {
       c.accumulate(0, mul(g, mul(y, pow(x, y_minus_1))));
     }
     if (c.needs_grad(1)) {
-      Tensor positive = bin(BinaryOp::Gt, x, scalar_like(x, 0.0));
-      Tensor safe_x = where(positive, x, scalar_like(x, 1.0));
+      // x^y log x, and 0 where x = 0 and y >= 0 (x^y is 0 or 1 there), as PyTorch: a negative base
+      // has no real logarithm, so its exponent's gradient is nan (x^y is real only at whole y).
+      Tensor zero_base = mul(bin(BinaryOp::Eq, x, scalar_like(x, 0.0)), bin(BinaryOp::Ge, y, scalar_like(y, 0.0)));
+      Tensor safe_x = where(zero_base, scalar_like(x, 1.0), x);
       c.accumulate(1, mul(g, mul(z, log(safe_x))));
     }
   });

@@ -123,7 +123,6 @@ Tensor cross_entropy_rows(const Tensor& logits, const Tensor& target, const Cros
       return;
     }
     // Recorded: dx = (softmax(x) * S - a) * g_rows, with a (N, C) and S = sum_c a (N, 1) constants.
-    Tensor g_rows = reduction == Reduction::None ? c.grad_output() : expand(mul(c.grad_output(), scale), {N});
     std::vector<int64_t> targets = c.saved(1).to_vector<int64_t>();
     std::vector<double> weights =
         w.defined() ? c.saved(2).to(Device::cpu()).to_vector<double>() : std::vector<double>();
@@ -140,6 +139,18 @@ Tensor cross_entropy_rows(const Tensor& logits, const Tensor& target, const Cros
     }
     TensorOptions opt{c.grad_output().dtype(), c.grad_output().device()};
     Tensor A = from_vector(a, {N, C}, opt), S = from_vector(row_sum, {N, 1}, opt);
+    // The mean's scale goes only to rows that count: with every row ignored it is nan (0/0, as the
+    // loss), and 0 * nan would make the ignored rows' zero gradient nan (torch gives zeros).
+    Tensor g_rows = c.grad_output();
+    if (reduction != Reduction::None) {
+      std::vector<double> row_scale(static_cast<size_t>(N), 0.0);
+      for (int64_t n = 0; n < N; ++n) {
+        bool counts = false;
+        for (int64_t k = 0; k < C; ++k) counts = counts || a[static_cast<size_t>(n * C + k)] != 0;
+        if (counts) row_scale[static_cast<size_t>(n)] = scale;
+      }
+      g_rows = mul(expand(c.grad_output(), {N}), from_vector(row_scale, {N}, opt));
+    }
     // saved(0) comes back attached as the logits (below): log_softmax(x) = x - lse(x) is x shifted
     // by a constant per row, so softmax of it is softmax(x) in value and in derivative.
     c.accumulate(0, mul(sub(mul(softmax(c.saved(0), 1), S), A), unsqueeze(g_rows, 1)));

@@ -35,14 +35,14 @@ void max_pool_plane(const Pool2dShape& s, const T* x, T* y, int64_t* argmax) {
       const int64_t w_lo = std::max<int64_t>(w0, 0), w_hi = std::min(w0 + s.kernel_w, s.W);
       T best = -std::numeric_limits<T>::infinity();
       int64_t best_at = h_lo * s.W + w_lo;
-      // The first NaN wins and ends the search (NaN propagates, as PyTorch).
-      for (int64_t h = h_lo; h < h_hi && !std::isnan(best); ++h)
+      // NaN propagates and the last NaN of the window takes the gradient, as PyTorch's
+      // `val > maxval || isnan(val)` (CPU and CUDA) has it.
+      for (int64_t h = h_lo; h < h_hi; ++h)
         for (int64_t w = w_lo; w < w_hi; ++w) {
           const T v = x[h * s.W + w];
           if (v > best || std::isnan(v)) {
             best = v;
             best_at = h * s.W + w;
-            if (std::isnan(v)) break;
           }
         }
       y[p * s.Q + q] = best;
@@ -65,11 +65,11 @@ template <class T>
 void max_pool_window(const Pool2dShape& s, const T* x, int64_t p, int64_t q, T* y, int64_t* argmax) {
   const int64_t at0 = 2 * p * s.W + 2 * q, at2 = at0 + s.W;
   const T a = x[at0], b = x[at0 + 1], c = x[at2], d = x[at2 + 1];
-  if (std::isnan(a) || std::isnan(b) || std::isnan(c) || std::isnan(d)) {  // the first NaN wins
+  if (std::isnan(a) || std::isnan(b) || std::isnan(c) || std::isnan(d)) {  // the last NaN wins
     const T vals[4] = {a, b, c, d};
     const int64_t ats[4] = {at0, at0 + 1, at2, at2 + 1};
-    int j = 0;
-    while (!std::isnan(vals[j])) ++j;
+    int j = 3;
+    while (!std::isnan(vals[j])) --j;
     y[p * s.Q + q] = vals[j];
     argmax[p * s.Q + q] = ats[j];
     return;

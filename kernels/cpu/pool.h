@@ -23,7 +23,7 @@ inline int64_t pool_out_size(int64_t in, int64_t pad, int64_t k, int64_t stride)
 }
 
 // y (N,C,P,Q) = max over each window of x (N,C,H,W); argmax (N,C,P,Q) = h*W + w of the max
-// within its plane (first one on ties; NaN wins, as PyTorch)
+// within its plane (first one on ties; NaN wins, the last NaN of a window, as PyTorch)
 template <class T>
 using MaxPool2dFn = void (*)(const Pool2dShape& s, const T* x, T* y, int64_t* argmax);
 // gx (N,C,H,W) = scatter-add of gy (N,C,P,Q) at argmax (N,C,P,Q); gx is overwritten

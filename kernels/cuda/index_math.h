@@ -116,7 +116,8 @@ GS_HD void pool_outputs_covering(int64_t h, int64_t pad, int64_t k, int64_t stri
   last = hp / stride;
   if (last > P - 1) last = P - 1;
 }
-// Max over the window of output (p, q) in one plane; argmax = h*W + w of the first max (NaN wins).
+// Max over the window of output (p, q) in one plane; argmax = h*W + w of the first max (NaN wins:
+// the last NaN of the window, as PyTorch's `val > maxval || isnan(val)`).
 GS_HD float max_pool_element(const PoolGeom& g, const float* plane, int64_t p, int64_t q, int64_t& argmax) {
   float best = 0.0f;
   argmax = -1;
@@ -127,7 +128,7 @@ GS_HD float max_pool_element(const PoolGeom& g, const float* plane, int64_t p, i
       int64_t w = q * g.stride_w - g.pad_w + kw;
       if (w < 0 || w >= g.W) continue;
       float v = plane[h * g.W + w];
-      if (argmax < 0 || v > best || (v != v && best == best)) {
+      if (argmax < 0 || v > best || v != v) {
         best = v;
         argmax = h * g.W + w;
       }

@@ -225,3 +225,27 @@ TEST(DoubleBackward, ZeroGradReleasesTheGraphThatCreateGraphLeavesInGrad) {
   x.zero_grad();
   EXPECT_TRUE(entry.expired());
 }
+
+TEST(DoubleBackward, CrossEntropyWithEveryTargetIgnoredHasZeroGradientsWithCreateGraph) {
+  // The mean over no counted row is nan (0/0, as torch); its gradient is zeros in torch, with or
+  // without create_graph. The recorded backward scaled every row by the nan, so 0 * nan made it nan,
+  // and train --grad-penalty would have put nan in the weights on such a batch.
+  Tensor logits = rand64({3, 4}, 31).set_requires_grad(true);
+  Tensor partly = from_vector<int64_t>({-100, 2, -100}, {3});
+  for (double smoothing : {0.0, 0.1}) {
+    CrossEntropyOptions opt{.label_smoothing = smoothing};
+    Tensor all_ignored = from_vector<int64_t>({-100, -100, -100}, {3});
+    Tensor loss = cross_entropy(logits, all_ignored, opt);
+    EXPECT_TRUE(std::isnan(loss.item()));
+    Tensor plain = grad(loss, {logits}, Tensor(), /*retain_graph=*/true)[0];
+    Tensor recorded = grad(loss, {logits}, Tensor(), false, /*create_graph=*/true)[0];
+    expect_close(plain, zeros({3, 4}, {DType::F64}), 0, "plain");
+    expect_close(recorded.detach(), zeros({3, 4}, {DType::F64}), 0, "create_graph");
+    // Some rows counted: the recorded gradient is still the plain one, ignored rows 0.
+    loss = cross_entropy(logits, partly, opt);
+    plain = grad(loss, {logits}, Tensor(), true)[0];
+    recorded = grad(loss, {logits}, Tensor(), false, true)[0];
+    expect_close(recorded.detach(), plain, 1e-12, "partly ignored");
+    EXPECT_EQ(plain.to_vector<double>()[0], 0.0);
+  }
+}

@@ -160,11 +160,17 @@ TEST(Kinks, PowBaseGradientIsZeroForAZeroExponent) {
 }
 
 TEST(Kinks, PowExponentGradientAtNonPositiveBase) {
-  // d(a^b)/db = a^b log a is defined as 0 where a <= 0 (PyTorch gives nan at a < 0; we keep it finite).
-  Tensor a = from_vector<double>({0, 2}, {2}).set_requires_grad(true);
-  Tensor b = from_vector<double>({2, 3}, {2}).set_requires_grad(true);
+  // d(a^b)/db = a^b log a, as PyTorch: 0 where a = 0 and b >= 0, nan where a < 0 (no real log; it
+  // was 0 here, which hid what torch reports), and at a = 0, b < 0 inf * -inf.
+  Tensor a = from_vector<double>({0, 2, -1, 0}, {4}).set_requires_grad(true);
+  Tensor b = from_vector<double>({2, 3, 2, -1}, {4}).set_requires_grad(true);
   auto g = grad(sum(pow(a, b)), {a, b});
-  EXPECT_EQ(g[0].to_vector<double>(), (std::vector<double>{0, 12}));
-  EXPECT_NEAR(g[1].to_vector<double>()[1], 8 * std::log(2.0), 1e-12);
-  EXPECT_EQ(g[1].to_vector<double>()[0], 0);
+  EXPECT_EQ(g[0].to_vector<double>()[0], 0);
+  EXPECT_EQ(g[0].to_vector<double>()[1], 12);
+  EXPECT_EQ(g[0].to_vector<double>()[2], -2);
+  const std::vector<double> gb = g[1].to_vector<double>();
+  EXPECT_EQ(gb[0], 0);
+  EXPECT_NEAR(gb[1], 8 * std::log(2.0), 1e-12);
+  EXPECT_TRUE(std::isnan(gb[2])) << gb[2];
+  EXPECT_EQ(gb[3], -INFINITY);
 }

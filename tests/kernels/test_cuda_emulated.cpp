@@ -641,6 +641,7 @@ TEST_P(CudaKernelsEmulated, MaxAndAvgPoolingForwardBackward) {
     const int64_t planes = s.N * s.C, HW = s.H * s.W, PQ = s.P * s.Q;
     auto x = random_floats(static_cast<size_t>(planes * HW), 27);
     x[3] = x[4];  // a tie: the first one wins
+    x[10] = x[11] = kNaN;  // two NaNs in one window: the last one wins, as the CPU kernels and torch
     auto gy = random_floats(static_cast<size_t>(planes * PQ), 28);
     std::vector<float> y_ref(static_cast<size_t>(planes * PQ)), gx_ref(static_cast<size_t>(planes * HW));
     std::vector<int64_t> am_ref(static_cast<size_t>(planes * PQ));
