@@ -5,11 +5,12 @@
 // HParams events (train/hparams.h); re-running the same command resumes (finished trials are skipped).
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -66,19 +67,26 @@ double best_of(const std::vector<double>& curve) {
   return best;
 }
 
+// A trial is a child that dies with the search (PR_SET_PDEATHSIG): a search killed with -9 used to
+// leave its trials running, and the rerun started the same trial again in the same folder, two
+// processes writing the same files. Between fork and exec only async-signal-safe calls. The signal
+// follows the forking thread: trials are started from the main thread only.
 pid_t spawn_train(const std::string& exe, const std::string& config_path, const std::string& log_path) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
   std::vector<std::string> args{exe, "train", "--config", config_path, "--no-progress"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  GS_CHECK(rc == 0, "search: cannot start '%s train' (%s)", exe.c_str(), std::strerror(rc));
+  const pid_t parent = getpid();
+  pid_t pid = fork();
+  GS_CHECK(pid >= 0, "search: cannot start '%s train' (%s)", exe.c_str(), std::strerror(errno));
+  if (pid == 0) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);  // the search already died
+    int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(127);
+    if (fd > 2) close(fd);
+    execve(exe.c_str(), argv.data(), environ);
+    _exit(127);
+  }
   return pid;
 }
 

@@ -187,3 +187,38 @@ def test_search_on_a_loss_shows_and_stores_the_loss_and_picks_the_lowest(tmp_pat
             "--epochs", "2", "--optimizer", "sgd", "--out", str(out))
     assert r.returncode == 0 and "3 trials already finished" in r.stderr, r.stderr
     assert f"best: trial {best['id']}, val_loss {best['objective']:.4f}" in r.stdout, r.stdout
+
+
+def test_a_killed_search_takes_its_running_trial_with_it(tmp_path):
+    """Found by an audit: kill -9 of `gradscope search` left its train child running, and the rerun
+    started the same trial in the same folder, two processes writing the same files."""
+    import signal
+    import time
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"lr": {"type": "choice", "values": [0.01]}}))
+    out = tmp_path / "s"
+    search = subprocess.Popen([gradscope(), "search", "--space", str(space), "--strategy", "grid", *SMALL,
+                               "--epochs", "200", "--out", str(out)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    marker = str(out / "trial_000" / "config.json")
+
+    def trials():
+        found = []
+        for pid in os.listdir("/proc"):
+            try:
+                if pid.isdigit() and marker in open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace"):
+                    found.append(int(pid))
+            except OSError:
+                pass
+        return found
+
+    deadline = time.time() + 120
+    while not trials() and time.time() < deadline:
+        time.sleep(0.1)
+    assert trials(), "the trial never started"
+    search.send_signal(signal.SIGKILL)
+    search.wait()
+    deadline = time.time() + 30
+    while trials() and time.time() < deadline:
+        time.sleep(0.1)
+    assert not trials(), "the trial outlived the search"
