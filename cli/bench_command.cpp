@@ -128,8 +128,8 @@ void run_bench(const train::TrainConfig& c, const BenchOptions& o) {
   GS_CHECK(o.steps > 0, "bench: --steps must be positive, got %lld", (long long)o.steps);
   GS_CHECK(o.warmup >= 0, "bench: --warmup must be >= 0, got %lld", (long long)o.warmup);
   GS_CHECK(!o.synthetic || c.model_spec.empty(), "bench: --synthetic needs a zoo --model, not --model-spec");
-  GS_CHECK(c.grad_penalty >= 0 && std::isfinite(c.grad_penalty), "bench: --grad-penalty must be >= 0, got %g",
-           c.grad_penalty);
+  GS_CHECK(c.grad_penalty >= 0 && std::isfinite(c.grad_penalty),
+           "bench: --grad-penalty must be a finite number >= 0, got %g", c.grad_penalty);
   GS_CHECK(!o.inference || c.grad_penalty == 0, "bench: --grad-penalty times training steps; drop --inference");
   train::ProcessGroup& world = train::ProcessGroup::world();
   GS_CHECK(!o.inference || world.size() == 1,

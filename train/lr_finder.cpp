@@ -160,8 +160,8 @@ LRFinderResult lr_find_for_config(const TrainConfig& c, const LRFinderOptions& o
   c.check_values("lr-find");
   GS_CHECK(c.val_fraction >= 0 && c.val_fraction < 1, "lr-find: --val-fraction must be in [0, 1), got %g",
            c.val_fraction);
-  GS_CHECK(c.grad_penalty >= 0 && std::isfinite(c.grad_penalty), "lr-find: --grad-penalty must be >= 0, got %g",
-           c.grad_penalty);
+  GS_CHECK(c.grad_penalty >= 0 && std::isfinite(c.grad_penalty),
+           "lr-find: --grad-penalty must be a finite number >= 0, got %g", c.grad_penalty);
   GS_CHECK(c.mixup >= 0 && c.cutmix >= 0, "lr-find: --mixup and --cutmix must be >= 0 (got %g, %g)", c.mixup, c.cutmix);
   apply_runtime_settings(c.threads, c.kernels);
   manual_seed(c.seed);

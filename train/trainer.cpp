@@ -246,8 +246,8 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   const io::MixOptions mix{.mixup_alpha = c.mixup, .cutmix_alpha = c.cutmix};
   GS_CHECK(c.ema >= 0 && c.ema < 1, "train: --ema must be in [0, 1) (a decay such as 0.999; 0: off), got %g", c.ema);
   GS_CHECK(c.accumulate >= 1, "train: --accumulate must be >= 1, got %lld", (long long)c.accumulate);
-  GS_CHECK(c.grad_penalty >= 0 && std::isfinite(c.grad_penalty), "train: --grad-penalty must be >= 0, got %g",
-           c.grad_penalty);
+  GS_CHECK(c.grad_penalty >= 0 && std::isfinite(c.grad_penalty),
+           "train: --grad-penalty must be a finite number >= 0, got %g", c.grad_penalty);
   GS_CHECK(c.accumulate == 1 || c.probe_every == 0,
            "train: --probe-every samples one forward and backward per optimizer step; it does not take --accumulate "
            "%lld (--detect-anomaly does)",

@@ -125,7 +125,7 @@ def test_inference_latency():
     (["--batch", "0"], "--batch must be positive"),
     (["--model", "nosuchnet"], "nosuchnet"),
     (["--kernel", "conv2d=nosuch"], "nosuch"),
-    (["--grad-penalty", "-1"], "--grad-penalty must be >= 0, got -1"),
+    (["--grad-penalty", "-1"], "--grad-penalty must be a finite number >= 0, got -1"),
     (["--grad-penalty", "1", "--inference"], "--grad-penalty times training steps"),
     (["--recompute-segments", "0"], "--recompute-segments: the model fashionnet has 12 top-level layers, so 1 to 12"),
     (["--recompute-segments", "13"], "got 13"),

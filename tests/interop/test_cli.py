@@ -141,7 +141,7 @@ def test_lr_find_sweeps_the_objective_train_minimises_with_grad_penalty(tmp_path
     assert json.loads((tmp_path / "run" / "config.json").read_text())["grad_penalty"] == 5
     assert first_lr_find_loss(tmp_path, "from_config", "--config", tmp_path / "run" / "config.json") == five
     r = gradscope("lr-find", "--grad-penalty", "-1", "--out", tmp_path / "bad")
-    assert r.returncode == 2 and "lr-find: --grad-penalty must be >= 0, got -1" in r.stderr, r.stderr
+    assert r.returncode == 2 and "lr-find: --grad-penalty must be a finite number >= 0, got -1" in r.stderr, r.stderr
 
 
 @pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST not installed (bash scripts/setup.sh)")
