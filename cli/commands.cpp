@@ -118,6 +118,14 @@ void add_grad_penalty_flag(CLI::App* cmd, train::TrainConfig& c) {
       ->capture_default_str();
 }
 
+void add_sampler_flag(CLI::App* cmd, train::TrainConfig& c) {
+  cmd->add_option("--sampler", c.sampler,
+                  "training order: shuffle (each image once per epoch) | balanced (as many draws as images, with "
+                  "replacement, every class equally likely: torch's WeightedRandomSampler) | sequential (file order, "
+                  "as a DataLoader with shuffle=False)")
+      ->capture_default_str();
+}
+
 void add_mix_flags(CLI::App* cmd, train::TrainConfig& c) {
   cmd->add_option("--mixup", c.mixup,
                   "mixup: mix each training batch with itself rolled by one, lambda ~ Beta(ALPHA, ALPHA), the labels "
@@ -161,11 +169,7 @@ void add_train(CLI::App& app) {
          "prefix warmup=N+ to ramp up first. onecycle and cyclic also cycle the momentum (Adam's beta1), as "
          "PyTorch's do; cycle_momentum=0 keeps --beta1 / --momentum")
       ->capture_default_str();
-  cmd->add_option("--sampler", c.sampler,
-                  "training order: shuffle (each image once per epoch) | balanced (as many draws as images, with "
-                  "replacement, every class equally likely: torch's WeightedRandomSampler) | sequential (file order, "
-                  "as a DataLoader with shuffle=False)")
-      ->capture_default_str();
+  add_sampler_flag(cmd, c);
   add_mix_flags(cmd, c);
   add_grad_penalty_flag(cmd, c);
   add_recompute_flag(cmd, c);

@@ -36,6 +36,7 @@ void add_sync_bn_flag(CLI::App* cmd, train::TrainConfig& c);       // --sync-bn:
 void add_grad_penalty_flag(CLI::App* cmd, train::TrainConfig& c);  // --grad-penalty: train, bench, lr-find
 void add_recompute_flag(CLI::App* cmd, train::TrainConfig& c);     // --recompute-segments: train, bench, lr-find
 void add_mix_flags(CLI::App* cmd, train::TrainConfig& c);          // --mixup, --cutmix: train, lr-find
+void add_sampler_flag(CLI::App* cmd, train::TrainConfig& c);       // --sampler: train, lr-find
 // `given` with --config <file> applied under it: the file's values, then only the flags given on the
 // command line. Without a file, `given` itself.
 train::TrainConfig resolve_config(CLI::App* cmd, const train::TrainConfig& given, const std::string& config_file);

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "tensor/error.h"
 #include "train/lr_finder.h"
 
 namespace gs::cli {
@@ -19,6 +20,7 @@ void add_lr_find(CLI::App& app) {
   train::TrainConfig& c = *config;
   add_model_data_flags(cmd, c);
   add_optimizer_data_flags(cmd, c);
+  add_sampler_flag(cmd, c);
   add_mix_flags(cmd, c);
   add_grad_penalty_flag(cmd, c);
   add_recompute_flag(cmd, c);
@@ -49,6 +51,10 @@ void add_lr_find(CLI::App& app) {
     std::printf("chosen: %s (--suggestion picks another)\n", r.method.c_str());
     std::printf("suggested lr: %.3g\n", r.suggested_lr);
     std::printf("curve: %s/lr_find.csv, plot: %s/lr_find.svg\n", out->c_str(), out->c_str());
+    // As train --lr auto: a sweep too short to suggest anything is an error, not "suggested lr: 0".
+    GS_CHECK(r.suggested_lr > 0,
+             "lr-find: the range test found no suggestion from %zu points; sweep longer (--steps, e.g. 100)",
+             r.points.size());
   });
 }
 

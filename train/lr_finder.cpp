@@ -163,6 +163,8 @@ LRFinderResult lr_find_for_config(const TrainConfig& c, const LRFinderOptions& o
   GS_CHECK(c.grad_penalty >= 0 && std::isfinite(c.grad_penalty),
            "lr-find: --grad-penalty must be a finite number >= 0, got %g", c.grad_penalty);
   GS_CHECK(c.mixup >= 0 && c.cutmix >= 0, "lr-find: --mixup and --cutmix must be >= 0 (got %g, %g)", c.mixup, c.cutmix);
+  GS_CHECK(std::isfinite(options.end_lr), "lr-find: --end-lr must be finite, got %g", options.end_lr);
+  const Device device = run_device(c);  // before the data is loaded: a missing GPU fails at once
   apply_runtime_settings(c.threads, c.kernels);
   manual_seed(c.seed);
   io::Dataset train_full = load_training_set(c);  // minus --exclude-list
@@ -173,12 +175,12 @@ LRFinderResult lr_find_for_config(const TrainConfig& c, const LRFinderOptions& o
   auto augment = io::make_augmentation(c.augment);
   std::shared_ptr<io::Transform> transform = norm;
   if (augment) transform = std::make_shared<io::Compose>(std::vector<std::shared_ptr<io::Transform>>{augment, norm});
-  io::DataLoader loader(train, {.batch_size = c.batch_size, .shuffle = true, .drop_last = false, .seed = c.seed},
-                        transform);
+  io::DataLoader loader(train, training_loader_options(c, train), transform);  // --sampler as train's
   const Shape& image_shape = train.images.shape();
   nn::ModulePtr model = build_model(c, image_shape[1], train_full.num_classes, image_shape[2]);
   if (!c.weights.empty()) load_weights(c.weights, *model);
-  check_model_fits(*model, c, image_shape, train_full.num_classes, model->device());
+  model->to(device);
+  check_model_fits(*model, c, image_shape, train_full.num_classes, device);
   auto optimizer = optim::make_optimizer(c.optimizer, model->parameters(), c.optimizer_hyper());
 
   return lr_find_on_loader(*model, *optimizer, loader, c, options);

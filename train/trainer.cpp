@@ -203,6 +203,16 @@ std::shared_ptr<io::Transform> default_normalization(const std::string& data_spe
   return std::make_shared<io::Normalize>(mean, std);
 }
 
+io::DataLoaderOptions training_loader_options(const TrainConfig& c, const io::Dataset& train) {
+  GS_CHECK(c.sampler == "shuffle" || c.sampler == "balanced" || c.sampler == "sequential",
+           "--sampler must be shuffle, balanced or sequential, got '%s'", c.sampler.c_str());
+  return {.batch_size = c.batch_size,
+          .shuffle = c.sampler != "sequential",
+          .drop_last = false,
+          .seed = c.seed,
+          .sample_weights = c.sampler == "balanced" ? io::balanced_sample_weights(train) : std::vector<double>{}};
+}
+
 Trainer::Trainer(TrainConfig config) : config_(std::move(config)) {}
 
 namespace {
@@ -273,18 +283,10 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   const CrossEntropyOptions criterion = training_loss(c, train, device);  // checks --class-weights
   auto norm = default_normalization(c.data, train_full);
   auto augment = io::make_augmentation(c.augment);
-  GS_CHECK(c.sampler == "shuffle" || c.sampler == "balanced" || c.sampler == "sequential",
-           "train: --sampler must be shuffle, balanced or sequential, got '%s'", c.sampler.c_str());
-  io::DataLoader train_loader(
-      train,
-      {.batch_size = c.batch_size,
-       .shuffle = c.sampler != "sequential",
-       .drop_last = false,
-       .seed = c.seed,
-       .sample_weights = c.sampler == "balanced" ? io::balanced_sample_weights(train) : std::vector<double>{},
-       .num_shards = world.size(),
-       .shard_index = world.rank()},
-      compose(augment, norm));
+  io::DataLoaderOptions train_options = training_loader_options(c, train);
+  train_options.num_shards = world.size();
+  train_options.shard_index = world.rank();
+  io::DataLoader train_loader(train, train_options, compose(augment, norm));
   io::DataLoaderOptions eval_opt{.batch_size = 256,
                                  .shuffle = false,
                                  .drop_last = false,

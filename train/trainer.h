@@ -56,6 +56,9 @@ struct TrainResult {
 // not all 0. Any other spec is an error naming the flag. The trainer, lr-find and the doctor's
 // gradient, LR and fit runs train on it; evaluation losses stay plain cross-entropy.
 CrossEntropyOptions training_loss(const TrainConfig& config, const io::Dataset& train, Device device);
+// The training loader's order for --sampler (shuffle | balanced | sequential; any other is an error
+// naming the flag) and --batch, one process's whole set: train adds its shard, lr-find takes it as is.
+io::DataLoaderOptions training_loader_options(const TrainConfig& config, const io::Dataset& train);
 
 // The model a config describes (zoo name or spec file), for the data's channels/classes/size,
 // split into config.recompute_segments checkpointed segments (a Sequential only; else an error).

@@ -57,6 +57,25 @@ def test_lr_find_writes_curve_plot_and_suggestion(tmp_path):
     r = run("lr-find", *small, "--suggestion", "median")
     assert r.returncode == 2
 
+    # Found by an audit: lr-find ignored --sampler (train --lr auto did not) and --device, printed
+    # "suggested lr: 0" for a sweep too short to suggest anything, and took --end-lr inf.
+    def suggestion(*flags):
+        r = run("lr-find", *small, *flags, "--out", str(tmp_path / "lrf2"))
+        assert r.returncode == 0, r.stderr
+        return float([l for l in r.stdout.splitlines() if l.startswith("suggested lr:")][0].split(":")[1])
+
+    sequential, shuffled = suggestion("--sampler", "sequential"), suggestion()
+    r = run("train", *SMALL, "--sampler", "sequential", "--lr", "auto", "--epochs", "1", "--no-progress",
+            "--out", str(tmp_path / "auto"))
+    assert r.returncode == 0, r.stderr
+    auto = json.load(open(tmp_path / "auto" / "config.json"))["lr"]
+    assert auto == pytest.approx(sequential, rel=1e-2) and sequential != pytest.approx(shuffled, rel=1e-3)
+    for flags, message in [(["--device", "bogus"], "bogus"), (["--steps", "2"], "found no suggestion from 2 points"),
+                           (["--end-lr", "inf"], "lr-find: --end-lr must be finite"),
+                           (["--sampler", "weighted"], "--sampler must be shuffle, balanced or sequential")]:
+        r = run("lr-find", *small, *flags, "--out", str(tmp_path / "bad"))
+        assert r.returncode == 2 and message in r.stderr, (flags, r.stderr)
+
 
 def test_train_lr_auto_and_run_records(tmp_path):
     a, b = tmp_path / "auto", tmp_path / "fixed"

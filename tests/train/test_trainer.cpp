@@ -395,7 +395,7 @@ TEST(Trainer, BalancedSamplerRuns) {
   train::TrainConfig bad = balanced;
   bad.sampler = "weighted";
   bad.out = temp_dir("sampler_bad");
-  EXPECT_THROW_MSG(train::Trainer(bad).run(), "train: --sampler must be shuffle, balanced or sequential, got 'weighted'");
+  EXPECT_THROW_MSG(train::Trainer(bad).run(), "--sampler must be shuffle, balanced or sequential, got 'weighted'");
   EXPECT_FALSE(fs::exists(bad.out));
   for (auto* c : {&balanced, &again, &shuffled}) fs::remove_all(c->out);
 }
