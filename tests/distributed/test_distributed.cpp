@@ -366,7 +366,9 @@ TEST(SyncBatchNorm, GradientsMatchFiniteDifferencesAcrossTheProcesses) {
     for (int64_t i = 0; i < x.numel(); ++i) {
       const double d = r == q ? h : 0.0;
       const double fd = (total_loss(nudged(x, i, d), w, bi) - total_loss(nudged(x, i, -d), w, bi)) / (2 * h);
-      if (r == q) EXPECT_NEAR(analytic[size_t(i)], fd, 1e-6 * (1 + std::abs(fd))) << "rank " << r << " x[" << i << "]";
+      if (r == q) {
+        EXPECT_NEAR(analytic[size_t(i)], fd, 1e-6 * (1 + std::abs(fd))) << "rank " << r << " x[" << i << "]";
+      }
     }
   }
   auto check_replicated = [&](const Tensor& param, const char* name, auto loss_with) {
@@ -407,7 +409,9 @@ TEST(SyncBatchNorm, SecondDerivativesMatchFiniteDifferencesAcrossTheProcesses) {
       Tensor plus = raw::clone(x.detach()), minus = raw::clone(x.detach());
       if (r == q) plus.data<double>()[i] += h, minus.data<double>()[i] -= h;
       const double fd = (total_s(plus) - total_s(minus)) / (2 * h);
-      if (r == q) EXPECT_NEAR(analytic[size_t(i)], fd, 1e-5 * (1 + std::abs(fd))) << "rank " << r << " x[" << i << "]";
+      if (r == q) {
+        EXPECT_NEAR(analytic[size_t(i)], fd, 1e-5 * (1 + std::abs(fd))) << "rank " << r << " x[" << i << "]";
+      }
     }
   }
 }
