@@ -42,7 +42,12 @@ void add_lr_find(CLI::App& app) {
                  run.optimizer.c_str(), options->start_lr, options->end_lr, (long long)options->num_steps,
                  (long long)run.batch_size);
     train::LRFinderResult r = train::lr_find_for_config(run, *options);
-    train::write_lr_find_outputs(*out, r);
+    train::write_lr_find_outputs(*out, r);  // the curve is kept either way
+    // As train --lr auto: a sweep too short to suggest anything is an error, not "suggested lr: 0".
+    GS_CHECK(r.suggested_lr > 0,
+             "lr-find: the range test found no suggestion from %zu points (curve: %s/lr_find.csv); sweep longer "
+             "(--steps, e.g. 100)",
+             r.points.size(), out->c_str());
     std::printf("steps: %zu of %lld%s\n", r.points.size(), (long long)options->num_steps,
                 r.diverged ? " (stopped: loss diverged)" : "");
     std::printf("valley:     %.3g\n", r.suggestions.valley);
@@ -51,10 +56,6 @@ void add_lr_find(CLI::App& app) {
     std::printf("chosen: %s (--suggestion picks another)\n", r.method.c_str());
     std::printf("suggested lr: %.3g\n", r.suggested_lr);
     std::printf("curve: %s/lr_find.csv, plot: %s/lr_find.svg\n", out->c_str(), out->c_str());
-    // As train --lr auto: a sweep too short to suggest anything is an error, not "suggested lr: 0".
-    GS_CHECK(r.suggested_lr > 0,
-             "lr-find: the range test found no suggestion from %zu points; sweep longer (--steps, e.g. 100)",
-             r.points.size());
   });
 }
 

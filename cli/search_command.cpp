@@ -76,16 +76,40 @@ pid_t spawn_train(const std::string& exe, const std::string& config_path, const 
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // A close-on-exec pipe carries the child's errno back when it cannot start (as posix_spawn
+  // reports it): nothing arrives once the exec succeeds.
+  int status_pipe[2];
+  GS_CHECK(pipe2(status_pipe, O_CLOEXEC) == 0, "search: cannot start '%s train' (pipe: %s)", exe.c_str(),
+           std::strerror(errno));
   const pid_t parent = getpid();
   pid_t pid = fork();
-  GS_CHECK(pid >= 0, "search: cannot start '%s train' (%s)", exe.c_str(), std::strerror(errno));
   if (pid == 0) {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);  // the search already died
+    auto fail = [&](int error) {
+      [[maybe_unused]] ssize_t n = write(status_pipe[1], &error, sizeof error);
+      _exit(127);
+    };
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(errno);
+    if (getppid() != parent) _exit(127);  // the search already died
     int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(127);
+    if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) fail(errno);
     if (fd > 2) close(fd);
     execve(exe.c_str(), argv.data(), environ);
-    _exit(127);
+    fail(errno);
+  }
+  const int fork_error = errno;
+  close(status_pipe[1]);
+  int child_error = 0;
+  ssize_t got = 0;
+  if (pid > 0) {
+    do got = read(status_pipe[0], &child_error, sizeof child_error);
+    while (got < 0 && errno == EINTR);
+  }
+  close(status_pipe[0]);
+  GS_CHECK(pid > 0, "search: cannot start '%s train' (%s)", exe.c_str(), std::strerror(fork_error));
+  if (got == sizeof child_error) {
+    waitpid(pid, nullptr, 0);
+    GS_CHECK(false, "search: cannot start '%s train' (%s; trial log %s)", exe.c_str(), std::strerror(child_error),
+             log_path.c_str());
   }
   return pid;
 }

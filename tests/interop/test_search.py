@@ -74,7 +74,7 @@ def test_lr_find_writes_curve_plot_and_suggestion(tmp_path):
                            (["--end-lr", "inf"], "lr-find: --end-lr must be finite"),
                            (["--sampler", "weighted"], "--sampler must be shuffle, balanced or sequential")]:
         r = run("lr-find", *small, *flags, "--out", str(tmp_path / "bad"))
-        assert r.returncode == 2 and message in r.stderr, (flags, r.stderr)
+        assert r.returncode == 2 and message in r.stderr and "suggested lr" not in r.stdout, (flags, r.stderr)
 
 
 def test_train_lr_auto_and_run_records(tmp_path):
@@ -241,3 +241,27 @@ def test_a_killed_search_takes_its_running_trial_with_it(tmp_path):
     while trials() and time.time() < deadline:
         time.sleep(0.1)
     assert not trials(), "the trial outlived the search"
+
+
+def test_a_trial_that_cannot_start_stops_the_search_with_the_reason(tmp_path):
+    """Found by a review: with fork + exec, a trial whose exec failed (the binary replaced during a
+    search) was recorded as failed with an empty log, and the search went on and exited 0."""
+    import shutil
+    import time
+    binary = tmp_path / "gradscope-copy"
+    shutil.copy(gradscope(), binary)
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"lr": {"type": "choice", "values": [0.01, 0.02]}}))
+    out = tmp_path / "s"
+    search = subprocess.Popen([str(binary), "search", "--space", str(space), "--strategy", "grid", *SMALL,
+                               "--epochs", "15", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    log = out / "trial_000" / "train.log"
+    deadline = time.time() + 120
+    while not (log.exists() and log.stat().st_size > 0) and time.time() < deadline:
+        time.sleep(0.05)
+    binary.unlink()  # trial 0 runs on; trial 1 cannot start
+    _, err = search.communicate(timeout=300)
+    assert search.returncode == 2, err
+    assert "search: cannot start" in err and "No such file or directory" in err, err
+    assert "trial 1: failed" not in err and not (out / "search.jsonl").read_text().count("\"id\":1"), err
