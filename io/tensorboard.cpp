@@ -17,6 +17,7 @@
 
 #include <stb/stb_image_write.h>
 
+#include "io/safetensors.h"  // read_file, write_file_atomic
 #include "tensor/error.h"
 
 namespace gs::io {
@@ -94,6 +95,83 @@ std::string encode_png(const std::vector<uint8_t>& pixels, int height, int width
   int ok = stbi_write_png_to_func(sink, &png, width, height, channels, pixels.data(), width * channels);
   GS_CHECK(ok, "encode_png: stb_image_write failed for a %dx%dx%d image", height, width, channels);
   return png;
+}
+
+namespace {
+// The few protobuf reads filter_event_files needs: a varint, and one field of a message.
+bool get_varint(const std::string& s, size_t& at, uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64 && at < s.size(); shift += 7) {
+    const auto byte = static_cast<unsigned char>(s[at++]);
+    v |= uint64_t(byte & 0x7f) << shift;
+    if (!(byte & 0x80)) return true;
+  }
+  return false;
+}
+// Walks the fields of `message`; for a varint field `value` is its number, for a length-delimited
+// one `bytes` its contents. Returns false on a malformed message.
+bool for_each_field(const std::string& message,
+                    const std::function<void(int field, uint64_t value, const std::string& bytes)>& f) {
+  size_t at = 0;
+  while (at < message.size()) {
+    uint64_t key = 0, v = 0;
+    if (!get_varint(message, at, key)) return false;
+    const int field = int(key >> 3), wire = int(key & 7);
+    if (wire == 0) {
+      if (!get_varint(message, at, v)) return false;
+      f(field, v, "");
+    } else if (wire == 1 || wire == 5) {
+      at += wire == 1 ? 8 : 4;
+      if (at > message.size()) return false;
+    } else if (wire == 2) {
+      if (!get_varint(message, at, v) || v > message.size() - at) return false;
+      f(field, 0, message.substr(at, size_t(v)));
+      at += size_t(v);
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+}  // namespace
+
+void filter_event_files(const std::string& dir, const std::function<bool(const std::string& tag, int64_t step)>& keep) {
+  if (!std::filesystem::is_directory(dir)) return;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_regular_file() || name.rfind("events.out.tfevents.", 0) != 0) continue;
+    std::string data = read_file(entry.path().string()), kept;
+    size_t at = 0;
+    while (at + 12 <= data.size()) {
+      uint64_t length = 0;
+      uint32_t length_crc = 0, payload_crc = 0;
+      std::memcpy(&length, data.data() + at, 8);
+      std::memcpy(&length_crc, data.data() + at + 8, 4);
+      if (length_crc != masked_crc32c(data.data() + at, 8) || at + 16 > data.size() || length > data.size() - at - 16)
+        break;
+      const std::string payload = data.substr(at + 12, size_t(length));
+      std::memcpy(&payload_crc, data.data() + at + 12 + length, 4);
+      if (payload_crc != masked_crc32c(payload.data(), payload.size())) break;
+      int64_t step = 0;
+      std::string tag;
+      bool summary = false;
+      bool ok = for_each_field(payload, [&](int field, uint64_t value, const std::string& bytes) {
+        if (field == 2) step = int64_t(value);
+        if (field != 5) return;
+        summary = true;
+        for_each_field(bytes, [&](int f, uint64_t, const std::string& value_bytes) {  // Summary.value
+          if (f == 1 && tag.empty())
+            for_each_field(value_bytes, [&](int g, uint64_t, const std::string& t) {  // Value.tag
+              if (g == 1) tag = t;
+            });
+        });
+      });
+      if (!ok) break;
+      if (!summary || keep(tag, step)) kept.append(data, at, size_t(16 + length));
+      at += size_t(16 + length);
+    }
+    if (kept.size() != data.size()) write_file_atomic(entry.path().string(), kept);
+  }
 }
 
 EventWriter::EventWriter(const std::string& dir, const std::string& suffix) {

@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,12 @@ struct HistogramSummary {
 
 // Encodes pixels (row-major, `channels` 1, 3 or 4 interleaved, 8 bit) as PNG bytes.
 std::string encode_png(const std::vector<uint8_t>& pixels, int height, int width, int channels);
+
+// Rewrites each events.out.tfevents.* file in `dir` with only the summary records that
+// keep(tag, step) accepts (others, such as the version event, stay); a record cut short or failing
+// its CRC ends what is kept. Each file is replaced atomically. A resumed run drops with it what a
+// run killed past its checkpoint had logged.
+void filter_event_files(const std::string& dir, const std::function<bool(const std::string& tag, int64_t step)>& keep);
 
 class EventWriter {
  public:

@@ -14,6 +14,7 @@
 #include "inspect/probes.h"
 #include "io/mix.h"
 #include "io/safetensors.h"
+#include "io/tensorboard.h"
 #include "io/transforms.h"
 #include "kernels/cpu/all_tables.h"
 #include "kernels/registry.h"
@@ -415,6 +416,16 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
         if (record.value("step", int64_t(0)) < start_epoch * steps_per_epoch) kept += line + "\n";
       }
       io::write_file_atomic(probes_path, kept);
+    }
+    // The same for the event files: step tags past the checkpoint's step, and the epoch curves and
+    // prediction images (logged at step = epoch) past its epoch. (The new file's SessionLog START
+    // also tells a TensorBoard that already read them.)
+    if (main_rank && c.tensorboard) {
+      const int64_t first_step = start_epoch * steps_per_epoch;
+      io::filter_event_files(c.out, [&](const std::string& tag, int64_t step) {
+        const bool per_epoch = tag.rfind("epoch/", 0) == 0 || tag == "predictions";
+        return per_epoch ? step <= start_epoch : step < first_step;
+      });
     }
   }
   // Written once the checkpoint has loaded: a --resume that fails leaves the run's files as they were.

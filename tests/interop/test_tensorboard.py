@@ -275,4 +275,10 @@ def test_a_resumed_run_has_each_step_once(tmp_path):
     for e, p in zip(acc.Scalars("train/loss"), probes):
         assert e.value == pytest.approx(f32(p["loss"]), rel=1e-6)
     assert [e.value for e in acc.Scalars("train/loss")][4:] != pytest.approx([first[s] for s in range(4, 8)])
-    assert [e.step for e in acc.Scalars("epoch/train_loss")][0] == 1  # the first epoch's curve is kept
+    # The epoch curves and prediction images (step = epoch) of the abandoned epoch 2 are gone too
+    # (found by a review): each epoch once, epoch 2 from this run.
+    metrics = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [e.step for e in acc.Scalars("epoch/train_loss")] == [1, 2]
+    assert [e.value for e in acc.Scalars("epoch/train_loss")] == pytest.approx([f32(m["train_loss"]) for m in metrics])
+    assert [e.step for e in acc.Images("predictions")] == [1, 2]
+    assert [e.step for e in acc.Images("first_batch")] == [0]

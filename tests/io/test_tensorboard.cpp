@@ -65,3 +65,40 @@ TEST(TensorBoard, PngSignatureAndSizeChecks) {
   EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
   EXPECT_THROW(io::encode_png(pixels, 4, 6, 1), Error);
 }
+
+TEST(TensorBoard, FilterKeepsTheRecordsAskedForAndStopsAtATornOne) {
+  std::string dir = (std::filesystem::temp_directory_path() / "gs_test_tb_filter").string();
+  std::filesystem::remove_all(dir);
+  std::string path;
+  {
+    io::EventWriter tb(dir);
+    for (int step = 0; step < 4; ++step) tb.add_scalar("train/loss", step, step);
+    tb.add_scalar("epoch/train_loss", 9, 1);
+    path = tb.path();
+  }
+  const auto size_before = std::filesystem::file_size(path);
+  {
+    std::ofstream torn(path, std::ios::binary | std::ios::app);
+    torn << std::string("\x30\x00\x00\x00\x00\x00\x00\x00\x01\x02", 10);  // a record cut short by a crash
+  }
+  std::vector<std::pair<std::string, int64_t>> seen;
+  io::filter_event_files(dir, [&](const std::string& tag, int64_t step) {
+    seen.emplace_back(tag, step);
+    return tag == "epoch/train_loss" || step < 2;
+  });
+  const std::vector<std::pair<std::string, int64_t>> all = {
+      {"train/loss", 0}, {"train/loss", 1}, {"train/loss", 2}, {"train/loss", 3}, {"epoch/train_loss", 1}};
+  EXPECT_EQ(seen, all);  // every summary record, with its tag and step; not the version event or the torn tail
+  // Kept: the version event, steps 0 and 1, the epoch record: 2 of the 4 step records (and the torn
+  // bytes) are gone. Read again, the filter sees exactly what it kept.
+  EXPECT_LT(std::filesystem::file_size(path), size_before);
+  seen.clear();
+  io::filter_event_files(dir, [&](const std::string& tag, int64_t step) {
+    seen.emplace_back(tag, step);
+    return true;
+  });
+  const std::vector<std::pair<std::string, int64_t>> kept = {
+      {"train/loss", 0}, {"train/loss", 1}, {"epoch/train_loss", 1}};
+  EXPECT_EQ(seen, kept);
+  std::filesystem::remove_all(dir);
+}
