@@ -42,19 +42,21 @@ void add_lr_find(CLI::App& app) {
                  run.optimizer.c_str(), options->start_lr, options->end_lr, (long long)options->num_steps,
                  (long long)run.batch_size);
     train::LRFinderResult r = train::lr_find_for_config(run, *options);
-    train::write_lr_find_outputs(*out, r);  // the curve is kept either way
-    // As train --lr auto: a sweep too short to suggest anything is an error, not "suggested lr: 0".
-    GS_CHECK(r.suggested_lr > 0,
-             "lr-find: the range test found no suggestion from %zu points (curve: %s/lr_find.csv); sweep longer "
-             "(--steps, e.g. 100)",
-             r.points.size(), out->c_str());
+    train::write_lr_find_outputs(*out, r);
+    // A sweep too short to suggest anything still has its curve (a few steps are a way to look at
+    // the first losses); it says "none", not "suggested lr: 0" (train --lr auto refuses it).
+    const bool none = !(r.suggested_lr > 0);
+    if (none)
+      std::fprintf(stderr, "warning: lr-find: no suggestion from %zu points; sweep longer (--steps, e.g. 100)\n",
+                   r.points.size());
+    auto shown = [](double v) { return v > 0 ? format("%.3g", v) : std::string("none"); };
     std::printf("steps: %zu of %lld%s\n", r.points.size(), (long long)options->num_steps,
                 r.diverged ? " (stopped: loss diverged)" : "");
-    std::printf("valley:     %.3g\n", r.suggestions.valley);
-    std::printf("steepest:   %.3g\n", r.suggestions.steepest);
-    std::printf("minimum/10: %.3g\n", r.suggestions.minimum);
+    std::printf("valley:     %s\n", shown(r.suggestions.valley).c_str());
+    std::printf("steepest:   %s\n", shown(r.suggestions.steepest).c_str());
+    std::printf("minimum/10: %s\n", shown(r.suggestions.minimum).c_str());
     std::printf("chosen: %s (--suggestion picks another)\n", r.method.c_str());
-    std::printf("suggested lr: %.3g\n", r.suggested_lr);
+    std::printf("suggested lr: %s\n", shown(r.suggested_lr).c_str());
     std::printf("curve: %s/lr_find.csv, plot: %s/lr_find.svg\n", out->c_str(), out->c_str());
   });
 }

@@ -70,7 +70,11 @@ def test_lr_find_writes_curve_plot_and_suggestion(tmp_path):
     assert r.returncode == 0, r.stderr
     auto = json.load(open(tmp_path / "auto" / "config.json"))["lr"]
     assert auto == pytest.approx(sequential, rel=1e-2) and sequential != pytest.approx(shuffled, rel=1e-3)
-    for flags, message in [(["--device", "bogus"], "bogus"), (["--steps", "2"], "found no suggestion from 2 points"),
+    r = run("lr-find", *small, "--steps", "2", "--out", str(tmp_path / "short"))  # the curve, no suggestion
+    assert r.returncode == 0 and "warning: lr-find: no suggestion from 2 points" in r.stderr, r.stderr
+    assert "suggested lr: none" in r.stdout and ": 0\n" not in r.stdout, r.stdout
+    assert len(list(csv.DictReader(open(tmp_path / "short" / "lr_find.csv")))) == 2
+    for flags, message in [(["--device", "bogus"], "bogus"),
                            (["--end-lr", "inf"], "lr-find: --end-lr must be finite"),
                            (["--sampler", "weighted"], "--sampler must be shuffle, balanced or sequential")]:
         r = run("lr-find", *small, *flags, "--out", str(tmp_path / "bad"))
