@@ -92,10 +92,19 @@ std::vector<double> RunRecord::curve(const std::string& key) const {
   return out;
 }
 
+namespace {
+// "t/a", "t/a/" and "t/a/." are all "a" (a path ending in / has an empty filename).
+std::string dir_name(const std::string& dir) {
+  fs::path p = fs::absolute(fs::path(dir)).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  return p.filename().string();
+}
+}  // namespace
+
 RunRecord load_run(const std::string& dir) {
   RunRecord r;
   r.dir = dir;
-  r.name = fs::path(dir).filename().string();
+  r.name = dir_name(dir);
   r.config = read_json_or_null(fs::path(dir) / "config.json");
   GS_CHECK(!r.config.is_null(), "runs: %s has no readable config.json (not a run directory)", dir.c_str());
   r.run = read_json_or_null(fs::path(dir) / "run.json");
@@ -129,7 +138,7 @@ std::vector<RunRecord> list_runs(const std::string& root) {
   for (const auto& d : dirs) {
     RunRecord r = load_run(d);
     std::string rel = fs::relative(d, root, ec).string();
-    r.name = rel.empty() || rel == "." ? fs::path(d).filename().string() : rel;
+    r.name = rel.empty() || rel == "." ? dir_name(d) : rel;
     runs.push_back(std::move(r));
   }
   return runs;
@@ -239,9 +248,13 @@ std::string diff_text(const RunRecord& a, const RunRecord& b) {
     run_rows.push_back({k, run_value(a, k), run_value(b, k)});
   auto data_hash = [](const RunRecord& r) {
     if (!r.run.is_object() || !r.run.contains("data_files")) return std::string("-");
+    // Every file's hash, folded into one (FNV-1a over the list): the first file's alone missed a
+    // change to the others.
     std::string all;
     for (const auto& f : r.run["data_files"]) all += f.value("fnv1a64", std::string()) + ",";
-    return format("%zu files, %s", r.run["data_files"].size(), all.substr(0, 16).c_str());
+    uint64_t h = 14695981039346656037ull;
+    for (unsigned char ch : all) h = (h ^ ch) * 1099511628211ull;
+    return format("%zu files, %016llx", r.run["data_files"].size(), (unsigned long long)h);
   };
   std::string da = data_hash(a), db = data_hash(b);
   run_rows.push_back({"data files", da, db + (da == db ? "" : "  <- differ")});

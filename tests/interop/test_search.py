@@ -107,6 +107,18 @@ def test_train_lr_auto_and_run_records(tmp_path):
     r = run("runs", "--diff", str(a), str(b))
     assert r.returncode == 0, r.stderr
     assert "lr_auto" in r.stdout and "0.05" in r.stdout and "test_acc" in r.stdout, r.stdout
+    data_line = [l for l in r.stdout.splitlines() if l.lstrip().startswith("data files")][0]
+    assert "differ" not in data_line, data_line  # same data
+    # Found by an audit: --diff compared only the first data file's hash (the test images), so a
+    # changed training-image file went unflagged. And a trailing slash blanked the run's name.
+    info = json.load(open(b / "run.json"))
+    info["data_files"][2]["fnv1a64"] = "0" * 16
+    (b / "run.json").write_text(json.dumps(info))
+    r = run("runs", "--diff", str(a), str(b))
+    data_line = [l for l in r.stdout.splitlines() if l.lstrip().startswith("data files")][0]
+    assert r.returncode == 0 and "<- differ" in data_line, r.stdout
+    r = run("runs", str(a) + "/")
+    assert r.returncode == 0 and any(l.split()[:1] == [a.name] for l in r.stdout.splitlines()), r.stdout
 
 
 def test_search_random_parallel_resume_and_best_config(tmp_path):
