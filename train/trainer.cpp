@@ -432,9 +432,12 @@ TrainResult Trainer::run(int64_t stop_after_epoch) {
   if (main_rank) {
     fs::create_directories(c.out);
     // A fresh run into a used directory: an earlier run's checkpoints and summary would pass for
-    // this run's (best.safetensors of another model, kept where this run keeps none).
+    // this run's (best.safetensors of another model, kept where this run keeps none), and its event
+    // files would draw its curves under this run's in TensorBoard, step for step.
     if (c.resume.empty()) {
       for (const char* name : {"best.safetensors", "last.safetensors", "summary.json"}) fs::remove(c.out + "/" + name);
+      for (const auto& entry : fs::directory_iterator(c.out))
+        if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) fs::remove(entry.path());
     }
     io::write_file_atomic(c.out + "/config.json", config_json + "\n");
     io::write_file_atomic(c.out + "/run.json", run_info_json(c, threads, run_extra).dump(2) + "\n");

@@ -230,6 +230,14 @@ def test_plain_training_run_logs_curves_and_images(tmp_path):
         assert [e.step for e in events] == [1, 2], key
         assert [e.value for e in events] == pytest.approx([f32(m[key]) for m in metrics], rel=1e-6), key
     assert [e.step for e in acc.Images("predictions")] == [1, 2]
+    # A fresh run into the same directory: the earlier run's event file goes with its checkpoints,
+    # or TensorBoard would draw both runs' curves as one, each step twice.
+    time.sleep(1.1)  # event file names carry the second they were made
+    r = train("--model", "mlp", "--epochs", "1", "--batch", "64", "--limit-train", "256", "--limit-test", "64",
+              "--no-progress", "--threads", "1", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert len(glob.glob(str(out / "events.out.tfevents.*"))) == 1
+    assert [e.step for e in load(str(out)).Scalars("epoch/train_loss")] == [1]
     quiet = tmp_path / "quiet"
     r = train("--model", "mlp", "--epochs", "1", "--limit-train", "128", "--limit-test", "64", "--no-progress",
               "--no-tensorboard", "--out", str(quiet))
