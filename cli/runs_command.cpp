@@ -16,10 +16,15 @@ void add_runs(CLI::App& app) {
   cmd->add_option("--diff", *diff, "compare two run directories: config, run info, final metrics, curves")->expected(2);
   register_action(cmd, [root, diff] {
     if (diff->size() == 2) {
-      std::printf("%s", train::runs_diff(train::load_run((*diff)[0]), train::load_run((*diff)[1])).c_str());
+      train::RunRecord a = train::load_run((*diff)[0]), b = train::load_run((*diff)[1]);
+      for (const auto* r : {&a, &b})
+        for (const auto& w : r->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+      std::printf("%s", train::runs_diff(a, b).c_str());
       return;
     }
-    auto runs = train::list_runs(*root);
+    std::vector<std::string> warnings;
+    auto runs = train::list_runs(*root, &warnings);
+    for (const auto& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     if (runs.empty()) {
       std::printf("no run directories (folders with a config.json) under %s\n", root->c_str());
       return;

@@ -110,20 +110,30 @@ RunRecord load_run(const std::string& dir) {
   r.run = read_json_or_null(fs::path(dir) / "run.json");
   r.summary = read_json_or_null(fs::path(dir) / "summary.json");
   std::ifstream in(fs::path(dir) / "metrics.jsonl");
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].empty()) continue;
+    json m;
     try {
-      json m = json::parse(line);
-      if (!m.is_object()) break;
-      r.metrics.push_back(std::move(m));
+      m = json::parse(lines[i]);
     } catch (const std::exception&) {
-      break;
     }
+    if (m.is_object()) {
+      r.metrics.push_back(std::move(m));
+      continue;
+    }
+    // The trainer rewrites metrics.jsonl whole and atomically, so a bad line was damaged after it:
+    // skipping it keeps the epochs after it (stopping there dropped them without a word).
+    r.warnings.push_back(
+        format("%s/metrics.jsonl line %zu is not a JSON object: skipped, so epoch numbers after it "
+               "are one less",
+               dir.c_str(), i + 1));
   }
   return r;
 }
 
-std::vector<RunRecord> list_runs(const std::string& root) {
+std::vector<RunRecord> list_runs(const std::string& root, std::vector<std::string>* warnings) {
   GS_CHECK(fs::is_directory(root), "runs: '%s' is not a directory", root.c_str());
   std::vector<std::string> dirs;
   if (fs::exists(fs::path(root) / "config.json")) dirs.push_back(root);
@@ -136,9 +146,18 @@ std::vector<RunRecord> list_runs(const std::string& root) {
   std::sort(dirs.begin(), dirs.end());
   std::vector<RunRecord> runs;
   for (const auto& d : dirs) {
-    RunRecord r = load_run(d);
+    RunRecord r;
+    try {
+      r = load_run(d);
+    } catch (const Error& e) {
+      if (d == root) throw;  // the run asked for by name: its error is the answer
+      // One damaged run (a config.json cut short by a full disk, edited by hand) must not hide the rest.
+      if (warnings) warnings->push_back(std::string(e.what()) + ": left out of the list");
+      continue;
+    }
     std::string rel = fs::relative(d, root, ec).string();
     r.name = rel.empty() || rel == "." ? dir_name(d) : rel;
+    if (warnings) warnings->insert(warnings->end(), r.warnings.begin(), r.warnings.end());
     runs.push_back(std::move(r));
   }
   return runs;
@@ -182,8 +201,12 @@ std::string runs_table(const std::vector<RunRecord>& runs) {
     try {
       rows.push_back(table_row(r));
     } catch (const json::exception& e) {
-      GS_CHECK(false, "runs: %s: a value of config.json, summary.json or run.json has the wrong type (%s)",
+      GS_CHECK(runs.size() > 1, "runs: %s: a value of config.json, summary.json or run.json has the wrong type (%s)",
                r.dir.c_str(), e.what());
+      // A row of its own, so the other runs still show.
+      rows.push_back({r.name, format("(unreadable: a value of config.json, summary.json or run.json has the wrong "
+                                     "type: %s)",
+                                     e.what())});
     }
   }
   return render(rows);

@@ -15,6 +15,7 @@ struct RunRecord {
   nlohmann::json run;                   // run.json (null for runs made before it existed)
   nlohmann::json summary;               // summary.json (null while a run is going or was killed)
   std::vector<nlohmann::json> metrics;  // metrics.jsonl, one object per epoch
+  std::vector<std::string> warnings;    // what could not be read (a damaged metrics.jsonl line), and so was skipped
 
   // The last finite value of `key` over the epochs (NaN if none), and the best (max) of it.
   double last_metric(const std::string& key) const;
@@ -23,8 +24,10 @@ struct RunRecord {
 };
 
 RunRecord load_run(const std::string& dir);
-// Every run directory under root (root itself included), up to 3 levels deep, sorted by path.
-std::vector<RunRecord> list_runs(const std::string& root);
+// Every run directory under root (root itself included), up to 3 levels deep, sorted by path. A
+// directory whose config.json cannot be read is left out; it and every run's own warnings go to
+// `warnings`.
+std::vector<RunRecord> list_runs(const std::string& root, std::vector<std::string>* warnings = nullptr);
 
 std::string runs_table(const std::vector<RunRecord>& runs);
 std::string runs_diff(const RunRecord& a, const RunRecord& b);

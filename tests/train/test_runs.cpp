@@ -145,6 +145,35 @@ TEST(Runs, TableListsNestedRunsWithMetrics) {
   fs::remove_all(root);
 }
 
+TEST(Runs, DamagedRunsAreSkippedWithWarningsAndTheRestStillList) {
+  fs::path root = temp_dir("damaged");
+  fake_run(root / "a_good", 0.01, {0.5, 0.7});
+  fake_run(root / "b_cut", 0.1, {0.6});
+  write(root / "b_cut" / "config.json", "{\"lr\": 0.1, \"batch_si");  // cut short by a full disk
+  fake_run(root / "c_torn", 0.2, {0.3, 0.4, 0.5});
+  write(root / "c_torn" / "metrics.jsonl",
+        "{\"epoch\":1,\"val_acc\":0.3}\n{\"epoch\":2,\"val_a\n{\"epoch\":3,\"val_acc\":0.5}\n");
+  fake_run(root / "d_typed", 0.3, {0.4});
+  write(root / "d_typed" / "summary.json", "{\"epochs\":\"one\"}");
+  std::vector<std::string> warnings;
+  auto runs = train::list_runs(root.string(), &warnings);
+  ASSERT_EQ(runs.size(), 3u);
+  EXPECT_EQ(runs[0].name, "a_good");
+  EXPECT_EQ(runs[1].name, "c_torn");
+  // The torn middle line is skipped; the epoch after it is kept.
+  ASSERT_EQ(runs[1].metrics.size(), 2u);
+  EXPECT_DOUBLE_EQ(runs[1].max_metric("val_acc"), 0.5);
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_NE(warnings[0].find("b_cut"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("left out"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[1].find("metrics.jsonl line 2"), std::string::npos) << warnings[1];
+  std::string table = train::runs_table(runs);
+  EXPECT_NE(table.find("a_good"), std::string::npos) << table;
+  EXPECT_NE(table.find("70.00%"), std::string::npos) << table;
+  EXPECT_NE(table.find("d_typed  (unreadable"), std::string::npos) << table;
+  fs::remove_all(root);
+}
+
 TEST(Runs, DiffShowsChangedConfigFinalMetricsAndCurves) {
   fs::path root = temp_dir("diff");
   fake_run(root / "a", 0.01, {0.5, 0.7});
