@@ -9,17 +9,32 @@ set -uo pipefail
 cd "$(dirname "$0")"
 OUT=${1:-out}
 mkdir -p "$OUT"
-# CUDA libraries: the toolkit's or the ones PyTorch's wheels install.
-libs=$(find /usr/local/cuda*/lib* /opt /usr/lib -name 'libcublas.so.13' -printf '%h\n' 2>/dev/null | head -1)
-cudnn=$(find /usr/local/cuda*/lib* /opt /usr/lib -name 'libcudnn.so.9' -printf '%h\n' 2>/dev/null | head -1)
-rt=$(find /usr/local/cuda*/lib* /opt /usr/lib -name 'libcudart.so.13' -printf '%h\n' 2>/dev/null | head -1)
-export LD_LIBRARY_PATH="$PWD/lib:$libs:$cudnn:$rt:${LD_LIBRARY_PATH:-}"
+# CUDA libraries: the toolkit's or the ones PyTorch's wheels install (site-packages/nvidia/...).
+find_lib_dir() {
+  find /usr/local/cuda*/ /opt /usr/lib /usr/local/lib /root /home -name "$1" -printf '%h\n' 2>/dev/null | head -1
+}
+dirs=""
+for lib in libcublas.so.13 libcublasLt.so.13 libcudnn.so.9 libcudart.so.13 libnvrtc.so.13; do
+  d=$(find_lib_dir "$lib")
+  if [[ -z "$d" ]]; then echo "note: $lib not found on this machine"; else dirs="$dirs:$d"; fi
+done
+export LD_LIBRARY_PATH="$PWD/lib$dirs:${LD_LIBRARY_PATH:-}"
 mkdir -p /usr/share/datasets && cp -rn fashion-mnist /usr/share/datasets/ 2>/dev/null || true
-nvidia-smi -L | tee "$OUT/gpu.txt"
-./gradscope cuda | tee -a "$OUT/gpu.txt"
+nvidia-smi | tee "$OUT/gpu.txt"  # its header has the driver version: CUDA 13 needs R580 or newer
+if ! ./gradscope cuda 2>&1 | tee -a "$OUT/gpu.txt" | grep -Eq 'devices: [1-9]'; then
+  echo "gpu_check: gradscope sees no CUDA device (driver too old for CUDA 13, or a library missing:" \
+    "ldd ./gradscope below); nothing else is run" | tee -a "$OUT/gpu.txt"
+  ldd ./gradscope | tee -a "$OUT/gpu.txt"
+  exit 1
+fi
 status=0
 ./test_cuda --gtest_output=xml:"$OUT/test_cuda.xml" 2>&1 | tee "$OUT/test_cuda.log" || status=1
-./bench_cuda_kernels --benchmark_min_time=0.05s --benchmark_out="$OUT/bench_cuda.json" \
+if grep -q '^\[  SKIPPED \]' "$OUT/test_cuda.log"; then  # on a GPU, a skipped test is a failed check
+  echo "gpu_check: tests were skipped on a GPU machine" | tee -a "$OUT/test_cuda.log"
+  status=1
+fi
+# Google Benchmark 1.7 (Debian's) takes a plain number of seconds ("0.05s" is refused).
+./bench_cuda_kernels --benchmark_min_time=0.05 --benchmark_out="$OUT/bench_cuda.json" \
   --benchmark_out_format=json 2>&1 | tee "$OUT/bench_cuda.log" || status=1
 for device in cuda cpu; do
   ./gradscope train --device "$device" --epochs 2 --seed 1 --no-tensorboard --out "/tmp/gs_fn_$device" 2>&1 |

@@ -16,12 +16,12 @@ namespace {
 
 // One block per output (o, i): blockIdx.x walks outer*inner in a grid-stride loop.
 __global__ void reduce_block_kernel(ReduceOp op, const float* in, float* out, int64_t outer, int64_t r, int64_t inner) {
-  __shared__ float shared[kWarpSize];
+  __shared__ double shared[kWarpSize];
   for (int64_t idx = blockIdx.x; idx < outer * inner; idx += gridDim.x) {
     int64_t o = idx / inner, i = idx % inner;
-    float v = reduce_thread_partial(op, in, r, inner, o, i, threadIdx.x, blockDim.x);
+    double v = reduce_thread_partial(op, in, r, inner, o, i, threadIdx.x, blockDim.x);
     v = block_reduce(op, v, shared);
-    if (threadIdx.x == 0) out[idx] = reduce_finish(op, v, r);
+    if (threadIdx.x == 0) out[idx] = static_cast<float>(reduce_finish(op, v, r));
   }
 }
 __global__ void reduce_thread_kernel(ReduceOp op, const float* in, float* out, int64_t outer, int64_t r,
@@ -29,7 +29,7 @@ __global__ void reduce_thread_kernel(ReduceOp op, const float* in, float* out, i
   for (int64_t idx = grid_first(blockIdx.x, blockDim.x, threadIdx.x); idx < outer * inner;
        idx += grid_step(gridDim.x, blockDim.x)) {
     int64_t o = idx / inner, i = idx % inner;
-    out[idx] = reduce_finish(op, reduce_thread_partial(op, in, r, inner, o, i, 0, 1), r);
+    out[idx] = static_cast<float>(reduce_finish(op, reduce_thread_partial(op, in, r, inner, o, i, 0, 1), r));
   }
 }
 // Row max and log(sum(exp(x - max))) of one row, by the whole block.
@@ -86,9 +86,11 @@ __global__ void cross_entropy_forward_kernel(const float* logits, const int64_t*
     s = block_reduce(ReduceOp::Sum, s, shared);  // its barriers also make lp[t] visible below
     if (threadIdx.x == 0) {
       int64_t t = target[row];
-      loss[row] = t == ignore_index
-                      ? 0.0f
-                      : -((1.0f - eps) * (weight ? weight[t] : 1.0f) * lp[t] + eps / static_cast<float>(cols) * s);
+      // Without smoothing the sum term is left out, as on the CPU: 0 * (-inf) for a masked-out
+      // logit would make the loss NaN.
+      loss[row] = t == ignore_index ? 0.0f
+                                    : -((1.0f - eps) * (weight ? weight[t] : 1.0f) * lp[t] +
+                                        (eps != 0.0f ? eps / static_cast<float>(cols) * s : 0.0f));
     }
   }
 }

@@ -33,11 +33,15 @@ template <class T> GS_HD T reduce_finish(ReduceOp op, T acc, int64_t r) {
   return op == ReduceOp::Mean ? acc / static_cast<T>(r) : acc;
 }
 // Partial of thread tid (of nthreads) for output (o, i) of in (outer, r, inner): k = tid, tid+nthreads, ...
+// It accumulates in double, as the CPU kernels do: a float sum of 2^25 ones stops at 2^24 (a
+// mean of 0.5), and a block's float partials drift by 1e-3 on long axes. Max and min are exact
+// in double, so the result cast back to T is the CPU's.
 template <class T>
-GS_HD T reduce_thread_partial(ReduceOp op, const T* in, int64_t r, int64_t inner, int64_t o, int64_t i, int tid,
-                              int nthreads) {
-  T acc = reduce_identity<T>(op);
-  for (int64_t k = tid; k < r; k += nthreads) acc = reduce_combine(op, acc, in[(o * r + k) * inner + i]);
+GS_HD double reduce_thread_partial(ReduceOp op, const T* in, int64_t r, int64_t inner, int64_t o, int64_t i, int tid,
+                                   int nthreads) {
+  double acc = reduce_identity<double>(op);
+  for (int64_t k = tid; k < r; k += nthreads)
+    acc = reduce_combine(op, acc, static_cast<double>(in[(o * r + k) * inner + i]));
   return acc;
 }
 // Shuffle-down offsets of the warp tree: 16, 8, 4, 2, 1.

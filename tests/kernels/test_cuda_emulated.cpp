@@ -305,6 +305,27 @@ TEST_P(CudaKernelsEmulated, ReductionsBlockAndThreadVariants) {
   }
 }
 
+// Found by a kernel audit: one float accumulator stops growing at 2^24, so the thread variant's
+// mean of 2^25 ones was 0.5, and the block variant's mean of 0.1s was 0.0999. Sums go in double.
+TEST_P(CudaKernelsEmulated, LongReductionsAccumulateInDouble) {
+  const int64_t r = int64_t(1) << 25;
+  for (float value : {1.0f, 0.1f}) {
+    std::vector<float> in(static_cast<size_t>(r), value);
+    for (auto op : {ReduceOp::Sum, ReduceOp::Mean}) {
+      std::vector<float> expected(1), block(1, -7.0f), thread(1, -7.0f);
+      kernels::reduce_table<float>().get("ref")(op, in.data(), expected.data(), 1, r, 1);
+      emu::launch(emu::Dim3(1), emu::Dim3(kc::kBlockThreads), kc::reduce_block_kernel, op, in.data(), block.data(),
+                  int64_t(1), r, int64_t(1));
+      emu::launch(emu::Dim3(1), emu::Dim3(1), kc::reduce_thread_kernel, op, in.data(), thread.data(), int64_t(1), r,
+                  int64_t(1));
+      const std::string what =
+          std::string(op == ReduceOp::Sum ? "sum" : "mean") + " of 2^25 x " + std::to_string(value);
+      EXPECT_NEAR(block[0], expected[0], 1e-6 * std::abs(expected[0])) << what << ", block kernel";
+      EXPECT_NEAR(thread[0], expected[0], 1e-6 * std::abs(expected[0])) << what << ", thread kernel";
+    }
+  }
+}
+
 TEST_P(CudaKernelsEmulated, SoftmaxAndLogSoftmaxForwardBackward) {
   for (int64_t cols : {10, 300, 1000}) {
     const int64_t rows = 5;
@@ -360,6 +381,27 @@ TEST_P(CudaKernelsEmulated, CrossEntropyWithSmoothingWeightsAndIgnoredRows) {
           expect_near_all(gx, gx_ref, 2e-5, what + " backward, " + g.name);
         }
       }
+    }
+  }
+}
+
+// Found by a kernel audit: a masked-out class (logit -inf) made the loss NaN without label
+// smoothing (the smoothing sum, 0 * -inf, was always added); the CPU leaves that term out.
+TEST_P(CudaKernelsEmulated, CrossEntropyWithAMaskedOutLogitIsFinite) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const int64_t rows = 2, cols = 4;
+  std::vector<float> x{1.0f, -inf, 0.5f, 2.0f, 0.1f, 0.2f, -inf, 0.4f}, class_weight{1, 0, 1, 1};
+  std::vector<int64_t> target{0, 3};
+  for (bool weighted : {false, true}) {
+    const float* w = weighted ? class_weight.data() : nullptr;
+    std::vector<float> loss_ref(rows), lp_ref(x.size()), loss(rows, -7.0f), lp(x.size(), -7.0f);
+    kernels::cross_entropy_forward<float>(x.data(), target.data(), w, loss_ref.data(), lp_ref.data(), rows, cols, 0.0,
+                                          -100);
+    ASSERT_TRUE(std::isfinite(loss_ref[0]) && std::isfinite(loss_ref[1]));
+    for (const auto& g : row_grids(rows)) {
+      emu::launch(g.blocks, g.threads, kc::cross_entropy_forward_kernel, x.data(), target.data(), w, loss.data(),
+                  lp.data(), rows, cols, 0.0f, int64_t(-100));
+      expect_near_all(loss, loss_ref, 2e-6, std::string(weighted ? "weighted, " : "") + g.name);
     }
   }
 }
