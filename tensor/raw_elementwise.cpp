@@ -31,16 +31,17 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, double alpha, doubl
   Strides as = broadcast_strides(a.shape(), a.strides(), shape);
   Strides bs = broadcast_strides(b.shape(), b.strides(), shape);
   Tensor out = empty(shape, {a.dtype(), a.device()});
+  // Long rows for the kernel (out is contiguous in either form); on CUDA this also brings a
+  // contiguous tensor of rank > 8 under the kernels' dimension limit.
+  Shape rows = shape;
+  coalesce_dims(rows, {&as, &bs});
   if (device.is_cuda()) {
     detail::require_cuda_f32(name, a);
     GS_ON_CUDA(kernels::cuda::binary_table().get()(op, a.data<float>(), as.data(), b.data<float>(), bs.data(),
-                                                    out.data<float>(), shape.data(), static_cast<int>(shape.size()),
-                                                    alpha, beta));
+                                                   out.data<float>(), rows.data(), static_cast<int>(rows.size()), alpha,
+                                                   beta));
     return out;
   }
-  // Long rows for the kernel (out is contiguous in either form).
-  Shape rows = shape;
-  coalesce_dims(rows, {&as, &bs});
   GS_DISPATCH_FLOAT(a.dtype(), name, [&] {
     kernels::binary_table<scalar_t>().get()(op, a.data<scalar_t>(), as.data(), b.data<scalar_t>(), bs.data(),
                                             out.data<scalar_t>(), rows.data(), static_cast<int>(rows.size()), alpha,
@@ -62,15 +63,17 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Strides as = broadcast_strides(a.shape(), a.strides(), shape);
   Strides bs = broadcast_strides(b.shape(), b.strides(), shape);
   Tensor out = empty(shape, {a.dtype(), a.device()});
+  Shape rows = shape;  // out is contiguous in either form
+  coalesce_dims(rows, {&cs, &as, &bs});
   if (device.is_cuda()) {
     detail::require_cuda_f32("where", a);
-    GS_ON_CUDA(kernels::cuda::where(c.data<float>(), cs.data(), a.data<float>(), as.data(), b.data<float>(),
-                                    bs.data(), out.data<float>(), shape.data(), static_cast<int>(shape.size())));
+    GS_ON_CUDA(kernels::cuda::where(c.data<float>(), cs.data(), a.data<float>(), as.data(), b.data<float>(), bs.data(),
+                                    out.data<float>(), rows.data(), static_cast<int>(rows.size())));
     return out;
   }
   GS_DISPATCH_FLOAT(a.dtype(), "where", [&] {
     kernels::where_cpu<scalar_t>(c.data<scalar_t>(), cs.data(), a.data<scalar_t>(), as.data(), b.data<scalar_t>(),
-                                 bs.data(), out.data<scalar_t>(), shape.data(), static_cast<int>(shape.size()));
+                                 bs.data(), out.data<scalar_t>(), rows.data(), static_cast<int>(rows.size()));
   });
   return out;
 }
@@ -215,8 +218,8 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 
 Tensor argmax(const Tensor& x, int64_t dim) {
   Device device = detail::op_device("argmax", {&x});
+  int d = normalize_dim("argmax", dim, x.dim());  // 0 and -1 for a 0-d x, as torch
   if (x.dim() == 0) return zeros({}, {DType::I64, x.device()});
-  int d = normalize_dim("argmax", dim, x.dim());
   // Move `dim` last, keeping the other dims in order: the result needs no un-permuting.
   std::vector<int64_t> perm;
   for (int64_t k = 0; k < x.dim(); ++k) {

@@ -111,6 +111,7 @@ Tensor permute(const Tensor& t, const std::vector<int64_t>& dims) {
 
 Tensor transpose(const Tensor& t, int64_t dim0, int64_t dim1) {
   int a = normalize_dim("transpose", dim0, t.dim()), b = normalize_dim("transpose", dim1, t.dim());
+  if (t.dim() == 0) return as_strided(t, t.shape(), t.strides(), t.offset());  // as torch: itself
   Shape shape = t.shape();
   Strides strides = t.strides();
   std::swap(shape[a], shape[b]);
@@ -119,6 +120,7 @@ Tensor transpose(const Tensor& t, int64_t dim0, int64_t dim1) {
 }
 
 Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end, int64_t step) {
+  GS_CHECK(t.dim() > 0, "slice: cannot slice a 0-d tensor (shape [])");
   int d = normalize_dim("slice", dim, t.dim());
   int64_t n = t.shape()[d];
   GS_CHECK(step > 0, "slice: step must be positive, got %lld", (long long)step);
@@ -134,6 +136,7 @@ Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end, int64_t s
 }
 
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length) {
+  GS_CHECK(t.dim() > 0, "narrow: cannot narrow a 0-d tensor (shape [])");
   int d = normalize_dim("narrow", dim, t.dim());
   int64_t n = t.shape()[d];
   if (start < 0) start += n;
@@ -205,32 +208,32 @@ void copy_(const Tensor& dst, const Tensor& src) {
   }
   Device device = detail::op_device("copy_", {&dst, &src});
   Strides ss = broadcast_strides(src.shape(), src.strides(), dst.shape());
+  Shape rows = dst.shape();
+  Strides ds = dst.strides();
+  coalesce_dims(rows, {&ss, &ds});  // long rows for the kernel, and under CUDA's dimension limit
   if (device.is_cuda()) {
     GS_CHECK(dst.dtype() != DType::F64 && src.dtype() != DType::F64, "copy_: f64 is not supported on %s (f32, i64)",
              device.str().c_str());
     GS_ON_CUDA([&] {
-      const int nd = static_cast<int>(dst.dim());
+      const int nd = static_cast<int>(rows.size());
       void* d = dst.raw_data();
       const void* s = src.raw_data();
       const bool df = dst.dtype() == DType::F32, sf = src.dtype() == DType::F32;
       if (sf && df)
-        kernels::cuda::copy_strided(static_cast<const float*>(s), ss.data(), static_cast<float*>(d),
-                                    dst.strides().data(), dst.shape().data(), nd);
+        kernels::cuda::copy_strided(static_cast<const float*>(s), ss.data(), static_cast<float*>(d), ds.data(),
+                                    rows.data(), nd);
       else if (sf)
-        kernels::cuda::copy_strided(static_cast<const float*>(s), ss.data(), static_cast<int64_t*>(d),
-                                    dst.strides().data(), dst.shape().data(), nd);
+        kernels::cuda::copy_strided(static_cast<const float*>(s), ss.data(), static_cast<int64_t*>(d), ds.data(),
+                                    rows.data(), nd);
       else if (df)
-        kernels::cuda::copy_strided(static_cast<const int64_t*>(s), ss.data(), static_cast<float*>(d),
-                                    dst.strides().data(), dst.shape().data(), nd);
+        kernels::cuda::copy_strided(static_cast<const int64_t*>(s), ss.data(), static_cast<float*>(d), ds.data(),
+                                    rows.data(), nd);
       else
-        kernels::cuda::copy_strided(static_cast<const int64_t*>(s), ss.data(), static_cast<int64_t*>(d),
-                                    dst.strides().data(), dst.shape().data(), nd);
+        kernels::cuda::copy_strided(static_cast<const int64_t*>(s), ss.data(), static_cast<int64_t*>(d), ds.data(),
+                                    rows.data(), nd);
     }());
     return;
   }
-  Shape rows = dst.shape();
-  Strides ds = dst.strides();
-  coalesce_dims(rows, {&ss, &ds});  // long rows for the kernel
   GS_DISPATCH_ALL(dst.dtype(), "copy_", [&] {
     using out_t = scalar_t;
     GS_DISPATCH_ALL(src.dtype(), "copy_", [&] {

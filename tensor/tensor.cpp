@@ -37,7 +37,10 @@ TensorImpl& Tensor::impl() const {
   return *impl_;
 }
 
-int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim("size", d, dim())]; }
+int64_t Tensor::size(int64_t d) const {
+  GS_CHECK(dim() > 0, "size: dim %lld of a 0-d tensor (shape [] has no dimensions)", (long long)d);
+  return shape()[normalize_dim("size", d, dim())];
+}
 
 bool Tensor::is_contiguous() const {
   if (numel() == 0) return true;  // as PyTorch: no element, any strides
@@ -107,6 +110,9 @@ double Tensor::item() const {
 bool Tensor::requires_grad() const { return impl().autograd && impl().autograd->requires_grad; }
 
 Tensor& Tensor::set_requires_grad(bool requires_grad) {
+  GS_CHECK(requires_grad || !impl().autograd || is_leaf(),
+           "requires_grad: can only be changed on a leaf tensor (turning it off on a computed one would cut the graph "
+           "silently); use detach()");
   if (requires_grad) {
     GS_CHECK(is_floating(dtype()), "requires_grad: only floating-point tensors can require gradients (got %s)",
              dtype_name(dtype()));
@@ -127,6 +133,9 @@ void Tensor::set_grad(const Tensor& g) {
   if (g.defined()) {
     GS_CHECK(g.shape() == shape(), "set_grad: gradient shape %s does not match tensor shape %s",
              shape_str(g.shape()).c_str(), shape_str(shape()).c_str());
+    GS_CHECK(g.dtype() == dtype() && g.device() == device(),
+             "set_grad: gradient %s on %s does not match tensor %s on %s (shape %s)", dtype_name(g.dtype()),
+             g.device().str().c_str(), dtype_name(dtype()), device().str().c_str(), shape_str(shape()).c_str());
   }
   ensure_autograd_meta().grad = g;
 }
@@ -401,7 +410,13 @@ Tensor arange(double start, double end, double step, TensorOptions opt) {
 Tensor rand(const Shape& shape, TensorOptions opt, Generator* gen) {
   Generator& g = gen ? *gen : default_generator();
   GS_CHECK(is_floating(opt.dtype), "rand: dtype must be floating, got %s", dtype_name(opt.dtype));
-  return fill_cpu(shape, opt, "rand", [&](int64_t) { return g.uniform(); });
+  // U[0, 1) in the tensor's type: a double just below 1 rounds to 1.0f, so f32 takes the
+  // largest float below 1 instead.
+  const bool f32 = opt.dtype == DType::F32;
+  return fill_cpu(shape, opt, "rand", [&](int64_t) {
+    double u = g.uniform();
+    return f32 && static_cast<float>(u) >= 1.0f ? double(0x1.fffffep-1f) : u;
+  });
 }
 
 Tensor randn(const Shape& shape, TensorOptions opt, Generator* gen) {

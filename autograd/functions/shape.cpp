@@ -42,13 +42,14 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
   std::vector<int64_t> dims(x.dim());
   for (int64_t i = 0; i < x.dim(); ++i) dims[i] = i;
-  std::swap(dims[normalize_dim("transpose", dim0, x.dim())], dims[normalize_dim("transpose", dim1, x.dim())]);
+  const int a = normalize_dim("transpose", dim0, x.dim()), b = normalize_dim("transpose", dim1, x.dim());
+  if (x.dim() > 0) std::swap(dims[a], dims[b]);  // a 0-d tensor transposes to itself
   return permute(x, dims);
 }
 
 // y = x[start:end:step] along dim;  dx += g placed back into zeros
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
-  Tensor out = raw::slice(x, dim, start, end, step);
+  Tensor out = raw::slice(x, dim, start, end, step);  // checks dim (a 0-d x has none)
   int d = normalize_dim("slice", dim, x.dim());
   record(OpId::Slice, {x}, {out}, {}, [d, start, end, step](BackwardContext& c) {
     const Tensor& g = c.grad_output();

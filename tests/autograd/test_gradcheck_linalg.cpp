@@ -44,7 +44,8 @@ TEST(Matmul, ShapesAndValues) {
   EXPECT_EQ(matmul(zeros({5, 1, 2, 3}), zeros({4, 3, 7})).shape(), (Shape{5, 4, 2, 7}));
   EXPECT_EQ(matmul(zeros({3}), zeros({2, 3, 7})).shape(), (Shape{2, 7}));
   EXPECT_THROW_MSG(matmul(zeros({2, 3}), zeros({2, 3})), "matmul: inner dimensions differ, [2,3] @ [2,3] (3 vs 2)");
-  EXPECT_THROW_MSG(matmul(zeros({2, 2, 3}), zeros({3, 3, 1})), "matmul: shapes [2] and [3] cannot be broadcast");
+  EXPECT_THROW_MSG(matmul(zeros({2, 2, 3}), zeros({3, 3, 1})),
+                   "matmul: the batch dimensions of [2,2,3] and [3,3,1] cannot be broadcast");
 }
 
 GS_GRADCHECK_TEST(Softmax, Dims) {

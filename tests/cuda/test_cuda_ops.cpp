@@ -48,6 +48,15 @@ TEST(CudaOps, BinaryOpsWithBroadcasting) {
   expect_cuda_matches_cpu([](auto& v) { return mul(v[0], v[1]); }, {at, b}, 1e-6, "mul (transposed)");
   expect_cuda_matches_cpu([](auto& v) { return where(v[0], v[1], v[2]); },
                           {raw::binary_scalar(raw::BinaryOp::Gt, randf({4, 5, 6}, 6), 0.0), at, b}, 1e-6, "where");
+  // Rank 9, above the kernels' 8 dimensions: the dimensions are merged first (an audit found
+  // these refused on CUDA while the CPU ran them).
+  Tensor a9 = randf({2, 1, 3, 2, 1, 2, 2, 1, 3}, 7).set_requires_grad(true);
+  Tensor b9 = randf({2, 1, 3, 2, 1, 2, 2, 1, 3}, 8).set_requires_grad(true);
+  expect_cuda_matches_cpu([](auto& v) { return mul(v[0], v[1]); }, {a9, b9}, 1e-6, "mul (rank 9)");
+  expect_cuda_matches_cpu([](auto& v) { return where(v[0], v[1], v[2]); },
+                          {raw::binary_scalar(raw::BinaryOp::Gt, a9, 0.0), a9, b9}, 1e-6, "where (rank 9)");
+  Tensor t9 = raw::transpose(randf({2, 3, 2, 2, 3, 2, 2, 3, 2}, 9), 0, 8).set_requires_grad(true);
+  expect_cuda_matches_cpu([](auto& v) { return add(v[0], v[0]); }, {t9}, 1e-6, "add (rank 9, transposed)");
 }
 
 TEST(CudaOps, ReductionsEveryVariant) {

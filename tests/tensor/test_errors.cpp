@@ -94,3 +94,16 @@ TEST(Errors, ScopePathInMessage) {
   EXPECT_EQ(current_scope_path(), "");
   EXPECT_THROW_MSG(raw::binary(raw::BinaryOp::Add, zeros({2, 3}), zeros({4})), "add: shapes");
 }
+
+// Found by an audit: these crashed (0-d tensors have no dims to index) or named the wrong shapes.
+TEST(Errors, ZeroDimTensorsAndBatchedMatmul) {
+  Tensor s = scalar_tensor(3.0);
+  EXPECT_EQ(raw::transpose(s, 0, -1).item(), 3.0);  // as torch: the tensor itself
+  EXPECT_THROW_MSG(raw::slice(s, 0, 0, 1), "slice: cannot slice a 0-d tensor");
+  EXPECT_THROW_MSG(raw::narrow(s, 0, 0, 1), "narrow: cannot narrow a 0-d tensor");
+  EXPECT_THROW_MSG(s.size(0), "size: dim 0 of a 0-d tensor");
+  EXPECT_THROW_MSG(raw::argmax(s, 5), "argmax: dim 5 out of range");
+  EXPECT_EQ(raw::argmax(s, -1).item(), 0.0);
+  EXPECT_THROW_MSG(raw::matmul(zeros({2, 2, 3}), zeros({3, 3, 4})),
+                   "matmul: the batch dimensions of [2,2,3] and [3,3,4] cannot be broadcast");
+}
