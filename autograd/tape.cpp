@@ -74,6 +74,22 @@ Tensor sum_to_recorded(const Tensor& x, const Shape& shape) {
   return reshape(summed, shape);
 }
 
+// Whether nothing but its one holder sees t: not the caller's seed, another leaf's .grad, a
+// retained grad or a view of saved data, and a plain dense buffer (not a 0-stride expand).
+bool is_private(const Tensor& t) {
+  return t.impl_ptr().use_count() == 1 && t.storage().use_count() == 1 && t.is_contiguous();
+}
+
+// A gradient of its own to keep as .grad: g when private, else a dense copy; in a create_graph
+// pass the copy is recorded (a "contiguous" node), so .grad stays differentiable.
+Tensor own_grad(const Tensor& g, bool create_graph) {
+  if (is_private(g)) return g;
+  Tensor copy = raw::clone(g);
+  if (create_graph && g.requires_grad())
+    record(OpId::Contiguous, {g}, {copy}, {}, [](BackwardContext& c) { c.accumulate(0, c.grad_output()); });
+  return copy;
+}
+
 Tensor run_hooks(AutogradMeta& meta, Tensor g) {
   // A copy: a hook may remove itself (or others) while running.
   auto hooks_now = meta.hooks;
@@ -82,6 +98,10 @@ Tensor run_hooks(AutogradMeta& meta, Tensor g) {
     if (replaced.defined()) {
       GS_CHECK(replaced.shape() == g.shape(), "hook: a gradient hook returned shape %s for a gradient of shape %s",
                shape_str(replaced.shape()).c_str(), shape_str(g.shape()).c_str());
+      GS_CHECK(replaced.dtype() == g.dtype() && replaced.device() == g.device(),
+               "hook: a gradient hook returned %s on %s for a gradient %s on %s (shape %s)",
+               dtype_name(replaced.dtype()), replaced.device().str().c_str(), dtype_name(g.dtype()),
+               g.device().str().c_str(), shape_str(g.shape()).c_str());
       g = replaced;
     }
   }
@@ -155,7 +175,8 @@ std::shared_ptr<Entry> record_entry(OpId op, bool derivative, const std::vector<
   e->backward = std::move(backward);
   prune_tape();
   g_tape.push_back(e);
-  for (auto& [id, hook] : hooks().forward) hook(*e, outputs);
+  auto forward_hooks = hooks().forward;  // a copy: a hook may remove itself while running
+  for (auto& [id, hook] : forward_hooks) hook(*e, outputs);
   return e;
 }
 }  // namespace
@@ -214,16 +235,24 @@ struct Engine {
       }
       Entry* e = meta->entry.get();
       if (!seen_entries.insert(e).second) continue;
-      GS_CHECK(!e->freed,
-               "backward: tape entry #%lld (%s%s%s) was freed by an earlier backward; call the first backward with "
-               "retain_graph=true to go through the tape twice",
-               (long long)e->seq, op_name(e->op), e->scope.empty() ? "" : " in ", e->scope.c_str());
       order.push_back(meta->entry);
       for (auto& in : e->inputs) {
         if (in) stack.push_back(in);
       }
     }
     std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a->seq > b->seq; });
+  }
+
+  // Whether e's backward runs in this pass: every entry reached for backward(), only those on a
+  // path to the requested inputs for grad() (a freed entry elsewhere is no obstacle to it).
+  bool runs(const Entry* e) const { return !prune || leading.count(e); }
+  void check_not_freed() const {
+    for (const auto& e : order) {
+      GS_CHECK(!e->freed || !runs(e.get()),
+               "backward: tape entry #%lld (%s%s%s) was freed by an earlier backward; call the first backward with "
+               "retain_graph=true to go through the tape twice",
+               (long long)e->seq, op_name(e->op), e->scope.empty() ? "" : " in ", e->scope.c_str());
+    }
   }
 
   void give(AutogradMeta& meta, const Tensor& g) {
@@ -288,6 +317,7 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
   auto root = output.impl().autograd;
   engine.collect(root);
   if (engine.prune) engine.mark_leading();
+  engine.check_not_freed();
   engine.give(*root, seed);
 
   for (const std::shared_ptr<Entry>& e : engine.order) {
@@ -303,12 +333,17 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
         g = run_hooks(*meta, g);
         // retain_grad accumulates across backward calls like a leaf's .grad (out of place:
         // g flows on and may be held elsewhere).
-        if (meta->retains_grad) add_pending(meta->grad, g, engine.create_graph);
+        if (meta->retains_grad) {
+          if (meta->grad.defined())
+            add_pending(meta->grad, g, engine.create_graph);
+          else  // a copy: g flows on (and may be the caller's seed)
+            meta->grad = own_grad(g, engine.create_graph);
+        }
       }
       any = any || g.defined();
       ctx.grad_outputs_.push_back(g);
     }
-    if (any && (!engine.prune || engine.leading.count(e.get()))) {
+    if (any && engine.runs(e.get())) {
       for (size_t i = 0; i < ctx.grad_outputs_.size(); ++i) {
         if (!ctx.grad_outputs_[i].defined()) ctx.grad_outputs_[i] = zeros(e->output_shapes[i], {e->dtype, e->device});
       }
@@ -325,10 +360,11 @@ void run_backward(Engine& engine, const Tensor& output, const Tensor& seed_in, b
       for (size_t i = 0; i < e->inputs.size(); ++i) {
         if (ctx.needs_[i] && ctx.grad_inputs_[i].defined()) engine.give(*e->inputs[i], ctx.grad_inputs_[i]);
       }
-      for (auto& [id, hook] : hooks().backward) hook(*e, ctx.grad_outputs_, ctx.grad_inputs_);
+      auto backward_hooks = hooks().backward;  // a copy: a hook may remove itself while running
+      for (auto& [id, hook] : backward_hooks) hook(*e, ctx.grad_outputs_, ctx.grad_inputs_);
       if (e->recompute) e->saved.clear();  // recomputed again by a later backward
     }
-    if (!retain_graph && !engine.create_graph) {
+    if (!retain_graph && !engine.create_graph && engine.runs(e.get())) {
       e->backward = nullptr;
       e->saved.clear();
       e->recompute.reset();
@@ -349,16 +385,19 @@ void backward(const Tensor& output, const Tensor& seed, bool retain_graph, bool 
     for (auto& leaf : engine.leaves) {
       if (!leaf->pending_grad.defined() || !leaf->requires_grad) continue;
       Tensor g = run_hooks(*leaf, std::move(leaf->pending_grad));
-      if (create_graph) {
-        // Out of place, as torch with create_graph: .grad is a graph node of its own.
-        add_pending(leaf->grad, g, true);
-      } else if (!leaf->grad.defined()) {
-        // Keep g itself only when nothing else can see it (not the caller's seed, a retained
-        // grad or a view of saved data): a later backward adds into .grad in place.
-        bool private_g = g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous();
-        leaf->grad = private_g ? g : raw::clone(g);
-      } else {
+      if (!leaf->grad.defined()) {
+        // g itself only when nothing else sees it: one gradient reaching two leaves (sum(a + b)),
+        // the caller's seed or a 0-stride expand would otherwise be shared by, or summed into
+        // one cell of, .grad by a later backward's in-place add.
+        leaf->grad = own_grad(g, create_graph);
+      } else if (create_graph) {
+        leaf->grad = add(leaf->grad, g);  // out of place, as torch: .grad is a graph node of its own
+      } else if (is_private(leaf->grad) && !leaf->grad.requires_grad()) {
         raw::add_(leaf->grad, g);
+      } else {
+        // .grad is held elsewhere too (a gradient penalty's graph saved it) or is a graph node:
+        // adding in place would change what they saw.
+        leaf->grad = raw::binary(raw::BinaryOp::Add, leaf->grad, g);
       }
     }
   } catch (...) {
@@ -374,38 +413,49 @@ std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs
     GS_CHECK(in.requires_grad(), "grad: an input of shape %s does not require grad", shape_str(in.shape()).c_str());
   }
   GradModeGuard mode(create_graph);  // see run_backward
-  // Non-leaf inputs: capture their gradient when it is complete, before it flows on.
-  std::vector<Tensor> result(inputs.size());
-  std::vector<int> hook_counts;
+  // Non-leaf inputs: capture their gradient when it is complete, before it flows on. One capture
+  // per distinct tensor (an input given twice gets the same gradient twice, not twice the
+  // gradient), removed by its id afterwards.
+  std::vector<AutogradMeta*> metas;
+  std::vector<size_t> slot_of(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
-    AutogradMeta& meta = *inputs[i].impl().autograd;
-    hook_counts.push_back(static_cast<int>(meta.hooks.size()));
-    meta.hooks.emplace_back(0, [&result, i, create_graph](const Tensor& g) {
-      add_pending(result[i], g, create_graph);
+    AutogradMeta* meta = inputs[i].impl().autograd.get();
+    auto it = std::find(metas.begin(), metas.end(), meta);
+    slot_of[i] = static_cast<size_t>(it - metas.begin());
+    if (it == metas.end()) metas.push_back(meta);
+  }
+  std::vector<Tensor> captured(metas.size());
+  std::vector<int> capture_ids;
+  for (size_t k = 0; k < metas.size(); ++k) {
+    capture_ids.push_back(hooks().next_id++);
+    metas[k]->hooks.emplace_back(capture_ids.back(), [&captured, k, create_graph](const Tensor& g) {
+      add_pending(captured[k], g, create_graph);
       return Tensor();
     });
   }
   Engine engine;
   engine.create_graph = create_graph;
   engine.prune = true;
-  for (auto& in : inputs) engine.wanted.insert(in.impl().autograd.get());
+  for (AutogradMeta* meta : metas) engine.wanted.insert(meta);
   auto cleanup = [&] {
     engine.clear();
-    for (size_t i = 0; i < inputs.size(); ++i) inputs[i].impl().autograd->hooks.resize(hook_counts[i]);
+    for (size_t k = 0; k < metas.size(); ++k)
+      std::erase_if(metas[k]->hooks, [id = capture_ids[k]](const auto& h) { return h.first == id; });
   };
   try {
     run_backward(engine, output, seed, retain_graph);
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      AutogradMeta& meta = *inputs[i].impl().autograd;
-      if (!meta.entry && meta.pending_grad.defined()) result[i] = run_hooks(meta, meta.pending_grad);
+    for (size_t k = 0; k < metas.size(); ++k) {
+      if (!metas[k]->entry && metas[k]->pending_grad.defined())
+        captured[k] = run_hooks(*metas[k], metas[k]->pending_grad);
     }
   } catch (...) {
     cleanup();
     throw;
   }
   cleanup();
+  std::vector<Tensor> result(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!result[i].defined()) result[i] = zeros_like(inputs[i]);
+    result[i] = captured[slot_of[i]].defined() ? captured[slot_of[i]] : zeros_like(inputs[i]);
   }
   return result;
 }

@@ -26,6 +26,9 @@ Tensor Module::operator()(const Tensor& x) {
   if (is_recomputing()) return y;  // a checkpoint's second run: the hooks saw the first
   for (auto& [id, hook] : forward_hooks_) hook(*this, x, y);
   if (!backward_hooks_.empty() && y.requires_grad()) {
+    // A forward that hands back its input (Identity): the hook goes on a recorded identity view,
+    // not on the caller's tensor, where it would stay and fire for every later use of it.
+    if (y.is_same(x)) y = reshape(y, y.shape());
     // The tensor hook holds the module weakly (when a shared_ptr owns it): a graph that outlives
     // its module calls nothing.
     std::weak_ptr<Module> weak = weak_from_this();

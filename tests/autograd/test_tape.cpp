@@ -313,3 +313,116 @@ TEST(Tape, BackwardFreesEachGradientOnceConsumed) {
   EXPECT_LE(extra, 4 * bytes) << "backward held " << extra / bytes << " gradients of the chain at once";
   EXPECT_TRUE(x.grad().defined());
 }
+
+// Found by an engine audit (truth: torch 1.13 on the same steps). After a create_graph pass, .grad
+// was the flowing gradient itself: one tensor for both leaves of sum(a + b), or a 0-stride expand
+// for sum(a), and the next plain backward's in-place add changed the other leaf or summed every
+// element into one cell.
+TEST(Tape, CreateGraphLeavesEachLeafADenseGradOfItsOwn) {
+  Tensor a = leaf({1, 2, 3}), b = leaf({1, 1, 1});
+  backward(sum(add(a, b)), Tensor(), false, /*create_graph=*/true);
+  EXPECT_FALSE(a.grad().is_same(b.grad()));
+  EXPECT_TRUE(a.grad().is_contiguous() && a.grad().strides() == Strides{1});
+  backward(sum(mul(a, a)));  // reaches a only
+  EXPECT_EQ(vec(a.grad()), (std::vector<double>{3, 5, 7}));
+  EXPECT_EQ(vec(b.grad()), (std::vector<double>{1, 1, 1}));
+  // The caller's seed never becomes .grad.
+  Tensor x = leaf({1, 2, 3});
+  Tensor seed = from_vector<double>({1, 1, 1}, {3});
+  backward(add(x, 0.0), seed, false, true);
+  backward(mul(x, 10.0), seed);
+  EXPECT_EQ(vec(seed), (std::vector<double>{1, 1, 1}));
+  EXPECT_EQ(vec(x.grad()), (std::vector<double>{11, 11, 11}));
+}
+
+// A gradient penalty reads .grad after a create_graph pass and saves it in its own graph; a later
+// backward adding into .grad in place changed what that graph had saved.
+TEST(Tape, AccumulatingIntoGradKeepsWhatAPenaltyGraphSaved) {
+  Tensor x = leaf({1, 2, 3});
+  backward(sum(mul(mul(x, x), x)), Tensor(), false, /*create_graph=*/true);  // x.grad = 3x^2, a graph
+  Tensor g = x.grad();
+  Tensor penalty = sum(mul(g, g));  // d/dx = 2 g * 6x = 36 x^3
+  backward(penalty, Tensor(), /*retain_graph=*/true);
+  backward(penalty);
+  // x.grad = 3x^2 + 2 * 36x^3, and the saved g unchanged.
+  EXPECT_EQ(vec(g), (std::vector<double>{3, 12, 27}));
+  EXPECT_EQ(vec(x.grad()), (std::vector<double>{3 + 72, 12 + 576, 27 + 1944}));
+}
+
+TEST(Tape, RetainedGradIsACopyOfTheFlowingGradient) {
+  Tensor x = leaf({1, 2, 3});
+  Tensor y = mul(x, 2.0);
+  y.retain_grad();
+  Tensor seed = from_vector<double>({1, 1, 1}, {3});
+  backward(y, seed);
+  raw::fill_(seed, 5.0);
+  EXPECT_EQ(vec(y.grad()), (std::vector<double>{1, 1, 1}));
+  Tensor z = mul(x, 2.0);
+  z.retain_grad();
+  backward(sum(z));
+  EXPECT_TRUE(z.grad().is_contiguous() && z.grad().strides() == Strides{1});  // not sum's 0-stride expand
+}
+
+// grad() with one tensor twice: each position gets the gradient once, and no capture hook is left
+// behind (an empty one made every later backward through the tensor throw bad_function_call).
+TEST(Tape, GradWithAnInputTwice) {
+  Tensor x = leaf({1, 2, 3});
+  auto g = grad(sum(mul(x, x)), {x, x});
+  EXPECT_EQ(vec(g[0]), (std::vector<double>{2, 4, 6}));
+  EXPECT_EQ(vec(g[1]), (std::vector<double>{2, 4, 6}));
+  EXPECT_TRUE(x.autograd_meta()->hooks.empty());
+  Tensor y = mul(x, 3.0);
+  Tensor loss = sum(mul(y, y));
+  g = grad(loss, {y, y}, Tensor(), /*retain_graph=*/true);
+  EXPECT_EQ(vec(g[1]), (std::vector<double>{6, 12, 18}));
+  backward(loss);
+  EXPECT_EQ(vec(x.grad()), (std::vector<double>{18, 36, 54}));
+}
+
+// grad() runs (and frees) only the entries on its paths: an upstream entry freed by an earlier
+// backward is no obstacle, and one it did not run can still be backpropagated through.
+TEST(Tape, GradLeavesTheRestOfTheTapeAlone) {
+  Tensor x = leaf({0, 1, 2}), a = leaf({1, 1, 1});
+  Tensor h = exp(x);
+  auto g = grad(sum(mul(h, a)), {a});
+  EXPECT_NEAR(vec(g[0])[2], std::exp(2.0), 1e-12);
+  backward(sum(h));  // exp did not run in grad(), so it is still there
+  EXPECT_NEAR(vec(x.grad())[1], std::exp(1.0), 1e-12);
+  Tensor y = exp(x);
+  backward(sum(y));  // frees exp
+  g = grad(sum(mul(y, y)), {y});
+  EXPECT_NEAR(vec(g[0])[1], 2 * std::exp(1.0), 1e-12);
+  EXPECT_THROW_MSG(backward(sum(mul(y, y))), "was freed by an earlier backward");
+}
+
+TEST(Tape, AHookMayRemoveItselfWhileRunning) {
+  int forward_calls = 0, backward_calls = 0;
+  int f = 0, b = 0;
+  f = add_forward_hook([&](const Entry&, const std::vector<Tensor>&) {
+    ++forward_calls;
+    remove_hook(f);
+  });
+  b = add_backward_hook([&](const Entry&, const std::vector<Tensor>&, const std::vector<Tensor>&) {
+    ++backward_calls;
+    remove_hook(b);
+  });
+  Tensor x = leaf({1, 2});
+  backward(sum(exp(x)));
+  EXPECT_EQ(forward_calls, 1);
+  EXPECT_EQ(backward_calls, 1);
+}
+
+TEST(Tape, ZeroDimTransposeAndGradChecks) {
+  Tensor s = scalar_tensor(2.0, {DType::F64}).set_requires_grad(true);
+  Tensor t = transpose(s, 0, 0);
+  backward(mul(t, 3.0));
+  EXPECT_EQ(s.grad().item(), 3.0);
+  EXPECT_THROW_MSG(slice(s, 0, 0, 1), "slice: cannot slice a 0-d tensor");
+  EXPECT_THROW_MSG(narrow(s, 0, 0, 1), "narrow: cannot narrow a 0-d tensor");
+  Tensor x = leaf({1, 2});
+  Tensor y = mul(x, 2.0);
+  EXPECT_THROW_MSG(y.set_requires_grad(false), "requires_grad: can only be changed on a leaf tensor");
+  EXPECT_THROW_MSG(x.set_grad(zeros({2}, {DType::F32})), "set_grad: gradient f32 on cpu does not match tensor f64");
+  register_hook(x, [](const Tensor& g) { return raw::to_dtype(g, DType::F32); });
+  EXPECT_THROW_MSG(backward(sum(y)), "hook: a gradient hook returned f32 on cpu for a gradient f64 on cpu");
+}

@@ -123,6 +123,24 @@ TEST(Module, ForwardHooksSeeInputAndOutput) {
   EXPECT_EQ(calls, 1);
 }
 
+// Found by an audit: a forward returning its input got the hook put on the caller's tensor, where
+// it stayed, firing 1, 2, 3 times on later steps and in passes that never went through the module.
+TEST(Module, BackwardHookOfAPassThroughModuleFiresOncePerPass) {
+  auto id = std::make_shared<Identity>();
+  int fired = 0;
+  id->register_backward_hook([&](Module&, const Tensor&) { ++fired; });
+  Tensor x = randn({3}).set_requires_grad(true);
+  for (int step = 1; step <= 3; ++step) {
+    fired = 0;
+    backward(sum((*id)(x)));
+    EXPECT_EQ(fired, 1) << "step " << step;
+  }
+  fired = 0;
+  backward(sum(x));
+  EXPECT_EQ(fired, 0);
+  EXPECT_TRUE(x.autograd_meta()->hooks.empty());
+}
+
 TEST(Module, BackwardHooksSeeOutputGradientAndAreRemovable) {
   auto net = make_model("mlp");
   auto seq = std::dynamic_pointer_cast<Sequential>(net);
