@@ -4,9 +4,9 @@ global batch: `mpirun -np N gradscope bench --threads T/N --batch B/N` against
 AdamW: `gradscope bench`'s defaults). Runs alternate (one process first, then data-parallel first);
 the ratio is taken per round and its median reported, so a busy machine moves both sides.
 
-  python bench/ddp_scaling.py --model fashionnet --batch 64 --threads 2 --processes 2
-  python bench/ddp_scaling.py --torch      # also torch's DistributedDataParallel (gloo) against one torch process
-  python bench/ddp_scaling.py --sync-bn    # also data-parallel with synchronised batch norm (train --sync-bn)
+  python3 bench/ddp_scaling.py --model fashionnet --batch 64 --threads 2 --processes 2
+  python3 bench/ddp_scaling.py --torch      # also torch's DistributedDataParallel (gloo) against one torch process
+  python3 bench/ddp_scaling.py --sync-bn    # also data-parallel with synchronised batch norm (train --sync-bn)
 
 --torch runs the same pair with PyTorch (this Python's torch; the torch twins of the zoo in
 tests/interop/gs_interop.py), so the two engines' scaling can be compared: the ratio of ratios.
@@ -110,7 +110,7 @@ def torch_train(args, rank):
                     torch.randint(0, 10, (args.batch,), generator=gen)) for _ in range(count)]
     else:  # every world-th image of one shuffled epoch, as gradscope's shards
         images = torch.from_numpy(gs_interop.load_idx("train-images-idx3-ubyte.gz").astype(np.float32))
-        images = (images / 255 - MEAN) / STD
+        images.div_(255).sub_(MEAN).div_(STD)  # in place: no full-size temporaries
         labels = torch.from_numpy(gs_interop.load_idx("train-labels-idx1-ubyte.gz"))
         order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(args.seed))[rank::world]
         batches = [(images[idx].contiguous(), labels[idx])

@@ -5,8 +5,8 @@ every tensor the step makes, weights and optimizer state included); speed is ima
 runs every N once, the order rotating between rounds; the ratios to N = 1 are taken per round and
 their medians reported, so a busy machine moves both sides.
 
-  python bench/recompute_memory.py --model fashionnet --segments 1,2,3 --batch 64
-  python bench/recompute_memory.py --model-spec bench/models/deep_resnet28.json --segments 1,2,4,6 --batch 16
+  python3 bench/recompute_memory.py --model fashionnet --segments 1,2,3 --batch 64
+  python3 bench/recompute_memory.py --model-spec bench/models/deep_resnet28.json --segments 1,2,4,6 --batch 16
 
 Prints one JSON object (per N: median peak MiB, images/s, and both ratios to N = 1); --out FILE
 also writes it there. Without --synthetic the batches are Fashion-MNIST's (needed for --model-spec)."""

@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)" --target gradscope
-# Defaults first; a flag given on the command line (e.g. --out) replaces the default.
+# Defaults first; a flag given on the command line (e.g. --out) replaces the default. With
+# --config or --resume the run's own config decides (a default given here would override it).
 defaults=(--model fashionnet --data fashion-mnist --val-fraction 0.1 --out runs/fashionnet)
+[[ " $* " == *" --config"* || " $* " == *" --resume"* ]] && defaults=()
 args=()
 for ((i = 0; i < ${#defaults[@]}; i += 2)); do
   [[ " $* " == *" ${defaults[i]} "* || " $* " == *" ${defaults[i]}="* ]] || args+=("${defaults[i]}" "${defaults[i + 1]}")
