@@ -18,6 +18,7 @@
 #include "layers/zoo.h"
 #include "tensor/parse.h"
 #include "train/checkpoint.h"
+#include "train/predict.h"
 #include "train/trainer.h"
 
 namespace gs::cli {
@@ -255,6 +256,20 @@ void add_train(CLI::App& app) {
   };
 }
 
+train::TrainConfig resolve_for_checkpoint(CLI::App* cmd, const train::TrainConfig& given,
+                                          const std::string& config_file, const std::string& checkpoint) {
+  if (!config_file.empty()) return resolve_config(cmd, given, config_file);
+  std::string carried = train::checkpoint_config_json(checkpoint);
+  if (carried.empty()) return given;
+  train::TrainConfig c = resolve_config_json(cmd, given, carried, checkpoint + " (its config)");
+  // Where it runs is this machine's choice, not the training run's: a checkpoint trained on a GPU
+  // is scored on the CPU unless --device says otherwise.
+  c.device = given.device;
+  c.threads = given.threads;
+  c.kernels = given.kernels;
+  return c;
+}
+
 void add_eval(CLI::App& app) {
   auto config = std::make_shared<train::TrainConfig>();
   auto weights = std::make_shared<std::string>();
@@ -265,7 +280,9 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--weights", *weights, "weights: a state_dict or checkpoint .safetensors")->required();
   cmd->add_option("--batch", *batch, "batch size")->capture_default_str();
   cmd->add_option("--split", *split, "test | train")->check(CLI::IsMember({"test", "train"}))->capture_default_str();
-  actions()[cmd] = [config, weights, batch, split] {
+  actions()[cmd] = [cmd, given = config, weights, batch, split] {
+    // A training checkpoint brings its model and data (flags given win), as inspect.
+    auto config = std::make_shared<train::TrainConfig>(resolve_for_checkpoint(cmd, *given, "", *weights));
     train::apply_runtime_settings(config->threads, config->kernels);
     io::Dataset train_set = io::load_dataset(config->data, true);
     io::Dataset data = *split == "train" ? train_set : io::load_dataset(config->data, false);

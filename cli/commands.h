@@ -44,6 +44,11 @@ train::TrainConfig resolve_config(CLI::App* cmd, const train::TrainConfig& given
 // `source` names it in errors.
 train::TrainConfig resolve_config_json(CLI::App* cmd, const train::TrainConfig& given, const std::string& base_json,
                                        const std::string& source);
+// The model config for a checkpoint-based command (eval, export, inspect): --config when given,
+// else the config a training checkpoint carries, else the flags alone; flags given on the
+// command line win.
+train::TrainConfig resolve_for_checkpoint(CLI::App* cmd, const train::TrainConfig& given,
+                                          const std::string& config_file, const std::string& checkpoint);
 
 // What `grads` and `graph` run on: the first c.batch_size training images of c.data in file order
 // with the default normalisation (no shuffle, no augmentation), and the model for them (seeded

@@ -1,6 +1,7 @@
 // `gradscope export`: a model (zoo or spec) with weights from a state_dict or training checkpoint,
 // written as ONNX by io/onnx_export. The input shape comes from --input-shape or from the data set.
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -55,7 +56,12 @@ void check_weights_present(const std::string& path, const nn::Module& model) {
   GS_CHECK(missing.empty(), "weights %s: missing tensor(s): %s", path.c_str(), missing.c_str());
 }
 
-void run_export(const ExportFlags& f) {
+void run_export(CLI::App* cmd, ExportFlags f) {
+  // A training checkpoint brings its model and data (flags given win), as eval and inspect.
+  f.config = resolve_for_checkpoint(cmd, f.config, "", f.weights);
+  GS_CHECK(Device::parse(f.config.device).is_cpu(),
+           "export: --device %s: export traces the model on the CPU (the ONNX file does not depend on it)",
+           f.config.device.c_str());
   train::apply_runtime_settings(f.config.threads, f.config.kernels);
   Shape image;
   int64_t classes = f.classes;
@@ -100,6 +106,9 @@ void run_export(const ExportFlags& f) {
     options.batch = *batch;
   }
   Shape example{options.batch > 0 ? options.batch : 1, image[0], image[1], image[2]};
+  const std::filesystem::path parent = std::filesystem::path(f.onnx_path).parent_path();
+  std::error_code ec;  // when it cannot be made, writing the file names the path at fault
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);  // as train's --out
   onnx::ExportResult r = onnx::export_model(*model, zeros(example), f.onnx_path, options);
   nlohmann::json input = nlohmann::json::array(), output = nlohmann::json::array();
   input.push_back(options.batch > 0 ? nlohmann::json(options.batch) : nlohmann::json("batch"));
@@ -130,7 +139,7 @@ void add_export(CLI::App& app) {
   cmd->add_option("--input-shape", flags->input_shape,
                   "input CxHxW (e.g. 3x32x32); without it the shape and class count come from --data");
   cmd->add_option("--classes", flags->classes, "number of classes with --input-shape")->capture_default_str();
-  register_action(cmd, [flags] { run_export(*flags); });
+  register_action(cmd, [cmd, flags] { run_export(cmd, *flags); });
 }
 
 const CommandRegistration register_export{50, add_export};

@@ -64,15 +64,6 @@ void print_written(const std::vector<std::string>& written) {
   std::printf("\n");
 }
 
-// The model config for a checkpoint-based command: --config when given, else the config the
-// training checkpoint carries, else the flags alone; flags given on the command line win.
-train::TrainConfig resolve_for_checkpoint(CLI::App* cmd, const train::TrainConfig& given,
-                                          const std::string& config_file, const std::string& checkpoint) {
-  if (!config_file.empty()) return resolve_config(cmd, given, config_file);
-  std::string carried = train::checkpoint_config_json(checkpoint);
-  return carried.empty() ? given : resolve_config_json(cmd, given, carried, checkpoint + " (its config)");
-}
-
 // ---------------- inspect data ----------------
 
 struct DataOptions {
@@ -206,6 +197,9 @@ struct Loaded {
 Loaded load_model_and_data(CLI::App* cmd, const CheckpointOptions& o, const std::string& split) {
   Loaded l;
   l.config = resolve_for_checkpoint(cmd, o.config, o.config_file, o.checkpoint);
+  GS_CHECK(cmd->count("--device") == 0 || Device::parse(l.config.device).is_cpu(),
+           "inspect: --device %s: inspect runs its model on the CPU", l.config.device.c_str());
+  l.config.device = "cpu";  // a --config of a GPU run included
   train::apply_runtime_settings(l.config.threads, l.config.kernels);
   GS_CHECK(o.batch > 0 && o.limit >= 0 && o.top > 0 && o.k > 0 && o.pairs >= 0 && o.zoom > 0,
            "inspect: --batch, --top, --k and --zoom must be positive, --limit and --pairs non-negative");

@@ -22,10 +22,13 @@
 
 #include "cli/commands.h"
 #include "io/safetensors.h"
+#include "layers/spec.h"
+#include "layers/zoo.h"
 #include "tensor/error.h"
 #include "train/hparams.h"
 #include "train/runs.h"
 #include "train/search.h"
+#include "train/trainer.h"
 
 extern char** environ;
 
@@ -121,6 +124,22 @@ std::string trial_dir(const std::string& out, int64_t id) {
 void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
   train::SearchSpace space = train::SearchSpace::from_file(f.space_file);
   train::SearchOptions options = f.options;
+  // What every trial would fail on is refused before the first starts, as train refuses it.
+  base.check_values("search");
+  train::apply_runtime_settings(0, base.kernels);  // --kernel and GS_KERNELS (threads untouched)
+  bool space_sets_model = false;
+  for (const auto& p : space.params) space_sets_model |= train::config_key(p.name).starts_with("model");
+  if (!space_sets_model) {
+    if (!base.model_spec.empty()) {
+      nn::load_model_spec(base.model_spec);
+    } else {
+      std::string known;
+      for (const auto& name : nn::model_names()) known += (known.empty() ? "" : ", ") + name;
+      const auto names = nn::model_names();
+      GS_CHECK(std::find(names.begin(), names.end(), base.model) != names.end(),
+               "search: unknown --model '%s' (known: %s)", base.model.c_str(), known.c_str());
+    }
+  }
   GS_CHECK(f.early_stop == "none" || f.early_stop == "median", "search: --early-stop is none or median, got '%s'",
            f.early_stop.c_str());
   // The objective is a key of the trials' metrics.jsonl; a val_* one needs a validation set, else

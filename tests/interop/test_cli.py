@@ -344,3 +344,28 @@ def test_a_spec_edited_since_the_checkpoint_stops_resume_and_warns_eval(tmp_path
                   "--threads", "1")
     assert r.returncode == 0, r.stderr
     assert "were trained in another model (line 4 of the model's layers: '(2): ReLU()'" in r.stderr, r.stderr
+
+
+def test_eval_and_export_take_the_checkpoints_model_and_search_refuses_bad_flags_up_front(tmp_path):
+    """Found by a docs audit: eval and export built the default fashionnet for an mlp run's checkpoint
+    (a wall of mismatched keys), export did not create --onnx's folder, and search started every
+    trial with a --kernel each would refuse."""
+    r = gradscope("train", "--model", "mlp", "--limit-train", "128", "--limit-test", "64", "--epochs", "1",
+                  "--threads", "1", "--no-progress", "--no-tensorboard", "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+    checkpoint = tmp_path / "run" / "last.safetensors"
+    r = gradscope("eval", "--weights", checkpoint, "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["images"] == 10000  # the mlp scored on the run's data, the whole test set
+    r = gradscope("export", "--weights", checkpoint, "--onnx", tmp_path / "new" / "dir" / "m.onnx", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "new" / "dir" / "m.onnx").exists()
+    r = gradscope("eval", "--weights", checkpoint, "--model", "lenet5", "--threads", "1")  # a flag given wins
+    assert r.returncode == 2 and "missing key" in r.stderr, r.stderr
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"lr": {"type": "loguniform", "low": 1e-3, "high": 0.3}}))
+    for flags, message in [(["--kernel", "conv2d=zzz"], "zzz"), (["--model", "nope"], "unknown --model 'nope'"),
+                           (["--batch", "0"], "search: --batch must be positive")]:
+        r = gradscope("search", "--space", space, "--trials", "2", "--out", tmp_path / "s", *flags)
+        assert r.returncode == 2 and message in r.stderr, (flags, r.stderr)
+        assert not (tmp_path / "s" / "trial_000").exists() and not (tmp_path / "s" / "trial_001").exists(), flags
