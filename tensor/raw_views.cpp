@@ -203,7 +203,9 @@ void copy_(const Tensor& dst, const Tensor& src) {
   GS_CHECK(target == dst.shape(), "copy_: source %s does not broadcast to destination %s",
            shape_str(src.shape()).c_str(), shape_str(dst.shape()).c_str());
   if (src.device() != dst.device()) {  // across devices: move the source over, then copy there
-    copy_(dst, src.to(dst.device()));
+    // From the CPU the cast goes first, so an f64 state_dict loads into a CUDA model (f32 there).
+    copy_(dst,
+          (src.device().is_cpu() && src.dtype() != dst.dtype() ? to_dtype(src, dst.dtype()) : src).to(dst.device()));
     return;
   }
   Device device = detail::op_device("copy_", {&dst, &src});

@@ -15,8 +15,18 @@ std::string shape_str(const Shape& shape) {
 }
 
 int64_t shape_numel(const Shape& shape) {
+  // At most 2^60 elements, so that a byte count (8 bytes an element at most) cannot overflow
+  // either: a wrapped product made a small buffer for a huge shape.
+  constexpr int64_t kMaxElements = int64_t(1) << 60;
+  for (auto d : shape) {
+    GS_CHECK(d >= 0, "shape %s: a negative size", shape_str(shape).c_str());
+    if (d == 0) return 0;
+  }
   int64_t n = 1;
-  for (auto d : shape) n *= d;
+  for (auto d : shape) {
+    GS_CHECK(!__builtin_mul_overflow(n, d, &n) && n <= kMaxElements, "shape %s: too many elements (at most 2^60)",
+             shape_str(shape).c_str());
+  }
   return n;
 }
 

@@ -27,6 +27,7 @@ inline size_t size_class(size_t nbytes) {
   constexpr size_t kSmallStep = 512, kSmallLimit = size_t(1) << 20;
   if (nbytes == 0) nbytes = 1;
   if (nbytes <= kSmallLimit) return (nbytes + kSmallStep - 1) / kSmallStep * kSmallStep;
+  if (nbytes > (size_t(1) << 62)) return nbytes;  // no device has it: the backend says out of memory
   size_t pow2 = kSmallLimit;
   while (pow2 * 2 < nbytes) pow2 *= 2;  // pow2 < nbytes <= 2 pow2
   size_t step = pow2 / 4;

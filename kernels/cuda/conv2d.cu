@@ -195,8 +195,14 @@ struct CudnnConv {
 
 // cuDNN has no empty tensors (a zero dimension in a descriptor is CUDNN_STATUS_BAD_PARAM): an
 // empty batch, channel count or image goes to the im2col variant, which gives the zeros (and
-// the bias) such a convolution has.
-bool cudnn_can_describe(const Conv2dShape& s) { return s.N > 0 && s.C > 0 && s.H > 0 && s.W > 0 && s.K > 0; }
+// the bias) such a convolution has. So does a tensor of 2^31 elements or more, which the 4-d
+// descriptors' int strides cannot describe (im2col works in chunks of the batch).
+bool cudnn_can_describe(const Conv2dShape& s) {
+  constexpr int64_t kIntMax = 2147483647;
+  const bool fits = s.N * s.C * s.H * s.W <= kIntMax && s.N * s.K * s.P * s.Q <= kIntMax &&
+                    s.K * (s.C / std::max<int64_t>(s.groups, 1)) * s.R * s.S <= kIntMax;
+  return s.N > 0 && s.C > 0 && s.H > 0 && s.W > 0 && s.K > 0 && fits;
+}
 
 // Picking a cuDNN algorithm. A *_v7 query lists algorithms best first, by cuDNN's heuristics;
 // the list may hold some that do not support the shape (status not SUCCESS), some whose

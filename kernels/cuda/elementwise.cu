@@ -108,9 +108,9 @@ template <class T> void fill(T* dst, int64_t n, T value, int device) {
   const int previous = current_device();
   if (previous != device) set_device(device);
   GS_LAUNCH(grid(n), kBlockThreads, compute_stream(device), fill_kernel<T>)(dst, n, value);
-  const cudaError_t launch = cudaGetLastError();
+  const cudaError_t fill_kernel_launch = cudaGetLastError();
   if (previous != device) set_device(previous);
-  CUDA_CHECK(launch);
+  CUDA_CHECK(fill_kernel_launch);
 }
 void fill_f32(float* dst, int64_t n, float value, int device) { fill<float>(dst, n, value, device); }
 void fill_i64(int64_t* dst, int64_t n, int64_t value, int device) { fill<int64_t>(dst, n, value, device); }

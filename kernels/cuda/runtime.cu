@@ -25,12 +25,12 @@ std::array<DeviceState, kMaxDevices>& states() {
 
 void* cuda_malloc_or_null(size_t nbytes) {
   void* p = nullptr;
-  cudaError_t err = cudaMalloc(&p, nbytes);
-  if (err == cudaErrorMemoryAllocation) {
+  const cudaError_t malloc_err = cudaMalloc(&p, nbytes);
+  if (malloc_err == cudaErrorMemoryAllocation) {
     (void)cudaGetLastError();  // clear the sticky-free error so the retry can proceed
     return nullptr;
   }
-  CUDA_CHECK(err);
+  CUDA_CHECK(malloc_err);  // the error text shows this line: "cudaMalloc" names the call
   return p;
 }
 void cuda_free(void* p) { CUDA_CHECK(cudaFree(p)); }

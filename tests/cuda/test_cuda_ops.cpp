@@ -479,6 +479,10 @@ TEST(CudaOps, DevicePlumbing) {
   EXPECT_EQ(model->device(), gpu());
   Tensor t = raw::transpose(g, 0, 1);  // a non-contiguous view moves as its values
   EXPECT_EQ(t.to(Device::cpu()).to_vector<float>(), raw::transpose(x, 0, 1).to_vector<float>());
+  // An f64 CPU tensor copied into a CUDA f32 one (an f64 state_dict into a CUDA model): cast, then moved.
+  Tensor d = empty({3, 4}, {DType::F32, gpu()});
+  raw::copy_(d, raw::to_dtype(x, DType::F64));
+  EXPECT_EQ(d.to(Device::cpu()).to_vector<float>(), x.to_vector<float>());
   EXPECT_EQ(zeros({5}, {DType::F32, gpu()}).to_vector<float>(), std::vector<float>(5, 0.0f));
   EXPECT_EQ(arange(0, 4, 1, {DType::I64, gpu()}).to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3}));
   EXPECT_THROW_MSG(raw::binary(raw::BinaryOp::Add, x, g), "expected all tensors on one device, got cpu and cuda:0");

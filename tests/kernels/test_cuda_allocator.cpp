@@ -48,6 +48,9 @@ TEST(CudaAllocator, SizeClasses) {
     EXPECT_GE(c, n);
     EXPECT_LE(static_cast<double>(c), 1.25 * static_cast<double>(n) + 512);
   }
+  // Found by an audit: above 2^63 bytes the power-of-two search looped forever; now the size goes
+  // to the backend as asked, which reports out of memory.
+  EXPECT_EQ(kc::size_class((size_t(1) << 63) + 5), (size_t(1) << 63) + 5);
 }
 
 TEST(CudaAllocator, ReusesFreedBlocksOnTheSameStreamAndCounts) {

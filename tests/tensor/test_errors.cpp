@@ -107,3 +107,12 @@ TEST(Errors, ZeroDimTensorsAndBatchedMatmul) {
   EXPECT_THROW_MSG(raw::matmul(zeros({2, 2, 3}), zeros({3, 3, 4})),
                    "matmul: the batch dimensions of [2,2,3] and [3,3,4] cannot be broadcast");
 }
+
+// Found by an audit: the element count wrapped, so {2^62, 5} got a 512-byte buffer.
+TEST(Errors, ShapesWithTooManyElementsOrNegativeSizes) {
+  EXPECT_THROW_MSG(shape_numel({int64_t(1) << 62, 5}), "shape [4611686018427387904,5]: too many elements");
+  EXPECT_THROW_MSG(zeros({int64_t(1) << 31, int64_t(1) << 31}), "too many elements (at most 2^60)");
+  EXPECT_THROW_MSG(shape_numel({3, -2}), "shape [3,-2]: a negative size");
+  EXPECT_EQ(shape_numel({int64_t(1) << 62, 0}), 0);
+  EXPECT_EQ(shape_numel({}), 1);
+}
