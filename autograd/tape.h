@@ -117,9 +117,12 @@ std::string entry_name(const Entry& entry);
 // or grad()'s results) require grad and can be differentiated again; it implies retain_graph.
 void backward(const Tensor& output, const Tensor& seed = Tensor(), bool retain_graph = false,
               bool create_graph = false);
-// Gradients of `outputs` w.r.t. `inputs` without touching any .grad (for gradcheck and probes).
-// As torch.autograd.grad, only the entries on a path to `inputs` run, asked only for the
-// gradients on such a path: tensor hooks and backward hooks elsewhere do not fire.
+// Gradients of `outputs` w.r.t. `inputs` without touching the inputs' .grad (for gradcheck and
+// probes; as torch 1.13, a retain_grad tensor on the way still gets its .grad). As
+// torch.autograd.grad, only the entries on a path to `inputs` run, and are freed, asked only for
+// the gradients on such a path: tensor hooks and backward hooks elsewhere do not fire. An input
+// the output does not depend on gets zeros (torch's allow_unused=True, materialised); one given
+// twice gets its gradient at both positions.
 std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs, const Tensor& seed = Tensor(),
                          bool retain_graph = false, bool create_graph = false);
 
