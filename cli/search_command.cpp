@@ -133,9 +133,9 @@ void run_search_command(const SearchFlags& f, const train::TrainConfig& base) {
     if (!base.model_spec.empty()) {
       nn::load_model_spec(base.model_spec);
     } else {
-      std::string known;
-      for (const auto& name : nn::model_names()) known += (known.empty() ? "" : ", ") + name;
       const auto names = nn::model_names();
+      std::string known;
+      for (const auto& name : names) known += (known.empty() ? "" : ", ") + name;
       GS_CHECK(std::find(names.begin(), names.end(), base.model) != names.end(),
                "search: unknown --model '%s' (known: %s)", base.model.c_str(), known.c_str());
     }

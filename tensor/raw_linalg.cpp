@@ -100,12 +100,14 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     out_shape.push_back(b.shape()[1]);
     out = reshape(matmul_into_new(device, reshape(a, {rows, K}), b, {}), out_shape);
   } else {
-    for (size_t i = 1; i <= std::min(batch_a.size(), batch_b.size()); ++i) {
-      const int64_t x = batch_a[batch_a.size() - i], y = batch_b[batch_b.size() - i];
-      GS_CHECK(x == y || x == 1 || y == 1, "matmul: the batch dimensions of %s and %s cannot be broadcast",
-               shape_str(a_in.shape()).c_str(), shape_str(b_in.shape()).c_str());
+    Shape batch;
+    try {
+      batch = broadcast_shapes("matmul", batch_a, batch_b);
+    } catch (const Error&) {  // its text names only the batch dims: name the operands
+      GS_CHECK(false, "matmul: the batch dimensions of %s and %s cannot be broadcast", shape_str(a_in.shape()).c_str(),
+               shape_str(b_in.shape()).c_str());
     }
-    out = matmul_into_new(device, a, b, broadcast_shapes("matmul", batch_a, batch_b));
+    out = matmul_into_new(device, a, b, batch);
   }
   if (a_in.dim() == 1) out = squeeze(out, -2);
   if (b_in.dim() == 1) out = squeeze(out, -1);
